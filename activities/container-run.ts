@@ -1,0 +1,93 @@
+// Runs one container to completion inside an activity: start or re-attach, stream its output to a
+// log file, heartbeat while it runs, enforce the wall-clock limit, and stop it on cancellation.
+import { Context } from '@temporalio/activity';
+import { CancelledFailure } from '@temporalio/common';
+import { createWriteStream } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import * as path from 'node:path';
+import { Writable } from 'node:stream';
+import type { ContainerRuntime, ContainerSpec } from '../runtimes/runtime';
+
+export interface ContainerOutcome {
+  exitCode: number;
+  oomKilled: boolean;
+  timedOut: boolean;
+  durationMs: number;
+}
+
+/** What the Temporal UI shows of a running container: never the environment, only progress. */
+export interface ContainerHeartbeat {
+  container: string;
+  elapsedMs: number;
+  lastLine: string;
+}
+
+export async function runContainer(
+  runtime: ContainerRuntime,
+  spec: ContainerSpec,
+  opts: { logPath: string; timeoutMs: number; heartbeatMs?: number; removeAfter?: boolean },
+): Promise<ContainerOutcome> {
+  const ctx = activityContext();
+  await mkdir(path.dirname(opts.logPath), { recursive: true });
+  const info = await runtime.start(spec);
+  const startedAt = info.startedAt?.getTime() ?? Date.now();
+
+  // A re-attached container replays its output from the start, so the log file is rewritten.
+  const file = createWriteStream(opts.logPath, { flags: 'w' });
+  let lastLine = '';
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      const lines = chunk.toString('utf8').split('\n').map((l) => l.trim()).filter(Boolean);
+      if (lines.length) lastLine = lines[lines.length - 1].slice(0, 200);
+      file.write(chunk, done);
+    },
+  });
+  const logsDone = runtime.logs(spec.name, sink, { follow: true }).catch(() => undefined);
+
+  const beat = () =>
+    ctx?.heartbeat({ container: spec.name, elapsedMs: Date.now() - startedAt, lastLine } satisfies ContainerHeartbeat);
+  beat();
+  const timer = setInterval(beat, opts.heartbeatMs ?? 2000);
+  const remaining = Math.max(0, startedAt + opts.timeoutMs - Date.now());
+  let deadline: NodeJS.Timeout | undefined;
+
+  try {
+    const outcome = await Promise.race([
+      runtime.wait(spec.name).then((exit) => ({ ...exit, timedOut: false })),
+      new Promise<'timeout'>((resolve) => (deadline = setTimeout(() => resolve('timeout'), remaining))),
+      ...(ctx ? [ctx.cancelled.then(() => 'cancelled' as const)] : []),
+    ]).catch((err) => {
+      if (err instanceof CancelledFailure) return 'cancelled' as const;
+      throw err;
+    });
+    if (outcome === 'cancelled') {
+      await runtime.stop(spec.name, 5);
+      await runtime.remove(spec.name);
+      throw new CancelledFailure('agent container stopped: the activity was cancelled');
+    }
+    let result: ContainerOutcome;
+    if (outcome === 'timeout') {
+      await runtime.stop(spec.name, 5);
+      const exit = await runtime.wait(spec.name);
+      result = { exitCode: exit.exitCode, oomKilled: false, timedOut: true, durationMs: Date.now() - startedAt };
+    } else {
+      result = { exitCode: outcome.exitCode, oomKilled: outcome.oomKilled, timedOut: false, durationMs: Date.now() - startedAt };
+    }
+    await logsDone;
+    if (opts.removeAfter !== false) await runtime.remove(spec.name);
+    return result;
+  } finally {
+    clearInterval(timer);
+    clearTimeout(deadline);
+    await new Promise<void>((resolve) => file.end(resolve));
+  }
+}
+
+/** Outside an activity (scripts, unit tests) there is no context: no heartbeats, no cancellation. */
+function activityContext(): Context | undefined {
+  try {
+    return Context.current();
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,166 @@
+// The activities of a run, made by a factory that takes their dependencies (the container runtime),
+// as in the Temporal samples. Workflows import only the type `RunActivities`.
+import { mkdir, writeFile } from 'node:fs/promises';
+import * as path from 'node:path';
+import { harnessFor } from '../harnesses';
+import { BASE_IMAGE } from '../images/constants';
+import { LABEL_ROLE, LABEL_RUN, LABEL_TASK, containerName, type ContainerRuntime } from '../runtimes/runtime';
+import type { EvaluateSpec } from '../spec/types';
+import {
+  integrationBranch,
+  type EvaluationReport,
+  type MergeReport,
+  type RunReport,
+  type TaskInput,
+} from '../workflows/run-types';
+import { runContainer, type ContainerOutcome } from './container-run';
+import {
+  addDetachedWorktree,
+  addTaskWorktree,
+  commitWorktree,
+  createIntegrationBranch,
+  deleteBranches,
+  mergeTaskBranches,
+  removeWorktree,
+  type DiffStats,
+  type Worktree,
+} from './git';
+import { sandboxUser } from './sandbox-user';
+
+export interface ActivityDeps {
+  runtime: ContainerRuntime;
+}
+
+export const taskWorktreePath = (artifactsDir: string, taskId: string) => path.join(artifactsDir, 'worktrees', taskId);
+export const taskLogPath = (artifactsDir: string, taskId: string) => path.join(artifactsDir, 'logs', `${taskId}.log`);
+
+export function createActivities({ runtime }: ActivityDeps) {
+  const user = sandboxUser();
+  const owner = user.chownWorktrees ? { uid: user.uid, gid: user.gid } : undefined;
+
+  return {
+    async prepareRun(input: { runId: string; repo: string; baseBranch: string; artifactsDir: string }) {
+      await mkdir(input.artifactsDir, { recursive: true });
+      const baseCommit = await createIntegrationBranch(input.repo, input.baseBranch, integrationBranch(input.runId));
+      return { baseCommit };
+    },
+
+    async provisionWorkspace(input: TaskInput & { branch: string }): Promise<Worktree> {
+      return addTaskWorktree({
+        repo: input.repo,
+        path: taskWorktreePath(input.artifactsDir, input.taskId),
+        branch: input.branch,
+        startPoint: input.baseCommit,
+        merge: input.dependencyBranches,
+        owner,
+      });
+    },
+
+    async runAgent(input: TaskInput & { worktree: string }): Promise<ContainerOutcome & { logPath: string }> {
+      const harness = harnessFor(input.agent.harness);
+      const invocation = harness.build({ graphName: input.graphName, agent: input.agent, task: input.task });
+      const logPath = taskLogPath(input.artifactsDir, input.taskId);
+      const outcome = await runContainer(
+        runtime,
+        {
+          name: containerName(input.runId, input.taskId),
+          image: invocation.image,
+          command: invocation.command,
+          env: { ...invocation.env, HOME: '/home/agent' },
+          workdir: '/workspace',
+          mounts: [{ source: input.worktree, target: '/workspace', readOnly: input.agent.readOnly }],
+          user: `${user.uid}:${user.gid}`,
+          labels: { [LABEL_RUN]: input.runId, [LABEL_TASK]: input.taskId, [LABEL_ROLE]: 'agent' },
+          memoryBytes: input.agent.limits.memoryBytes,
+          cpus: input.agent.limits.cpus,
+          pids: input.agent.limits.pids ?? 512,
+          network: 'none',
+          tmpfs: ['/home/agent', '/tmp'],
+        },
+        { logPath, timeoutMs: input.task.timeoutMs },
+      );
+      return { ...outcome, logPath };
+    },
+
+    async collectOutput(input: { worktree: string; startCommit: string; agent: string; taskId: string; prompt: string }): Promise<DiffStats> {
+      const summary = input.prompt.split('\n')[0].slice(0, 200);
+      return commitWorktree({
+        worktree: input.worktree,
+        startCommit: input.startCommit,
+        author: input.agent,
+        message: `agentvisor: ${input.taskId} (${input.agent})${summary ? `\n\n${summary}` : ''}`,
+      });
+    },
+
+    async removeWorkspace(input: { repo: string; artifactsDir: string; taskId: string }): Promise<void> {
+      await removeWorktree(input.repo, taskWorktreePath(input.artifactsDir, input.taskId));
+    },
+
+    /** Compensation: every container of the run (or of one task), whatever state it is in. */
+    async removeContainers(input: { runId: string; taskId?: string }): Promise<number> {
+      const labels: Record<string, string> = { [LABEL_RUN]: input.runId };
+      if (input.taskId) labels[LABEL_TASK] = input.taskId;
+      const found = await runtime.list(labels);
+      await Promise.all(found.map((c) => runtime.remove(c.name)));
+      return found.length;
+    },
+
+    async deleteBranches(input: { repo: string; branches: string[] }): Promise<string[]> {
+      return deleteBranches(input.repo, input.branches);
+    },
+
+    async mergeTasks(input: {
+      runId: string;
+      repo: string;
+      artifactsDir: string;
+      tasks: { taskId: string; branch: string; files: string[] }[];
+    }): Promise<MergeReport> {
+      return mergeTaskBranches({
+        repo: input.repo,
+        worktree: taskWorktreePath(input.artifactsDir, '_merge'),
+        integrationBranch: integrationBranch(input.runId),
+        tasks: input.tasks,
+      });
+    },
+
+    async evaluate(input: { runId: string; repo: string; artifactsDir: string; evaluate: EvaluateSpec }): Promise<EvaluationReport> {
+      const worktree = taskWorktreePath(input.artifactsDir, '_evaluate');
+      const logPath = path.join(input.artifactsDir, 'logs', 'evaluation.log');
+      await addDetachedWorktree(input.repo, worktree, integrationBranch(input.runId), owner);
+      try {
+        const outcome = await runContainer(
+          runtime,
+          {
+            name: containerName(input.runId, '_evaluate'),
+            image: input.evaluate.image ?? BASE_IMAGE,
+            command: ['sh', '-c', input.evaluate.command],
+            env: { HOME: '/home/agent', CI: 'true' },
+            workdir: '/workspace',
+            mounts: [{ source: worktree, target: '/workspace', readOnly: false }],
+            user: `${user.uid}:${user.gid}`,
+            labels: { [LABEL_RUN]: input.runId, [LABEL_TASK]: '_evaluate', [LABEL_ROLE]: 'evaluation' },
+            memoryBytes: input.evaluate.limits.memoryBytes,
+            cpus: input.evaluate.limits.cpus,
+            pids: input.evaluate.limits.pids ?? 1024,
+            network: 'none',
+            tmpfs: ['/home/agent', '/tmp'],
+          },
+          { logPath, timeoutMs: input.evaluate.timeoutMs },
+        );
+        return { passed: outcome.exitCode === 0 && !outcome.timedOut, exitCode: outcome.exitCode, logPath, timedOut: outcome.timedOut };
+      } finally {
+        await removeWorktree(input.repo, worktree);
+      }
+    },
+
+    async writeReport(report: RunReport): Promise<string> {
+      const file = path.join(report.artifactsDir, 'report.json');
+      await mkdir(report.artifactsDir, { recursive: true });
+      await writeFile(file, JSON.stringify(report, null, 2) + '\n');
+      return file;
+    },
+
+  };
+}
+
+export type RunActivities = ReturnType<typeof createActivities>;

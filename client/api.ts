@@ -1,0 +1,206 @@
+// The TypeScript API: what the CLI does, for scripts.
+import { WorkflowFailedError, WorkflowNotFoundError, type Client, type WorkflowHandle } from '@temporalio/client';
+import Docker from 'dockerode';
+import { randomBytes } from 'node:crypto';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, openSync, readFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { loadGraphFile } from '../spec/load';
+import { BadInputError, type Problem } from '../spec/problems';
+import { SAFE_ID } from '../spec/graph-checks';
+import type { GraphSpec } from '../spec/types';
+import { createWorker } from '../workers/worker';
+import { TASK_QUEUE, type RunInput, type RunReport } from '../workflows/run-types';
+import { runGraph, statusQuery } from '../workflows';
+import { loadConfig, runArtifactsDir, runUiLink, type ClientConfig } from './config';
+import { connect, hasPollers } from './connection';
+import { checkAgents, checkImages, checkRepository, imagesOf } from './preflight';
+
+export type { RunReport } from '../workflows/run-types';
+export { BadInputError } from '../spec/problems';
+
+export interface ValidateOptions {
+  runId?: string;
+  /** also check that the images are on the Docker engine (run does; validate does not need it) */
+  images?: boolean;
+  docker?: Docker;
+}
+
+/** Every problem with a graph file: schema, structure, repository, credentials (and images). */
+export async function validateGraphFile(file: string, opts: ValidateOptions = {}): Promise<{ graph?: GraphSpec; problems: Problem[] }> {
+  const loaded = loadGraphFile(file);
+  if (!loaded.graph) return loaded;
+  const graph = loaded.graph;
+  const problems = [...(await checkRepository(graph, opts.runId)), ...checkAgents(graph)];
+  if (opts.runId !== undefined && !SAFE_ID.test(opts.runId)) {
+    problems.push({ message: `run id "${opts.runId}" is not a safe branch/file name (letters, digits, - and _)` });
+  }
+  if (problems.length === 0 && opts.images) problems.push(...(await checkImages(opts.docker ?? new Docker(), imagesOf(graph))));
+  const located = problems.map((p) => ({ ...p, ...(p.path ? loaded.locate?.(p.path) : {}) }));
+  return { graph: located.length ? undefined : graph, problems: located };
+}
+
+export function newRunId(graphName: string): string {
+  const slug = graphName.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 30) || 'run';
+  const stamp = new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
+  return `${slug}-${stamp}-${randomBytes(2).toString('hex')}`;
+}
+
+export interface StartOptions {
+  runId?: string;
+  /**
+   * Who executes the run when no worker serves the task queue: this process (until the run ends),
+   * a background worker process that outlives it (for --detach), or nobody (wait for a worker).
+   */
+  worker?: 'in-process' | 'background' | 'none';
+  keepOnFailure?: boolean;
+  config?: ClientConfig;
+  log?: (line: string) => void;
+}
+
+export interface StartedRun {
+  runId: string;
+  client: Client;
+  uiLink?: string;
+  /** set when this process runs the worker; stop it once the run is over */
+  stopWorker?: () => Promise<void>;
+}
+
+/** Validates (exit-2 problems throw BadInputError before anything is created) and starts the run. */
+export async function startRun(file: string, opts: StartOptions = {}): Promise<StartedRun> {
+  const cfg = opts.config ?? loadConfig();
+  const { graph, problems } = await validateGraphFile(file, { runId: opts.runId, images: true });
+  if (!graph) throw new BadInputError(problems, file);
+  const runId = opts.runId ?? newRunId(graph.name);
+  const client = await connect(cfg, { startServer: true, log: opts.log });
+
+  const input: RunInput = {
+    runId,
+    graph,
+    artifactsDir: runArtifactsDir(cfg.dataDir, runId),
+    keepOnFailure: opts.keepOnFailure ?? false,
+  };
+  // With nobody polling, start the worker first; with pollers listed (they may be stale: the
+  // server remembers a dead worker for minutes), start the run and see whether anyone picks it up.
+  let stopWorker: (() => Promise<void>) | undefined;
+  const mode = opts.worker ?? 'in-process';
+  const provide = async () => {
+    if (mode === 'in-process') stopWorker = await startInProcessWorker(cfg, opts.log);
+    else if (mode === 'background') spawnBackgroundWorker(cfg, opts.log);
+  };
+  const pollers = await hasPollers(client);
+  if (!pollers) await provide();
+  const handle = await client.workflow.start(runGraph, {
+    workflowId: runId,
+    taskQueue: TASK_QUEUE,
+    args: [input],
+    memo: { graphName: graph.name, repo: graph.repo, artifactsDir: input.artifactsDir, graphFile: path.resolve(file) },
+  });
+  if (pollers && mode !== 'none' && !(await pickedUp(handle, 3000))) await provide();
+  return { runId, client, uiLink: runUiLink(cfg, runId), stopWorker };
+}
+
+/** A worker process that outlives this one, logging to the data folder. */
+export function spawnBackgroundWorker(cfg: ClientConfig, log?: (line: string) => void): number {
+  mkdirSync(cfg.dataDir, { recursive: true });
+  const logFile = path.join(cfg.dataDir, 'worker.log');
+  const out = openSync(logFile, 'a');
+  const cli = path.join(__dirname, 'cli.js');
+  const args = existsSync(cli) ? [cli] : [...process.execArgv, path.join(__dirname, 'cli.ts')];
+  const child = spawn(process.execPath, [...args, 'worker'], { detached: true, stdio: ['ignore', out, out], env: process.env });
+  child.unref();
+  log?.(`no worker is serving the task queue; started one in the background (pid ${child.pid}, log ${logFile})`);
+  return child.pid!;
+}
+
+/** True once a worker has started the run's first workflow task. */
+export async function pickedUp(handle: WorkflowHandle, withinMs: number): Promise<boolean> {
+  const deadline = Date.now() + withinMs;
+  for (;;) {
+    const d = await handle.describe();
+    if ((d.historyLength ?? 0) > 2 || d.status.name !== 'RUNNING') return true;
+    if (Date.now() > deadline) return false;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+export async function startInProcessWorker(cfg: ClientConfig, log?: (line: string) => void): Promise<() => Promise<void>> {
+  log?.('no worker is serving the task queue; running one in this process');
+  const { worker, connection } = await createWorker({
+    address: cfg.address,
+    namespace: cfg.namespace,
+    logLevel: (process.env.AGENTVISOR_LOG_LEVEL as 'INFO' | undefined) ?? 'WARN',
+  });
+  const running = worker.run();
+  return async () => {
+    if (worker.getState() === 'RUNNING') worker.shutdown();
+    await running;
+    await connection.close();
+  };
+}
+
+/** The run's report: live while it runs (a query), final once it is over. */
+export async function getRunReport(client: Client, runId: string, cfg: ClientConfig = loadConfig()): Promise<RunReport> {
+  const handle = client.workflow.getHandle(runId);
+  let description;
+  try {
+    description = await handle.describe();
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) throw new BadInputError([{ message: `no run with id "${runId}"` }]);
+    throw err;
+  }
+  const status = description.status.name;
+  if (status === 'COMPLETED') return (await handle.result()) as RunReport;
+  if (status === 'FAILED') {
+    try {
+      await handle.result();
+    } catch (err) {
+      const report = err instanceof WorkflowFailedError ? (err.cause as { details?: unknown[] })?.details?.[0] : undefined;
+      if (report) return report as RunReport;
+    }
+  }
+  if (status === 'RUNNING') return handle.query(statusQuery);
+  const artifactsDir = (description.memo?.artifactsDir as string) ?? runArtifactsDir(cfg.dataDir, runId);
+  const file = path.join(artifactsDir, 'report.json');
+  if (existsSync(file)) return JSON.parse(readFileSync(file, 'utf8')) as RunReport;
+  throw new Error(`run ${runId} is ${status.toLowerCase()} and left no report`);
+}
+
+/** Waits for the run to end and returns its final report (failed runs too). */
+export async function waitForRun(client: Client, runId: string, cfg?: ClientConfig): Promise<RunReport> {
+  try {
+    await client.workflow.getHandle(runId).result();
+  } catch {
+    // failed or cancelled: the report says how
+  }
+  return getRunReport(client, runId, cfg);
+}
+
+export async function cancelRun(client: Client, runId: string): Promise<void> {
+  await client.workflow.getHandle(runId).cancel();
+}
+
+export interface RunSummary {
+  runId: string;
+  status: string;
+  graphName?: string;
+  startTime?: Date;
+  closeTime?: Date;
+}
+
+export async function listRuns(client: Client, limit = 50): Promise<RunSummary[]> {
+  const runs: RunSummary[] = [];
+  for await (const wf of client.workflow.list({ query: `WorkflowType = 'runGraph'` })) {
+    runs.push({
+      runId: wf.workflowId,
+      status: wf.status.name.toLowerCase(),
+      graphName: wf.memo?.graphName as string | undefined,
+      startTime: wf.startTime,
+      closeTime: wf.closeTime,
+    });
+    if (runs.length >= limit) break;
+  }
+  return runs;
+}
+
+export { connect, loadConfig, runUiLink };

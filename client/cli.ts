@@ -1,0 +1,323 @@
+// The agentvisor command line. Exit codes: 0 success, 1 the run failed, 2 bad input or usage.
+import { Command, CommanderError, Option } from 'commander';
+import Docker from 'dockerode';
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import * as path from 'node:path';
+import { formatProblem } from '../spec/problems';
+import { BadInputError } from '../spec/problems';
+import { createWorker } from '../workers/worker';
+import {
+  cancelRun,
+  connect,
+  getRunReport,
+  listRuns,
+  loadConfig,
+  runUiLink,
+  startRun,
+  validateGraphFile,
+  waitForRun,
+} from './api';
+import { runArtifactsDir, type ClientConfig } from './config';
+import { runDevServer } from './dev-server';
+import { ProgressView, renderTable } from './progress';
+import type { RunReport } from '../workflows/run-types';
+
+const err = (line: string) => process.stderr.write(line + '\n');
+
+function publicReport(r: RunReport) {
+  return {
+    runId: r.runId,
+    graphName: r.graphName,
+    status: r.status,
+    integrationBranch: r.integrationBranch,
+    baseCommit: r.baseCommit,
+    error: r.error,
+    tasks: r.tasks.map((t) => ({
+      id: t.id,
+      agent: t.agent,
+      status: t.status,
+      branch: t.branch,
+      commit: t.commit,
+      filesChanged: t.filesChanged,
+      insertions: t.insertions,
+      deletions: t.deletions,
+      logPath: t.logPath,
+      exitCode: t.exitCode,
+      error: t.error,
+      startedAt: t.startedAt,
+      finishedAt: t.finishedAt,
+    })),
+    merge: { status: r.merge.status, commit: r.merge.commit, conflicts: r.merge.conflicts },
+    evaluation: r.evaluation,
+    artifactsDir: r.artifactsDir,
+    startedAt: r.startedAt,
+    finishedAt: r.finishedAt,
+  };
+}
+
+function printSummary(report: RunReport, cfg: ClientConfig) {
+  const link = runUiLink(cfg, report.runId);
+  console.log(`run ${report.runId}: ${report.status}${report.error ? ` (${report.error})` : ''}`);
+  if (report.status === 'completed') console.log(`integration branch: ${report.integrationBranch}`);
+  for (const c of report.merge.conflicts) {
+    console.log(`conflict: task ${c.taskId}${c.conflictsWith.length ? ` with ${c.conflictsWith.join(', ')}` : ''} in ${c.files.join(', ')}`);
+  }
+  if (link) console.log(`Temporal UI: ${link}`);
+}
+
+async function runCommand(file: string, opts: { detach?: boolean; json?: boolean; id?: string; keepOnFailure?: boolean }) {
+  const cfg = loadConfig();
+  const started = await startRun(file, {
+    runId: opts.id,
+    keepOnFailure: opts.keepOnFailure,
+    config: cfg,
+    log: err,
+    worker: opts.detach ? 'background' : 'in-process',
+  });
+  const { client, runId } = started;
+  if (opts.detach) {
+    if (opts.json) console.log(JSON.stringify({ runId, status: 'running', uiLink: started.uiLink }));
+    else console.log(`run ${runId} started${started.uiLink ? `: ${started.uiLink}` : ''}`);
+    return 0;
+  }
+  if (!opts.json) console.log(`run ${runId}${started.uiLink ? `   Temporal UI: ${started.uiLink}` : ''}`);
+  const view = opts.json ? undefined : new ProgressView();
+  let polling = true;
+  const poll = (async () => {
+    while (polling) {
+      try {
+        const report = await getRunReport(client, runId, cfg);
+        view?.update(report);
+        if (report.status !== 'running') break;
+      } catch {
+        // the run may be between states; try again
+      }
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  })();
+  try {
+    const report = await waitForRun(client, runId, cfg);
+    polling = false;
+    await poll;
+    view?.update(report);
+    if (opts.json) console.log(JSON.stringify(publicReport(report), null, 2));
+    else printSummary(report, cfg);
+    return report.status === 'completed' ? 0 : 1;
+  } finally {
+    polling = false;
+    await started.stopWorker?.();
+    await client.connection.close();
+  }
+}
+
+function readLogs(dir: string, task?: string): string[] {
+  const logs = path.join(dir, 'logs');
+  if (!existsSync(logs)) return [];
+  const files = readdirSync(logs).filter((f) => f.endsWith('.log')).sort();
+  return task ? files.filter((f) => f === `${task}.log`).map((f) => path.join(logs, f)) : files.map((f) => path.join(logs, f));
+}
+
+async function logsCommand(runId: string, task: string | undefined, opts: { follow?: boolean }) {
+  const cfg = loadConfig();
+  const dir = runArtifactsDir(cfg.dataDir, runId);
+  if (!existsSync(dir)) throw new BadInputError([{ message: `no artifacts for run "${runId}" in ${cfg.dataDir}/runs` }]);
+  const offsets = new Map<string, number>();
+  const printNew = () => {
+    for (const file of readLogs(dir, task)) {
+      const size = statSync(file).size;
+      const from = offsets.get(file) ?? 0;
+      if (size <= from) continue;
+      const text = readFileSync(file).subarray(from, size).toString('utf8');
+      offsets.set(file, size);
+      const prefix = task ? '' : `[${path.basename(file, '.log')}] `;
+      process.stdout.write(text.split('\n').map((l, i, all) => (i === all.length - 1 && l === '' ? '' : prefix + l)).join('\n'));
+    }
+  };
+  printNew();
+  if (!opts.follow) return 0;
+  const client = await connect(cfg, { startServer: false });
+  try {
+    for (;;) {
+      const description = await client.workflow.getHandle(runId).describe();
+      printNew();
+      if (description.status.name !== 'RUNNING') return 0;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  } finally {
+    await client.connection.close();
+  }
+}
+
+export function buildProgram(setExit: (code: number) => void): Command {
+  const program = new Command('agentvisor')
+    .description('Run task graphs of isolated AI coding agents on Temporal, Docker and git')
+    .exitOverride()
+    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+  const action =
+    <A extends unknown[]>(fn: (...args: A) => Promise<number>) =>
+    async (...args: A) =>
+      setExit(await fn(...args));
+
+  program
+    .command('run')
+    .argument('<file>', 'task graph (YAML)')
+    .option('--detach', 'start the run and return')
+    .option('--json', 'print the result as one JSON object')
+    .option('--id <id>', 'run id (default: graph name, time and a random suffix)')
+    .option('--keep-on-failure', 'leave branches, worktrees and containers of a failed run for debugging')
+    .description('run a task graph')
+    .action(action(runCommand));
+
+  program
+    .command('validate')
+    .argument('<file>', 'task graph (YAML)')
+    .description('check a task graph and its repository without running anything')
+    .action(
+      action(async (file: string) => {
+        const { problems } = await validateGraphFile(file);
+        if (problems.length) throw new BadInputError(problems, file);
+        console.log(`${file}: ok`);
+        return 0;
+      }),
+    );
+
+  program
+    .command('status')
+    .argument('<run>', 'run id')
+    .option('--json', 'print one JSON object')
+    .description('show the state of a run')
+    .action(
+      action(async (runId: string, opts: { json?: boolean }) => {
+        const cfg = loadConfig();
+        const client = await connect(cfg, { startServer: false });
+        try {
+          const report = await getRunReport(client, runId, cfg);
+          if (opts.json) console.log(JSON.stringify(publicReport(report), null, 2));
+          else {
+            console.log(renderTable(report, !!process.stdout.isTTY));
+            printSummary(report, cfg);
+          }
+          return 0;
+        } finally {
+          await client.connection.close();
+        }
+      }),
+    );
+
+  program
+    .command('ls')
+    .option('--json', 'print JSON')
+    .description('list runs')
+    .action(
+      action(async (opts: { json?: boolean }) => {
+        const cfg = loadConfig();
+        const client = await connect(cfg, { startServer: false });
+        try {
+          const runs = await listRuns(client);
+          if (opts.json) console.log(JSON.stringify(runs, null, 2));
+          else for (const r of runs) console.log(`${r.runId}\t${r.status}\t${r.graphName ?? ''}\t${r.startTime?.toISOString() ?? ''}`);
+          return 0;
+        } finally {
+          await client.connection.close();
+        }
+      }),
+    );
+
+  program
+    .command('logs')
+    .argument('<run>', 'run id')
+    .argument('[task]', 'task id (default: every task and the evaluation)')
+    .option('-f, --follow', 'keep printing while the run goes on')
+    .description("print agents' output")
+    .action(action(logsCommand));
+
+  program
+    .command('cancel')
+    .argument('<run>', 'run id')
+    .description('cancel a run; its work is rolled back unless it was started with --keep-on-failure')
+    .action(
+      action(async (runId: string) => {
+        const cfg = loadConfig();
+        const client = await connect(cfg, { startServer: false });
+        try {
+          await cancelRun(client, runId);
+          console.log(`cancel requested for ${runId}`);
+          return 0;
+        } finally {
+          await client.connection.close();
+        }
+      }),
+    );
+
+  program
+    .command('worker')
+    .description('run a worker: executes runs and their agents on the local Docker engine')
+    .action(
+      action(async () => {
+        const cfg = loadConfig();
+        const { worker, connection } = await createWorker({
+          address: cfg.address,
+          namespace: cfg.namespace,
+          logLevel: (process.env.AGENTVISOR_LOG_LEVEL as 'INFO' | undefined) ?? 'INFO',
+        });
+        err(`worker polling ${cfg.address} (namespace ${cfg.namespace})`);
+        await worker.run(); // the SDK shuts down on SIGINT/SIGTERM
+        await connection.close();
+        return 0;
+      }),
+    );
+
+  program
+    .command('server')
+    .option('--port <port>', 'gRPC port', '7233')
+    .option('--ui-port <port>', 'Web UI port', '8233')
+    .description('run the Temporal dev server with its Web UI; state in ~/.agentvisor/temporal.db')
+    .action(
+      action(async (opts: { port: string; uiPort: string }) => {
+        const cfg = loadConfig();
+        return runDevServer({ dataDir: cfg.dataDir, port: Number(opts.port), uiPort: Number(opts.uiPort) });
+      }),
+    );
+
+  const images = program.command('images').description('agent images');
+  images
+    .command('build')
+    .addOption(new Option('--mode <mode>', 'where the base comes from').choices(['auto', 'registry', 'offline']).default('auto'))
+    .option('--force', 'rebuild even if the image exists')
+    .description('build the agent base image if it is missing')
+    .action(
+      action(async (opts: { mode: 'auto' | 'registry' | 'offline'; force?: boolean }) => {
+        const { buildBaseImage, imageExists, BASE_IMAGE } = await import('../images/build');
+        const docker = new Docker();
+        if (!opts.force && (await imageExists(docker, BASE_IMAGE))) {
+          console.log(`${BASE_IMAGE} is present`);
+          return 0;
+        }
+        const how = await buildBaseImage({ docker, mode: opts.mode, log: err });
+        console.log(`${BASE_IMAGE}: ${how}`);
+        return 0;
+      }),
+    );
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let code = 0;
+  const program = buildProgram((c) => (code = c));
+  try {
+    await program.parseAsync(argv);
+    return code;
+  } catch (e) {
+    if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 2;
+    if (e instanceof BadInputError) {
+      for (const p of e.problems) err(`error: ${formatProblem(e.file || 'input', p)}`);
+      return 2;
+    }
+    err(`error: ${(e as Error).message}`);
+    return 1;
+  }
+}
+
+if (require.main === module) {
+  main(process.argv).then((code) => process.exit(code));
+}

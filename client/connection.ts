@@ -1,0 +1,37 @@
+// Connecting to Temporal, starting the embedded dev server when the user named none, and running
+// an in-process worker when nobody polls the task queue.
+import { Client, Connection } from '@temporalio/client';
+import { temporal } from '@temporalio/proto';
+import { TASK_QUEUE } from '../workflows/run-types';
+import type { ClientConfig } from './config';
+import { isListening, startDevServerInBackground } from './dev-server';
+
+export async function connect(cfg: ClientConfig, opts: { startServer: boolean; log?: (line: string) => void }): Promise<Client> {
+  if (!cfg.explicitAddress && opts.startServer) {
+    const [host, port] = splitAddress(cfg.address);
+    if (!(await isListening(host, port))) {
+      opts.log?.(`starting the Temporal dev server (state in ${cfg.dataDir}/temporal.db, UI ${cfg.uiUrl})`);
+      await startDevServerInBackground({ dataDir: cfg.dataDir, port });
+    }
+  }
+  const connection = await Connection.connect({ address: cfg.address, connectTimeout: '5 seconds' });
+  return new Client({ connection, namespace: cfg.namespace });
+}
+
+export function splitAddress(address: string): [string, number] {
+  const i = address.lastIndexOf(':');
+  return [address.slice(0, i) || '127.0.0.1', Number(address.slice(i + 1)) || 7233];
+}
+
+/**
+ * True when the server lists pollers of the task queue. They may be stale (the server remembers a
+ * dead worker for a few minutes), so callers treat true as "maybe" and false as "surely nobody".
+ */
+export async function hasPollers(client: Client, taskQueue = TASK_QUEUE): Promise<boolean> {
+  const response = await client.workflowService.describeTaskQueue({
+    namespace: client.options.namespace,
+    taskQueue: { name: taskQueue, kind: temporal.api.enums.v1.TaskQueueKind.TASK_QUEUE_KIND_NORMAL },
+    taskQueueType: temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+  });
+  return (response.pollers ?? []).length > 0;
+}

@@ -1,0 +1,110 @@
+// Checks that need the host: the repository, the base branch, a dirty tree, credentials and images.
+// They run before anything is created, so bad input leaves no branch, worktree or container behind.
+import { existsSync, accessSync, constants, statSync } from 'node:fs';
+import type Docker from 'dockerode';
+import { simpleGit } from 'simple-git';
+import { HARNESSES } from '../harnesses';
+import { BASE_IMAGE } from '../images/constants';
+import type { Problem } from '../spec/problems';
+import type { GraphSpec } from '../spec/types';
+import { integrationBranch } from '../workflows/run-types';
+
+export async function checkRepository(graph: GraphSpec, runId?: string): Promise<Problem[]> {
+  if (!existsSync(graph.repo) || !statSync(graph.repo).isDirectory()) {
+    return [{ path: 'repo', message: `repository not found: ${graph.repo}` }];
+  }
+  const git = simpleGit({ baseDir: graph.repo, config: ['safe.directory=*'] });
+  const top = await git.raw(['rev-parse', '--show-toplevel']).catch(() => undefined);
+  if (!top) return [{ path: 'repo', message: `not a git repository (or it has no work tree): ${graph.repo}` }];
+
+  const problems: Problem[] = [];
+  const base = await git.raw(['rev-parse', '--verify', '--quiet', `refs/heads/${graph.baseBranch}^{commit}`]).catch(() => '');
+  if (!base.trim()) {
+    problems.push({ path: 'baseBranch', message: `base branch "${graph.baseBranch}" does not exist in ${graph.repo}` });
+  }
+  // Agents start from the base branch's last commit; uncommitted edits on it would silently be left out.
+  const head = (await git.raw(['symbolic-ref', '--quiet', '--short', 'HEAD']).catch(() => '')).trim();
+  if (head === graph.baseBranch) {
+    const dirty = (await git.raw(['status', '--porcelain', '--untracked-files=no'])).trim();
+    if (dirty) {
+      const files = dirty.split('\n').map((l) => l.slice(3)).slice(0, 5).join(', ');
+      problems.push({
+        path: 'repo',
+        message: `working tree of ${graph.repo} has uncommitted changes on the base branch "${graph.baseBranch}" (${files}); commit or stash them: agents start from the last commit`,
+      });
+    }
+  }
+  if (runId) {
+    const exists = (await git.raw(['branch', '--list', integrationBranch(runId)])).trim();
+    if (exists) problems.push({ message: `run id "${runId}" was used before: branch ${integrationBranch(runId)} exists` });
+  }
+  return problems;
+}
+
+/** Credentials are checked for presence only; their values are read by the gateway, never here. */
+export function checkAgents(graph: GraphSpec, env: NodeJS.ProcessEnv = process.env): Problem[] {
+  const problems: Problem[] = [];
+  for (const agent of Object.values(graph.agents)) {
+    if (!HARNESSES[agent.harness]) {
+      problems.push({
+        path: `agents.${agent.name}.harness`,
+        message: `harness "${agent.harness}" of agent "${agent.name}" is not available in this version (available: ${Object.keys(HARNESSES).join(', ')})`,
+      });
+    }
+    for (const [provider, ref] of Object.entries(agent.credentials)) {
+      const where = `agents.${agent.name}.credentials.${provider}`;
+      if (ref.startsWith('env:')) {
+        const name = ref.slice(4);
+        if (!env[name]) problems.push({ path: where, message: `missing credential: environment variable ${name} is not set` });
+      } else {
+        const file = ref.slice(5);
+        try {
+          accessSync(file, constants.R_OK);
+        } catch {
+          problems.push({ path: where, message: `missing credential: file ${file} is not readable` });
+        }
+      }
+    }
+  }
+  return problems;
+}
+
+export function imagesOf(graph: GraphSpec): string[] {
+  const images = new Set<string>();
+  for (const agent of Object.values(graph.agents)) {
+    const harness = HARNESSES[agent.harness];
+    images.add(agent.image ?? harness?.defaultImage ?? BASE_IMAGE);
+  }
+  if (graph.evaluate) images.add(graph.evaluate.image ?? BASE_IMAGE);
+  return [...images];
+}
+
+/** Images must be on the engine, or pullable from a registry, before the run starts. */
+export async function checkImages(docker: Docker, images: string[]): Promise<Problem[]> {
+  try {
+    await docker.ping();
+  } catch (err) {
+    return [{ message: `cannot reach the Docker engine (${(err as Error).message}); start dockerd or set DOCKER_HOST` }];
+  }
+  const problems: Problem[] = [];
+  for (const image of images) {
+    const present = await docker.getImage(image).inspect().then(() => true, () => false);
+    if (present) continue;
+    const pulled = await pull(docker, image);
+    if (!pulled) {
+      const hint = image === BASE_IMAGE ? '; build it with `agentvisor images build`' : '';
+      problems.push({ message: `image ${image} is not on the Docker engine and could not be pulled${hint}` });
+    }
+  }
+  return problems;
+}
+
+async function pull(docker: Docker, image: string): Promise<boolean> {
+  try {
+    const stream = await docker.pull(image);
+    await new Promise<void>((resolve, reject) => docker.modem.followProgress(stream, (err) => (err ? reject(err) : resolve())));
+    return true;
+  } catch {
+    return false;
+  }
+}

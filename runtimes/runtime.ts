@@ -1,0 +1,72 @@
+// The one interface every container backend implements. Plain data in, plain data out, so a
+// backend (Docker here; Kubernetes later) is one file and activities do not care which one runs.
+import type { Writable } from 'node:stream';
+
+export interface Mount {
+  source: string;
+  target: string;
+  readOnly: boolean;
+}
+
+export interface ContainerSpec {
+  /** deterministic (from run id + task id), so a retried activity finds its container */
+  name: string;
+  image: string;
+  /** argv; for shell commands ['sh', '-c', script] */
+  command: string[];
+  env: Record<string, string>;
+  workdir: string;
+  mounts: Mount[];
+  /** uid:gid; never root */
+  user: string;
+  labels: Record<string, string>;
+  memoryBytes?: number;
+  cpus?: number;
+  pids?: number;
+  /** 'none' (default) or the name of a network to join */
+  network: string;
+  /** writable in-memory directories on the read-only root, e.g. HOME and /tmp */
+  tmpfs: string[];
+}
+
+export type ContainerState = 'created' | 'running' | 'exited' | 'missing';
+
+export interface ContainerInfo {
+  name: string;
+  state: ContainerState;
+  exitCode?: number;
+  oomKilled?: boolean;
+  startedAt?: Date;
+  labels: Record<string, string>;
+}
+
+export interface ExitInfo {
+  exitCode: number;
+  oomKilled: boolean;
+}
+
+export interface ContainerRuntime {
+  readonly kind: string;
+  /** Creates and starts the container; if one of that name exists, starts it if needed and returns. */
+  start(spec: ContainerSpec): Promise<ContainerInfo>;
+  inspect(name: string): Promise<ContainerInfo>;
+  /** Resolves when the container exits. */
+  wait(name: string): Promise<ExitInfo>;
+  /** Copies stdout and stderr (from the start) into `sink`; with follow, until the container exits. */
+  logs(name: string, sink: Writable, opts: { follow: boolean }): Promise<void>;
+  /** Stops a running container (SIGTERM, then SIGKILL after the grace period). Missing is fine. */
+  stop(name: string, graceSeconds?: number): Promise<void>;
+  /** Removes the container (forcibly). Missing is fine. */
+  remove(name: string): Promise<void>;
+  /** Containers carrying all these labels. */
+  list(labels: Record<string, string>): Promise<ContainerInfo[]>;
+}
+
+export const LABEL_RUN = 'org.agentvisor.run';
+export const LABEL_TASK = 'org.agentvisor.task';
+export const LABEL_ROLE = 'org.agentvisor.role';
+
+/** Docker names allow [a-zA-Z0-9_.-]; run ids may hold other characters, so map them. */
+export function containerName(runId: string, part: string): string {
+  return `agentvisor-${runId}-${part}`.replace(/[^a-zA-Z0-9_.-]/g, '_').slice(0, 250);
+}

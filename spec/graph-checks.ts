@@ -1,0 +1,92 @@
+// Checks a graph's structure beyond its schema: names that must refer to something, ids that
+// become branch and file names, and the dependency order (no cycles).
+import type { GraphFile } from './schema';
+import type { Problem } from './problems';
+
+/** Task ids become branch names and file names, so they stay within a safe alphabet. */
+export const SAFE_ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/;
+
+export function checkGraph(graph: GraphFile): Problem[] {
+  const problems: Problem[] = [];
+  const ids = new Map<string, number>();
+
+  graph.tasks.forEach((task, i) => {
+    if (!SAFE_ID.test(task.id)) {
+      problems.push({
+        path: `tasks.${i}.id`,
+        message: `task id "${task.id}" is not a safe branch/file name (use letters, digits, - and _; at most 63; start with a letter or digit)`,
+      });
+    }
+    if (ids.has(task.id)) {
+      problems.push({ path: `tasks.${i}.id`, message: `duplicate task id "${task.id}" (first at tasks.${ids.get(task.id)})` });
+    } else {
+      ids.set(task.id, i);
+    }
+    if (!(task.agent in graph.agents)) {
+      const known = Object.keys(graph.agents).join(', ');
+      problems.push({ path: `tasks.${i}.agent`, message: `unknown agent "${task.agent}" (agents: ${known})` });
+    }
+  });
+
+  graph.tasks.forEach((task, i) => {
+    task.after.forEach((dep, j) => {
+      if (dep === task.id) problems.push({ path: `tasks.${i}.after.${j}`, message: `task "${task.id}" depends on itself` });
+      else if (!ids.has(dep)) problems.push({ path: `tasks.${i}.after.${j}`, message: `unknown dependency "${dep}" of task "${task.id}"` });
+    });
+  });
+
+  for (const [name, agent] of Object.entries(graph.agents)) {
+    if (agent.harness === 'command' && !agent.command) {
+      problems.push({ path: `agents.${name}.command`, message: `agent "${name}" uses the command harness but has no command` });
+    }
+  }
+
+  const cycle = findCycle(graph.tasks);
+  if (cycle) {
+    const i = ids.get(cycle[0]) ?? 0;
+    problems.push({ path: `tasks.${i}.after`, message: `dependency cycle: ${cycle.join(' -> ')}` });
+  }
+  return problems;
+}
+
+type Node = { id: string; after: string[] };
+
+/** The first cycle found, as a closed path (a -> b -> a), or undefined. */
+export function findCycle(tasks: Node[]): string[] | undefined {
+  const deps = new Map(tasks.map((t) => [t.id, t.after]));
+  const state = new Map<string, 'visiting' | 'done'>();
+  const stack: string[] = [];
+
+  const visit = (id: string): string[] | undefined => {
+    if (state.get(id) === 'done' || !deps.has(id)) return undefined;
+    if (state.get(id) === 'visiting') return [...stack.slice(stack.indexOf(id)), id];
+    state.set(id, 'visiting');
+    stack.push(id);
+    for (const dep of deps.get(id) ?? []) {
+      if (dep === id) continue; // reported separately as a self-dependency
+      const found = visit(dep);
+      if (found) return found;
+    }
+    stack.pop();
+    state.set(id, 'done');
+    return undefined;
+  };
+  for (const t of tasks) {
+    const found = visit(t.id);
+    if (found) return found.reverse(); // read in the direction work flows: dependency first
+  }
+  return undefined;
+}
+
+/** Tasks in an order where each comes after its dependencies; file order breaks ties. */
+export function topologicalOrder<T extends Node>(tasks: T[]): T[] {
+  const placed = new Set<string>();
+  const ordered: T[] = [];
+  while (ordered.length < tasks.length) {
+    const next = tasks.find((t) => !placed.has(t.id) && t.after.every((d) => placed.has(d)));
+    if (!next) throw new Error('graph has a cycle'); // checkGraph reports cycles before this runs
+    placed.add(next.id);
+    ordered.push(next);
+  }
+  return ordered;
+}

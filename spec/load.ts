@@ -1,0 +1,126 @@
+// Reads a graph file: YAML → schema → structure checks → the resolved GraphSpec.
+// Every problem found is reported with its line and column; nothing here touches the repository.
+import { readFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { isNode, LineCounter, parseDocument, type Document } from 'yaml';
+import { graphSchema, type GraphFile } from './schema';
+import { checkGraph, topologicalOrder } from './graph-checks';
+import { BadInputError, type Problem } from './problems';
+import { parseDuration, parseSize } from './units';
+import {
+  DEFAULT_EVALUATE_TIMEOUT_MS,
+  DEFAULT_TASK_TIMEOUT_MS,
+  type AgentSpec,
+  type GraphSpec,
+  type Limits,
+} from './types';
+
+export interface LoadResult {
+  graph?: GraphSpec;
+  problems: Problem[];
+  /** line and column of a dotted path in the file, for problems found later (repo, credentials) */
+  locate?: (dottedPath: string) => { line?: number; column?: number };
+}
+
+/** Parses and checks a graph file; never throws for bad content, only reports problems. */
+export function loadGraphFile(file: string): LoadResult {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    return { problems: [{ message: `cannot read graph file: ${(err as NodeJS.ErrnoException).code ?? err}` }] };
+  }
+  return parseGraph(text, path.dirname(path.resolve(file)));
+}
+
+export function parseGraph(text: string, baseDir: string): LoadResult {
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false });
+  const at = (offset: number) => {
+    const pos = lines.linePos(offset);
+    return { line: pos.line, column: pos.col };
+  };
+  if (doc.errors.length > 0) {
+    return { problems: doc.errors.map((e) => ({ message: `YAML: ${e.message.split('\n')[0]}`, ...at(e.pos[0]) })) };
+  }
+  const parsed = graphSchema.safeParse(doc.toJS());
+  if (!parsed.success) {
+    return {
+      problems: parsed.error.issues.map((issue) => {
+        const p = issue.path.map(String);
+        return { message: issue.message, path: p.join('.') || undefined, ...placeOf(doc, p, at) };
+      }),
+    };
+  }
+  const problems = checkGraph(parsed.data).map((p) => ({ ...p, ...placeOf(doc, p.path!.split('.'), at) }));
+  if (problems.length > 0) return { problems };
+  const locate = (dotted: string) => placeOf(doc, dotted.split('.'), at);
+  return { graph: resolve(parsed.data, baseDir), problems: [], locate };
+}
+
+/** Loads a graph or throws BadInputError with every problem. */
+export function loadGraphOrThrow(file: string): GraphSpec {
+  const { graph, problems } = loadGraphFile(file);
+  if (!graph) throw new BadInputError(problems, file);
+  return graph;
+}
+
+function placeOf(doc: Document, p: string[], at: (o: number) => { line: number; column: number }) {
+  // Walk up the path until a node exists (a missing key is reported at its parent).
+  for (let n = p.length; n >= 0; n--) {
+    const node = n === 0 ? doc.contents : doc.getIn(p.slice(0, n).map(keyOf), true);
+    if (isNode(node) && node.range) return at(node.range[0]);
+  }
+  return {};
+}
+
+const keyOf = (k: string) => (/^\d+$/.test(k) ? Number(k) : k);
+
+function limits(l: { memory?: string | number; cpus?: number; pids?: number }): Limits {
+  return {
+    memoryBytes: l.memory === undefined ? undefined : parseSize(l.memory),
+    cpus: l.cpus,
+    pids: l.pids,
+  };
+}
+
+function resolve(file: GraphFile, baseDir: string): GraphSpec {
+  const agents: Record<string, AgentSpec> = {};
+  for (const [name, a] of Object.entries(file.agents)) {
+    agents[name] = {
+      name,
+      harness: a.harness,
+      image: a.image,
+      command: a.command,
+      model: a.model,
+      promptTemplate: a.promptTemplate,
+      credentials: a.credentials,
+      readOnly: a.readOnly,
+      env: a.env,
+      limits: limits(a.limits),
+    };
+  }
+  const tasks = topologicalOrder(
+    file.tasks.map((t) => ({
+      id: t.id,
+      agent: t.agent,
+      prompt: t.prompt,
+      after: t.after,
+      timeoutMs: t.timeout === undefined ? DEFAULT_TASK_TIMEOUT_MS : parseDuration(t.timeout)!,
+    })),
+  );
+  return {
+    name: file.name,
+    repo: path.resolve(baseDir, file.repo.replace(/^~(?=\/|$)/, process.env.HOME ?? '~')),
+    baseBranch: file.baseBranch,
+    agents,
+    tasks,
+    failFast: file.failFast,
+    evaluate: file.evaluate && {
+      command: file.evaluate.command,
+      image: file.evaluate.image,
+      timeoutMs: file.evaluate.timeout === undefined ? DEFAULT_EVALUATE_TIMEOUT_MS : parseDuration(file.evaluate.timeout)!,
+      limits: limits(file.evaluate.limits),
+    },
+  };
+}

@@ -1,0 +1,88 @@
+// The task-graph file format. Everything the user can write is described here, once; the JSON
+// Schema for editors (graph.schema.json) is generated from it.
+import { z } from 'zod';
+import { parseDuration, parseSize } from './units';
+
+const duration = z
+  .union([z.string(), z.number()])
+  .refine((v) => parseDuration(v) !== undefined, { message: 'expected a duration such as 90s, 10m or 1h' })
+  .describe('A duration: 90s, 10m, 1h, or a number of seconds');
+
+const size = z
+  .union([z.string(), z.number()])
+  .refine((v) => parseSize(v) !== undefined, { message: 'expected a size such as 512m or 2g' })
+  .describe('A size in bytes, or with a unit: 512m, 2g');
+
+/** A credential is named by where to find it, never by its value. */
+export const credentialRef = z
+  .string()
+  .regex(/^(env:[A-Za-z_][A-Za-z0-9_]*|file:.+)$/, {
+    message: 'expected a reference: env:VARIABLE or file:/path (never the secret itself)',
+  });
+
+export const limitsSchema = z
+  .object({
+    memory: size.optional().describe('Memory limit; the agent is killed (exit 137) above it'),
+    cpus: z.number().positive().optional().describe('CPU cores the container may use'),
+    pids: z.number().int().positive().optional().describe('Maximum number of processes'),
+  })
+  .strict();
+
+export const HARNESSES = ['command', 'claude-code', 'gemini-cli', 'codex', 'opencode'] as const;
+
+export const agentSchema = z
+  .object({
+    harness: z.enum(HARNESSES).describe('How the agent is run'),
+    image: z.string().min(1).optional().describe('Container image; defaults to the harness image'),
+    command: z.string().min(1).optional().describe('Shell command (command harness); sees $AGENTVISOR_PROMPT'),
+    model: z.string().min(1).optional(),
+    promptTemplate: z
+      .string()
+      .optional()
+      .describe('Wraps each task prompt; {{prompt}}, {{task}}, {{agent}} and {{graph}} are replaced'),
+    credentials: z.record(z.string(), credentialRef).default({}).describe('Provider name → reference'),
+    readOnly: z.boolean().default(false).describe('Mount the worktree read-only (auditors)'),
+    env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/), z.string()).default({}),
+    limits: limitsSchema.default({}),
+  })
+  .strict();
+
+export const taskSchema = z
+  .object({
+    id: z.string().min(1),
+    agent: z.string().min(1),
+    prompt: z.string().default(''),
+    after: z.array(z.string()).default([]).describe('Ids of tasks whose work this task starts from'),
+    timeout: duration.optional().describe('Wall-clock limit of the agent; default 30m'),
+  })
+  .strict();
+
+export const graphSchema = z
+  .object({
+    name: z.string().min(1),
+    repo: z.string().min(1).describe('Path of the git repository, relative to this file'),
+    baseBranch: z.string().min(1).default('main'),
+    agents: z.record(z.string(), agentSchema).refine((a) => Object.keys(a).length > 0, {
+      message: 'a graph needs at least one agent',
+    }),
+    tasks: z.array(taskSchema).min(1, { message: 'a graph needs at least one task' }),
+    failFast: z.boolean().default(true).describe('A failed task cancels the running ones'),
+    merge: z
+      .object({ strategy: z.enum(['no-ff']).default('no-ff') })
+      .strict()
+      .default({ strategy: 'no-ff' }),
+    evaluate: z
+      .object({
+        command: z.string().min(1).describe('Shell command run on the merged tree; exit 0 passes'),
+        image: z.string().min(1).optional(),
+        timeout: duration.optional(),
+        limits: limitsSchema.default({}),
+      })
+      .strict()
+      .optional(),
+  })
+  .strict();
+
+export type GraphFile = z.infer<typeof graphSchema>;
+export type AgentFile = z.infer<typeof agentSchema>;
+export type TaskFile = z.infer<typeof taskSchema>;

@@ -1,0 +1,54 @@
+// The resolved task graph: plain data with defaults applied, absolute paths and milliseconds.
+// This is what travels to the workflow, so it holds credential references only, never values.
+
+export type HarnessName = 'command' | 'claude-code' | 'gemini-cli' | 'codex' | 'opencode';
+
+export interface Limits {
+  memoryBytes?: number;
+  cpus?: number;
+  pids?: number;
+}
+
+export interface AgentSpec {
+  name: string;
+  harness: HarnessName;
+  image?: string;
+  command?: string;
+  model?: string;
+  promptTemplate?: string;
+  /** provider → reference (env:NAME or file:/path) */
+  credentials: Record<string, string>;
+  readOnly: boolean;
+  env: Record<string, string>;
+  limits: Limits;
+}
+
+export interface TaskSpec {
+  id: string;
+  agent: string;
+  prompt: string;
+  after: string[];
+  timeoutMs: number;
+}
+
+export interface EvaluateSpec {
+  command: string;
+  image?: string;
+  timeoutMs: number;
+  limits: Limits;
+}
+
+export interface GraphSpec {
+  name: string;
+  /** absolute path of the repository */
+  repo: string;
+  baseBranch: string;
+  agents: Record<string, AgentSpec>;
+  /** in a topological order: every task comes after the tasks it depends on */
+  tasks: TaskSpec[];
+  failFast: boolean;
+  evaluate?: EvaluateSpec;
+}
+
+export const DEFAULT_TASK_TIMEOUT_MS = 30 * 60_000;
+export const DEFAULT_EVALUATE_TIMEOUT_MS = 10 * 60_000;

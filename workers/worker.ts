@@ -1,0 +1,55 @@
+// A worker: polls the run task queue and executes workflows and activities against one container
+// runtime. `agentvisor worker` runs one; `agentvisor run` runs one in-process when none is polling.
+import { DefaultLogger, NativeConnection, Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
+import { existsSync } from 'node:fs';
+import * as path from 'node:path';
+import { createActivities } from '../activities';
+import { DockerRuntime } from '../runtimes/docker';
+import type { ContainerRuntime } from '../runtimes/runtime';
+import { TASK_QUEUE } from '../workflows/run-types';
+
+export interface AgentvisorWorkerOptions {
+  address: string;
+  namespace: string;
+  taskQueue?: string;
+  runtime?: ContainerRuntime;
+  /** SDK log level; the CLI keeps the SDK quiet unless asked */
+  logLevel?: 'TRACE' | 'DEBUG' | 'INFO' | 'WARN' | 'ERROR';
+  /** extra worker options (tests shorten shutdown, set identity, ...) */
+  overrides?: Partial<WorkerOptions>;
+}
+
+export async function createWorker(opts: AgentvisorWorkerOptions): Promise<{ worker: Worker; connection: NativeConnection }> {
+  if (opts.logLevel) installRuntime(opts.logLevel);
+  const connection = await NativeConnection.connect({ address: opts.address });
+  const worker = await Worker.create({
+    connection,
+    namespace: opts.namespace,
+    taskQueue: opts.taskQueue ?? TASK_QUEUE,
+    ...workflowCode(),
+    activities: createActivities({ runtime: opts.runtime ?? new DockerRuntime() }),
+    // Heartbeats carry cancellation back to a running agent; do not hold them back long.
+    maxHeartbeatThrottleInterval: '2 seconds',
+    shutdownGraceTime: '10 seconds',
+    ...opts.overrides,
+  });
+  return { worker, connection };
+}
+
+/** The bundle made at build time (dist/workflow-bundle.js) when there is one, else the sources. */
+function workflowCode(): Pick<WorkerOptions, 'workflowBundle' | 'workflowsPath'> {
+  const bundle = path.join(__dirname, '..', 'workflow-bundle.js');
+  if (existsSync(bundle)) return { workflowBundle: { codePath: bundle } };
+  return { workflowsPath: require.resolve('../workflows') };
+}
+
+let runtimeInstalled = false;
+function installRuntime(level: NonNullable<AgentvisorWorkerOptions['logLevel']>) {
+  if (runtimeInstalled) return;
+  runtimeInstalled = true;
+  try {
+    Runtime.install({ logger: new DefaultLogger(level) });
+  } catch {
+    // already installed by the embedding program: keep its logger
+  }
+}

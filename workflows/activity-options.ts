@@ -1,0 +1,27 @@
+// Every timeout here is deliberate.
+import type { ActivityOptions } from '@temporalio/workflow';
+
+/** Git and bookkeeping: seconds of work; a few retries cover a busy disk or a lock file. */
+export const GIT_ACTIVITY: ActivityOptions = {
+  startToCloseTimeout: '5 minutes',
+  retry: { maximumAttempts: 3, initialInterval: '1 second', backoffCoefficient: 2 },
+};
+
+/** Compensations must finish even when the engine is slow; they are idempotent, so retry more. */
+export const CLEANUP_ACTIVITY: ActivityOptions = {
+  startToCloseTimeout: '2 minutes',
+  retry: { maximumAttempts: 5, initialInterval: '1 second', backoffCoefficient: 2 },
+};
+
+/**
+ * A container run: the wall-clock limit is enforced inside the activity; start-to-close adds room
+ * for image start and cleanup. The heartbeat timeout is how fast a dead worker is noticed and how a
+ * cancel reaches the activity.
+ */
+export function containerActivity(timeoutMs: number): ActivityOptions {
+  return {
+    startToCloseTimeout: timeoutMs + 5 * 60_000,
+    heartbeatTimeout: '15 seconds',
+    retry: { maximumAttempts: 3, initialInterval: '2 seconds', backoffCoefficient: 2 },
+  };
+}

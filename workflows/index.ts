@@ -1,0 +1,2 @@
+export { runGraph, statusQuery } from './run-graph';
+export { runTask } from './run-task';

@@ -1,0 +1,190 @@
+// One run of a task graph. Tasks start as soon as their dependencies succeed; then their branches
+// are merged into the integration branch in graph order and the evaluation runs on the result.
+// On failure or cancel the saga rolls everything back, unless the user asked to keep it.
+import {
+  ApplicationFailure,
+  CancellationScope,
+  CancelledFailure,
+  defineQuery,
+  isCancellation,
+  proxyActivities,
+  setHandler,
+  startChild,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { RunActivities } from '../activities';
+import { CLEANUP_ACTIVITY, GIT_ACTIVITY, containerActivity } from './activity-options';
+import { failureDetails, rootMessage } from './failure';
+import { runTask } from './run-task';
+import {
+  integrationBranch,
+  taskBranch,
+  type RunInput,
+  type RunReport,
+  type TaskReport,
+  type TaskResult,
+} from './run-types';
+import { Saga } from './saga';
+
+export const statusQuery = defineQuery<RunReport>('status');
+
+const git = proxyActivities<RunActivities>(GIT_ACTIVITY);
+const cleanup = proxyActivities<RunActivities>(CLEANUP_ACTIVITY);
+
+export async function runGraph(input: RunInput): Promise<RunReport> {
+  const { runId, graph, artifactsDir } = input;
+  const report = newReport(input, Date.now());
+  setHandler(statusQuery, () => report);
+  const saga = new Saga();
+
+  try {
+    saga.add('remove the run’s containers', () => cleanup.removeContainers({ runId }));
+    saga.add('delete integration branch', () =>
+      cleanup.deleteBranches({ repo: graph.repo, branches: [report.integrationBranch] }),
+    );
+    const { baseCommit } = await git.prepareRun({ runId, repo: graph.repo, baseBranch: graph.baseBranch, artifactsDir });
+    report.baseCommit = baseCommit;
+
+    const results = await runTasks(input, report, baseCommit, saga);
+    if (CancellationScope.current().consideredCancelled) throw new CancelledFailure('the run was cancelled');
+    const failed = report.tasks.filter((t) => t.status !== 'succeeded');
+    if (failed.length > 0) {
+      throw ApplicationFailure.nonRetryable(
+        `task${failed.length > 1 ? 's' : ''} failed: ${failed.map((t) => `${t.id} (${t.error})`).join('; ')}`,
+      );
+    }
+
+    const merge = await git.mergeTasks({
+      runId,
+      repo: graph.repo,
+      artifactsDir,
+      tasks: graph.tasks.map((t) => ({ taskId: t.id, branch: results.get(t.id)!.branch, files: results.get(t.id)!.files })),
+    });
+    report.merge = merge;
+    if (merge.status === 'conflict') {
+      const c = merge.conflicts[0];
+      const others = c.conflictsWith.length ? ` with ${c.conflictsWith.join(', ')}` : '';
+      throw ApplicationFailure.nonRetryable(`merge conflict: task ${c.taskId} conflicts${others} in ${c.files.join(', ')}`);
+    }
+
+    if (graph.evaluate) {
+      const { evaluate } = proxyActivities<RunActivities>(containerActivity(graph.evaluate.timeoutMs));
+      report.evaluation = await evaluate({ runId, repo: graph.repo, artifactsDir, evaluate: graph.evaluate });
+      if (!report.evaluation.passed) {
+        const why = report.evaluation.timedOut ? 'timed out' : `exit code ${report.evaluation.exitCode}`;
+        throw ApplicationFailure.nonRetryable(`evaluation failed (${why}); see ${report.evaluation.logPath}`);
+      }
+    }
+
+    report.status = 'completed';
+    report.finishedAt = Date.now();
+    await git.writeReport(report);
+    return report;
+  } catch (err) {
+    const cancelled = isCancellation(err);
+    report.status = cancelled ? 'cancelled' : 'failed';
+    if (report.merge.status === 'pending') report.merge.status = 'skipped';
+    report.error = cancelled ? 'the run was cancelled' : rootMessage(err);
+    await CancellationScope.nonCancellable(async () => {
+      if (!input.keepOnFailure) {
+        const failures = await saga.compensate();
+        if (failures.length) report.error += `; rollback incomplete: ${failures.join('; ')}`;
+      }
+      report.finishedAt = Date.now();
+      await git.writeReport(report);
+    });
+    if (cancelled) throw err;
+    // The report rides in the failure so `run --json` and `status` can show it without a worker.
+    throw ApplicationFailure.create({ type: 'RunFailed', message: report.error, nonRetryable: true, details: [report] });
+  }
+}
+
+/** Starts each task as soon as its dependencies succeed; returns the results of the tasks that did. */
+async function runTasks(input: RunInput, report: RunReport, baseCommit: string, saga: Saga) {
+  const { runId, graph } = input;
+  const results = new Map<string, TaskResult>();
+  const done = new Map<string, Promise<TaskResult>>();
+  const scope = new CancellationScope();
+  const byId = new Map(report.tasks.map((t) => [t.id, t]));
+
+  await scope.run(async () => {
+    for (const task of graph.tasks) {
+      const entry = byId.get(task.id)!;
+      const promise = (async () => {
+        await Promise.all(task.after.map((dep) => done.get(dep)!));
+        const handle = await startChild(runTask, {
+          workflowId: `${workflowInfo().workflowId}/${task.id}`,
+          args: [
+            {
+              runId,
+              graphName: graph.name,
+              repo: graph.repo,
+              artifactsDir: input.artifactsDir,
+              taskId: task.id,
+              baseCommit,
+              dependencyBranches: task.after.map((dep) => taskBranch(runId, dep)),
+              keepOnFailure: input.keepOnFailure,
+              agent: graph.agents[task.agent],
+              task,
+            },
+          ],
+        });
+        entry.status = 'running';
+        entry.startedAt = Date.now();
+        const result = await handle.result();
+        // From here the branch belongs to the run: a later failure must delete it.
+        saga.add(`delete branch of ${task.id}`, () => cleanup.deleteBranches({ repo: graph.repo, branches: [result.branch] }));
+        return result;
+      })();
+      done.set(task.id, promise);
+      promise.then(
+        (result) => {
+          results.set(task.id, result);
+          Object.assign(entry, { ...result, status: 'succeeded', finishedAt: Date.now() });
+        },
+        (err) => {
+          entry.finishedAt = Date.now();
+          if (entry.status === 'pending') {
+            entry.status = isCancellation(err) ? 'cancelled' : 'skipped';
+            entry.error = isCancellation(err) ? 'cancelled' : 'a task it depends on did not succeed';
+            entry.finishedAt = undefined;
+          } else if (isCancellation(err)) {
+            entry.status = 'cancelled';
+            entry.error = 'cancelled';
+          } else {
+            Object.assign(entry, failureDetails<Partial<TaskReport>>(err) ?? {});
+            entry.status = 'failed';
+            entry.error = rootMessage(err);
+            if (graph.failFast) scope.cancel();
+          }
+        },
+      );
+    }
+    await Promise.allSettled(done.values());
+  });
+  return results;
+}
+
+function newReport(input: RunInput, now: number): RunReport {
+  return {
+    runId: input.runId,
+    graphName: input.graph.name,
+    repo: input.graph.repo,
+    status: 'running',
+    integrationBranch: integrationBranch(input.runId),
+    startedAt: now,
+    tasks: input.graph.tasks.map((t) => ({
+      id: t.id,
+      agent: t.agent,
+      status: 'pending',
+      branch: taskBranch(input.runId, t.id),
+      filesChanged: 0,
+      insertions: 0,
+      deletions: 0,
+      files: [],
+    })),
+    merge: { status: 'pending', conflicts: [] },
+    evaluation: null,
+    artifactsDir: input.artifactsDir,
+  };
+}

@@ -1,0 +1,75 @@
+// One task: a worktree on its own branch, the agent in its container, its changes committed.
+// A failed or cancelled task undoes its own steps; a succeeded one leaves its branch and commit
+// (the ledger of finished work) and removes its worktree.
+import {
+  ApplicationFailure,
+  CancellationScope,
+  isCancellation,
+  proxyActivities,
+} from '@temporalio/workflow';
+import type { RunActivities } from '../activities';
+import { CLEANUP_ACTIVITY, GIT_ACTIVITY, containerActivity } from './activity-options';
+import { taskBranch, type TaskInput, type TaskResult } from './run-types';
+import { rootMessage } from './failure';
+import { Saga } from './saga';
+
+const git = proxyActivities<RunActivities>(GIT_ACTIVITY);
+const cleanup = proxyActivities<RunActivities>(CLEANUP_ACTIVITY);
+
+export async function runTask(input: TaskInput): Promise<TaskResult> {
+  const { runId, taskId, repo, artifactsDir } = input;
+  const branch = taskBranch(runId, taskId);
+  const saga = new Saga();
+  let partial: Partial<TaskResult> = { id: taskId, branch };
+  try {
+    saga.add('delete task branch', () => cleanup.deleteBranches({ repo, branches: [branch] }));
+    saga.add('remove worktree', () => cleanup.removeWorkspace({ repo, artifactsDir, taskId }));
+    const worktree = await git.provisionWorkspace({ ...input, branch });
+
+    saga.add('remove container', () => cleanup.removeContainers({ runId, taskId }));
+    const { runAgent } = proxyActivities<RunActivities>(containerActivity(input.task.timeoutMs));
+    const outcome = await runAgent({ ...input, worktree: worktree.path });
+    partial = { ...partial, logPath: outcome.logPath, exitCode: outcome.exitCode };
+
+    if (outcome.exitCode !== 0 || outcome.timedOut) {
+      const reason = outcome.timedOut
+        ? `timed out after ${Math.round(input.task.timeoutMs / 1000)}s`
+        : outcome.oomKilled
+          ? `killed: out of memory (exit ${outcome.exitCode})`
+          : `agent exited with code ${outcome.exitCode}`;
+      throw ApplicationFailure.create({ type: 'TaskFailed', message: reason, nonRetryable: true, details: [partial] });
+    }
+
+    const stats = await git.collectOutput({
+      worktree: worktree.path,
+      startCommit: worktree.startCommit,
+      agent: input.agent.name,
+      taskId,
+      prompt: input.task.prompt,
+    });
+    await git.removeWorkspace({ repo, artifactsDir, taskId });
+    return {
+      id: taskId,
+      status: 'succeeded',
+      branch,
+      commit: stats.commit,
+      filesChanged: stats.filesChanged,
+      insertions: stats.insertions,
+      deletions: stats.deletions,
+      files: stats.files,
+      logPath: outcome.logPath,
+      exitCode: outcome.exitCode,
+    };
+  } catch (err) {
+    if (!input.keepOnFailure) await CancellationScope.nonCancellable(() => saga.compensate());
+    if (isCancellation(err)) throw err;
+    if (err instanceof ApplicationFailure && err.type === 'TaskFailed') throw err;
+    throw ApplicationFailure.create({
+      type: 'TaskFailed',
+      message: rootMessage(err),
+      nonRetryable: true,
+      details: [partial],
+      cause: err as Error,
+    });
+  }
+}

@@ -1,0 +1,103 @@
+// What goes in and out of the workflows: plain, serialisable data. No secrets: credentials travel
+// as references and are resolved inside activities.
+import type { GraphSpec } from '../spec/types';
+
+export const TASK_QUEUE = 'agentvisor';
+
+export interface RunInput {
+  runId: string;
+  graph: GraphSpec;
+  /** folder for this run's worktrees, logs and report, on the worker's machine */
+  artifactsDir: string;
+  /** leave branches, worktrees and containers of a failed run for debugging */
+  keepOnFailure: boolean;
+}
+
+export type RunStatus = 'running' | 'completed' | 'failed' | 'cancelled';
+export type TaskStatus = 'pending' | 'running' | 'succeeded' | 'failed' | 'cancelled' | 'skipped';
+
+export interface TaskReport {
+  id: string;
+  agent: string;
+  status: TaskStatus;
+  branch?: string;
+  commit?: string;
+  filesChanged: number;
+  insertions: number;
+  deletions: number;
+  files: string[];
+  logPath?: string;
+  exitCode?: number;
+  error?: string;
+  startedAt?: number;
+  finishedAt?: number;
+}
+
+export interface MergeConflict {
+  /** the task whose branch did not merge */
+  taskId: string;
+  /** tasks already merged that changed the same files */
+  conflictsWith: string[];
+  files: string[];
+}
+
+export interface MergeReport {
+  status: 'pending' | 'merged' | 'conflict' | 'skipped';
+  commit?: string;
+  conflicts: MergeConflict[];
+}
+
+export interface EvaluationReport {
+  passed: boolean;
+  exitCode: number;
+  logPath: string;
+  timedOut?: boolean;
+}
+
+export interface RunReport {
+  runId: string;
+  graphName: string;
+  repo: string;
+  status: RunStatus;
+  integrationBranch: string;
+  baseCommit?: string;
+  startedAt: number;
+  finishedAt?: number;
+  tasks: TaskReport[];
+  merge: MergeReport;
+  evaluation: EvaluationReport | null;
+  error?: string;
+  artifactsDir: string;
+}
+
+export interface TaskInput {
+  runId: string;
+  graphName: string;
+  repo: string;
+  artifactsDir: string;
+  taskId: string;
+  baseCommit: string;
+  /** branches of the tasks this one starts from, merged into its worktree before the agent runs */
+  dependencyBranches: string[];
+  keepOnFailure: boolean;
+  agent: import('../spec/types').AgentSpec;
+  task: import('../spec/types').TaskSpec;
+}
+
+export interface TaskResult {
+  id: string;
+  status: 'succeeded' | 'failed';
+  branch: string;
+  commit: string;
+  filesChanged: number;
+  insertions: number;
+  deletions: number;
+  files: string[];
+  logPath: string;
+  exitCode: number;
+  error?: string;
+}
+
+export const integrationBranch = (runId: string) => `agentvisor/${runId}`;
+/** Not under agentvisor/<run id>/: git cannot hold a branch and a folder of branches of one name. */
+export const taskBranch = (runId: string, taskId: string) => `agentvisor-tasks/${runId}/${taskId}`;
