@@ -7,5 +7,7 @@ module.exports = {
   globalSetup: '<rootDir>/test/support/global-setup.ts',
   globalTeardown: '<rootDir>/test/support/global-teardown.ts',
   testTimeout: 180000,
+  // The Temporal SDK's native runtime keeps threads alive after the last worker stops.
+  forceExit: true,
   transform: { '^.+\\.ts$': ['ts-jest', { isolatedModules: true }] },
 };

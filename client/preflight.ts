@@ -25,7 +25,8 @@ export async function checkRepository(graph: GraphSpec, runId?: string): Promise
   // Agents start from the base branch's last commit; uncommitted edits on it would silently be left out.
   const head = (await git.raw(['symbolic-ref', '--quiet', '--short', 'HEAD']).catch(() => '')).trim();
   if (head === graph.baseBranch) {
-    const dirty = (await git.raw(['status', '--porcelain', '--untracked-files=no'])).trim();
+    // trimEnd only: each porcelain line starts with a two-column status (" M file") that trim() would cut
+    const dirty = (await git.raw(['status', '--porcelain', '--untracked-files=no'])).trimEnd();
     if (dirty) {
       const files = dirty.split('\n').map((l) => l.slice(3)).slice(0, 5).join(', ');
       problems.push({

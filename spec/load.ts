@@ -2,7 +2,7 @@
 // Every problem found is reported with its line and column; nothing here touches the repository.
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { isNode, LineCounter, parseDocument, type Document } from 'yaml';
+import { isMap, isNode, isScalar, LineCounter, parseDocument, type Document } from 'yaml';
 import { graphSchema, type GraphFile } from './schema';
 import { checkGraph, topologicalOrder } from './graph-checks';
 import { BadInputError, type Problem } from './problems';
@@ -46,9 +46,16 @@ export function parseGraph(text: string, baseDir: string): LoadResult {
   const parsed = graphSchema.safeParse(doc.toJS());
   if (!parsed.success) {
     return {
-      problems: parsed.error.issues.map((issue) => {
+      problems: parsed.error.issues.flatMap((issue) => {
         const p = issue.path.map(String);
-        return { message: issue.message, path: p.join('.') || undefined, ...placeOf(doc, p, at) };
+        // An unknown key is reported at the key itself (one problem each), not at the map holding it.
+        if (issue.code === 'unrecognized_keys') {
+          return issue.keys.map((key) => {
+            const kp = [...p, key];
+            return { message: `unknown key "${key}"`, path: kp.join('.'), ...(placeOfKey(doc, p, key, at) ?? placeOf(doc, kp, at)) };
+          });
+        }
+        return [{ message: issue.message, path: p.join('.') || undefined, ...placeOf(doc, p, at) }];
       }),
     };
   }
@@ -72,6 +79,14 @@ function placeOf(doc: Document, p: string[], at: (o: number) => { line: number; 
     if (isNode(node) && node.range) return at(node.range[0]);
   }
   return {};
+}
+
+/** Where a key (not its value, which may start on a later line) is written in the map at path p. */
+function placeOfKey(doc: Document, p: string[], key: string, at: (o: number) => { line: number; column: number }) {
+  const map = p.length === 0 ? doc.contents : doc.getIn(p.map(keyOf), true);
+  if (!isMap(map)) return undefined;
+  const pair = map.items.find((item) => isScalar(item.key) && String(item.key.value) === key);
+  return isNode(pair?.key) && pair.key.range ? at(pair.key.range[0]) : undefined;
 }
 
 const keyOf = (k: string) => (/^\d+$/.test(k) ? Number(k) : k);
