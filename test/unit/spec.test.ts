@@ -169,7 +169,7 @@ describe('loadGraphFile', () => {
     expect(e.problems.map((p) => p.path)).toEqual(['tasks.0.agent', 'tasks.1.after.0']);
     expect(e.message).toBe(
       [
-        `${file}:6:20: tasks.0.agent: unknown agent "nobody" (agents: a)`,
+        `${file}:6:21: tasks.0.agent: unknown agent "nobody" (agents: a)`,
         `${file}:7:32: tasks.1.after.0: unknown dependency "ghost" of task "u"`,
       ].join('\n'),
     );
@@ -338,7 +338,7 @@ describe('parseGraph: structure errors', () => {
   it('reports an unknown dependency', () => {
     const problems = problemsOf(withTasks('  - id: t', '    agent: a', '  - id: u', '    agent: a', '    after: [t, missing]'));
     expect(problems).toEqual([
-      { message: 'unknown dependency "missing" of task "u"', path: 'tasks.1.after.1', line: 10, column: 15 },
+      { message: 'unknown dependency "missing" of task "u"', path: 'tasks.1.after.1', line: 10, column: 16 },
     ]);
   });
 
