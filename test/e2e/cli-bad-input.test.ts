@@ -1,7 +1,7 @@
 // Bad input through the real CLI process: every case exits 2, says what is wrong on stderr, and
 // leaves nothing behind (no ref or worktree in the repository, no container, no run folder).
 // These all fail before a run starts, so no container is ever created here; dist/ must be built.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -10,6 +10,7 @@ import { containersOfRun, makeRepo, repoState, sh, writeGraph } from '../support
 const ROOT = path.join(__dirname, '..', '..');
 const BIN = path.join(ROOT, 'bin', 'agentvisor.js');
 const UNSET_VAR = 'SOME_UNSET_VAR_XYZ';
+const OURS = /agentvisor-(bad-input|\.\._evil|three-agents)/;
 
 interface CliResult {
   status: number | null;
@@ -18,12 +19,22 @@ interface CliResult {
 }
 
 /** The CLI as a user runs it, with this test's Temporal server and data folder (inherited env). */
-function cli(...args: string[]): CliResult {
+function cli(...args: string[]): Promise<CliResult> {
   const env = { ...process.env };
   delete env[UNSET_VAR];
-  const r = spawnSync(process.execPath, [BIN, ...args], { cwd: ROOT, env, encoding: 'utf8', timeout: 120_000 });
-  if (r.error) throw r.error;
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
+    child.on('error', reject);
+    child.on('close', (status) => {
+      clearTimeout(timer);
+      resolve({ status, stdout, stderr });
+    });
+  });
 }
 
 const runsDir = () => path.join(process.env.AGENTVISOR_HOME!, 'runs');
@@ -35,7 +46,9 @@ async function snapshot(repo?: string) {
   return {
     repo: isRepo ? repoState(repo) : undefined,
     status: isRepo ? sh(repo, 'status', '--porcelain') : undefined,
-    containers: (await containersOfRun()).sort(),
+    // Only containers a run of these graphs could have (names hold the run id, which starts with the
+    // graph name or is the --id given): other runs on this Docker engine may come and go meanwhile.
+    containers: (await containersOfRun()).filter((name) => OURS.test(name)).sort(),
     runs: runDirs(),
   };
 }
@@ -43,7 +56,7 @@ async function snapshot(repo?: string) {
 /** Runs the CLI and checks: exit 2, nothing on stdout that claims a run, and no side effect. */
 async function expectRefused(repo: string | undefined, ...args: string[]): Promise<string> {
   const before = await snapshot(repo);
-  const r = cli(...args);
+  const r = await cli(...args);
   const after = await snapshot(repo);
   expect({ status: r.status, stdout: r.stdout }).toEqual({ status: 2, stdout: '' });
   expect(r.stderr).toMatch(/^error: /);
@@ -65,22 +78,23 @@ function graphYaml(repo: string, opts: { name?: string; baseBranch?: string; age
   ].join('\n');
 }
 
-let repo: string;
+// The cases run concurrently (each is a ~1 s process start); they share this repository, only reading it.
+// Made here rather than in beforeAll, which concurrent tests do not reliably wait for.
+const repo = makeRepo();
 
-beforeAll(() => {
+test('the CLI is built and the tests have their own data folder', () => {
   expect(existsSync(path.join(ROOT, 'dist', 'client', 'cli.js'))).toBe(true); // npm test builds first
   expect(process.env.AGENTVISOR_HOME).toContain('agentvisor-test-');
-  repo = makeRepo();
 });
 
 describe('agentvisor run refuses bad input with exit 2 and leaves nothing behind', () => {
-  it('a graph file that is valid to start with is accepted by validate (the cases below differ from it in one thing)', () => {
+  it.concurrent('a graph file that is valid to start with is accepted by validate (the cases below differ from it in one thing)', async () => {
     const file = writeGraph(graphYaml(repo));
-    const r = cli('validate', file);
+    const r = await cli('validate', file);
     expect(r).toEqual({ status: 0, stdout: `${file}: ok\n`, stderr: '' });
   });
 
-  it('malformed YAML: reports the line and column', async () => {
+  it.concurrent('malformed YAML: reports the line and column', async () => {
     const file = writeGraph(
       [
         'name: bad-input-yaml', //                         1
@@ -98,20 +112,20 @@ describe('agentvisor run refuses bad input with exit 2 and leaves nothing behind
     expect(stderr).toBe(`error: ${file}:6:1: YAML: All mapping items must start at the same column\n`);
   });
 
-  it('schema error: names the path and its line', async () => {
+  it.concurrent('schema error: names the path and its line', async () => {
     const file = writeGraph(graphYaml(repo, { name: 'bad-input-schema', tasks: '  - id: first\n    agent: worker\n    timeout: 10 parsecs' }));
     // line 1 name, 2 repo, 3 agents:, 4 worker, 5 tasks:, 6 - id, 7 agent, 8 timeout
     const stderr = await expectRefused(repo, 'run', file);
     expect(stderr).toBe(`error: ${file}:8:14: tasks.0.timeout: expected a duration such as 90s, 10m or 1h\n`);
   });
 
-  it('schema error: an unknown key is reported at its own line', async () => {
+  it.concurrent('schema error: an unknown key is reported at its own line', async () => {
     const file = writeGraph(graphYaml(repo, { name: 'bad-input-key', agents: '  worker:\n    harness: command\n    command: "true"\n    colour: red' }));
     const stderr = await expectRefused(repo, 'run', file);
     expect(stderr).toBe(`error: ${file}:7:5: agents.worker.colour: unknown key "colour"\n`);
   });
 
-  it('schema error: a credential given as the secret itself', async () => {
+  it.concurrent('schema error: a credential given as the secret itself', async () => {
     const file = writeGraph(
       graphYaml(repo, { name: 'bad-input-secret', agents: '  worker:\n    harness: command\n    command: "true"\n    credentials: { anthropic: sk-ant-api03-secret }' }),
     );
@@ -120,7 +134,7 @@ describe('agentvisor run refuses bad input with exit 2 and leaves nothing behind
     expect(stderr.split('\n').filter(Boolean)).toHaveLength(1);
   });
 
-  it('a dependency cycle: prints the cycle', async () => {
+  it.concurrent('a dependency cycle: prints the cycle', async () => {
     const file = writeGraph(
       graphYaml(repo, {
         name: 'bad-input-cycle',
@@ -131,13 +145,13 @@ describe('agentvisor run refuses bad input with exit 2 and leaves nothing behind
     expect(stderr).toBe(`error: ${file}:6:36: tasks.0.after: dependency cycle: a -> b -> c -> a\n`);
   });
 
-  it('an unknown agent: names it', async () => {
+  it.concurrent('an unknown agent: names it', async () => {
     const file = writeGraph(graphYaml(repo, { name: 'bad-input-agent', tasks: '  - { id: first, agent: ghost-agent }' }));
     const stderr = await expectRefused(repo, 'run', file);
-    expect(stderr).toBe(`error: ${file}:6:26: tasks.0.agent: unknown agent "ghost-agent" (agents: worker)\n`);
+    expect(stderr).toBe(`error: ${file}:6:25: tasks.0.agent: unknown agent "ghost-agent" (agents: worker)\n`);
   });
 
-  it('an unknown dependency: names it', async () => {
+  it.concurrent('an unknown dependency: names it', async () => {
     const file = writeGraph(
       graphYaml(repo, { name: 'bad-input-dep', tasks: '  - { id: first, agent: worker }\n  - { id: second, agent: worker, after: [first, nowhere] }' }),
     );
@@ -145,7 +159,7 @@ describe('agentvisor run refuses bad input with exit 2 and leaves nothing behind
     expect(stderr).toBe(`error: ${file}:7:49: tasks.1.after.1: unknown dependency "nowhere" of task "second"\n`);
   });
 
-  it('a duplicate task id', async () => {
+  it.concurrent('a duplicate task id', async () => {
     const file = writeGraph(
       graphYaml(repo, { name: 'bad-input-dup', tasks: '  - { id: twice, agent: worker }\n  - { id: other, agent: worker }\n  - { id: twice, agent: worker }' }),
     );
@@ -153,13 +167,13 @@ describe('agentvisor run refuses bad input with exit 2 and leaves nothing behind
     expect(stderr).toBe(`error: ${file}:8:11: tasks.2.id: duplicate task id "twice" (first at tasks.0)\n`);
   });
 
-  it('an unsafe task id', async () => {
+  it.concurrent('an unsafe task id', async () => {
     const file = writeGraph(graphYaml(repo, { name: 'bad-input-unsafe', tasks: '  - { id: "../x", agent: worker }' }));
     const stderr = await expectRefused(repo, 'run', file);
     expect(stderr).toContain(`${file}:6:11: tasks.0.id: task id "../x" is not a safe branch/file name`);
   });
 
-  it('a repository path that does not exist', async () => {
+  it.concurrent('a repository path that does not exist', async () => {
     const missing = path.join(mkdtempSync(path.join(os.tmpdir(), 'agentvisor-gone-')), 'no-such-repo');
     const file = writeGraph(graphYaml(missing, { name: 'bad-input-norepo' }));
     const stderr = await expectRefused(undefined, 'run', file);
@@ -167,7 +181,7 @@ describe('agentvisor run refuses bad input with exit 2 and leaves nothing behind
     expect(existsSync(missing)).toBe(false);
   });
 
-  it('a path that is not a git repository', async () => {
+  it.concurrent('a path that is not a git repository', async () => {
     const plain = mkdtempSync(path.join(os.tmpdir(), 'agentvisor-plain-'));
     writeFileSync(path.join(plain, 'file.txt'), 'not a repo\n');
     const file = writeGraph(graphYaml(plain, { name: 'bad-input-plain' }));
@@ -176,13 +190,13 @@ describe('agentvisor run refuses bad input with exit 2 and leaves nothing behind
     expect(readdirSync(plain)).toEqual(['file.txt']);
   });
 
-  it('a base branch that does not exist', async () => {
+  it.concurrent('a base branch that does not exist', async () => {
     const file = writeGraph(graphYaml(repo, { name: 'bad-input-branch', baseBranch: 'develop' }));
     const stderr = await expectRefused(repo, 'run', file);
     expect(stderr).toBe(`error: ${file}:3:13: baseBranch: base branch "develop" does not exist in ${repo}\n`);
   });
 
-  it('uncommitted changes on the checked-out base branch: names the file', async () => {
+  it.concurrent('uncommitted changes on the checked-out base branch: names the file', async () => {
     const dirty = makeRepo();
     writeFileSync(path.join(dirty, 'src', 'value.txt'), 'changed\n');
     const file = writeGraph(graphYaml(dirty, { name: 'bad-input-dirty' }));
@@ -191,7 +205,7 @@ describe('agentvisor run refuses bad input with exit 2 and leaves nothing behind
     expect(readFileSync(path.join(dirty, 'src', 'value.txt'), 'utf8')).toBe('changed\n');
   });
 
-  it('a missing credential: names the variable', async () => {
+  it.concurrent('a missing credential: names the variable', async () => {
     const file = writeGraph(
       graphYaml(repo, { name: 'bad-input-cred', agents: `  worker:\n    harness: command\n    command: "true"\n    credentials: { anthropic: env:${UNSET_VAR} }` }),
     );
@@ -201,7 +215,7 @@ describe('agentvisor run refuses bad input with exit 2 and leaves nothing behind
     );
   });
 
-  it('a harness this build does not have', async () => {
+  it.concurrent('a harness this build does not have', async () => {
     const file = writeGraph(graphYaml(repo, { name: 'bad-input-harness', agents: '  claude:\n    harness: claude-code', tasks: '  - { id: first, agent: claude }' }));
     const stderr = await expectRefused(repo, 'run', file);
     expect(stderr).toBe(
@@ -209,40 +223,40 @@ describe('agentvisor run refuses bad input with exit 2 and leaves nothing behind
     );
   });
 
-  it('several problems at once: all are reported', async () => {
+  it.concurrent('several problems at once: all are reported', async () => {
     const file = writeGraph(
       graphYaml(repo, { name: 'bad-input-many', baseBranch: 'develop', agents: `  worker: { harness: command, command: "true", credentials: { k: "env:${UNSET_VAR}" } }` }),
     );
     const stderr = await expectRefused(repo, 'run', file);
     expect(stderr.split('\n').filter(Boolean)).toEqual([
       `error: ${file}:3:13: baseBranch: base branch "develop" does not exist in ${repo}`,
-      `error: ${file}:5:67: agents.worker.credentials.k: missing credential: environment variable ${UNSET_VAR} is not set`,
+      `error: ${file}:5:66: agents.worker.credentials.k: missing credential: environment variable ${UNSET_VAR} is not set`,
     ]);
   });
 
-  it('an unknown option is a usage error (even on a graph that would run)', async () => {
+  it.concurrent('an unknown option is a usage error (even on a graph that would run)', async () => {
     const file = writeGraph(graphYaml(repo, { name: 'bad-input-option' }));
     const stderr = await expectRefused(repo, 'run', '--frobnicate', file);
     expect(stderr).toBe(`error: unknown option '--frobnicate'\n`);
   });
 
-  it('a missing argument is a usage error', async () => {
+  it.concurrent('a missing argument is a usage error', async () => {
     const stderr = await expectRefused(repo, 'run');
     expect(stderr).toBe(`error: missing required argument 'file'\n`);
   });
 
-  it('an unknown command is a usage error', async () => {
+  it.concurrent('an unknown command is a usage error', async () => {
     const stderr = await expectRefused(repo, 'frobnicate');
     expect(stderr).toContain(`error: unknown command 'frobnicate'`);
   });
 
-  it('an unsafe run id (on a graph that would run)', async () => {
+  it.concurrent('an unsafe run id (on a graph that would run)', async () => {
     const file = writeGraph(graphYaml(repo, { name: 'bad-input-runid' }));
     const stderr = await expectRefused(repo, 'run', '--id', '../evil', file);
     expect(stderr).toBe(`error: ${file}: run id "../evil" is not a safe branch/file name (letters, digits, - and _)\n`);
   });
 
-  it('a graph file that does not exist', async () => {
+  it.concurrent('a graph file that does not exist', async () => {
     const missing = path.join(mkdtempSync(path.join(os.tmpdir(), 'agentvisor-graph-')), 'missing.yaml');
     const stderr = await expectRefused(repo, 'run', missing);
     expect(stderr).toBe(`error: ${missing}: cannot read graph file: ENOENT\n`);
@@ -250,7 +264,7 @@ describe('agentvisor run refuses bad input with exit 2 and leaves nothing behind
 });
 
 describe('agentvisor validate', () => {
-  it('says ok for the example graph on a fresh sample repository, and creates nothing', async () => {
+  it.concurrent('says ok for the example graph on a fresh sample repository, and creates nothing', async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'agentvisor-example-'));
     const sample = path.join(dir, 'sample-repo');
     execFileSync(path.join(ROOT, 'scripts', 'make-sample-repo.sh'), [sample], { stdio: 'ignore' });
@@ -260,25 +274,20 @@ describe('agentvisor validate', () => {
     const file = writeGraph(text);
 
     const before = await snapshot(sample);
-    const r = cli('validate', file);
+    const r = await cli('validate', file);
     expect(await snapshot(sample)).toEqual(before);
     expect(r).toEqual({ status: 0, stdout: `${file}: ok\n`, stderr: '' });
   });
 
-  it('exits 2 and names the problem for a bad graph', async () => {
+  it.concurrent('exits 2 and names the problem for a bad graph', async () => {
     const file = writeGraph(graphYaml(repo, { name: 'bad-input-validate', tasks: '  - { id: first, agent: nobody }' }));
     const stderr = await expectRefused(repo, 'validate', file);
-    expect(stderr).toBe(`error: ${file}:6:26: tasks.0.agent: unknown agent "nobody" (agents: worker)\n`);
+    expect(stderr).toBe(`error: ${file}:6:25: tasks.0.agent: unknown agent "nobody" (agents: worker)\n`);
   });
 
-  it('exits 2 for a repository problem too', async () => {
+  it.concurrent('exits 2 for a repository problem too', async () => {
     const file = writeGraph(graphYaml(repo, { name: 'bad-input-validate-branch', baseBranch: 'develop' }));
     const stderr = await expectRefused(repo, 'validate', file);
     expect(stderr).toContain('base branch "develop" does not exist');
   });
-});
-
-afterAll(() => {
-  // Nothing above created a run folder at all (each case compared before and after, too).
-  expect(runDirs()).toEqual([]);
 });
