@@ -10,5 +10,5 @@ module.exports = {
   testTimeout: 180000,
   // The Temporal SDK's native runtime keeps threads alive after the last worker stops.
   forceExit: true,
-  transform: { '^.+\\.ts$': ['ts-jest', { isolatedModules: true }] },
+  transform: { '^.+\\.ts$': 'ts-jest' },
 };

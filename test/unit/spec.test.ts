@@ -90,6 +90,11 @@ describe('parseGraph: a valid graph', () => {
     expect(graph!.agents.coder.limits).toEqual({ memoryBytes: 512 * 1024 * 1024, cpus: 1.5, pids: 64 });
   });
 
+  it('reads a bare number of seconds written as a string, and milliseconds', () => {
+    const g = parseGraph(withTasks('  - { id: t, agent: a, timeout: "45" }', '  - { id: u, agent: a, timeout: 250ms }'), BASE).graph!;
+    expect(g.tasks.map((t) => t.timeoutMs)).toEqual([45_000, 250]);
+  });
+
   it('keeps agents as written, with their names', () => {
     expect(graph!.agents.auditor).toEqual({
       name: 'auditor',
