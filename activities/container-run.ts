@@ -25,10 +25,22 @@ export interface ContainerHeartbeat {
 export async function runContainer(
   runtime: ContainerRuntime,
   spec: ContainerSpec,
-  opts: { logPath: string; timeoutMs: number; heartbeatMs?: number; removeAfter?: boolean },
-): Promise<ContainerOutcome> {
+  opts: {
+    logPath: string;
+    timeoutMs: number;
+    heartbeatMs?: number;
+    /** runs only when no container of that name exists yet: a fresh start, not a re-attach */
+    beforeCreate?: () => Promise<void>;
+  },
+): Promise<ContainerOutcome & { reattached: boolean }> {
   const ctx = activityContext();
   await mkdir(path.dirname(opts.logPath), { recursive: true });
+  // The container outlives the activity (the workflow removes it once its result is recorded), so
+  // an attempt after a worker crash finds it: running, it is re-attached; exited, its exit code is
+  // the result. Either way the agent never runs twice.
+  const existing = await runtime.inspect(spec.name);
+  const reattached = existing.state !== 'missing';
+  if (!reattached) await opts.beforeCreate?.();
   const info = await runtime.start(spec);
   const startedAt = info.startedAt?.getTime() ?? Date.now();
 
@@ -42,6 +54,9 @@ export async function runContainer(
       file.write(chunk, done);
     },
   });
+  // output that arrives after the end (a cancelled run's last words) is dropped, never a crash
+  sink.on('error', () => undefined);
+  file.on('error', () => undefined);
   const logsDone = runtime.logs(spec.name, sink, { follow: true }).catch(() => undefined);
 
   const beat = () =>
@@ -65,20 +80,21 @@ export async function runContainer(
       await runtime.remove(spec.name);
       throw new CancelledFailure('agent container stopped: the activity was cancelled');
     }
-    let result: ContainerOutcome;
+    let result: ContainerOutcome & { reattached: boolean };
     if (outcome === 'timeout') {
       await runtime.stop(spec.name, 5);
       const exit = await runtime.wait(spec.name);
-      result = { exitCode: exit.exitCode, oomKilled: false, timedOut: true, durationMs: Date.now() - startedAt };
+      result = { exitCode: exit.exitCode, oomKilled: false, timedOut: true, durationMs: Date.now() - startedAt, reattached };
     } else {
-      result = { exitCode: outcome.exitCode, oomKilled: outcome.oomKilled, timedOut: false, durationMs: Date.now() - startedAt };
+      result = { exitCode: outcome.exitCode, oomKilled: outcome.oomKilled, timedOut: false, durationMs: Date.now() - startedAt, reattached };
     }
     await logsDone;
-    if (opts.removeAfter !== false) await runtime.remove(spec.name);
     return result;
   } finally {
     clearInterval(timer);
     clearTimeout(deadline);
+    // the sink may still hold demuxed output: flush it into the file before closing the file
+    await new Promise<void>((resolve) => sink.end(resolve));
     await new Promise<void>((resolve) => file.end(resolve));
   }
 }

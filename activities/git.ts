@@ -77,6 +77,15 @@ export async function addTaskWorktree(opts: {
   return { path: opts.path, branch: opts.branch, startCommit: await resolveCommit(opts.path, 'HEAD') };
 }
 
+/** Back to the commit the task started from: what a killed agent left half-done is discarded. */
+export async function resetWorktree(worktreePath: string, commit: string, owner?: { uid: number; gid: number }): Promise<void> {
+  const wt = git(worktreePath);
+  await wt.raw(['reset', '--hard', '--quiet', commit]);
+  await wt.raw(['clean', '-ffdxq']);
+  // git may rewrite files (as the worker's user) whose ownership changed since checkout
+  if (owner) await chownTree(worktreePath, owner.uid, owner.gid);
+}
+
 export async function removeWorktree(repo: string, worktreePath: string): Promise<void> {
   if (existsSync(worktreePath)) {
     await git(repo).raw(['worktree', 'remove', '--force', '--force', worktreePath]).catch(() => undefined);

@@ -1,5 +1,7 @@
 // The activities of a run, made by a factory that takes their dependencies (the container runtime),
 // as in the Temporal samples. Workflows import only the type `RunActivities`.
+import { ApplicationFailure } from '@temporalio/common';
+import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { harnessFor } from '../harnesses';
@@ -14,6 +16,7 @@ import {
   type TaskInput,
 } from '../workflows/run-types';
 import { runContainer, type ContainerOutcome } from './container-run';
+import { withHeartbeat } from './heartbeat';
 import {
   addDetachedWorktree,
   addTaskWorktree,
@@ -22,6 +25,7 @@ import {
   deleteBranches,
   mergeTaskBranches,
   removeWorktree,
+  resetWorktree,
   type DiffStats,
   type Worktree,
 } from './git';
@@ -34,6 +38,14 @@ export interface ActivityDeps {
 export const taskWorktreePath = (artifactsDir: string, taskId: string) => path.join(artifactsDir, 'worktrees', taskId);
 export const taskLogPath = (artifactsDir: string, taskId: string) => path.join(artifactsDir, 'logs', `${taskId}.log`);
 
+/**
+ * SIGKILL (137) or SIGTERM (143) that agentvisor did not send: a `docker kill`, a daemon restart, a
+ * reboot. Transient: the task is retried per its policy. An out-of-memory kill is the agent's own.
+ */
+function killedFromOutside(o: ContainerOutcome): boolean {
+  return !o.timedOut && !o.oomKilled && (o.exitCode === 137 || o.exitCode === 143);
+}
+
 export function createActivities({ runtime }: ActivityDeps) {
   const user = sandboxUser();
   const owner = user.chownWorktrees ? { uid: user.uid, gid: user.gid } : undefined;
@@ -41,22 +53,24 @@ export function createActivities({ runtime }: ActivityDeps) {
   return {
     async prepareRun(input: { runId: string; repo: string; baseBranch: string; artifactsDir: string }) {
       await mkdir(input.artifactsDir, { recursive: true });
-      const baseCommit = await createIntegrationBranch(input.repo, input.baseBranch, integrationBranch(input.runId));
+      const baseCommit = await withHeartbeat('create integration branch', () =>
+        createIntegrationBranch(input.repo, input.baseBranch, integrationBranch(input.runId)),
+      );
       return { baseCommit };
     },
 
     async provisionWorkspace(input: TaskInput & { branch: string }): Promise<Worktree> {
-      return addTaskWorktree({
+      return withHeartbeat('provision worktree', () => addTaskWorktree({
         repo: input.repo,
         path: taskWorktreePath(input.artifactsDir, input.taskId),
         branch: input.branch,
         startPoint: input.baseCommit,
         merge: input.dependencyBranches,
         owner,
-      });
+      }));
     },
 
-    async runAgent(input: TaskInput & { worktree: string }): Promise<ContainerOutcome & { logPath: string }> {
+    async runAgent(input: TaskInput & { worktree: string; startCommit: string }): Promise<ContainerOutcome & { logPath: string }> {
       const harness = harnessFor(input.agent.harness);
       const invocation = harness.build({ graphName: input.graphName, agent: input.agent, task: input.task });
       const logPath = taskLogPath(input.artifactsDir, input.taskId);
@@ -77,19 +91,33 @@ export function createActivities({ runtime }: ActivityDeps) {
           network: 'none',
           tmpfs: ['/home/agent', '/tmp'],
         },
-        { logPath, timeoutMs: input.task.timeoutMs },
+        {
+          logPath,
+          timeoutMs: input.task.timeoutMs,
+          // a fresh start after a killed attempt begins from a clean worktree
+          beforeCreate: () => resetWorktree(input.worktree, input.startCommit, owner),
+        },
       );
+      if (killedFromOutside(outcome)) {
+        await runtime.remove(containerName(input.runId, input.taskId));
+        throw ApplicationFailure.retryable(
+          `the agent's container was killed (exit ${outcome.exitCode}) by something other than agentvisor`,
+          'AgentKilled',
+        );
+      }
       return { ...outcome, logPath };
     },
 
     async collectOutput(input: { worktree: string; startCommit: string; agent: string; taskId: string; prompt: string }): Promise<DiffStats> {
       const summary = input.prompt.split('\n')[0].slice(0, 200);
-      return commitWorktree({
-        worktree: input.worktree,
-        startCommit: input.startCommit,
-        author: input.agent,
-        message: `agentvisor: ${input.taskId} (${input.agent})${summary ? `\n\n${summary}` : ''}`,
-      });
+      return withHeartbeat('commit', () =>
+        commitWorktree({
+          worktree: input.worktree,
+          startCommit: input.startCommit,
+          author: input.agent,
+          message: `agentvisor: ${input.taskId} (${input.agent})${summary ? `\n\n${summary}` : ''}`,
+        }),
+      );
     },
 
     async removeWorkspace(input: { repo: string; artifactsDir: string; taskId: string }): Promise<void> {
@@ -115,23 +143,30 @@ export function createActivities({ runtime }: ActivityDeps) {
       artifactsDir: string;
       tasks: { taskId: string; branch: string; files: string[] }[];
     }): Promise<MergeReport> {
-      return mergeTaskBranches({
-        repo: input.repo,
-        worktree: taskWorktreePath(input.artifactsDir, '_merge'),
-        integrationBranch: integrationBranch(input.runId),
-        tasks: input.tasks,
-      });
+      return withHeartbeat('merge', () =>
+        mergeTaskBranches({
+          repo: input.repo,
+          worktree: taskWorktreePath(input.artifactsDir, '_merge'),
+          integrationBranch: integrationBranch(input.runId),
+          tasks: input.tasks,
+        }),
+      );
     },
 
     async evaluate(input: { runId: string; repo: string; artifactsDir: string; evaluate: EvaluateSpec }): Promise<EvaluationReport> {
       const worktree = taskWorktreePath(input.artifactsDir, '_evaluate');
       const logPath = path.join(input.artifactsDir, 'logs', 'evaluation.log');
-      await addDetachedWorktree(input.repo, worktree, integrationBranch(input.runId), owner);
-      try {
+      const name = containerName(input.runId, '_evaluate');
+      // Re-attaching to a running evaluation must keep the worktree it has mounted.
+      if ((await runtime.inspect(name)).state === 'missing' || !existsSync(worktree)) {
+        await runtime.remove(name);
+        await addDetachedWorktree(input.repo, worktree, integrationBranch(input.runId), owner);
+      }
+      {
         const outcome = await runContainer(
           runtime,
           {
-            name: containerName(input.runId, '_evaluate'),
+            name,
             image: input.evaluate.image ?? BASE_IMAGE,
             command: ['sh', '-c', input.evaluate.command],
             env: { HOME: '/home/agent', CI: 'true' },
@@ -147,10 +182,18 @@ export function createActivities({ runtime }: ActivityDeps) {
           },
           { logPath, timeoutMs: input.evaluate.timeoutMs },
         );
+        if (killedFromOutside(outcome)) {
+          await runtime.remove(name);
+          throw ApplicationFailure.retryable(`the evaluation container was killed (exit ${outcome.exitCode})`, 'AgentKilled');
+        }
         return { passed: outcome.exitCode === 0 && !outcome.timedOut, exitCode: outcome.exitCode, logPath, timedOut: outcome.timedOut };
-      } finally {
-        await removeWorktree(input.repo, worktree);
       }
+    },
+
+    /** After the evaluation's result is recorded: its container and worktree go. */
+    async removeEvaluation(input: { runId: string; repo: string; artifactsDir: string }): Promise<void> {
+      await runtime.remove(containerName(input.runId, '_evaluate'));
+      await removeWorktree(input.repo, taskWorktreePath(input.artifactsDir, '_evaluate'));
     },
 
     async writeReport(report: RunReport): Promise<string> {

@@ -8,6 +8,7 @@ import { checkGraph, topologicalOrder } from './graph-checks';
 import { BadInputError, type Problem } from './problems';
 import { parseDuration, parseSize } from './units';
 import {
+  DEFAULT_RETRY,
   DEFAULT_EVALUATE_TIMEOUT_MS,
   DEFAULT_TASK_TIMEOUT_MS,
   type AgentSpec,
@@ -122,6 +123,9 @@ function resolve(file: GraphFile, baseDir: string): GraphSpec {
       prompt: t.prompt,
       after: t.after,
       timeoutMs: t.timeout === undefined ? DEFAULT_TASK_TIMEOUT_MS : parseDuration(t.timeout)!,
+      retry: t.retry
+        ? { maximumAttempts: t.retry.attempts, initialIntervalMs: parseDuration(t.retry.backoff)! }
+        : DEFAULT_RETRY,
     })),
   );
   return {

@@ -54,6 +54,14 @@ export const taskSchema = z
     prompt: z.string().default(''),
     after: z.array(z.string()).default([]).describe('Ids of tasks whose work this task starts from'),
     timeout: duration.optional().describe('Wall-clock limit of the agent; default 30m'),
+    retry: z
+      .object({
+        attempts: z.number().int().min(1).max(20).default(3).describe('Tries in all, for transient failures'),
+        backoff: duration.default('2s').describe('Wait before the first retry; doubles each time'),
+      })
+      .strict()
+      .optional()
+      .describe('Retries of transient failures (a container that fails to start or is killed); an agent that exits non-zero is not retried'),
   })
   .strict();
 

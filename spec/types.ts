@@ -29,7 +29,15 @@ export interface TaskSpec {
   prompt: string;
   after: string[];
   timeoutMs: number;
+  retry: RetrySpec;
 }
+
+export interface RetrySpec {
+  maximumAttempts: number;
+  initialIntervalMs: number;
+}
+
+export const DEFAULT_RETRY: RetrySpec = { maximumAttempts: 3, initialIntervalMs: 2000 };
 
 export interface EvaluateSpec {
   command: string;

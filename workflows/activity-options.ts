@@ -1,9 +1,12 @@
 // Every timeout here is deliberate.
 import type { ActivityOptions } from '@temporalio/workflow';
+import { DEFAULT_RETRY, type RetrySpec } from '../spec/types';
 
 /** Git and bookkeeping: seconds of work; a few retries cover a busy disk or a lock file. */
 export const GIT_ACTIVITY: ActivityOptions = {
   startToCloseTimeout: '5 minutes',
+  // git activities heartbeat while they work: a dead worker is noticed in seconds
+  heartbeatTimeout: '10 seconds',
   retry: { maximumAttempts: 3, initialInterval: '1 second', backoffCoefficient: 2 },
 };
 
@@ -18,10 +21,16 @@ export const CLEANUP_ACTIVITY: ActivityOptions = {
  * for image start and cleanup. The heartbeat timeout is how fast a dead worker is noticed and how a
  * cancel reaches the activity.
  */
-export function containerActivity(timeoutMs: number): ActivityOptions {
+export function containerActivity(timeoutMs: number, retry: RetrySpec = DEFAULT_RETRY): ActivityOptions {
   return {
     startToCloseTimeout: timeoutMs + 5 * 60_000,
-    heartbeatTimeout: '15 seconds',
-    retry: { maximumAttempts: 3, initialInterval: '2 seconds', backoffCoefficient: 2 },
+    heartbeatTimeout: '10 seconds',
+    retry: {
+      maximumAttempts: retry.maximumAttempts,
+      initialInterval: retry.initialIntervalMs,
+      backoffCoefficient: 2,
+      // the agent's own failures are results, not exceptions; these are the ones not worth retrying
+      nonRetryableErrorTypes: ['DependencyConflict', 'BadTaskInput'],
+    },
   };
 }

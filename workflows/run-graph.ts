@@ -69,7 +69,9 @@ export async function runGraph(input: RunInput): Promise<RunReport> {
 
     if (graph.evaluate) {
       const { evaluate } = proxyActivities<RunActivities>(containerActivity(graph.evaluate.timeoutMs));
+      saga.add('remove the evaluation', () => cleanup.removeEvaluation({ runId, repo: graph.repo, artifactsDir }));
       report.evaluation = await evaluate({ runId, repo: graph.repo, artifactsDir, evaluate: graph.evaluate });
+      await cleanup.removeEvaluation({ runId, repo: graph.repo, artifactsDir });
       if (!report.evaluation.passed) {
         const why = report.evaluation.timedOut ? 'timed out' : `exit code ${report.evaluation.exitCode}`;
         throw ApplicationFailure.nonRetryable(`evaluation failed (${why}); see ${report.evaluation.logPath}`);

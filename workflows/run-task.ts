@@ -27,8 +27,8 @@ export async function runTask(input: TaskInput): Promise<TaskResult> {
     const worktree = await git.provisionWorkspace({ ...input, branch });
 
     saga.add('remove container', () => cleanup.removeContainers({ runId, taskId }));
-    const { runAgent } = proxyActivities<RunActivities>(containerActivity(input.task.timeoutMs));
-    const outcome = await runAgent({ ...input, worktree: worktree.path });
+    const { runAgent } = proxyActivities<RunActivities>(containerActivity(input.task.timeoutMs, input.task.retry));
+    const outcome = await runAgent({ ...input, worktree: worktree.path, startCommit: worktree.startCommit });
     partial = { ...partial, logPath: outcome.logPath, exitCode: outcome.exitCode };
 
     if (outcome.exitCode !== 0 || outcome.timedOut) {
@@ -47,6 +47,8 @@ export async function runTask(input: TaskInput): Promise<TaskResult> {
       taskId,
       prompt: input.task.prompt,
     });
+    // Only now, with its result recorded, may the container go (see runContainer).
+    await cleanup.removeContainers({ runId, taskId });
     await git.removeWorkspace({ repo, artifactsDir, taskId });
     return {
       id: taskId,

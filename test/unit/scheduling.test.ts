@@ -64,6 +64,9 @@ function stubActivities(behaviour: Record<string, Behaviour>) {
       record('evaluate', arg.runId);
       return { passed: true, exitCode: 0, logPath: '/logs/evaluation.log' };
     },
+    async removeEvaluation(arg) {
+      record('removeEvaluation', arg.runId);
+    },
     async writeReport(report) {
       record('writeReport', report.status);
       return '/report.json';
@@ -79,7 +82,7 @@ function graph(tasks: Partial<TaskSpec>[], failFast = true): GraphSpec {
     baseBranch: 'main',
     failFast,
     agents: { a: { name: 'a', harness: 'command', command: 'true', credentials: {}, readOnly: false, env: {}, limits: {} } },
-    tasks: tasks.map((t) => ({ id: t.id!, agent: 'a', prompt: '', after: t.after ?? [], timeoutMs: 60_000 })),
+    tasks: tasks.map((t) => ({ id: t.id!, agent: 'a', prompt: '', after: t.after ?? [], timeoutMs: 60_000, retry: { maximumAttempts: 1, initialIntervalMs: 100 } })),
     evaluate: { command: 'true', timeoutMs: 60_000, limits: {} },
   };
 }
