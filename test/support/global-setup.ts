@@ -2,23 +2,12 @@
 // data folder of its own. Docker and the base image must already be there (.ci/run sets them up).
 import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import Docker from 'dockerode';
 import { devServerArgs, findTemporalCli, isListening } from '../../client/dev-server';
 import { BASE_IMAGE } from '../../images/constants';
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-    srv.on('error', reject);
-  });
-}
+import { freePort } from './ports';
 
 export default async function globalSetup(): Promise<void> {
   const docker = new Docker();

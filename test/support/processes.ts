@@ -1,0 +1,68 @@
+// Real processes the chaos tests kill: a worker (`agentvisor worker`) and a Temporal dev server.
+import { spawn, type ChildProcess } from 'node:child_process';
+import * as path from 'node:path';
+import { devServerArgs, findTemporalCli, isListening } from '../../client/dev-server';
+
+const BIN = path.join(__dirname, '..', '..', 'bin', 'agentvisor.js');
+
+export interface WorkerProcess {
+  child: ChildProcess;
+  output: () => string;
+  kill9: () => Promise<void>;
+  stop: () => Promise<void>;
+}
+
+/** `agentvisor worker` in its own process; resolves once it polls. */
+export async function spawnWorker(env: NodeJS.ProcessEnv = process.env): Promise<WorkerProcess> {
+  const child = spawn(process.execPath, [BIN, 'worker'], { env: { ...env, AGENTVISOR_LOG_LEVEL: 'INFO' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout!.on('data', (d) => (out += d));
+  child.stderr!.on('data', (d) => (out += d));
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const deadline = Date.now() + 30_000;
+  while (!/state: 'RUNNING'|Worker state changed.*RUNNING/s.test(out)) {
+    if (Date.now() > deadline || child.exitCode !== null) throw new Error(`worker did not start:\n${out}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return {
+    child,
+    output: () => out,
+    kill9: async () => {
+      child.kill('SIGKILL');
+      await exited;
+    },
+    stop: async () => {
+      if (child.exitCode === null) child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
+export interface ServerProcess {
+  address: string;
+  stop: () => Promise<void>;
+  start: () => Promise<void>;
+}
+
+/** A dev server of the test's own with its state in a SQLite file, so it can be restarted. */
+export async function devServerWithFile(dataDir: string, port: number, uiPort: number): Promise<ServerProcess> {
+  let child: ChildProcess | undefined;
+  const start = async () => {
+    child = spawn(findTemporalCli()!, devServerArgs({ dataDir, port, uiPort, dbFile: path.join(dataDir, 'temporal.db') }), {
+      stdio: 'ignore',
+    });
+    const deadline = Date.now() + 30_000;
+    while (!(await isListening('127.0.0.1', port))) {
+      if (Date.now() > deadline) throw new Error('dev server did not start');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  };
+  const stop = async () => {
+    if (!child || child.exitCode !== null) return;
+    const exited = new Promise((r) => child!.once('exit', r));
+    child.kill('SIGTERM');
+    await exited;
+  };
+  await start();
+  return { address: `127.0.0.1:${port}`, start, stop };
+}
