@@ -10,7 +10,7 @@ import { containersOfRun, makeRepo, repoState, sh, writeGraph } from '../support
 const ROOT = path.join(__dirname, '..', '..');
 const BIN = path.join(ROOT, 'bin', 'agentvisor.js');
 const UNSET_VAR = 'SOME_UNSET_VAR_XYZ';
-const OURS = /agentvisor-(bad-input|\.\._evil|three-agents)/;
+const OURS = /bad-input|evil|three-agents/;
 
 interface CliResult {
   status: number | null;
@@ -37,31 +37,46 @@ function cli(...args: string[]): Promise<CliResult> {
   });
 }
 
-const runsDir = () => path.join(process.env.AGENTVISOR_HOME!, 'runs');
-const runDirs = () => (existsSync(runsDir()) ? readdirSync(runsDir()).sort() : []);
+const home = () => process.env.AGENTVISOR_HOME!;
+const listing = (dir: string) => (existsSync(dir) ? readdirSync(dir).sort() : []);
 
-/** Everything a run could leave behind; the repository part only when there is a repository. */
-async function snapshot(repo?: string) {
+/**
+ * What a run of one case could leave behind. Containers and run folders are named after the run id,
+ * which starts with the graph's name (or is the --id given), so each case looks for its own: the
+ * cases run concurrently, and other runs may use this Docker engine meanwhile. The last test checks
+ * the whole data folder and every container of these graphs, for what a name cannot be told from.
+ */
+async function snapshot(repo: string | undefined, run: RegExp | undefined) {
   const isRepo = repo !== undefined && existsSync(path.join(repo, '.git'));
   return {
     repo: isRepo ? repoState(repo) : undefined,
     status: isRepo ? sh(repo, 'status', '--porcelain') : undefined,
-    // Only containers a run of these graphs could have (names hold the run id, which starts with the
-    // graph name or is the --id given): other runs on this Docker engine may come and go meanwhile.
-    containers: (await containersOfRun()).filter((name) => OURS.test(name)).sort(),
-    runs: runDirs(),
+    containers: run ? (await containersOfRun()).filter((name) => run.test(name)).sort() : undefined,
+    runs: run ? listing(path.join(home(), 'runs')).filter((name) => run.test(name)) : undefined,
   };
 }
 
-/** Runs the CLI and checks: exit 2, nothing on stdout that claims a run, and no side effect. */
-async function expectRefused(repo: string | undefined, ...args: string[]): Promise<string> {
-  const before = await snapshot(repo);
+/** Run ids made from a graph name: <name>-<yyyymmdd>-<hhmmss>-<hex>. */
+const runOf = (graphName: string) => new RegExp(`${graphName}-\\d{8}-\\d{6}-[0-9a-f]{4}`);
+
+/** Runs the CLI and checks: exit 2, nothing on stdout, an error on stderr, and no side effect. */
+async function expectRefused(repo: string | undefined, run: RegExp | undefined, ...args: string[]): Promise<string> {
+  const before = await snapshot(repo, run);
   const r = await cli(...args);
-  const after = await snapshot(repo);
+  const after = await snapshot(repo, run);
   expect({ status: r.status, stdout: r.stdout }).toEqual({ status: 2, stdout: '' });
   expect(r.stderr).toMatch(/^error: /);
   expect(after).toEqual(before);
   return r.stderr;
+}
+
+/** Everything in the data folder, and every container a run of a graph here could have. */
+async function globalState() {
+  return {
+    home: listing(home()),
+    runs: listing(path.join(home(), 'runs')),
+    containers: (await containersOfRun()).filter((name) => OURS.test(name)).sort(),
+  };
 }
 
 /** A small valid graph with command agents; `tasks` and `agents` are YAML blocks (indented). */
@@ -78,23 +93,27 @@ function graphYaml(repo: string, opts: { name?: string; baseBranch?: string; age
   ].join('\n');
 }
 
-// The cases run concurrently (each is a ~1 s process start); they share this repository, only reading it.
-// Made here rather than in beforeAll, which concurrent tests do not reliably wait for.
-const repo = makeRepo();
+// The cases run concurrently (each is a ~1 s process start), each on a repository of its own so that
+// a run started by mistake shows up in the case that started it.
+let initial: Awaited<ReturnType<typeof globalState>>;
 
-test('the CLI is built and the tests have their own data folder', () => {
+// A top-level beforeAll runs before concurrent tests start.
+beforeAll(async () => {
   expect(existsSync(path.join(ROOT, 'dist', 'client', 'cli.js'))).toBe(true); // npm test builds first
-  expect(process.env.AGENTVISOR_HOME).toContain('agentvisor-test-');
+  expect(home()).toContain('agentvisor-test-');
+  initial = await globalState();
 });
 
 describe('agentvisor run refuses bad input with exit 2 and leaves nothing behind', () => {
   it.concurrent('a graph file that is valid to start with is accepted by validate (the cases below differ from it in one thing)', async () => {
+    const repo = makeRepo();
     const file = writeGraph(graphYaml(repo));
     const r = await cli('validate', file);
     expect(r).toEqual({ status: 0, stdout: `${file}: ok\n`, stderr: '' });
   });
 
   it.concurrent('malformed YAML: reports the line and column', async () => {
+    const repo = makeRepo();
     const file = writeGraph(
       [
         'name: bad-input-yaml', //                         1
@@ -108,126 +127,141 @@ describe('agentvisor run refuses bad input with exit 2 and leaves nothing behind
         '',
       ].join('\n'),
     );
-    const stderr = await expectRefused(repo, 'run', file);
+    const stderr = await expectRefused(repo, runOf('bad-input-yaml'), 'run', file);
     expect(stderr).toBe(`error: ${file}:6:1: YAML: All mapping items must start at the same column\n`);
   });
 
   it.concurrent('schema error: names the path and its line', async () => {
+    const repo = makeRepo();
     const file = writeGraph(graphYaml(repo, { name: 'bad-input-schema', tasks: '  - id: first\n    agent: worker\n    timeout: 10 parsecs' }));
     // line 1 name, 2 repo, 3 agents:, 4 worker, 5 tasks:, 6 - id, 7 agent, 8 timeout
-    const stderr = await expectRefused(repo, 'run', file);
+    const stderr = await expectRefused(repo, runOf('bad-input-schema'), 'run', file);
     expect(stderr).toBe(`error: ${file}:8:14: tasks.0.timeout: expected a duration such as 90s, 10m or 1h\n`);
   });
 
   it.concurrent('schema error: an unknown key is reported at its own line', async () => {
+    const repo = makeRepo();
     const file = writeGraph(graphYaml(repo, { name: 'bad-input-key', agents: '  worker:\n    harness: command\n    command: "true"\n    colour: red' }));
-    const stderr = await expectRefused(repo, 'run', file);
+    const stderr = await expectRefused(repo, runOf('bad-input-key'), 'run', file);
     expect(stderr).toBe(`error: ${file}:7:5: agents.worker.colour: unknown key "colour"\n`);
   });
 
   it.concurrent('schema error: a credential given as the secret itself', async () => {
+    const repo = makeRepo();
     const file = writeGraph(
       graphYaml(repo, { name: 'bad-input-secret', agents: '  worker:\n    harness: command\n    command: "true"\n    credentials: { anthropic: sk-ant-api03-secret }' }),
     );
-    const stderr = await expectRefused(repo, 'run', file);
+    const stderr = await expectRefused(repo, runOf('bad-input-secret'), 'run', file);
     expect(stderr).toContain(`${file}:7:31: agents.worker.credentials.anthropic: expected a reference: env:VARIABLE or file:/path`);
     expect(stderr.split('\n').filter(Boolean)).toHaveLength(1);
   });
 
   it.concurrent('a dependency cycle: prints the cycle', async () => {
+    const repo = makeRepo();
     const file = writeGraph(
       graphYaml(repo, {
         name: 'bad-input-cycle',
         tasks: ['  - { id: a, agent: worker, after: [c] }', '  - { id: b, agent: worker, after: [a] }', '  - { id: c, agent: worker, after: [b] }'].join('\n'),
       }),
     );
-    const stderr = await expectRefused(repo, 'run', file);
+    const stderr = await expectRefused(repo, runOf('bad-input-cycle'), 'run', file);
     expect(stderr).toBe(`error: ${file}:6:36: tasks.0.after: dependency cycle: a -> b -> c -> a\n`);
   });
 
   it.concurrent('an unknown agent: names it', async () => {
+    const repo = makeRepo();
     const file = writeGraph(graphYaml(repo, { name: 'bad-input-agent', tasks: '  - { id: first, agent: ghost-agent }' }));
-    const stderr = await expectRefused(repo, 'run', file);
+    const stderr = await expectRefused(repo, runOf('bad-input-agent'), 'run', file);
     expect(stderr).toBe(`error: ${file}:6:25: tasks.0.agent: unknown agent "ghost-agent" (agents: worker)\n`);
   });
 
   it.concurrent('an unknown dependency: names it', async () => {
+    const repo = makeRepo();
     const file = writeGraph(
       graphYaml(repo, { name: 'bad-input-dep', tasks: '  - { id: first, agent: worker }\n  - { id: second, agent: worker, after: [first, nowhere] }' }),
     );
-    const stderr = await expectRefused(repo, 'run', file);
+    const stderr = await expectRefused(repo, runOf('bad-input-dep'), 'run', file);
     expect(stderr).toBe(`error: ${file}:7:49: tasks.1.after.1: unknown dependency "nowhere" of task "second"\n`);
   });
 
   it.concurrent('a duplicate task id', async () => {
+    const repo = makeRepo();
     const file = writeGraph(
       graphYaml(repo, { name: 'bad-input-dup', tasks: '  - { id: twice, agent: worker }\n  - { id: other, agent: worker }\n  - { id: twice, agent: worker }' }),
     );
-    const stderr = await expectRefused(repo, 'run', file);
+    const stderr = await expectRefused(repo, runOf('bad-input-dup'), 'run', file);
     expect(stderr).toBe(`error: ${file}:8:11: tasks.2.id: duplicate task id "twice" (first at tasks.0)\n`);
   });
 
   it.concurrent('an unsafe task id', async () => {
+    const repo = makeRepo();
     const file = writeGraph(graphYaml(repo, { name: 'bad-input-unsafe', tasks: '  - { id: "../x", agent: worker }' }));
-    const stderr = await expectRefused(repo, 'run', file);
+    const stderr = await expectRefused(repo, runOf('bad-input-unsafe'), 'run', file);
     expect(stderr).toContain(`${file}:6:11: tasks.0.id: task id "../x" is not a safe branch/file name`);
   });
 
   it.concurrent('a repository path that does not exist', async () => {
+    const repo = makeRepo();
     const missing = path.join(mkdtempSync(path.join(os.tmpdir(), 'agentvisor-gone-')), 'no-such-repo');
     const file = writeGraph(graphYaml(missing, { name: 'bad-input-norepo' }));
-    const stderr = await expectRefused(undefined, 'run', file);
+    const stderr = await expectRefused(undefined, runOf('bad-input-norepo'), 'run', file);
     expect(stderr).toBe(`error: ${file}:2:7: repo: repository not found: ${missing}\n`);
     expect(existsSync(missing)).toBe(false);
   });
 
   it.concurrent('a path that is not a git repository', async () => {
+    const repo = makeRepo();
     const plain = mkdtempSync(path.join(os.tmpdir(), 'agentvisor-plain-'));
     writeFileSync(path.join(plain, 'file.txt'), 'not a repo\n');
     const file = writeGraph(graphYaml(plain, { name: 'bad-input-plain' }));
-    const stderr = await expectRefused(undefined, 'run', file);
+    const stderr = await expectRefused(undefined, runOf('bad-input-plain'), 'run', file);
     expect(stderr).toBe(`error: ${file}:2:7: repo: not a git repository (or it has no work tree): ${plain}\n`);
     expect(readdirSync(plain)).toEqual(['file.txt']);
   });
 
   it.concurrent('a base branch that does not exist', async () => {
+    const repo = makeRepo();
     const file = writeGraph(graphYaml(repo, { name: 'bad-input-branch', baseBranch: 'develop' }));
-    const stderr = await expectRefused(repo, 'run', file);
+    const stderr = await expectRefused(repo, runOf('bad-input-branch'), 'run', file);
     expect(stderr).toBe(`error: ${file}:3:13: baseBranch: base branch "develop" does not exist in ${repo}\n`);
   });
 
   it.concurrent('uncommitted changes on the checked-out base branch: names the file', async () => {
+    const repo = makeRepo();
     const dirty = makeRepo();
     writeFileSync(path.join(dirty, 'src', 'value.txt'), 'changed\n');
     const file = writeGraph(graphYaml(dirty, { name: 'bad-input-dirty' }));
-    const stderr = await expectRefused(dirty, 'run', file);
+    const stderr = await expectRefused(dirty, runOf('bad-input-dirty'), 'run', file);
     expect(stderr).toContain(`${file}:2:7: repo: working tree of ${dirty} has uncommitted changes on the base branch "main" (src/value.txt)`);
     expect(readFileSync(path.join(dirty, 'src', 'value.txt'), 'utf8')).toBe('changed\n');
   });
 
   it.concurrent('a missing credential: names the variable', async () => {
+    const repo = makeRepo();
     const file = writeGraph(
       graphYaml(repo, { name: 'bad-input-cred', agents: `  worker:\n    harness: command\n    command: "true"\n    credentials: { anthropic: env:${UNSET_VAR} }` }),
     );
-    const stderr = await expectRefused(repo, 'run', file);
+    const stderr = await expectRefused(repo, runOf('bad-input-cred'), 'run', file);
     expect(stderr).toBe(
       `error: ${file}:7:31: agents.worker.credentials.anthropic: missing credential: environment variable ${UNSET_VAR} is not set\n`,
     );
   });
 
   it.concurrent('a harness this build does not have', async () => {
+    const repo = makeRepo();
     const file = writeGraph(graphYaml(repo, { name: 'bad-input-harness', agents: '  claude:\n    harness: claude-code', tasks: '  - { id: first, agent: claude }' }));
-    const stderr = await expectRefused(repo, 'run', file);
+    const stderr = await expectRefused(repo, runOf('bad-input-harness'), 'run', file);
     expect(stderr).toBe(
       `error: ${file}:5:14: agents.claude.harness: harness "claude-code" of agent "claude" is not available in this version (available: command)\n`,
     );
   });
 
   it.concurrent('several problems at once: all are reported', async () => {
+    const repo = makeRepo();
     const file = writeGraph(
       graphYaml(repo, { name: 'bad-input-many', baseBranch: 'develop', agents: `  worker: { harness: command, command: "true", credentials: { k: "env:${UNSET_VAR}" } }` }),
     );
-    const stderr = await expectRefused(repo, 'run', file);
+    const stderr = await expectRefused(repo, runOf('bad-input-many'), 'run', file);
     expect(stderr.split('\n').filter(Boolean)).toEqual([
       `error: ${file}:3:13: baseBranch: base branch "develop" does not exist in ${repo}`,
       `error: ${file}:5:66: agents.worker.credentials.k: missing credential: environment variable ${UNSET_VAR} is not set`,
@@ -235,36 +269,42 @@ describe('agentvisor run refuses bad input with exit 2 and leaves nothing behind
   });
 
   it.concurrent('an unknown option is a usage error (even on a graph that would run)', async () => {
+    const repo = makeRepo();
     const file = writeGraph(graphYaml(repo, { name: 'bad-input-option' }));
-    const stderr = await expectRefused(repo, 'run', '--frobnicate', file);
+    const stderr = await expectRefused(repo, runOf('bad-input-option'), 'run', '--frobnicate', file);
     expect(stderr).toBe(`error: unknown option '--frobnicate'\n`);
   });
 
   it.concurrent('a missing argument is a usage error', async () => {
-    const stderr = await expectRefused(repo, 'run');
+    const repo = makeRepo();
+    const stderr = await expectRefused(repo, undefined, 'run');
     expect(stderr).toBe(`error: missing required argument 'file'\n`);
   });
 
   it.concurrent('an unknown command is a usage error', async () => {
-    const stderr = await expectRefused(repo, 'frobnicate');
+    const repo = makeRepo();
+    const stderr = await expectRefused(repo, undefined, 'frobnicate');
     expect(stderr).toContain(`error: unknown command 'frobnicate'`);
   });
 
   it.concurrent('an unsafe run id (on a graph that would run)', async () => {
+    const repo = makeRepo();
     const file = writeGraph(graphYaml(repo, { name: 'bad-input-runid' }));
-    const stderr = await expectRefused(repo, 'run', '--id', '../evil', file);
+    const stderr = await expectRefused(repo, /evil/, 'run', '--id', '../evil', file);
     expect(stderr).toBe(`error: ${file}: run id "../evil" is not a safe branch/file name (letters, digits, - and _)\n`);
   });
 
   it.concurrent('a graph file that does not exist', async () => {
+    const repo = makeRepo();
     const missing = path.join(mkdtempSync(path.join(os.tmpdir(), 'agentvisor-graph-')), 'missing.yaml');
-    const stderr = await expectRefused(repo, 'run', missing);
+    const stderr = await expectRefused(repo, undefined, 'run', missing);
     expect(stderr).toBe(`error: ${missing}: cannot read graph file: ENOENT\n`);
   });
 });
 
 describe('agentvisor validate', () => {
   it.concurrent('says ok for the example graph on a fresh sample repository, and creates nothing', async () => {
+    const repo = makeRepo();
     const dir = mkdtempSync(path.join(os.tmpdir(), 'agentvisor-example-'));
     const sample = path.join(dir, 'sample-repo');
     execFileSync(path.join(ROOT, 'scripts', 'make-sample-repo.sh'), [sample], { stdio: 'ignore' });
@@ -273,21 +313,27 @@ describe('agentvisor validate', () => {
     expect(text).not.toBe(example);
     const file = writeGraph(text);
 
-    const before = await snapshot(sample);
+    const before = await snapshot(sample, runOf('three-agents'));
     const r = await cli('validate', file);
-    expect(await snapshot(sample)).toEqual(before);
+    expect(await snapshot(sample, runOf('three-agents'))).toEqual(before);
     expect(r).toEqual({ status: 0, stdout: `${file}: ok\n`, stderr: '' });
   });
 
   it.concurrent('exits 2 and names the problem for a bad graph', async () => {
+    const repo = makeRepo();
     const file = writeGraph(graphYaml(repo, { name: 'bad-input-validate', tasks: '  - { id: first, agent: nobody }' }));
-    const stderr = await expectRefused(repo, 'validate', file);
+    const stderr = await expectRefused(repo, runOf('bad-input-validate'), 'validate', file);
     expect(stderr).toBe(`error: ${file}:6:25: tasks.0.agent: unknown agent "nobody" (agents: worker)\n`);
   });
 
   it.concurrent('exits 2 for a repository problem too', async () => {
+    const repo = makeRepo();
     const file = writeGraph(graphYaml(repo, { name: 'bad-input-validate-branch', baseBranch: 'develop' }));
-    const stderr = await expectRefused(repo, 'validate', file);
+    const stderr = await expectRefused(repo, runOf('bad-input-validate-branch'), 'validate', file);
     expect(stderr).toContain('base branch "develop" does not exist');
   });
+});
+
+test('after all of them: nothing new in the data folder, no container of these graphs', async () => {
+  expect(await globalState()).toEqual(initial);
 });
