@@ -17,12 +17,14 @@ import {
 } from '../workflows/run-types';
 import { runContainer, type ContainerOutcome } from './container-run';
 import { withHeartbeat } from './heartbeat';
+import { appendLedger, decideReuse, taskSpecHash, type LedgerEntry, type ReuseDecision } from './ledger';
 import {
   addDetachedWorktree,
   addTaskWorktree,
   commitWorktree,
   createIntegrationBranch,
   deleteBranches,
+  git,
   mergeTaskBranches,
   removeWorktree,
   resetWorktree,
@@ -36,6 +38,7 @@ export interface ActivityDeps {
 }
 
 export const taskWorktreePath = (artifactsDir: string, taskId: string) => path.join(artifactsDir, 'worktrees', taskId);
+export const ledgerPath = (artifactsDir: string) => path.join(artifactsDir, 'ledger.jsonl');
 export const taskLogPath = (artifactsDir: string, taskId: string) => path.join(artifactsDir, 'logs', `${taskId}.log`);
 
 /**
@@ -51,10 +54,11 @@ export function createActivities({ runtime }: ActivityDeps) {
   const owner = user.chownWorktrees ? { uid: user.uid, gid: user.gid } : undefined;
 
   return {
-    async prepareRun(input: { runId: string; repo: string; baseBranch: string; artifactsDir: string }) {
+    /** The run's integration branch at the base commit (a resumed run names the earlier run's). */
+    async prepareRun(input: { runId: string; repo: string; baseBranch: string; artifactsDir: string; baseCommit?: string }) {
       await mkdir(input.artifactsDir, { recursive: true });
       const baseCommit = await withHeartbeat('create integration branch', () =>
-        createIntegrationBranch(input.repo, input.baseBranch, integrationBranch(input.runId)),
+        createIntegrationBranch(input.repo, input.baseCommit ?? input.baseBranch, integrationBranch(input.runId)),
       );
       return { baseCommit };
     },
@@ -108,16 +112,46 @@ export function createActivities({ runtime }: ActivityDeps) {
       return { ...outcome, logPath };
     },
 
-    async collectOutput(input: { worktree: string; startCommit: string; agent: string; taskId: string; prompt: string }): Promise<DiffStats> {
-      const summary = input.prompt.split('\n')[0].slice(0, 200);
-      return withHeartbeat('commit', () =>
+    /** Commits the agent's changes on its branch and records the work in the run's ledger. */
+    async collectOutput(input: TaskInput & { worktree: string; startCommit: string }): Promise<DiffStats> {
+      const summary = input.task.prompt.split('\n')[0].slice(0, 200);
+      const stats = await withHeartbeat('commit', () =>
         commitWorktree({
           worktree: input.worktree,
           startCommit: input.startCommit,
-          author: input.agent,
-          message: `agentvisor: ${input.taskId} (${input.agent})${summary ? `\n\n${summary}` : ''}`,
+          author: input.agent.name,
+          message: `agentvisor: ${input.taskId} (${input.agent.name})${summary ? `\n\n${summary}` : ''}`,
         }),
       );
+      await appendLedger(ledgerPath(input.artifactsDir), {
+        runId: input.runId,
+        taskId: input.taskId,
+        specHash: taskSpecHash(input.agent, input.task),
+        baseCommit: input.baseCommit,
+        dependencyCommits: input.dependencyCommits,
+        ...stats,
+      });
+      return stats;
+    },
+
+    /** Resume: may this task's work be taken from the earlier run's ledger? */
+    async findReusableWork(input: TaskInput & { fromRunId: string; fromArtifactsDir: string }): Promise<ReuseDecision> {
+      return decideReuse({
+        repo: input.repo,
+        ledgerFile: ledgerPath(input.fromArtifactsDir),
+        fromRunId: input.fromRunId,
+        agent: input.agent,
+        task: input.task,
+        baseCommit: input.baseCommit,
+        dependencyCommits: input.dependencyCommits,
+      });
+    },
+
+    /** Resume: the task's branch of this run points at the recorded commit; no agent runs. */
+    async adoptRecordedWork(input: { repo: string; runId: string; artifactsDir: string; branch: string; entry: LedgerEntry }): Promise<void> {
+      await git(input.repo).raw(['branch', '--force', input.branch, input.entry.commit]);
+      await mkdir(input.artifactsDir, { recursive: true });
+      await appendLedger(ledgerPath(input.artifactsDir), { ...input.entry, runId: input.runId });
     },
 
     async removeWorkspace(input: { repo: string; artifactsDir: string; taskId: string }): Promise<void> {

@@ -3,7 +3,7 @@ import { WorkflowFailedError, WorkflowNotFoundError, type Client, type WorkflowH
 import Docker from 'dockerode';
 import { randomBytes } from 'node:crypto';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, openSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { loadGraphFile } from '../spec/load';
 import { BadInputError, type Problem } from '../spec/problems';
@@ -56,6 +56,8 @@ export interface StartOptions {
   keepOnFailure?: boolean;
   config?: ClientConfig;
   log?: (line: string) => void;
+  /** set by resumeRun */
+  resume?: RunInput['resume'];
 }
 
 export interface StartedRun {
@@ -79,7 +81,14 @@ export async function startRun(file: string, opts: StartOptions = {}): Promise<S
     graph,
     artifactsDir: runArtifactsDir(cfg.dataDir, runId),
     keepOnFailure: opts.keepOnFailure ?? false,
+    resume: opts.resume,
   };
+  // What resume needs to find this run again, even after its Temporal history is gone.
+  mkdirSync(input.artifactsDir, { recursive: true });
+  writeFileSync(
+    path.join(input.artifactsDir, 'run.json'),
+    JSON.stringify({ runId, graphFile: path.resolve(file), graphName: graph.name, repo: graph.repo, resumedFrom: opts.resume?.fromRunId }, null, 2) + '\n',
+  );
   // With nobody polling, start the worker first; with pollers listed (they may be stale: the
   // server remembers a dead worker for minutes), start the run and see whether anyone picks it up.
   let stopWorker: (() => Promise<void>) | undefined;
@@ -98,6 +107,49 @@ export async function startRun(file: string, opts: StartOptions = {}): Promise<S
   });
   if (pollers && mode !== 'none' && !(await pickedUp(handle, 3000))) await provide();
   return { runId, client, uiLink: runUiLink(cfg, runId), stopWorker };
+}
+
+export interface ResumeOptions extends StartOptions {
+  /** the graph file to use; default: the one the earlier run was started from */
+  file?: string;
+}
+
+/**
+ * A new run of the earlier run's graph, from the same base commit, that reuses every task whose
+ * work the earlier run recorded (and that did not change since) and redoes the rest. It needs only
+ * the earlier run's artifact folder and the repository, not its Temporal history.
+ */
+export async function resumeRun(fromRunId: string, opts: ResumeOptions = {}): Promise<StartedRun> {
+  const cfg = opts.config ?? loadConfig();
+  const fromArtifactsDir = runArtifactsDir(cfg.dataDir, fromRunId);
+  const runFile = path.join(fromArtifactsDir, 'run.json');
+  if (!existsSync(runFile)) {
+    throw new BadInputError([{ message: `no run "${fromRunId}" to resume: ${runFile} does not exist` }]);
+  }
+  const earlier = JSON.parse(readFileSync(runFile, 'utf8')) as { graphFile: string };
+  const file = opts.file ?? earlier.graphFile;
+  const client = await connect(cfg, { startServer: true, log: opts.log });
+  try {
+    const d = await client.workflow.getHandle(fromRunId).describe();
+    if (d.status.name === 'RUNNING') throw new BadInputError([{ message: `run "${fromRunId}" is still running; cancel it first` }]);
+  } catch (err) {
+    if (!(err instanceof WorkflowNotFoundError)) throw err; // history gone: the ledger is enough
+  } finally {
+    await client.connection.close();
+  }
+  return startRun(file, { ...opts, config: cfg, resume: { fromRunId, fromArtifactsDir, baseCommit: earlierBaseCommit(fromArtifactsDir) } });
+}
+
+/** The earlier run's base commit, from its ledger or its report; undefined: use the base branch. */
+function earlierBaseCommit(dir: string): string | undefined {
+  const ledger = path.join(dir, 'ledger.jsonl');
+  if (existsSync(ledger)) {
+    const first = readFileSync(ledger, 'utf8').split('\n').find(Boolean);
+    if (first) return (JSON.parse(first) as { baseCommit: string }).baseCommit;
+  }
+  const report = path.join(dir, 'report.json');
+  if (existsSync(report)) return (JSON.parse(readFileSync(report, 'utf8')) as RunReport).baseCommit;
+  return undefined;
 }
 
 /** A worker process that outlives this one, logging to the data folder. */

@@ -12,8 +12,11 @@ import {
   getRunReport,
   listRuns,
   loadConfig,
+  resumeRun,
   runUiLink,
   startRun,
+  type StartOptions,
+  type StartedRun,
   validateGraphFile,
   waitForRun,
 } from './api';
@@ -44,6 +47,8 @@ function publicReport(r: RunReport) {
       logPath: t.logPath,
       exitCode: t.exitCode,
       error: t.error,
+      reusedFrom: t.reusedFrom,
+      note: t.note,
       startedAt: t.startedAt,
       finishedAt: t.finishedAt,
     })),
@@ -65,9 +70,15 @@ function printSummary(report: RunReport, cfg: ClientConfig) {
   if (link) console.log(`Temporal UI: ${link}`);
 }
 
-async function runCommand(file: string, opts: { detach?: boolean; json?: boolean; id?: string; keepOnFailure?: boolean }) {
+type RunFlags = { detach?: boolean; json?: boolean; id?: string; keepOnFailure?: boolean; file?: string };
+
+const runCommand = (file: string, opts: RunFlags) => followRun(opts, (o) => startRun(file, o));
+const resumeCommand = (runId: string, opts: RunFlags) => followRun(opts, (o) => resumeRun(runId, { ...o, file: opts.file }));
+
+/** Starts a run (or resume) and, unless detached, shows its progress until it ends. */
+async function followRun(opts: RunFlags, start: (o: StartOptions) => Promise<StartedRun>) {
   const cfg = loadConfig();
-  const started = await startRun(file, {
+  const started = await start({
     runId: opts.id,
     keepOnFailure: opts.keepOnFailure,
     config: cfg,
@@ -167,6 +178,17 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .option('--keep-on-failure', 'leave branches, worktrees and containers of a failed run for debugging')
     .description('run a task graph')
     .action(action(runCommand));
+
+  program
+    .command('resume')
+    .argument('<run>', 'id of a failed or cancelled run')
+    .option('--file <file>', 'graph file to use (default: the one the run was started from)')
+    .option('--detach', 'start the run and return')
+    .option('--json', 'print the result as one JSON object')
+    .option('--id <id>', 'id of the new run')
+    .option('--keep-on-failure', 'leave branches, worktrees and containers of a failed run for debugging')
+    .description('run a graph again, reusing the work an earlier run finished and redoing the rest')
+    .action(action(resumeCommand));
 
   program
     .command('validate')

@@ -21,7 +21,8 @@ function elapsed(t: TaskReport, now: number): string {
 export function renderTable(report: RunReport, colour: boolean, now = Date.now()): string {
   const table = new Table({ head: ['task', 'agent', 'status', 'elapsed', 'files', 'commit'], style: { head: [], border: [] } });
   for (const t of report.tasks) {
-    const status = colour ? `${COLOURS[t.status] ?? ''}${t.status}\x1b[0m` : t.status;
+    const shown = t.reusedFrom ? 'reused' : t.status;
+    const status = colour ? `${COLOURS[t.status] ?? ''}${shown}\x1b[0m` : shown;
     table.push([t.id, t.agent, status, elapsed(t, now), t.status === 'succeeded' ? String(t.filesChanged) : '', t.commit?.slice(0, 10) ?? '']);
   }
   const lines = [table.toString()];
@@ -46,9 +47,21 @@ export class ProgressView {
       return;
     }
     for (const t of report.tasks) {
+      if (t.note && !this.lastStates.has(`${t.id}:note`)) {
+        this.lastStates.set(`${t.id}:note`, t.note);
+        this.out.write(`task ${t.id} [${t.agent}] ${t.note}\n`);
+      }
       if (this.lastStates.get(t.id) !== t.status) {
         this.lastStates.set(t.id, t.status);
-        const detail = t.status === 'failed' && t.error ? `: ${t.error}` : t.status === 'succeeded' ? ` (${t.filesChanged} files, ${t.commit?.slice(0, 10)})` : '';
+        const commit = t.commit?.slice(0, 10);
+        const detail =
+          t.status === 'failed' && t.error
+            ? `: ${t.error}`
+            : t.reusedFrom
+              ? ` (reused from run ${t.reusedFrom}, ${commit})`
+              : t.status === 'succeeded'
+                ? ` (${t.filesChanged} files, ${commit})`
+                : '';
         this.out.write(`task ${t.id} [${t.agent}] ${t.status}${detail}\n`);
       }
     }

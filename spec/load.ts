@@ -42,7 +42,10 @@ export function parseGraph(text: string, baseDir: string): LoadResult {
     return { line: pos.line, column: pos.col };
   };
   if (doc.errors.length > 0) {
-    return { problems: doc.errors.map((e) => ({ message: `YAML: ${e.message.split('\n')[0]}`, ...at(e.pos[0]) })) };
+    // the first syntax error is the one to fix; the rest usually follow from it
+    const first = doc.errors[0];
+    const more = doc.errors.length > 1 ? ` (and ${doc.errors.length - 1} more errors after it)` : '';
+    return { problems: [{ message: `YAML: ${first.message.split('\n')[0]}${more}`, ...at(first.pos[0]) }] };
   }
   const parsed = graphSchema.safeParse(doc.toJS());
   if (!parsed.success) {

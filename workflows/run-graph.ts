@@ -21,6 +21,7 @@ import {
   taskBranch,
   type RunInput,
   type RunReport,
+  type TaskInput,
   type TaskReport,
   type TaskResult,
 } from './run-types';
@@ -42,7 +43,13 @@ export async function runGraph(input: RunInput): Promise<RunReport> {
     saga.add('delete integration branch', () =>
       cleanup.deleteBranches({ repo: graph.repo, branches: [report.integrationBranch] }),
     );
-    const { baseCommit } = await git.prepareRun({ runId, repo: graph.repo, baseBranch: graph.baseBranch, artifactsDir });
+    const { baseCommit } = await git.prepareRun({
+      runId,
+      repo: graph.repo,
+      baseBranch: graph.baseBranch,
+      artifactsDir,
+      baseCommit: input.resume?.baseCommit,
+    });
     report.baseCommit = baseCommit;
 
     const results = await runTasks(input, report, baseCommit, saga);
@@ -113,23 +120,30 @@ async function runTasks(input: RunInput, report: RunReport, baseCommit: string, 
     for (const task of graph.tasks) {
       const entry = byId.get(task.id)!;
       const promise = (async () => {
-        await Promise.all(task.after.map((dep) => done.get(dep)!));
+        const deps = await Promise.all(task.after.map((dep) => done.get(dep)!));
+        const taskInput: TaskInput = {
+          runId,
+          graphName: graph.name,
+          repo: graph.repo,
+          artifactsDir: input.artifactsDir,
+          taskId: task.id,
+          baseCommit,
+          dependencyBranches: deps.map((d) => d.branch),
+          dependencyCommits: deps.map((d) => d.commit),
+          keepOnFailure: input.keepOnFailure,
+          agent: graph.agents[task.agent],
+          task,
+        };
+        if (input.resume) {
+          const reused = await reuseRecordedWork(input, taskInput, entry);
+          if (reused) {
+            saga.add(`delete branch of ${task.id}`, () => cleanup.deleteBranches({ repo: graph.repo, branches: [reused.branch] }));
+            return reused;
+          }
+        }
         const handle = await startChild(runTask, {
           workflowId: `${workflowInfo().workflowId}/${task.id}`,
-          args: [
-            {
-              runId,
-              graphName: graph.name,
-              repo: graph.repo,
-              artifactsDir: input.artifactsDir,
-              taskId: task.id,
-              baseCommit,
-              dependencyBranches: task.after.map((dep) => taskBranch(runId, dep)),
-              keepOnFailure: input.keepOnFailure,
-              agent: graph.agents[task.agent],
-              task,
-            },
-          ],
+          args: [taskInput],
         });
         entry.status = 'running';
         entry.startedAt = Date.now();
@@ -165,6 +179,32 @@ async function runTasks(input: RunInput, report: RunReport, baseCommit: string, 
     await Promise.allSettled(done.values());
   });
   return results;
+}
+
+/** A resumed run takes a task's work from the earlier run's ledger when it still fits. */
+async function reuseRecordedWork(input: RunInput, taskInput: TaskInput, entry: TaskReport): Promise<TaskResult | undefined> {
+  const { fromRunId, fromArtifactsDir } = input.resume!;
+  const decision = await git.findReusableWork({ ...taskInput, fromRunId, fromArtifactsDir });
+  if ('redo' in decision) {
+    entry.note = `redone: ${decision.redo}`;
+    return undefined;
+  }
+  const branch = taskBranch(input.runId, taskInput.taskId);
+  await git.adoptRecordedWork({ repo: input.graph.repo, runId: input.runId, artifactsDir: input.artifactsDir, branch, entry: decision.reuse });
+  const e = decision.reuse;
+  return {
+    id: taskInput.taskId,
+    status: 'succeeded',
+    reusedFrom: e.runId,
+    branch,
+    commit: e.commit,
+    filesChanged: e.filesChanged,
+    insertions: e.insertions,
+    deletions: e.deletions,
+    files: e.files,
+    logPath: '',
+    exitCode: 0,
+  };
 }
 
 function newReport(input: RunInput, now: number): RunReport {

@@ -40,13 +40,7 @@ export async function runTask(input: TaskInput): Promise<TaskResult> {
       throw ApplicationFailure.create({ type: 'TaskFailed', message: reason, nonRetryable: true, details: [partial] });
     }
 
-    const stats = await git.collectOutput({
-      worktree: worktree.path,
-      startCommit: worktree.startCommit,
-      agent: input.agent.name,
-      taskId,
-      prompt: input.task.prompt,
-    });
+    const stats = await git.collectOutput({ ...input, worktree: worktree.path, startCommit: worktree.startCommit });
     // Only now, with its result recorded, may the container go (see runContainer).
     await cleanup.removeContainers({ runId, taskId });
     await git.removeWorkspace({ repo, artifactsDir, taskId });

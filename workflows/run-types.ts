@@ -11,6 +11,8 @@ export interface RunInput {
   artifactsDir: string;
   /** leave branches, worktrees and containers of a failed run for debugging */
   keepOnFailure: boolean;
+  /** a resumed run: start from the same base commit and reuse the earlier run's recorded work */
+  resume?: { fromRunId: string; fromArtifactsDir: string; baseCommit?: string };
 }
 
 export type RunStatus = 'running' | 'completed' | 'failed' | 'cancelled';
@@ -31,6 +33,10 @@ export interface TaskReport {
   error?: string;
   startedAt?: number;
   finishedAt?: number;
+  /** resumed runs: the run whose recorded work this task reused */
+  reusedFrom?: string;
+  /** resumed runs: why the task was redone */
+  note?: string;
 }
 
 export interface MergeConflict {
@@ -79,6 +85,8 @@ export interface TaskInput {
   baseCommit: string;
   /** branches of the tasks this one starts from, merged into its worktree before the agent runs */
   dependencyBranches: string[];
+  /** the commits of those branches, recorded in the ledger */
+  dependencyCommits: string[];
   keepOnFailure: boolean;
   agent: import('../spec/types').AgentSpec;
   task: import('../spec/types').TaskSpec;
@@ -87,6 +95,7 @@ export interface TaskInput {
 export interface TaskResult {
   id: string;
   status: 'succeeded' | 'failed';
+  reusedFrom?: string;
   branch: string;
   commit: string;
   filesChanged: number;

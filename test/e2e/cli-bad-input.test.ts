@@ -201,7 +201,6 @@ describe('agentvisor run refuses bad input with exit 2 and leaves nothing behind
   });
 
   it.concurrent('a repository path that does not exist', async () => {
-    const repo = makeRepo();
     const missing = path.join(mkdtempSync(path.join(os.tmpdir(), 'agentvisor-gone-')), 'no-such-repo');
     const file = writeGraph(graphYaml(missing, { name: 'bad-input-norepo' }));
     const stderr = await expectRefused(undefined, runOf('bad-input-norepo'), 'run', file);
@@ -210,7 +209,6 @@ describe('agentvisor run refuses bad input with exit 2 and leaves nothing behind
   });
 
   it.concurrent('a path that is not a git repository', async () => {
-    const repo = makeRepo();
     const plain = mkdtempSync(path.join(os.tmpdir(), 'agentvisor-plain-'));
     writeFileSync(path.join(plain, 'file.txt'), 'not a repo\n');
     const file = writeGraph(graphYaml(plain, { name: 'bad-input-plain' }));
@@ -227,7 +225,6 @@ describe('agentvisor run refuses bad input with exit 2 and leaves nothing behind
   });
 
   it.concurrent('uncommitted changes on the checked-out base branch: names the file', async () => {
-    const repo = makeRepo();
     const dirty = makeRepo();
     writeFileSync(path.join(dirty, 'src', 'value.txt'), 'changed\n');
     const file = writeGraph(graphYaml(dirty, { name: 'bad-input-dirty' }));
@@ -276,14 +273,12 @@ describe('agentvisor run refuses bad input with exit 2 and leaves nothing behind
   });
 
   it.concurrent('a missing argument is a usage error', async () => {
-    const repo = makeRepo();
-    const stderr = await expectRefused(repo, undefined, 'run');
+    const stderr = await expectRefused(undefined, undefined, 'run');
     expect(stderr).toBe(`error: missing required argument 'file'\n`);
   });
 
   it.concurrent('an unknown command is a usage error', async () => {
-    const repo = makeRepo();
-    const stderr = await expectRefused(repo, undefined, 'frobnicate');
+    const stderr = await expectRefused(undefined, undefined, 'frobnicate');
     expect(stderr).toContain(`error: unknown command 'frobnicate'`);
   });
 
@@ -295,16 +290,14 @@ describe('agentvisor run refuses bad input with exit 2 and leaves nothing behind
   });
 
   it.concurrent('a graph file that does not exist', async () => {
-    const repo = makeRepo();
     const missing = path.join(mkdtempSync(path.join(os.tmpdir(), 'agentvisor-graph-')), 'missing.yaml');
-    const stderr = await expectRefused(repo, undefined, 'run', missing);
+    const stderr = await expectRefused(undefined, undefined, 'run', missing);
     expect(stderr).toBe(`error: ${missing}: cannot read graph file: ENOENT\n`);
   });
 });
 
 describe('agentvisor validate', () => {
   it.concurrent('says ok for the example graph on a fresh sample repository, and creates nothing', async () => {
-    const repo = makeRepo();
     const dir = mkdtempSync(path.join(os.tmpdir(), 'agentvisor-example-'));
     const sample = path.join(dir, 'sample-repo');
     execFileSync(path.join(ROOT, 'scripts', 'make-sample-repo.sh'), [sample], { stdio: 'ignore' });
