@@ -9,7 +9,6 @@ import { loadGraphFile } from '../spec/load';
 import { BadInputError, type Problem } from '../spec/problems';
 import { SAFE_ID } from '../spec/graph-checks';
 import type { GraphSpec } from '../spec/types';
-import { createWorker } from '../workers/worker';
 import { TASK_QUEUE, type RunInput, type RunReport } from '../workflows/run-types';
 import { runGraph, statusQuery } from '../workflows';
 import { loadConfig, runArtifactsDir, runUiLink, type ClientConfig } from './config';
@@ -178,6 +177,8 @@ export async function pickedUp(handle: WorkflowHandle, withinMs: number): Promis
 
 export async function startInProcessWorker(cfg: ClientConfig, log?: (line: string) => void): Promise<() => Promise<void>> {
   log?.('no worker is serving the task queue; running one in this process');
+  // loaded only here: the worker SDK takes a second to load, and most commands never need it
+  const { createWorker } = await import('../workers/worker');
   const { worker, connection } = await createWorker({
     address: cfg.address,
     namespace: cfg.namespace,

@@ -5,7 +5,6 @@ import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import { formatProblem } from '../spec/problems';
 import { BadInputError } from '../spec/problems';
-import { createWorker } from '../workers/worker';
 import {
   cancelRun,
   connect,
@@ -277,6 +276,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .action(
       action(async () => {
         const cfg = loadConfig();
+        const { createWorker } = await import('../workers/worker');
         const { worker, connection } = await createWorker({
           address: cfg.address,
           namespace: cfg.namespace,
@@ -293,11 +293,42 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .command('server')
     .option('--port <port>', 'gRPC port', '7233')
     .option('--ui-port <port>', 'Web UI port', '8233')
+    .option('--retention <duration>', 'how long closed runs stay in Temporal (e.g. 30d, 720h)', process.env.AGENTVISOR_RETENTION ?? '30d')
     .description('run the Temporal dev server with its Web UI; state in ~/.agentvisor/temporal.db')
     .action(
-      action(async (opts: { port: string; uiPort: string }) => {
+      action(async (opts: { port: string; uiPort: string; retention: string }) => {
         const cfg = loadConfig();
-        return runDevServer({ dataDir: cfg.dataDir, port: Number(opts.port), uiPort: Number(opts.uiPort) });
+        return runDevServer({ dataDir: cfg.dataDir, port: Number(opts.port), uiPort: Number(opts.uiPort), retention: opts.retention });
+      }),
+    );
+
+  program
+    .command('gc')
+    .option('--dry-run', 'list what would be removed')
+    .option('--branches', 'also delete the branches of runs that did not complete')
+    .option('--json', 'print JSON')
+    .description('remove containers and worktrees that crashed runs left behind (never those of running runs)')
+    .action(
+      action(async (opts: { dryRun?: boolean; branches?: boolean; json?: boolean }) => {
+        const cfg = loadConfig();
+        const client = await connect(cfg, { startServer: false });
+        try {
+          const { collectGarbage } = await import('./gc');
+          const { DockerRuntime } = await import('../runtimes/docker');
+          const report = await collectGarbage({ client, runtime: new DockerRuntime(), dataDir: cfg.dataDir, ...opts });
+          if (opts.json) console.log(JSON.stringify(report, null, 2));
+          else {
+            const verb = opts.dryRun ? 'would remove' : 'removed';
+            for (const c of report.containers) console.log(`${verb} container ${c}`);
+            for (const w of report.worktrees) console.log(`${verb} worktree ${w}`);
+            for (const b of report.branches) console.log(`${verb} branch ${b}`);
+            if (report.skippedRunning.length) console.log(`left alone (running): ${report.skippedRunning.join(', ')}`);
+            if (!report.containers.length && !report.worktrees.length && !report.branches.length) console.log('nothing to remove');
+          }
+          return 0;
+        } finally {
+          await client.connection.close();
+        }
       }),
     );
 

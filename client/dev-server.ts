@@ -45,6 +45,36 @@ export interface DevServerOptions {
   uiPort?: number;
   /** an empty string keeps the state in memory (tests) */
   dbFile?: string;
+  /**
+   * How long closed runs stay (the dev server's default is 24 h, too short for experiments):
+   * 30d, 720h. Default: $AGENTVISOR_RETENTION or 30d.
+   */
+  retention?: string;
+}
+
+/** "30d" / "720h" / "90m" → hours for the Temporal CLI (which takes h, m, s). */
+export function retentionHours(value: string): number {
+  const m = /^(\d+)\s*(d|h)$/.exec(value.trim());
+  if (!m) throw new Error(`retention must look like 30d or 720h, not "${value}"`);
+  return Number(m[1]) * (m[2] === 'd' ? 24 : 1);
+}
+
+/** Sets the namespace's retention once the server accepts calls. */
+export async function setRetention(address: string, retention: string, namespace = 'default'): Promise<void> {
+  const hours = retentionHours(retention);
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    try {
+      execFileSync(requireCli(), ['operator', 'namespace', 'update', '--address', address, '--retention', `${hours}h`, namespace], {
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
+      return;
+    } catch (err) {
+      // the namespace may not be registered in the first moments after start
+      if (Date.now() > deadline) throw new Error(`could not set retention: ${(err as { stderr?: Buffer }).stderr?.toString() ?? err}`);
+      await new Promise((r) => setTimeout(r, 300));
+    }
+  }
 }
 
 export function devServerArgs(opts: DevServerOptions): string[] {
@@ -73,11 +103,18 @@ function requireCli(): string {
 }
 
 /** Runs the dev server in the foreground (agentvisor server); resolves with its exit code. */
-export function runDevServer(opts: DevServerOptions): Promise<number> {
+export async function runDevServer(opts: DevServerOptions): Promise<number> {
   mkdirSync(opts.dataDir, { recursive: true });
+  retentionHours(opts.retention ?? defaultRetention()); // refuse a bad value before starting
   const child = spawn(requireCli(), devServerArgs(opts), { stdio: 'inherit' });
-  return new Promise((resolve) => child.on('exit', (code) => resolve(code ?? 1)));
+  const exited = new Promise<number>((resolve) => child.on('exit', (code) => resolve(code ?? 1)));
+  const port = opts.port ?? 7233;
+  while (child.exitCode === null && !(await isListening('127.0.0.1', port))) await new Promise((r) => setTimeout(r, 200));
+  if (child.exitCode === null) await setRetention(`127.0.0.1:${port}`, opts.retention ?? defaultRetention());
+  return exited;
 }
+
+const defaultRetention = () => process.env.AGENTVISOR_RETENTION ?? '30d';
 
 /** Starts the dev server detached, logging to the data folder, and waits until it accepts calls. */
 export async function startDevServerInBackground(opts: DevServerOptions): Promise<{ pid: number; logFile: string }> {
@@ -91,7 +128,10 @@ export async function startDevServerInBackground(opts: DevServerOptions): Promis
   const deadline = Date.now() + 30_000;
   while (Date.now() < deadline) {
     if (child.exitCode !== null) throw new Error(`the Temporal dev server exited (code ${child.exitCode}); see ${logFile}`);
-    if (await isListening('127.0.0.1', port)) return { pid: child.pid!, logFile };
+    if (await isListening('127.0.0.1', port)) {
+      await setRetention(`127.0.0.1:${port}`, opts.retention ?? defaultRetention());
+      return { pid: child.pid!, logFile };
+    }
     await new Promise((r) => setTimeout(r, 200));
   }
   throw new Error(`the Temporal dev server did not start listening on ${port} within 30s; see ${logFile}`);

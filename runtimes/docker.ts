@@ -88,7 +88,8 @@ export class DockerRuntime implements ContainerRuntime {
   async list(labels: Record<string, string>): Promise<ContainerInfo[]> {
     const found = await this.docker.listContainers({
       all: true,
-      filters: { label: Object.entries(labels).map(([k, v]) => `${k}=${v}`) },
+      // a label with an empty value matches any value of that label
+      filters: { label: Object.entries(labels).map(([k, v]) => (v ? `${k}=${v}` : k)) },
     });
     return Promise.all(found.map((c) => this.inspect(c.Names[0].replace(/^\//, ''))));
   }

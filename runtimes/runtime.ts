@@ -58,7 +58,7 @@ export interface ContainerRuntime {
   stop(name: string, graceSeconds?: number): Promise<void>;
   /** Removes the container (forcibly). Missing is fine. */
   remove(name: string): Promise<void>;
-  /** Containers carrying all these labels. */
+  /** Containers carrying all these labels (an empty value: the label with any value). */
   list(labels: Record<string, string>): Promise<ContainerInfo[]>;
 }
 

@@ -1,0 +1,85 @@
+// The sweeper: removes what a hard crash left behind, found by agentvisor's own labels and folders,
+// and only for runs that are not running. It never touches anything agentvisor did not create.
+import type { Client } from '@temporalio/client';
+import { WorkflowNotFoundError } from '@temporalio/client';
+import { existsSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import * as path from 'node:path';
+import { branchesWithPrefix, deleteBranches, removeWorktree } from '../activities/git';
+import { LABEL_RUN, type ContainerRuntime } from '../runtimes/runtime';
+import { integrationBranch } from '../workflows/run-types';
+
+export interface GcOptions {
+  client: Client;
+  runtime: ContainerRuntime;
+  dataDir: string;
+  dryRun?: boolean;
+  /** also delete the branches of runs that did not complete (failed, cancelled, terminated, unknown) */
+  branches?: boolean;
+}
+
+export interface GcReport {
+  containers: string[];
+  worktrees: string[];
+  branches: string[];
+  skippedRunning: string[];
+}
+
+export async function collectGarbage(opts: GcOptions): Promise<GcReport> {
+  const report: GcReport = { containers: [], worktrees: [], branches: [], skippedRunning: [] };
+  const statusCache = new Map<string, string>();
+  const statusOf = async (runId: string) => {
+    if (!statusCache.has(runId)) statusCache.set(runId, await runStatus(opts.client, runId));
+    return statusCache.get(runId)!;
+  };
+
+  for (const c of await listLabelled(opts.runtime)) {
+    const runId = c.labels[LABEL_RUN];
+    if ((await statusOf(runId)) === 'RUNNING') {
+      report.skippedRunning.push(runId);
+      continue;
+    }
+    report.containers.push(c.name);
+    if (!opts.dryRun) await opts.runtime.remove(c.name);
+  }
+
+  const runsDir = path.join(opts.dataDir, 'runs');
+  for (const runId of existsSync(runsDir) ? readdirSync(runsDir) : []) {
+    const runFile = path.join(runsDir, runId, 'run.json');
+    if (!existsSync(runFile)) continue;
+    const status = await statusOf(runId);
+    if (status === 'RUNNING') {
+      if (!report.skippedRunning.includes(runId)) report.skippedRunning.push(runId);
+      continue;
+    }
+    const { repo } = JSON.parse(readFileSync(runFile, 'utf8')) as { repo: string };
+    const worktrees = path.join(runsDir, runId, 'worktrees');
+    for (const name of existsSync(worktrees) ? readdirSync(worktrees) : []) {
+      const wt = path.join(worktrees, name);
+      report.worktrees.push(wt);
+      if (!opts.dryRun) {
+        if (existsSync(repo)) await removeWorktree(repo, wt);
+        rmSync(wt, { recursive: true, force: true });
+      }
+    }
+    if (opts.branches && status !== 'COMPLETED' && existsSync(repo)) {
+      const branches = [integrationBranch(runId), ...(await branchesWithPrefix(repo, `agentvisor-tasks/${runId}/`))];
+      const present = opts.dryRun ? branches : await deleteBranches(repo, branches);
+      report.branches.push(...present.map((b) => `${repo}:${b}`));
+    }
+  }
+  return report;
+}
+
+/** Every container carrying the run label, whatever its value. */
+function listLabelled(runtime: ContainerRuntime) {
+  return runtime.list({ [LABEL_RUN]: '' });
+}
+
+async function runStatus(client: Client, runId: string): Promise<string> {
+  try {
+    return (await client.workflow.getHandle(runId).describe()).status.name;
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) return 'UNKNOWN';
+    throw err; // Temporal unreachable: do not guess whether a run is alive
+  }
+}
