@@ -10,7 +10,6 @@ import {
   proxyActivities,
   setHandler,
   startChild,
-  workflowInfo,
 } from '@temporalio/workflow';
 import type { RunActivities } from '../activities';
 import { CLEANUP_ACTIVITY, GIT_ACTIVITY, containerActivity } from './activity-options';
@@ -142,7 +141,7 @@ async function runTasks(input: RunInput, report: RunReport, baseCommit: string, 
           }
         }
         const handle = await startChild(runTask, {
-          workflowId: `${workflowInfo().workflowId}/${task.id}`,
+          workflowId: `${runId}/${task.id}`,
           args: [taskInput],
         });
         entry.status = 'running';

@@ -4,6 +4,7 @@ import { loadConfig } from '../../client/config';
 import { cancelRun, getRunReport, startRun, waitForRun } from '../../client/api';
 import { containersOfRun, makeRepo, repoState, writeGraph } from '../support/repo';
 import { withRealWorker } from '../support/temporal';
+import { recordHistories } from '../support/record-history';
 
 test('cancel mid-run: containers stopped, branches and worktrees exactly as before', async () => {
   const repo = makeRepo();
@@ -42,6 +43,7 @@ tasks:
     }
   });
   expect(report.status).toBe('cancelled');
+  recordHistories('cancelled', ['e2e-cancel', 'e2e-cancel/slow']);
   expect(Object.fromEntries(report.tasks.map((t) => [t.id, t.status]))).toEqual({
     quick: 'succeeded',
     slow: 'cancelled',

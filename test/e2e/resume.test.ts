@@ -8,6 +8,7 @@ import { findTemporalCli } from '../../client/dev-server';
 import { LABEL_RUN, LABEL_TASK } from '../../runtimes/runtime';
 import { containersOfRun, makeRepo, repoState, sh, writeGraph } from '../support/repo';
 import { runToEnd, withRealWorker } from '../support/temporal';
+import { recordHistories } from '../support/record-history';
 
 const BIN = path.join(__dirname, '..', '..', 'bin', 'agentvisor.js');
 
@@ -75,4 +76,5 @@ test('resume redoes only the failed task, after the old history is deleted and t
   expect(files).toEqual(expect.arrayContaining(['first.txt', 'second.txt', 'third.txt']));
   expect(sh(repo, 'rev-parse', 'agentvisor-tasks/resume-new/first').trim()).toBe(failed.tasks[0].commit);
   expect(await containersOfRun('resume-new')).toEqual([]);
+  recordHistories('resumed', ['resume-new', 'resume-new/third']);
 });

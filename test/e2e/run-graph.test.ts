@@ -5,6 +5,7 @@ import * as path from 'node:path';
 import { findTemporalCli } from '../../client/dev-server';
 import { containersOfRun, makeRepo, repoState, sh, writeGraph } from '../support/repo';
 import { runToEnd, withRealWorker } from '../support/temporal';
+import { recordHistories } from '../support/record-history';
 
 const agents = (repo: string, body: string) => `
 name: e2e
@@ -58,6 +59,7 @@ evaluate:
     const describe = execFileSync(findTemporalCli()!, ['workflow', 'describe', '-w', 'e2e-ok', '--address', process.env.TEMPORAL_ADDRESS!, '-o', 'json'], { encoding: 'utf8' });
     expect(JSON.parse(describe).workflowExecutionInfo.status).toBe('WORKFLOW_EXECUTION_STATUS_COMPLETED');
 
+    recordHistories('completed', ['e2e-ok', 'e2e-ok/a', 'e2e-ok/c']);
     expect(await containersOfRun('e2e-ok')).toEqual([]);
     expect(repoState(repo).worktrees).toBe(before.worktrees);
     expect(sh(repo, 'status', '--porcelain')).toBe('');
@@ -106,6 +108,7 @@ tasks:
     const report = await withRealWorker(() => runToEnd(file, { runId: 'e2e-conflict' }));
     expect(report.status).toBe('failed');
     expect(report.merge.status).toBe('conflict');
+    recordHistories('merge-conflict', ['e2e-conflict']);
     expect(report.merge.conflicts).toEqual([{ taskId: 'right-edit', conflictsWith: ['left-edit'], files: ['src/value.txt'] }]);
     expect(report.error).toContain('right-edit');
     expect(report.error).toContain('left-edit');
@@ -187,6 +190,7 @@ tasks:
     expect(byId['bad-task']).toMatchObject({ status: 'failed', exitCode: 7, error: 'agent exited with code 7' });
     expect(byId['slow-task'].status).toBe('cancelled');
     expect(byId['after-bad'].status).toBe('skipped');
+    recordHistories('task-failed', ['e2e-task-fails', 'e2e-task-fails/bad-task', 'e2e-task-fails/slow-task']);
     expect(readFileSync(byId['bad-task'].logPath!, 'utf8')).toContain('broken');
     expect(repoState(repo)).toEqual(before);
     expect(await containersOfRun('e2e-task-fails')).toEqual([]);
