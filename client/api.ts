@@ -14,6 +14,8 @@ import { runGraph, statusQuery } from '../workflows';
 import { loadConfig, runArtifactsDir, runUiLink, type ClientConfig } from './config';
 import { connect, hasPollers } from './connection';
 import { checkAgents, checkImages, checkRepository, imagesOf } from './preflight';
+import { registerSearchAttributes } from './setup';
+import * as SA from '../workflows/search-attributes';
 
 export type { RunReport } from '../workflows/run-types';
 export { BadInputError } from '../spec/problems';
@@ -98,10 +100,25 @@ export async function startRun(file: string, opts: StartOptions = {}): Promise<S
   };
   const pollers = await hasPollers(client);
   if (!pollers) await provide();
+  const setup = await registerSearchAttributes(client);
+  if ('error' in setup) opts.log?.(`warning: ${setup.error}`);
+  input.searchAttributes = !('error' in setup);
+  const harnesses = [...new Set(Object.values(graph.agents).map((a) => a.harness))];
   const handle = await client.workflow.start(runGraph, {
     workflowId: runId,
     taskQueue: TASK_QUEUE,
     args: [input],
+    staticSummary: `${graph.name}: ${graph.tasks.length} task${graph.tasks.length === 1 ? '' : 's'} on ${path.basename(graph.repo)}${opts.resume ? ` (resumes ${opts.resume.fromRunId})` : ''}`,
+    staticDetails: graphDetails(graph),
+    typedSearchAttributes: input.searchAttributes
+      ? [
+          { key: SA.GRAPH, value: graph.name },
+          { key: SA.REPO, value: graph.repo },
+          { key: SA.STATUS, value: 'running' },
+          { key: SA.HARNESSES, value: harnesses },
+          { key: SA.COST, value: 0 },
+        ]
+      : undefined,
     memo: { graphName: graph.name, repo: graph.repo, artifactsDir: input.artifactsDir, graphFile: path.resolve(file) },
   });
   if (pollers && mode !== 'none' && !(await pickedUp(handle, 3000))) await provide();
@@ -162,6 +179,12 @@ export function spawnBackgroundWorker(cfg: ClientConfig, log?: (line: string) =>
   child.unref();
   log?.(`no worker is serving the task queue; started one in the background (pid ${child.pid}, log ${logFile})`);
   return child.pid!;
+}
+
+/** The graph as markdown, for the run's static details in the Temporal UI. */
+function graphDetails(graph: GraphSpec): string {
+  const rows = graph.tasks.map((t) => `| ${t.id} | ${t.agent} (${graph.agents[t.agent].harness}) | ${t.after.join(', ')} |`);
+  return [`repo \`${graph.repo}\`, base \`${graph.baseBranch}\``, '', '| task | agent | after |', '|---|---|---|', ...rows].join('\n');
 }
 
 /** True once a worker has started the run's first workflow task. */
@@ -241,9 +264,33 @@ export interface RunSummary {
   closeTime?: Date;
 }
 
-export async function listRuns(client: Client, limit = 50): Promise<RunSummary[]> {
+export interface ListFilter {
+  status?: string;
+  graph?: string;
+  limit?: number;
+}
+
+const EXECUTION_STATUS: Record<string, string> = {
+  running: 'Running',
+  completed: 'Completed',
+  failed: 'Failed',
+  cancelled: 'Canceled',
+  canceled: 'Canceled',
+  terminated: 'Terminated',
+  timed_out: 'TimedOut',
+};
+
+/** Runs, newest first; filters by status and graph name (the graph filter needs the search attributes). */
+export async function listRuns(client: Client, filter: ListFilter = {}): Promise<RunSummary[]> {
+  const clauses = [`WorkflowType = 'runGraph'`];
+  if (filter.status) {
+    const status = EXECUTION_STATUS[filter.status.toLowerCase()];
+    if (!status) throw new BadInputError([{ message: `unknown status "${filter.status}" (one of ${Object.keys(EXECUTION_STATUS).join(', ')})` }]);
+    clauses.push(`ExecutionStatus = '${status}'`);
+  }
+  if (filter.graph) clauses.push(`${SA.GRAPH.name} = '${filter.graph.replace(/'/g, "''")}'`);
   const runs: RunSummary[] = [];
-  for await (const wf of client.workflow.list({ query: `WorkflowType = 'runGraph'` })) {
+  for await (const wf of client.workflow.list({ query: clauses.join(' AND ') })) {
     runs.push({
       runId: wf.workflowId,
       status: wf.status.name.toLowerCase(),
@@ -251,7 +298,7 @@ export async function listRuns(client: Client, limit = 50): Promise<RunSummary[]
       startTime: wf.startTime,
       closeTime: wf.closeTime,
     });
-    if (runs.length >= limit) break;
+    if (runs.length >= (filter.limit ?? 50)) break;
   }
   return runs;
 }

@@ -226,15 +226,40 @@ export function buildProgram(setExit: (code: number) => void): Command {
     );
 
   program
-    .command('ls')
-    .option('--json', 'print JSON')
-    .description('list runs')
+    .command('setup')
+    .description("register agentvisor's search attributes on the Temporal namespace (for filtering runs in the UI)")
     .action(
-      action(async (opts: { json?: boolean }) => {
+      action(async () => {
         const cfg = loadConfig();
         const client = await connect(cfg, { startServer: false });
         try {
-          const runs = await listRuns(client);
+          const { registerSearchAttributes } = await import('./setup');
+          const result = await registerSearchAttributes(client);
+          if ('error' in result) {
+            err(`error: ${result.error}`);
+            return 1;
+          }
+          console.log(`search attributes registered: ${result.registered.join(', ') || 'none needed'}; present: ${result.present.join(', ') || 'none'}`);
+          return 0;
+        } finally {
+          await client.connection.close();
+        }
+      }),
+    );
+
+  program
+    .command('ls')
+    .option('--json', 'print JSON')
+    .option('--status <status>', 'running, completed, failed, cancelled, terminated')
+    .option('--graph <name>', 'only runs of this graph')
+    .option('--limit <n>', 'at most this many', '50')
+    .description('list runs, newest first')
+    .action(
+      action(async (opts: { json?: boolean; status?: string; graph?: string; limit: string }) => {
+        const cfg = loadConfig();
+        const client = await connect(cfg, { startServer: false });
+        try {
+          const runs = await listRuns(client, { status: opts.status, graph: opts.graph, limit: Number(opts.limit) });
           if (opts.json) console.log(JSON.stringify(runs, null, 2));
           else for (const r of runs) console.log(`${r.runId}\t${r.status}\t${r.graphName ?? ''}\t${r.startTime?.toISOString() ?? ''}`);
           return 0;

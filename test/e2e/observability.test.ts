@@ -1,0 +1,59 @@
+// What the Temporal UI shows of a run: summaries instead of bare ids, the live details table,
+// search attributes to filter by; and `ls` filtering on them.
+import { loadConfig } from '../../client/config';
+import { listRuns, startRun, waitForRun } from '../../client/api';
+import { GRAPH, HARNESSES, STATUS } from '../../workflows/search-attributes';
+import { makeRepo, writeGraph } from '../support/repo';
+import { withRealWorker } from '../support/temporal';
+import { recordHistories } from '../support/record-history';
+
+test('summaries, live details and search attributes of a run', async () => {
+  const repo = makeRepo();
+  const file = writeGraph(`
+name: observed-graph
+repo: ${repo}
+agents:
+  scribe: { harness: command, command: "sleep 3; echo x > x.txt" }
+tasks:
+  - { id: write-x, agent: scribe, prompt: "Write x" }
+`);
+  const cfg = loadConfig();
+  await withRealWorker(async () => {
+    const started = await startRun(file, { config: cfg, worker: 'none', runId: 'observed-1' });
+    const handle = started.client.workflow.getHandle('observed-1');
+    try {
+      let details = '';
+      for (let i = 0; i < 100 && !details.includes('| write-x | scribe | running |'); i++) {
+        details = ((await handle.query('__temporal_workflow_metadata')) as { currentDetails?: string }).currentDetails ?? '';
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(details).toContain('**observed-graph** · running');
+      expect(details).toContain('| write-x | scribe | running |');
+
+      const report = await waitForRun(started.client, 'observed-1', cfg);
+      expect(report.status).toBe('completed');
+      const d = await handle.describe();
+      expect(await d.staticSummary()).toBe(`observed-graph: 1 task on ${require('node:path').basename(repo)}`);
+      expect(await d.staticDetails()).toContain('| write-x | scribe (command) |');
+      expect(d.typedSearchAttributes.get(GRAPH)).toBe('observed-graph');
+      expect(d.typedSearchAttributes.get(STATUS)).toBe('completed');
+      expect(d.typedSearchAttributes.get(HARNESSES)).toEqual(['command']);
+      const child = await started.client.workflow.getHandle('observed-1/write-x').describe();
+      expect(await child.staticSummary()).toBe('observed-graph · write-x · scribe (command)');
+      expect(await child.staticDetails()).toContain('Write x');
+      recordHistories('completed-v2', ['observed-1']);
+
+      // visibility is eventually consistent: wait for the index
+      let found: string[] = [];
+      for (let i = 0; i < 50 && !found.includes('observed-1'); i++) {
+        found = (await listRuns(started.client, { graph: 'observed-graph' })).map((r) => r.runId);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      expect(found).toEqual(['observed-1']);
+      expect((await listRuns(started.client, { graph: 'observed-graph', status: 'failed' })).map((r) => r.runId)).toEqual([]);
+      expect((await listRuns(started.client, { status: 'completed' })).map((r) => r.runId)).toContain('observed-1');
+    } finally {
+      await started.client.connection.close();
+    }
+  });
+});

@@ -1,0 +1,23 @@
+// The run's "current details" in the Temporal UI: a markdown table updated as tasks progress.
+import type { RunReport } from './run-types';
+
+const seconds = (from?: number, to?: number) => (from && to ? `${((to - from) / 1000).toFixed(1)}s` : '');
+
+export function detailsMarkdown(r: RunReport): string {
+  const rows = r.tasks.map((t) => {
+    const state = t.reusedFrom ? `reused (${t.reusedFrom})` : t.status;
+    const outcome = t.error ? t.error.replace(/\|/g, '\\|').slice(0, 120) : t.status === 'succeeded' ? `${t.filesChanged} files, +${t.insertions} −${t.deletions}` : '';
+    return `| ${t.id} | ${t.agent} | ${state} | ${seconds(t.startedAt, t.finishedAt)} | ${outcome} |`;
+  });
+  const lines = [
+    `**${r.graphName}** · ${r.status} · integration branch \`${r.integrationBranch}\``,
+    '',
+    '| task | agent | status | duration | outcome |',
+    '|---|---|---|---|---|',
+    ...rows,
+  ];
+  if (r.merge.status !== 'pending') lines.push('', `merge: **${r.merge.status}**${r.merge.conflicts.map((c) => ` · ${c.taskId} × ${c.conflictsWith.join(', ')} in ${c.files.join(', ')}`).join('')}`);
+  if (r.evaluation) lines.push(`evaluation: **${r.evaluation.passed ? 'passed' : `failed (exit ${r.evaluation.exitCode})`}**`);
+  if (r.error) lines.push('', `error: ${r.error}`);
+  return lines.join('\n');
+}
