@@ -6,7 +6,8 @@ import { createWriteStream } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import * as path from 'node:path';
 import { Writable } from 'node:stream';
-import type { ContainerRuntime, ContainerSpec } from '../runtimes/runtime';
+import { LABEL_ROLE, type ContainerRuntime, type ContainerSpec } from '../runtimes/runtime';
+import { recordContainerStart } from './metrics';
 
 export interface ContainerOutcome {
   exitCode: number;
@@ -41,7 +42,9 @@ export async function runContainer(
   const existing = await runtime.inspect(spec.name);
   const reattached = existing.state !== 'missing';
   if (!reattached) await opts.beforeCreate?.();
+  const asked = Date.now();
   const info = await runtime.start(spec);
+  if (!reattached) recordContainerStart(Date.now() - asked, spec.labels[LABEL_ROLE] ?? 'agent');
   const startedAt = info.startedAt?.getTime() ?? Date.now();
 
   // A re-attached container replays its output from the start, so the log file is rewritten.

@@ -17,6 +17,7 @@ import {
 } from '../workflows/run-types';
 import { runContainer, type ContainerOutcome } from './container-run';
 import { withHeartbeat } from './heartbeat';
+import { countAgentOutcome, countEvaluation } from './metrics';
 import { appendLedger, decideReuse, taskSpecHash, type LedgerEntry, type ReuseDecision } from './ledger';
 import {
   addDetachedWorktree,
@@ -101,6 +102,10 @@ export function createActivities({ runtime }: ActivityDeps) {
           // a fresh start after a killed attempt begins from a clean worktree
           beforeCreate: () => resetWorktree(input.worktree, input.startCommit, owner),
         },
+      );
+      countAgentOutcome(
+        input.agent.harness,
+        killedFromOutside(outcome) ? 'killed' : outcome.timedOut ? 'timed_out' : outcome.oomKilled ? 'oom_killed' : outcome.exitCode === 0 ? 'succeeded' : 'failed',
       );
       if (killedFromOutside(outcome)) {
         await runtime.remove(containerName(input.runId, input.taskId));
@@ -220,6 +225,7 @@ export function createActivities({ runtime }: ActivityDeps) {
           await runtime.remove(name);
           throw ApplicationFailure.retryable(`the evaluation container was killed (exit ${outcome.exitCode})`, 'AgentKilled');
         }
+        countEvaluation(outcome.exitCode === 0 && !outcome.timedOut);
         return { passed: outcome.exitCode === 0 && !outcome.timedOut, exitCode: outcome.exitCode, logPath, timedOut: outcome.timedOut };
       }
     },

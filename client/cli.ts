@@ -297,15 +297,17 @@ export function buildProgram(setExit: (code: number) => void): Command {
 
   program
     .command('worker')
+    .option('--metrics-port <port>', 'serve Prometheus metrics on this port (/metrics)')
     .description('run a worker: executes runs and their agents on the local Docker engine')
     .action(
-      action(async () => {
+      action(async (opts: { metricsPort?: string }) => {
         const cfg = loadConfig();
         const { createWorker } = await import('../workers/worker');
         const { worker, connection } = await createWorker({
           address: cfg.address,
           namespace: cfg.namespace,
           logLevel: (process.env.AGENTVISOR_LOG_LEVEL as 'INFO' | undefined) ?? 'INFO',
+          metricsAddress: opts.metricsPort ? `0.0.0.0:${opts.metricsPort}` : undefined,
         });
         err(`worker polling ${cfg.address} (namespace ${cfg.namespace})`);
         await worker.run(); // the SDK shuts down on SIGINT/SIGTERM

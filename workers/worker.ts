@@ -13,6 +13,8 @@ export interface AgentvisorWorkerOptions {
   namespace: string;
   taskQueue?: string;
   runtime?: ContainerRuntime;
+  /** serve Prometheus metrics (the SDK's and agentvisor's) on this address, e.g. 0.0.0.0:9464 */
+  metricsAddress?: string;
   /** SDK log level; the CLI keeps the SDK quiet unless asked */
   logLevel?: 'TRACE' | 'DEBUG' | 'INFO' | 'WARN' | 'ERROR';
   /** extra worker options (tests shorten shutdown, set identity, ...) */
@@ -20,7 +22,7 @@ export interface AgentvisorWorkerOptions {
 }
 
 export async function createWorker(opts: AgentvisorWorkerOptions): Promise<{ worker: Worker; connection: NativeConnection }> {
-  if (opts.logLevel) installRuntime(opts.logLevel);
+  if (opts.logLevel || opts.metricsAddress) installRuntime(opts.logLevel ?? 'INFO', opts.metricsAddress);
   const connection = await NativeConnection.connect({ address: opts.address });
   const worker = await Worker.create({
     connection,
@@ -44,11 +46,14 @@ function workflowCode(): Pick<WorkerOptions, 'workflowBundle' | 'workflowsPath'>
 }
 
 let runtimeInstalled = false;
-function installRuntime(level: NonNullable<AgentvisorWorkerOptions['logLevel']>) {
+function installRuntime(level: NonNullable<AgentvisorWorkerOptions['logLevel']>, metricsAddress?: string) {
   if (runtimeInstalled) return;
   runtimeInstalled = true;
   try {
-    Runtime.install({ logger: new DefaultLogger(level) });
+    Runtime.install({
+      logger: new DefaultLogger(level),
+      telemetryOptions: metricsAddress ? { metrics: { prometheus: { bindAddress: metricsAddress } } } : undefined,
+    });
   } catch {
     // already installed by the embedding program: keep its logger
   }

@@ -57,3 +57,34 @@ tasks:
     }
   });
 });
+
+test('the worker serves Prometheus metrics: the SDK’s and agentvisor’s own', async () => {
+  const { spawnWorker } = await import('../support/processes');
+  const { freePort } = await import('../support/ports');
+  const { runToEnd } = await import('../support/temporal');
+  const port = await freePort();
+  const worker = await spawnWorker(process.env, ['--metrics-port', String(port)]);
+  try {
+    const repo = makeRepo();
+    const file = writeGraph(`
+name: metered
+repo: ${repo}
+agents: { w: { harness: command, command: "echo y > y.txt" } }
+tasks: [ { id: y, agent: w } ]
+evaluate: { command: "test -f y.txt" }
+`);
+    const report = await runToEnd(file, { runId: 'metrics-1' });
+    expect(report.status).toBe('completed');
+    let text = '';
+    for (let i = 0; i < 50 && !text.includes('agentvisor_evaluations'); i++) {
+      text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(text).toMatch(/agentvisor_agent_runs\{[^}]*outcome="succeeded"[^}]*\} 1/);
+    expect(text).toMatch(/agentvisor_evaluations\{[^}]*result="passed"[^}]*\} 1/);
+    expect(text).toMatch(/agentvisor_container_start_latency_bucket/);
+    expect(text).toMatch(/temporal_activity_execution_latency/); // the SDK runtime's own
+  } finally {
+    await worker.stop();
+  }
+});

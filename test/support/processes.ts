@@ -13,8 +13,8 @@ export interface WorkerProcess {
 }
 
 /** `agentvisor worker` in its own process; resolves once it polls. */
-export async function spawnWorker(env: NodeJS.ProcessEnv = process.env): Promise<WorkerProcess> {
-  const child = spawn(process.execPath, [BIN, 'worker'], { env: { ...env, AGENTVISOR_LOG_LEVEL: 'INFO' }, stdio: ['ignore', 'pipe', 'pipe'] });
+export async function spawnWorker(env: NodeJS.ProcessEnv = process.env, args: string[] = []): Promise<WorkerProcess> {
+  const child = spawn(process.execPath, [BIN, 'worker', ...args], { env: { ...env, AGENTVISOR_LOG_LEVEL: 'INFO' }, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout!.on('data', (d) => (out += d));
   child.stderr!.on('data', (d) => (out += d));
