@@ -206,18 +206,50 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .command('status')
     .argument('<run>', 'run id')
     .option('--json', 'print one JSON object')
+    .option('-w, --watch', 'keep showing progress until the run ends')
     .description('show the state of a run')
     .action(
-      action(async (runId: string, opts: { json?: boolean }) => {
+      action(async (runId: string, opts: { json?: boolean; watch?: boolean }) => {
         const cfg = loadConfig();
         const client = await connect(cfg, { startServer: false });
         try {
-          const report = await getRunReport(client, runId, cfg);
+          let report = await getRunReport(client, runId, cfg);
+          if (opts.watch && !opts.json) {
+            const view = new ProgressView();
+            while (report.status === 'running') {
+              view.update(report);
+              await new Promise((r) => setTimeout(r, 1000));
+              report = await getRunReport(client, runId, cfg);
+            }
+            view.update(report);
+            printSummary(report, cfg);
+            return report.status === 'completed' ? 0 : 1;
+          }
           if (opts.json) console.log(JSON.stringify(publicReport(report), null, 2));
           else {
             console.log(renderTable(report, !!process.stdout.isTTY));
             printSummary(report, cfg);
           }
+          return 0;
+        } finally {
+          await client.connection.close();
+        }
+      }),
+    );
+
+  program
+    .command('report')
+    .argument('<run>', 'run id')
+    .option('--out <dir>', 'folder to write into (default: the run’s artifact folder)')
+    .description('write a self-contained HTML report (and a markdown summary) of a run')
+    .action(
+      action(async (runId: string, opts: { out?: string }) => {
+        const cfg = loadConfig();
+        const client = await connect(cfg, { startServer: false });
+        try {
+          const { writeRunReport } = await import('./report');
+          const files = writeRunReport(await getRunReport(client, runId, cfg), undefined, opts.out);
+          console.log(`${files.html}\n${files.markdown}`);
           return 0;
         } finally {
           await client.connection.close();

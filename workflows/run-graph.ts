@@ -244,6 +244,7 @@ function newReport(input: RunInput, now: number): RunReport {
     tasks: input.graph.tasks.map((t) => ({
       id: t.id,
       agent: t.agent,
+      after: t.after,
       status: 'pending',
       branch: taskBranch(input.runId, t.id),
       filesChanged: 0,

@@ -23,6 +23,8 @@ export type TaskStatus = 'pending' | 'running' | 'succeeded' | 'failed' | 'cance
 export interface TaskReport {
   id: string;
   agent: string;
+  /** the tasks it starts from */
+  after?: string[];
   status: TaskStatus;
   branch?: string;
   commit?: string;

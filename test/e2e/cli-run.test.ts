@@ -49,6 +49,11 @@ evaluate: { command: "test -f hi.txt" }
     const logs = await cli('logs', 'cli-ok-1', 'greet');
     expect(logs.stdout).toContain('hello from greet');
 
+    const out_dir = require('node:fs').mkdtempSync(require('node:path').join(require('node:os').tmpdir(), 'agentvisor-cli-report-'));
+    const report = await cli('report', 'cli-ok-1', '--out', out_dir);
+    expect(report.code).toBe(0);
+    expect(require('node:fs').readFileSync(require('node:path').join(out_dir, 'report.html'), 'utf8')).toContain('data-task="greet" data-status="succeeded"');
+
     const ls = await cli('ls', '--json');
     expect(JSON.parse(ls.stdout).map((r: { runId: string }) => r.runId)).toContain('cli-ok-1');
   });

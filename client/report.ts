@@ -1,0 +1,113 @@
+// `agentvisor report RUN`: a self-contained HTML page (and a markdown summary) of a run: the graph
+// coloured by outcome, a timeline of the tasks showing the parallelism, diff stats, log links,
+// merge and evaluation results.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import * as path from 'node:path';
+import type { RunReport, TaskReport } from '../workflows/run-types';
+import { detailsMarkdown } from '../workflows/details';
+
+const COLOUR: Record<string, string> = {
+  succeeded: '#2e9e5b',
+  completed: '#2e9e5b',
+  running: '#2f80ed',
+  pending: '#9aa5b1',
+  failed: '#d64545',
+  cancelled: '#e0a000',
+  skipped: '#c3c9d0',
+};
+
+const esc = (s: unknown) => String(s ?? '').replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+const secs = (ms: number) => `${(ms / 1000).toFixed(1)}s`;
+
+const afterOf = (r: RunReport) => Object.fromEntries(r.tasks.map((t) => [t.id, t.after ?? []]));
+
+/** Depth of each task: 0 for roots, else 1 + the deepest dependency. */
+function depths(tasks: TaskReport[], after: Record<string, string[]>): Map<string, number> {
+  const depth = new Map<string, number>();
+  const of = (id: string): number => {
+    if (!depth.has(id)) depth.set(id, Math.max(-1, ...(after[id] ?? []).map(of)) + 1);
+    return depth.get(id)!;
+  };
+  tasks.forEach((t) => of(t.id));
+  return depth;
+}
+
+export function graphSvg(report: RunReport, after: Record<string, string[]> = afterOf(report)): string {
+  const depth = depths(report.tasks, after);
+  const columns = new Map<number, TaskReport[]>();
+  for (const t of report.tasks) columns.set(depth.get(t.id)!, [...(columns.get(depth.get(t.id)!) ?? []), t]);
+  const W = 170, H = 54, GX = 60, GY = 18;
+  const pos = new Map<string, { x: number; y: number }>();
+  for (const [d, list] of columns) list.forEach((t, i) => pos.set(t.id, { x: 10 + d * (W + GX), y: 10 + i * (H + GY) }));
+  const width = 20 + columns.size * (W + GX) - GX;
+  const height = 20 + Math.max(...[...columns.values()].map((l) => l.length)) * (H + GY) - GY;
+  const edges = report.tasks.flatMap((t) =>
+    (after[t.id] ?? []).map((dep) => {
+      const a = pos.get(dep)!, b = pos.get(t.id)!;
+      return `<path class="edge" d="M${a.x + W},${a.y + H / 2} C${a.x + W + GX / 2},${a.y + H / 2} ${b.x - GX / 2},${b.y + H / 2} ${b.x},${b.y + H / 2}" />`;
+    }),
+  );
+  const nodes = report.tasks.map((t) => {
+    const p = pos.get(t.id)!;
+    return `<g class="node" data-task="${esc(t.id)}" data-status="${esc(t.status)}"><rect x="${p.x}" y="${p.y}" width="${W}" height="${H}" rx="8" fill="${COLOUR[t.status] ?? '#999'}" />` +
+      `<text x="${p.x + 10}" y="${p.y + 22}" class="id">${esc(t.id)}</text><text x="${p.x + 10}" y="${p.y + 40}" class="sub">${esc(t.agent)} · ${esc(t.reusedFrom ? 'reused' : t.status)}</text></g>`;
+  });
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}">${edges.join('')}${nodes.join('')}</svg>`;
+}
+
+export function timelineHtml(report: RunReport): string {
+  const start = report.startedAt;
+  const end = Math.max(report.finishedAt ?? 0, ...report.tasks.map((t) => t.finishedAt ?? t.startedAt ?? start), start + 1);
+  const span = end - start;
+  const rows = report.tasks.map((t) => {
+    if (!t.startedAt) return `<div class="row"><span class="label">${esc(t.id)}</span><span class="track"></span></div>`;
+    const left = ((t.startedAt - start) / span) * 100;
+    const width = Math.max(0.5, (((t.finishedAt ?? end) - t.startedAt) / span) * 100);
+    return `<div class="row"><span class="label">${esc(t.id)}</span><span class="track"><span class="bar" data-task="${esc(t.id)}" style="left:${left.toFixed(2)}%;width:${width.toFixed(2)}%;background:${COLOUR[t.status]}" title="${esc(t.id)}: ${secs((t.finishedAt ?? end) - t.startedAt)}"></span></span></div>`;
+  });
+  return `<div class="timeline">${rows.join('')}<div class="axis"><span>0s</span><span>${secs(span)}</span></div></div>`;
+}
+
+export function reportHtml(report: RunReport, after: Record<string, string[]> = afterOf(report)): string {
+  const rows = report.tasks.map(
+    (t) =>
+      `<tr><td>${esc(t.id)}</td><td>${esc(t.agent)}</td><td><span class="pill" style="background:${COLOUR[t.status]}">${esc(t.reusedFrom ? `reused (${t.reusedFrom})` : t.status)}</span></td>` +
+      `<td>${t.startedAt && t.finishedAt ? secs(t.finishedAt - t.startedAt) : ''}</td><td>${t.filesChanged}</td><td>+${t.insertions} −${t.deletions}</td>` +
+      `<td><code>${esc(t.commit?.slice(0, 10))}</code></td><td>${t.logPath ? `<a href="file://${esc(t.logPath)}">log</a>` : ''}</td><td>${esc(t.error ?? t.note ?? '')}</td><td>—</td></tr>`,
+  );
+  const merge = report.merge.conflicts.length
+    ? report.merge.conflicts.map((c) => `conflict: <b>${esc(c.taskId)}</b> with ${esc(c.conflictsWith.join(', '))} in ${esc(c.files.join(', '))}`).join('<br>')
+    : esc(report.merge.status);
+  const evaluation = report.evaluation
+    ? `${report.evaluation.passed ? 'passed' : `failed (exit ${report.evaluation.exitCode})`} · <a href="file://${esc(report.evaluation.logPath)}">log</a>`
+    : 'not run';
+  return `<!doctype html><html><head><meta charset="utf-8"><title>agentvisor · ${esc(report.graphName)} · ${esc(report.runId)}</title>
+<style>
+body{font:14px/1.45 system-ui,sans-serif;margin:24px;color:#1f2933}h1{font-size:20px;margin:0 0 4px}h2{font-size:16px;margin:24px 0 8px}
+.meta{color:#52606d}.status{font-weight:600;color:${COLOUR[report.status] ?? '#333'}}
+svg .edge{fill:none;stroke:#9aa5b1;stroke-width:2}svg text{fill:#fff}svg .id{font-weight:600;font-size:13px}svg .sub{font-size:11px}
+.timeline .row{display:flex;align-items:center;margin:3px 0}.timeline .label{width:160px;overflow:hidden;text-overflow:ellipsis}
+.timeline .track{position:relative;flex:1;height:16px;background:#f0f2f5;border-radius:4px}.timeline .bar{position:absolute;top:0;bottom:0;border-radius:4px}
+.timeline .axis{display:flex;justify-content:space-between;margin-left:160px;color:#7b8794;font-size:12px}
+table{border-collapse:collapse}td,th{padding:4px 10px;border-bottom:1px solid #e4e7eb;text-align:left}.pill{color:#fff;border-radius:10px;padding:1px 8px}
+</style></head><body>
+<h1>${esc(report.graphName)} <span class="status">${esc(report.status)}</span></h1>
+<div class="meta">run <code>${esc(report.runId)}</code> · repo <code>${esc(report.repo)}</code> · base <code>${esc(report.baseCommit?.slice(0, 10))}</code> · integration branch <code>${esc(report.integrationBranch)}</code> · ${report.finishedAt ? secs(report.finishedAt - report.startedAt) : 'running'}</div>
+${report.error ? `<p class="status">${esc(report.error)}</p>` : ''}
+<h2>Graph</h2>${graphSvg(report, after)}
+<h2>Timeline</h2>${timelineHtml(report)}
+<h2>Tasks</h2><table><tr><th>task</th><th>agent</th><th>status</th><th>duration</th><th>files</th><th>lines</th><th>commit</th><th>log</th><th>note</th><th>cost</th></tr>${rows.join('')}</table>
+<h2>Merge</h2><p>${merge}</p><h2>Evaluation</h2><p>${evaluation}</p>
+<p class="meta">Cost: usage and cost come with the gateway; this version runs command agents, which use no model.</p>
+</body></html>`;
+}
+
+/** Writes report.html and report.md next to the run's artifacts (or into `outDir`). */
+export function writeRunReport(report: RunReport, after: Record<string, string[]> = afterOf(report), outDir = report.artifactsDir): { html: string; markdown: string } {
+  mkdirSync(outDir, { recursive: true });
+  const html = path.join(outDir, 'report.html');
+  const markdown = path.join(outDir, 'report.md');
+  writeFileSync(html, reportHtml(report, after));
+  writeFileSync(markdown, detailsMarkdown(report) + '\n');
+  return { html, markdown };
+}

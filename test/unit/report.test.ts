@@ -1,0 +1,45 @@
+// The HTML report: graph nodes coloured by outcome with their edges, timeline bars placed in time.
+import { mkdtempSync, readFileSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { reportHtml, writeRunReport } from '../../client/report';
+import type { RunReport } from '../../workflows/run-types';
+
+const t0 = 1_000_000;
+const task = (id: string, status: string, after: string[], start?: number, end?: number) =>
+  ({ id, agent: `agent-${id}`, after, status, filesChanged: 1, insertions: 2, deletions: 0, files: [], startedAt: start === undefined ? undefined : t0 + start, finishedAt: end === undefined ? undefined : t0 + end }) as RunReport['tasks'][0];
+
+const report: RunReport = {
+  runId: 'r1',
+  graphName: 'g',
+  repo: '/repo',
+  status: 'failed',
+  integrationBranch: 'agentvisor/r1',
+  startedAt: t0,
+  finishedAt: t0 + 10_000,
+  tasks: [task('a', 'succeeded', [], 0, 4000), task('b', 'failed', [], 1000, 5000), task('c', 'skipped', ['a', 'b'])],
+  merge: { status: 'skipped', conflicts: [] },
+  evaluation: null,
+  error: 'task failed: b <oops>',
+  artifactsDir: '/tmp/x',
+};
+
+test('graph, timeline and table', () => {
+  const html = reportHtml(report);
+  expect(html.match(/<g class="node"/g)).toHaveLength(3);
+  expect(html).toContain('data-task="b" data-status="failed"');
+  expect(html.match(/class="edge"/g)).toHaveLength(2); // a→c, b→c
+  const bars = [...html.matchAll(/class="bar" data-task="(\w)" style="left:([\d.]+)%;width:([\d.]+)%/g)].map((m) => [m[1], Number(m[2]), Number(m[3])]);
+  expect(bars).toEqual([
+    ['a', 0, 40],
+    ['b', 10, 40],
+  ]); // overlapping bars: a and b ran in parallel; c never started
+  expect(html).toContain('task failed: b &#60;oops&#62;'); // escaped
+});
+
+test('writes report.html and report.md', () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'agentvisor-report-'));
+  const files = writeRunReport(report, undefined, dir);
+  expect(readFileSync(files.html, 'utf8')).toMatch(/^<!doctype html>/);
+  expect(readFileSync(files.markdown, 'utf8')).toContain('| b | agent-b | failed |');
+});
