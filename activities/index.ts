@@ -6,7 +6,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { harnessFor } from '../harnesses';
 import { BASE_IMAGE } from '../images/constants';
-import { LABEL_ROLE, LABEL_RUN, LABEL_TASK, containerName, type ContainerRuntime } from '../runtimes/runtime';
+import { LABEL_ROLE, LABEL_RUN, LABEL_SCOPE, LABEL_TASK, containerName, type ContainerRuntime } from '../runtimes/runtime';
 import type { EvaluateSpec } from '../spec/types';
 import {
   integrationBranch,
@@ -36,6 +36,8 @@ import { sandboxUser } from './sandbox-user';
 
 export interface ActivityDeps {
   runtime: ContainerRuntime;
+  /** LABEL_SCOPE value for this worker's containers (namespace@address) */
+  scope?: string;
 }
 
 export const taskWorktreePath = (artifactsDir: string, taskId: string) => path.join(artifactsDir, 'worktrees', taskId);
@@ -50,7 +52,7 @@ function killedFromOutside(o: ContainerOutcome): boolean {
   return !o.timedOut && !o.oomKilled && (o.exitCode === 137 || o.exitCode === 143);
 }
 
-export function createActivities({ runtime }: ActivityDeps) {
+export function createActivities({ runtime, scope = 'unscoped' }: ActivityDeps) {
   const user = sandboxUser();
   const owner = user.chownWorktrees ? { uid: user.uid, gid: user.gid } : undefined;
 
@@ -89,7 +91,7 @@ export function createActivities({ runtime }: ActivityDeps) {
           workdir: '/workspace',
           mounts: [{ source: input.worktree, target: '/workspace', readOnly: input.agent.readOnly }],
           user: `${user.uid}:${user.gid}`,
-          labels: { [LABEL_RUN]: input.runId, [LABEL_TASK]: input.taskId, [LABEL_ROLE]: 'agent' },
+          labels: { [LABEL_RUN]: input.runId, [LABEL_TASK]: input.taskId, [LABEL_ROLE]: 'agent', [LABEL_SCOPE]: scope },
           memoryBytes: input.agent.limits.memoryBytes,
           cpus: input.agent.limits.cpus,
           pids: input.agent.limits.pids ?? 512,
@@ -212,7 +214,7 @@ export function createActivities({ runtime }: ActivityDeps) {
             workdir: '/workspace',
             mounts: [{ source: worktree, target: '/workspace', readOnly: false }],
             user: `${user.uid}:${user.gid}`,
-            labels: { [LABEL_RUN]: input.runId, [LABEL_TASK]: '_evaluate', [LABEL_ROLE]: 'evaluation' },
+            labels: { [LABEL_RUN]: input.runId, [LABEL_TASK]: '_evaluate', [LABEL_ROLE]: 'evaluation', [LABEL_SCOPE]: scope },
             memoryBytes: input.evaluate.limits.memoryBytes,
             cpus: input.evaluate.limits.cpus,
             pids: input.evaluate.limits.pids ?? 1024,

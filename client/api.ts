@@ -15,6 +15,7 @@ import { loadConfig, runArtifactsDir, runUiLink, type ClientConfig } from './con
 import { connect, hasPollers } from './connection';
 import { checkAgents, checkImages, checkRepository, imagesOf } from './preflight';
 import { registerSearchAttributes } from './setup';
+import { scopeOf } from '../runtimes/runtime';
 import * as SA from '../workflows/search-attributes';
 
 export type { RunReport } from '../workflows/run-types';
@@ -88,7 +89,11 @@ export async function startRun(file: string, opts: StartOptions = {}): Promise<S
   mkdirSync(input.artifactsDir, { recursive: true });
   writeFileSync(
     path.join(input.artifactsDir, 'run.json'),
-    JSON.stringify({ runId, graphFile: path.resolve(file), graphName: graph.name, repo: graph.repo, resumedFrom: opts.resume?.fromRunId }, null, 2) + '\n',
+    JSON.stringify(
+      { runId, graphFile: path.resolve(file), graphName: graph.name, repo: graph.repo, scope: scopeOf(cfg.namespace, cfg.address), resumedFrom: opts.resume?.fromRunId },
+      null,
+      2,
+    ) + '\n',
   );
   // With nobody polling, start the worker first; with pollers listed (they may be stale: the
   // server remembers a dead worker for minutes), start the run and see whether anyone picks it up.

@@ -1,4 +1,5 @@
 // The agentvisor command line. Exit codes: 0 success, 1 the run failed, 2 bad input or usage.
+import type { Client } from '@temporalio/client';
 import { Command, CommanderError, Option } from 'commander';
 import Docker from 'dockerode';
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
@@ -158,6 +159,17 @@ async function logsCommand(runId: string, task: string | undefined, opts: { foll
   }
 }
 
+/** A command's connection to Temporal (never starting a server), closed when it is done. */
+async function withClient<T>(fn: (client: Client, cfg: ClientConfig) => Promise<T>): Promise<T> {
+  const cfg = loadConfig();
+  const client = await connect(cfg, { startServer: false });
+  try {
+    return await fn(client, cfg);
+  } finally {
+    await client.connection.close();
+  }
+}
+
 export function buildProgram(setExit: (code: number) => void): Command {
   const program = new Command('agentvisor')
     .description('Run task graphs of isolated AI coding agents on Temporal, Docker and git')
@@ -209,32 +221,28 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .option('-w, --watch', 'keep showing progress until the run ends')
     .description('show the state of a run')
     .action(
-      action(async (runId: string, opts: { json?: boolean; watch?: boolean }) => {
-        const cfg = loadConfig();
-        const client = await connect(cfg, { startServer: false });
-        try {
-          let report = await getRunReport(client, runId, cfg);
-          if (opts.watch && !opts.json) {
-            const view = new ProgressView();
-            while (report.status === 'running') {
-              view.update(report);
-              await new Promise((r) => setTimeout(r, 1000));
-              report = await getRunReport(client, runId, cfg);
-            }
+      action((runId: string, opts: { json?: boolean; watch?: boolean }) =>
+        withClient(async (client, cfg) => {
+        let report = await getRunReport(client, runId, cfg);
+        if (opts.watch && !opts.json) {
+          const view = new ProgressView();
+          while (report.status === 'running') {
             view.update(report);
-            printSummary(report, cfg);
-            return report.status === 'completed' ? 0 : 1;
+            await new Promise((r) => setTimeout(r, 1000));
+            report = await getRunReport(client, runId, cfg);
           }
-          if (opts.json) console.log(JSON.stringify(publicReport(report), null, 2));
-          else {
-            console.log(renderTable(report, !!process.stdout.isTTY));
-            printSummary(report, cfg);
-          }
-          return 0;
-        } finally {
-          await client.connection.close();
+          view.update(report);
+          printSummary(report, cfg);
+          return report.status === 'completed' ? 0 : 1;
         }
-      }),
+        if (opts.json) console.log(JSON.stringify(publicReport(report), null, 2));
+        else {
+          console.log(renderTable(report, !!process.stdout.isTTY));
+          printSummary(report, cfg);
+        }
+        return 0;
+        }),
+      ),
     );
 
   program
@@ -243,40 +251,32 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .option('--out <dir>', 'folder to write into (default: the run’s artifact folder)')
     .description('write a self-contained HTML report (and a markdown summary) of a run')
     .action(
-      action(async (runId: string, opts: { out?: string }) => {
-        const cfg = loadConfig();
-        const client = await connect(cfg, { startServer: false });
-        try {
-          const { writeRunReport } = await import('./report');
-          const files = writeRunReport(await getRunReport(client, runId, cfg), undefined, opts.out);
-          console.log(`${files.html}\n${files.markdown}`);
-          return 0;
-        } finally {
-          await client.connection.close();
-        }
-      }),
+      action((runId: string, opts: { out?: string }) =>
+        withClient(async (client, cfg) => {
+        const { writeRunReport } = await import('./report');
+        const files = writeRunReport(await getRunReport(client, runId, cfg), undefined, opts.out);
+        console.log(`${files.html}\n${files.markdown}`);
+        return 0;
+        }),
+      ),
     );
 
   program
     .command('setup')
     .description("register agentvisor's search attributes on the Temporal namespace (for filtering runs in the UI)")
     .action(
-      action(async () => {
-        const cfg = loadConfig();
-        const client = await connect(cfg, { startServer: false });
-        try {
-          const { registerSearchAttributes } = await import('./setup');
-          const result = await registerSearchAttributes(client);
-          if ('error' in result) {
-            err(`error: ${result.error}`);
-            return 1;
-          }
-          console.log(`search attributes registered: ${result.registered.join(', ') || 'none needed'}; present: ${result.present.join(', ') || 'none'}`);
-          return 0;
-        } finally {
-          await client.connection.close();
+      action(() =>
+        withClient(async (client, cfg) => {
+        const { registerSearchAttributes } = await import('./setup');
+        const result = await registerSearchAttributes(client);
+        if ('error' in result) {
+          err(`error: ${result.error}`);
+          return 1;
         }
-      }),
+        console.log(`search attributes registered: ${result.registered.join(', ') || 'none needed'}; present: ${result.present.join(', ') || 'none'}`);
+        return 0;
+        }),
+      ),
     );
 
   program
@@ -287,18 +287,14 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .option('--limit <n>', 'at most this many', '50')
     .description('list runs, newest first')
     .action(
-      action(async (opts: { json?: boolean; status?: string; graph?: string; limit: string }) => {
-        const cfg = loadConfig();
-        const client = await connect(cfg, { startServer: false });
-        try {
-          const runs = await listRuns(client, { status: opts.status, graph: opts.graph, limit: Number(opts.limit) });
-          if (opts.json) console.log(JSON.stringify(runs, null, 2));
-          else for (const r of runs) console.log(`${r.runId}\t${r.status}\t${r.graphName ?? ''}\t${r.startTime?.toISOString() ?? ''}`);
-          return 0;
-        } finally {
-          await client.connection.close();
-        }
-      }),
+      action((opts: { json?: boolean; status?: string; graph?: string; limit: string }) =>
+        withClient(async (client, cfg) => {
+        const runs = await listRuns(client, { status: opts.status, graph: opts.graph, limit: Number(opts.limit) });
+        if (opts.json) console.log(JSON.stringify(runs, null, 2));
+        else for (const r of runs) console.log(`${r.runId}\t${r.status}\t${r.graphName ?? ''}\t${r.startTime?.toISOString() ?? ''}`);
+        return 0;
+        }),
+      ),
     );
 
   program
@@ -314,17 +310,13 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .argument('<run>', 'run id')
     .description('cancel a run; its work is rolled back unless it was started with --keep-on-failure')
     .action(
-      action(async (runId: string) => {
-        const cfg = loadConfig();
-        const client = await connect(cfg, { startServer: false });
-        try {
-          await cancelRun(client, runId);
-          console.log(`cancel requested for ${runId}`);
-          return 0;
-        } finally {
-          await client.connection.close();
-        }
-      }),
+      action((runId: string) =>
+        withClient(async (client, cfg) => {
+        await cancelRun(client, runId);
+        console.log(`cancel requested for ${runId}`);
+        return 0;
+        }),
+      ),
     );
 
   program
@@ -368,27 +360,24 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .option('--json', 'print JSON')
     .description('remove containers and worktrees that crashed runs left behind (never those of running runs)')
     .action(
-      action(async (opts: { dryRun?: boolean; branches?: boolean; json?: boolean }) => {
-        const cfg = loadConfig();
-        const client = await connect(cfg, { startServer: false });
-        try {
-          const { collectGarbage } = await import('./gc');
-          const { DockerRuntime } = await import('../runtimes/docker');
-          const report = await collectGarbage({ client, runtime: new DockerRuntime(), dataDir: cfg.dataDir, ...opts });
-          if (opts.json) console.log(JSON.stringify(report, null, 2));
-          else {
-            const verb = opts.dryRun ? 'would remove' : 'removed';
-            for (const c of report.containers) console.log(`${verb} container ${c}`);
-            for (const w of report.worktrees) console.log(`${verb} worktree ${w}`);
-            for (const b of report.branches) console.log(`${verb} branch ${b}`);
-            if (report.skippedRunning.length) console.log(`left alone (running): ${report.skippedRunning.join(', ')}`);
-            if (!report.containers.length && !report.worktrees.length && !report.branches.length) console.log('nothing to remove');
-          }
-          return 0;
-        } finally {
-          await client.connection.close();
+      action((opts: { dryRun?: boolean; branches?: boolean; json?: boolean }) =>
+        withClient(async (client, cfg) => {
+        const { collectGarbage } = await import('./gc');
+        const { DockerRuntime } = await import('../runtimes/docker');
+        const { scopeOf } = await import('../runtimes/runtime');
+            const report = await collectGarbage({ client, runtime: new DockerRuntime(), dataDir: cfg.dataDir, scope: scopeOf(cfg.namespace, cfg.address), ...opts });
+        if (opts.json) console.log(JSON.stringify(report, null, 2));
+        else {
+          const verb = opts.dryRun ? 'would remove' : 'removed';
+          for (const c of report.containers) console.log(`${verb} container ${c}`);
+          for (const w of report.worktrees) console.log(`${verb} worktree ${w}`);
+          for (const b of report.branches) console.log(`${verb} branch ${b}`);
+          if (report.skippedRunning.length) console.log(`left alone (running): ${report.skippedRunning.join(', ')}`);
+          if (!report.containers.length && !report.worktrees.length && !report.branches.length) console.log('nothing to remove');
         }
-      }),
+        return 0;
+        }),
+      ),
     );
 
   const images = program.command('images').description('agent images');

@@ -5,11 +5,13 @@ import { WorkflowNotFoundError } from '@temporalio/client';
 import { existsSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import * as path from 'node:path';
 import { branchesWithPrefix, deleteBranches, removeWorktree } from '../activities/git';
-import { LABEL_RUN, type ContainerRuntime } from '../runtimes/runtime';
+import { LABEL_RUN, LABEL_SCOPE, type ContainerRuntime } from '../runtimes/runtime';
 import { integrationBranch } from '../workflows/run-types';
 
 export interface GcOptions {
   client: Client;
+  /** the cluster the client talks to (namespace@address): only its runs' containers are judged */
+  scope: string;
   runtime: ContainerRuntime;
   dataDir: string;
   dryRun?: boolean;
@@ -32,7 +34,7 @@ export async function collectGarbage(opts: GcOptions): Promise<GcReport> {
     return statusCache.get(runId)!;
   };
 
-  for (const c of await listLabelled(opts.runtime)) {
+  for (const c of await opts.runtime.list({ [LABEL_RUN]: '', [LABEL_SCOPE]: opts.scope })) {
     const runId = c.labels[LABEL_RUN];
     if ((await statusOf(runId)) === 'RUNNING') {
       report.skippedRunning.push(runId);
@@ -46,12 +48,13 @@ export async function collectGarbage(opts: GcOptions): Promise<GcReport> {
   for (const runId of existsSync(runsDir) ? readdirSync(runsDir) : []) {
     const runFile = path.join(runsDir, runId, 'run.json');
     if (!existsSync(runFile)) continue;
+    const { repo, scope } = JSON.parse(readFileSync(runFile, 'utf8')) as { repo: string; scope?: string };
+    if (scope && scope !== opts.scope) continue; // another cluster's run: not ours to judge
     const status = await statusOf(runId);
     if (status === 'RUNNING') {
       if (!report.skippedRunning.includes(runId)) report.skippedRunning.push(runId);
       continue;
     }
-    const { repo } = JSON.parse(readFileSync(runFile, 'utf8')) as { repo: string };
     const worktrees = path.join(runsDir, runId, 'worktrees');
     for (const name of existsSync(worktrees) ? readdirSync(worktrees) : []) {
       const wt = path.join(worktrees, name);
@@ -68,11 +71,6 @@ export async function collectGarbage(opts: GcOptions): Promise<GcReport> {
     }
   }
   return report;
-}
-
-/** Every container carrying the run label, whatever its value. */
-function listLabelled(runtime: ContainerRuntime) {
-  return runtime.list({ [LABEL_RUN]: '' });
 }
 
 async function runStatus(client: Client, runId: string): Promise<string> {

@@ -65,6 +65,13 @@ export interface ContainerRuntime {
 export const LABEL_RUN = 'org.agentvisor.run';
 export const LABEL_TASK = 'org.agentvisor.task';
 export const LABEL_ROLE = 'org.agentvisor.role';
+/**
+ * Which Temporal cluster (namespace@address) the run belongs to: several servers may share one
+ * Docker engine, and the sweeper must only judge containers whose runs it can look up.
+ */
+export const LABEL_SCOPE = 'org.agentvisor.scope';
+
+export const scopeOf = (namespace: string, address: string) => `${namespace}@${address}`;
 
 /** Docker names allow [a-zA-Z0-9_.-]; run ids may hold other characters, so map them. */
 export function containerName(runId: string, part: string): string {

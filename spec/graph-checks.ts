@@ -1,6 +1,6 @@
 // Checks a graph's structure beyond its schema: names that must refer to something, ids that
 // become branch and file names, and the dependency order (no cycles).
-import type { GraphFile } from './schema';
+import { PROVIDERS, type GraphFile } from './schema';
 import type { Problem } from './problems';
 
 /** Task ids become branch names and file names, so they stay within a safe alphabet. */
@@ -36,6 +36,11 @@ export function checkGraph(graph: GraphFile): Problem[] {
   });
 
   for (const [name, agent] of Object.entries(graph.agents)) {
+    for (const provider of Object.keys(agent.credentials)) {
+      if (!(PROVIDERS as readonly string[]).includes(provider)) {
+        problems.push({ path: `agents.${name}.credentials.${provider}`, message: `unknown provider "${provider}" (providers: ${PROVIDERS.join(', ')})` });
+      }
+    }
     if (agent.harness === 'command' && !agent.command) {
       problems.push({ path: `agents.${name}.command`, message: `agent "${name}" uses the command harness but has no command` });
     }

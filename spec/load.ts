@@ -117,6 +117,8 @@ function resolve(file: GraphFile, baseDir: string): GraphSpec {
       readOnly: a.readOnly,
       env: a.env,
       limits: limits(a.limits),
+      allowHosts: a.allowHosts,
+      budget: a.budget,
     };
   }
   const tasks = topologicalOrder(
@@ -138,6 +140,13 @@ function resolve(file: GraphFile, baseDir: string): GraphSpec {
     agents,
     tasks,
     failFast: file.failFast,
+    budget: file.budget,
+    gateway: file.gateway && {
+      mode: file.gateway.mode,
+      cassettesDir: file.gateway.cassettes === undefined ? undefined : path.resolve(baseDir, file.gateway.cassettes),
+      upstreams: file.gateway.upstreams,
+      prices: file.gateway.prices,
+    },
     evaluate: file.evaluate && {
       command: file.evaluate.command,
       image: file.evaluate.image,

@@ -30,6 +30,34 @@ export const limitsSchema = z
 
 export const HARNESSES = ['command', 'claude-code', 'gemini-cli', 'codex', 'opencode'] as const;
 
+/** Model providers the gateway can route to (credentials are keyed by these names). */
+export const PROVIDERS = ['anthropic', 'openai', 'gemini'] as const;
+
+export const budgetSchema = z
+  .object({
+    tokens: z.number().int().positive().optional().describe('Input + output tokens'),
+    usd: z.number().positive().optional().describe('Dollars, priced with the price table'),
+  })
+  .strict();
+
+const priceSchema = z
+  .object({
+    inputPerMTok: z.number().nonnegative(),
+    outputPerMTok: z.number().nonnegative(),
+    cacheReadPerMTok: z.number().nonnegative().optional(),
+    cacheWritePerMTok: z.number().nonnegative().optional(),
+  })
+  .strict();
+
+export const gatewaySchema = z
+  .object({
+    mode: z.enum(['live', 'record', 'replay']).default('live').describe('record writes cassettes; replay serves them and never calls upstream'),
+    cassettes: z.string().optional().describe('Folder of cassettes (replay) or where to write them (record); relative to this file'),
+    upstreams: z.partialRecord(z.enum(PROVIDERS), z.url()).default({}).describe('Provider → upstream URL (tests, self-hosted models)'),
+    prices: z.record(z.string(), priceSchema).default({}).describe('Model → price per million tokens; overrides the built-in table'),
+  })
+  .strict();
+
 export const agentSchema = z
   .object({
     harness: z.enum(HARNESSES).describe('How the agent is run'),
@@ -40,7 +68,15 @@ export const agentSchema = z
       .string()
       .optional()
       .describe('Wraps each task prompt; {{prompt}}, {{task}}, {{agent}} and {{graph}} are replaced'),
-    credentials: z.record(z.string(), credentialRef).default({}).describe('Provider name → reference'),
+    credentials: z
+      .record(z.string(), credentialRef)
+      .default({})
+      .describe('Provider (anthropic, openai, gemini) → reference; the gateway holds the value, the agent never does'),
+    allowHosts: z
+      .array(z.string().regex(/^(\*\.)?[A-Za-z0-9.-]+(:\d+)?$/, { message: 'expected a host name such as registry.npmjs.org or *.example.com' }))
+      .default([])
+      .describe('Other hosts the agent may reach through the gateway (HTTP/HTTPS proxy); default none'),
+    budget: budgetSchema.optional().describe('Per task: model calls are refused beyond it'),
     readOnly: z.boolean().default(false).describe('Mount the worktree read-only (auditors)'),
     env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/), z.string()).default({}),
     limits: limitsSchema.default({}),
@@ -75,6 +111,8 @@ export const graphSchema = z
     }),
     tasks: z.array(taskSchema).min(1, { message: 'a graph needs at least one task' }),
     failFast: z.boolean().default(true).describe('A failed task cancels the running ones'),
+    budget: budgetSchema.optional().describe('Per run: no model calls and no new tasks beyond it'),
+    gateway: gatewaySchema.optional(),
     merge: z
       .object({ strategy: z.enum(['no-ff']).default('no-ff') })
       .strict()

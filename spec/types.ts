@@ -21,6 +21,30 @@ export interface AgentSpec {
   readOnly: boolean;
   env: Record<string, string>;
   limits: Limits;
+  /** hosts reachable through the gateway's proxy, besides the model providers */
+  allowHosts: string[];
+  /** per task */
+  budget?: Budget;
+}
+
+export interface Budget {
+  tokens?: number;
+  usd?: number;
+}
+
+export interface Price {
+  inputPerMTok: number;
+  outputPerMTok: number;
+  cacheReadPerMTok?: number;
+  cacheWritePerMTok?: number;
+}
+
+export interface GatewaySpec {
+  mode: 'live' | 'record' | 'replay';
+  /** absolute path of the cassette folder */
+  cassettesDir?: string;
+  upstreams: Partial<Record<'anthropic' | 'openai' | 'gemini', string>>;
+  prices: Record<string, Price>;
 }
 
 export interface TaskSpec {
@@ -56,6 +80,9 @@ export interface GraphSpec {
   tasks: TaskSpec[];
   failFast: boolean;
   evaluate?: EvaluateSpec;
+  /** per run */
+  budget?: Budget;
+  gateway?: GatewaySpec;
 }
 
 export const DEFAULT_TASK_TIMEOUT_MS = 30 * 60_000;

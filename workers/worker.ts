@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 import { createActivities } from '../activities';
 import { DockerRuntime } from '../runtimes/docker';
-import type { ContainerRuntime } from '../runtimes/runtime';
+import { scopeOf, type ContainerRuntime } from '../runtimes/runtime';
 import { TASK_QUEUE } from '../workflows/run-types';
 
 export interface AgentvisorWorkerOptions {
@@ -29,7 +29,7 @@ export async function createWorker(opts: AgentvisorWorkerOptions): Promise<{ wor
     namespace: opts.namespace,
     taskQueue: opts.taskQueue ?? TASK_QUEUE,
     ...workflowCode(),
-    activities: createActivities({ runtime: opts.runtime ?? new DockerRuntime() }),
+    activities: createActivities({ runtime: opts.runtime ?? new DockerRuntime(), scope: scopeOf(opts.namespace, opts.address) }),
     // Heartbeats carry cancellation back to a running agent; do not hold them back long.
     maxHeartbeatThrottleInterval: '2 seconds',
     shutdownGraceTime: '10 seconds',

@@ -1,23 +1,14 @@
 // Chaos on the real parts: the worker is killed with SIGKILL at each stage of a run (worktree
 // setup, agents running, merge, evaluation); a new worker finishes the run with the same result as
 // an undisturbed one, no container runs twice, no commit or merge is made twice, nothing is left.
-import Docker from 'dockerode';
 import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { loadConfig } from '../../client/config';
 import { getRunReport, startRun, waitForRun } from '../../client/api';
-import { LABEL_RUN, LABEL_TASK } from '../../runtimes/runtime';
 import { containersOfRun, makeRepo, repoState, sh, writeGraph } from '../support/repo';
 import { spawnWorker, type WorkerProcess } from '../support/processes';
-
-const until = async (what: string, cond: () => Promise<boolean> | boolean, ms = 60_000) => {
-  const deadline = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-};
+import { containerStarts, until } from '../support/wait';
 
 /** git hooks that stall one chosen step once, so the test can kill the worker inside it */
 function armHook(repo: string, hook: 'post-checkout' | 'post-merge', flags: string): { armed: string; hit: string } {
@@ -28,23 +19,6 @@ function armHook(repo: string, hook: 'post-checkout' | 'post-merge', flags: stri
   chmodSync(file, 0o755);
   writeFileSync(armed, '');
   return { armed, hit };
-}
-
-async function containerStarts(runId: string, since: number): Promise<Record<string, number>> {
-  const docker = new Docker();
-  const stream = (await docker.getEvents({
-    since: Math.floor(since / 1000),
-    until: Math.ceil(Date.now() / 1000),
-    filters: { label: [`${LABEL_RUN}=${runId}`], event: ['start'] },
-  })) as unknown as NodeJS.ReadableStream;
-  let text = '';
-  for await (const chunk of stream) text += chunk.toString();
-  const counts: Record<string, number> = {};
-  for (const line of text.split('\n').filter(Boolean)) {
-    const task = JSON.parse(line).Actor.Attributes[LABEL_TASK];
-    counts[task] = (counts[task] ?? 0) + 1;
-  }
-  return counts;
 }
 
 test('SIGKILL of the worker during worktree setup, agents, merge and evaluation loses nothing', async () => {

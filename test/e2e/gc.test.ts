@@ -11,7 +11,7 @@ import { collectGarbage } from '../../client/gc';
 import { cancelRun, startRun, waitForRun } from '../../client/api';
 import { DockerRuntime } from '../../runtimes/docker';
 import { BASE_IMAGE } from '../../images/constants';
-import { LABEL_RUN, LABEL_TASK } from '../../runtimes/runtime';
+import { LABEL_RUN, LABEL_SCOPE, LABEL_TASK, scopeOf } from '../../runtimes/runtime';
 import { containersOfRun, makeRepo, repoState, sh, writeGraph } from '../support/repo';
 import { freePort } from '../support/ports';
 import { withRealWorker } from '../support/temporal';
@@ -33,7 +33,11 @@ test('gc sweeps a crashed run’s debris and nothing else', async () => {
     name, image: BASE_IMAGE, command: ['sleep', '300'], env: {}, workdir: '/', mounts: [], user: '1000:1000',
     labels, network: 'none', tmpfs: ['/tmp'],
   });
-  await runtime.start(spec('agentvisor-gc-debris', { [LABEL_RUN]: crashed, [LABEL_TASK]: 't1' }));
+  const scope = scopeOf(cfg.namespace, cfg.address);
+  for (const name of ['agentvisor-gc-debris', 'agentvisor-gc-other-cluster', 'not-ours-gc-test']) await runtime.remove(name); // an earlier failed attempt's
+  await runtime.start(spec('agentvisor-gc-debris', { [LABEL_RUN]: crashed, [LABEL_TASK]: 't1', [LABEL_SCOPE]: scope }));
+  // a run of another Temporal server on the same engine: unknown here, so never judged dead
+  await runtime.start(spec('agentvisor-gc-other-cluster', { [LABEL_RUN]: 'elsewhere', [LABEL_TASK]: 't', [LABEL_SCOPE]: 'default@10.0.0.1:7233' }));
   await runtime.start(spec('not-ours-gc-test', { 'some.other.label': 'x' })); // someone else's
 
   // a run that is alive must keep its container
@@ -47,11 +51,11 @@ tasks: [ { id: busy, agent: w } ]
     const started = await startRun(file, { config: cfg, worker: 'none', runId: 'gc-alive' });
     try {
       for (let i = 0; i < 100 && (await containersOfRun('gc-alive')).length === 0; i++) await new Promise((r) => setTimeout(r, 200));
-      const dry = await collectGarbage({ client: started.client, runtime, dataDir: cfg.dataDir, dryRun: true, branches: true });
+      const dry = await collectGarbage({ client: started.client, runtime, scope, dataDir: cfg.dataDir, dryRun: true, branches: true });
       expect(dry.containers).toEqual(['agentvisor-gc-debris']);
       expect((await runtime.inspect('agentvisor-gc-debris')).state).toBe('running'); // dry run touched nothing
 
-      const swept = await collectGarbage({ client: started.client, runtime, dataDir: cfg.dataDir, branches: true });
+      const swept = await collectGarbage({ client: started.client, runtime, scope, dataDir: cfg.dataDir, branches: true });
       expect(swept.containers).toEqual(['agentvisor-gc-debris']);
       expect(swept.worktrees).toEqual([path.join(dir, 'worktrees', 't1')]);
       expect(swept.branches.sort()).toEqual([`${repo}:agentvisor-tasks/${crashed}/t1`, `${repo}:agentvisor/${crashed}`]);
@@ -59,12 +63,14 @@ tasks: [ { id: busy, agent: w } ]
       expect(await containersOfRun('gc-alive')).toHaveLength(1);
       expect((await runtime.inspect('agentvisor-gc-debris')).state).toBe('missing');
       expect((await runtime.inspect('not-ours-gc-test')).state).toBe('running');
+      expect((await runtime.inspect('agentvisor-gc-other-cluster')).state).toBe('running');
 
       await cancelRun(started.client, 'gc-alive');
       await waitForRun(started.client, 'gc-alive', cfg);
     } finally {
       await started.client.connection.close();
       await runtime.remove('not-ours-gc-test');
+      await runtime.remove('agentvisor-gc-other-cluster');
     }
   });
   expect(repoState(repo)).toEqual(before);
@@ -81,6 +87,15 @@ test('the embedded server keeps closed runs for the configured retention', async
     await client.connection.close();
   } finally {
     process.kill(pid, 'SIGTERM');
+    // the server writes its database until it exits
+    for (let i = 0; i < 100; i++) {
+      try {
+        process.kill(pid, 0);
+        await new Promise((r) => setTimeout(r, 100));
+      } catch {
+        break;
+      }
+    }
     rmSync(dataDir, { recursive: true, force: true });
   }
 });

@@ -11,14 +11,7 @@ import { devServerWithFile } from '../support/processes';
 import { freePort } from '../support/ports';
 import { runToEnd, withRealWorker } from '../support/temporal';
 import { createWorker } from '../../workers/worker';
-
-const until = async (what: string, cond: () => Promise<boolean> | boolean, ms = 60_000) => {
-  const deadline = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-};
+import { until } from '../support/wait';
 
 test('the dev server stops and starts again mid-run; the run completes', async () => {
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'agentvisor-restart-'));

@@ -3,25 +3,13 @@
 import { execFile, execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import Docker from 'dockerode';
 import { findTemporalCli } from '../../client/dev-server';
-import { LABEL_RUN, LABEL_TASK } from '../../runtimes/runtime';
 import { containersOfRun, makeRepo, repoState, sh, writeGraph } from '../support/repo';
 import { runToEnd, withRealWorker } from '../support/temporal';
 import { recordHistories } from '../support/record-history';
+import { containerStarts } from '../support/wait';
 
 const BIN = path.join(__dirname, '..', '..', 'bin', 'agentvisor.js');
-
-async function startedTasks(runId: string, since: number): Promise<string[]> {
-  const stream = (await new Docker().getEvents({
-    since: Math.floor(since / 1000),
-    until: Math.ceil(Date.now() / 1000),
-    filters: { label: [`${LABEL_RUN}=${runId}`], event: ['start'] },
-  })) as unknown as NodeJS.ReadableStream;
-  let text = '';
-  for await (const chunk of stream) text += chunk.toString();
-  return text.split('\n').filter(Boolean).map((l) => JSON.parse(l).Actor.Attributes[LABEL_TASK]).sort();
-}
 
 const graph = (repo: string, third: string, secondPrompt = 'write second') => `
 name: resumable
@@ -71,7 +59,7 @@ test('resume redoes only the failed task, after the old history is deleted and t
   expect(out.stdout).toContain('task third [third] redone: no finished work recorded in run resume-old');
   expect(out.stdout).toContain('run resume-new: completed');
 
-  expect(await startedTasks('resume-new', t0)).toEqual(['_evaluate', 'second', 'third']); // first did not run again
+  expect(Object.keys(await containerStarts('resume-new', t0)).sort()).toEqual(['_evaluate', 'second', 'third']); // first did not run again
   const files = sh(repo, 'ls-tree', '--name-only', 'agentvisor/resume-new').split('\n');
   expect(files).toEqual(expect.arrayContaining(['first.txt', 'second.txt', 'third.txt']));
   expect(sh(repo, 'rev-parse', 'agentvisor-tasks/resume-new/first').trim()).toBe(failed.tasks[0].commit);

@@ -81,7 +81,7 @@ function graph(tasks: Partial<TaskSpec>[], failFast = true): GraphSpec {
     repo: '/repo',
     baseBranch: 'main',
     failFast,
-    agents: { a: { name: 'a', harness: 'command', command: 'true', credentials: {}, readOnly: false, env: {}, limits: {} } },
+    agents: { a: { name: 'a', harness: 'command', command: 'true', credentials: {}, readOnly: false, env: {}, limits: {}, allowHosts: [] } },
     tasks: tasks.map((t) => ({ id: t.id!, agent: 'a', prompt: '', after: t.after ?? [], timeoutMs: 60_000, retry: { maximumAttempts: 1, initialIntervalMs: 100 } })),
     evaluate: { command: 'true', timeoutMs: 60_000, limits: {} },
   };

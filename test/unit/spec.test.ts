@@ -107,6 +107,8 @@ describe('parseGraph: a valid graph', () => {
       readOnly: true,
       env: { LEVEL: 'strict' },
       limits: { memoryBytes: undefined, cpus: undefined, pids: undefined },
+      allowHosts: [],
+      budget: undefined,
     });
     expect(graph!.tasks.find((t) => t.id === 'implement')!.prompt).toBe('Write it.');
   });
