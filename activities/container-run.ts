@@ -32,6 +32,8 @@ export async function runContainer(
     heartbeatMs?: number;
     /** runs only when no container of that name exists yet: a fresh start, not a re-attach */
     beforeCreate?: () => Promise<void>;
+    /** turns an output line into the progress line heartbeats show (the harness's parser) */
+    progress?: (line: string) => string | undefined;
   },
 ): Promise<ContainerOutcome & { reattached: boolean }> {
   const ctx = activityContext();
@@ -52,8 +54,10 @@ export async function runContainer(
   let lastLine = '';
   const sink = new Writable({
     write(chunk: Buffer, _enc, done) {
-      const lines = chunk.toString('utf8').split('\n').map((l) => l.trim()).filter(Boolean);
-      if (lines.length) lastLine = lines[lines.length - 1].slice(0, 200);
+      for (const line of chunk.toString('utf8').split('\n').map((l) => l.trim()).filter(Boolean)) {
+        const shown = opts.progress ? opts.progress(line) : line;
+        if (shown) lastLine = shown.slice(0, 200);
+      }
       file.write(chunk, done);
     },
   });

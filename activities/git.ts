@@ -216,7 +216,7 @@ function conflictFiles(err: unknown): string[] {
 }
 
 /** lchown, never chown: a symlink in the repository must not hand its target to the agent. */
-async function chownTree(dir: string, uid: number, gid: number): Promise<void> {
+export async function chownTree(dir: string, uid: number, gid: number): Promise<void> {
   await lchown(dir, uid, gid);
   for (const entry of await readdir(dir, { withFileTypes: true })) {
     const p = path.join(dir, entry.name);

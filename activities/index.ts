@@ -2,9 +2,10 @@
 // as in the Temporal samples. Workflows import only the type `RunActivities`.
 import { ApplicationFailure } from '@temporalio/common';
 import { existsSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { harnessFor } from '../harnesses';
+import { HOME_FILES_MOUNT, WORKSPACE, type AgentResult } from '../harnesses/harness';
 import { BASE_IMAGE } from '../images/constants';
 import { LABEL_ROLE, LABEL_RUN, LABEL_SCOPE, LABEL_TASK, containerName, type ContainerRuntime } from '../runtimes/runtime';
 import type { EvaluateSpec } from '../spec/types';
@@ -22,6 +23,7 @@ import { appendLedger, decideReuse, taskSpecHash, type LedgerEntry, type ReuseDe
 import {
   addDetachedWorktree,
   addTaskWorktree,
+  chownTree,
   commitWorktree,
   createIntegrationBranch,
   deleteBranches,
@@ -52,6 +54,25 @@ function killedFromOutside(o: ContainerOutcome): boolean {
   return !o.timedOut && !o.oomKilled && (o.exitCode === 137 || o.exitCode === 143);
 }
 
+/** Files the harness puts in the agent's HOME, in a folder mounted read-only; none: no mount. */
+async function writeHomeFiles(
+  artifactsDir: string,
+  taskId: string,
+  files: { path: string; content: string }[],
+  owner?: { uid: number; gid: number },
+): Promise<string | undefined> {
+  if (files.length === 0) return undefined;
+  const dir = path.join(artifactsDir, 'home', taskId);
+  for (const file of files) {
+    const target = path.join(dir, file.path);
+    if (!target.startsWith(dir + path.sep)) throw ApplicationFailure.nonRetryable(`harness file escapes HOME: ${file.path}`, 'BadTaskInput');
+    await mkdir(path.dirname(target), { recursive: true });
+    await writeFile(target, file.content);
+  }
+  if (owner) await chownTree(dir, owner.uid, owner.gid);
+  return dir;
+}
+
 export function createActivities({ runtime, scope = 'unscoped' }: ActivityDeps) {
   const user = sandboxUser();
   const owner = user.chownWorktrees ? { uid: user.uid, gid: user.gid } : undefined;
@@ -77,19 +98,24 @@ export function createActivities({ runtime, scope = 'unscoped' }: ActivityDeps) 
       }));
     },
 
-    async runAgent(input: TaskInput & { worktree: string; startCommit: string }): Promise<ContainerOutcome & { logPath: string }> {
+    async runAgent(input: TaskInput & { worktree: string; startCommit: string }): Promise<ContainerOutcome & { logPath: string; result?: AgentResult }> {
       const harness = harnessFor(input.agent.harness);
       const invocation = harness.build({ graphName: input.graphName, agent: input.agent, task: input.task });
       const logPath = taskLogPath(input.artifactsDir, input.taskId);
+      const name = containerName(input.runId, input.taskId);
+      const home = await writeHomeFiles(input.artifactsDir, input.taskId, invocation.files ?? [], owner);
       const outcome = await runContainer(
         runtime,
         {
-          name: containerName(input.runId, input.taskId),
+          name,
           image: invocation.image,
           command: invocation.command,
           env: { ...invocation.env, HOME: '/home/agent' },
-          workdir: '/workspace',
-          mounts: [{ source: input.worktree, target: '/workspace', readOnly: input.agent.readOnly }],
+          workdir: WORKSPACE,
+          mounts: [
+            { source: input.worktree, target: WORKSPACE, readOnly: input.agent.readOnly },
+            ...(home ? [{ source: home, target: HOME_FILES_MOUNT, readOnly: true }] : []),
+          ],
           user: `${user.uid}:${user.gid}`,
           labels: { [LABEL_RUN]: input.runId, [LABEL_TASK]: input.taskId, [LABEL_ROLE]: 'agent', [LABEL_SCOPE]: scope },
           memoryBytes: input.agent.limits.memoryBytes,
@@ -103,20 +129,26 @@ export function createActivities({ runtime, scope = 'unscoped' }: ActivityDeps) 
           timeoutMs: input.task.timeoutMs,
           // a fresh start after a killed attempt begins from a clean worktree
           beforeCreate: () => resetWorktree(input.worktree, input.startCommit, owner),
+          progress: harness.progress?.bind(harness),
         },
       );
+      const result = harness.result?.(await readFile(logPath, 'utf8'), outcome.exitCode);
+      const killed = killedFromOutside(outcome);
       countAgentOutcome(
         input.agent.harness,
-        killedFromOutside(outcome) ? 'killed' : outcome.timedOut ? 'timed_out' : outcome.oomKilled ? 'oom_killed' : outcome.exitCode === 0 ? 'succeeded' : 'failed',
+        killed ? 'killed' : outcome.timedOut ? 'timed_out' : outcome.oomKilled ? 'oom_killed' : outcome.exitCode === 0 && result?.success !== false ? 'succeeded' : 'failed',
       );
-      if (killedFromOutside(outcome)) {
-        await runtime.remove(containerName(input.runId, input.taskId));
+      if (killed || (result && !result.success && result.transient)) {
+        // a transient failure: the next attempt starts a fresh container from a clean worktree
+        await runtime.remove(name);
         throw ApplicationFailure.retryable(
-          `the agent's container was killed (exit ${outcome.exitCode}) by something other than agentvisor`,
-          'AgentKilled',
+          killed
+            ? `the agent's container was killed (exit ${outcome.exitCode}) by something other than agentvisor`
+            : `transient failure: ${result!.reason ?? 'the model provider refused the call'}`,
+          killed ? 'AgentKilled' : 'AgentTransient',
         );
       }
-      return { ...outcome, logPath };
+      return { ...outcome, logPath, result };
     },
 
     /** Commits the agent's changes on its branch and records the work in the run's ledger. */

@@ -6,7 +6,7 @@
 //   node bench/run.js --no-write  print only
 //
 // Counts and repetitions come from the environment (defaults: the issue's list):
-//   BENCH_PARALLEL=1,5,10,25,50  BENCH_OVERHEAD_REPS=5  BENCH_REPS=3  BENCH_LARGE_REPS=2  BENCH_LARGE_N=50
+//   BENCH_PARALLEL=1,5,10,25,50  BENCH_OVERHEAD_REPS=5  BENCH_REPS=3  BENCH_LARGE_N=25  BENCH_LARGE_REPS=1
 //   BENCH_CHAIN=20  BENCH_CHAIN_REPS=1  BENCH_FAN=200  BENCH_FAN_REPS=1
 //   BENCH_RSS_AGENTS=20  BENCH_RSS_SLEEP=5  BENCH_PROFILE=1  BENCH_OUT=BENCHMARKS.md  BENCH_KEEP=0
 //
@@ -32,8 +32,8 @@ const CFG = {
   parallel: (process.env.BENCH_PARALLEL ?? (quick ? '1,3' : '1,5,10,25,50')).split(',').map(Number).filter((n) => n > 0),
   overheadReps: num('BENCH_OVERHEAD_REPS', 5, 2),
   reps: num('BENCH_REPS', 3, 1),
-  largeReps: num('BENCH_LARGE_REPS', 2, 1),
-  largeN: num('BENCH_LARGE_N', 50, 50),
+  largeReps: num('BENCH_LARGE_REPS', 1, 1),
+  largeN: num('BENCH_LARGE_N', 25, 25),
   chain: num('BENCH_CHAIN', 20, 3),
   chainReps: num('BENCH_CHAIN_REPS', 1, 1),
   fan: num('BENCH_FAN', 200, 6),
@@ -54,7 +54,9 @@ async function main() {
   const started = new Date();
   const home = fs.mkdtempSync(path.join(os.tmpdir(), 'agentvisor-bench-'));
   const load0 = os.loadavg();
+  let keepHome = false;
   log(`home ${home}; config ${JSON.stringify(CFG)}`);
+  if (process.env.BENCH_SNAPSHOT !== '0') env.snapshotApp(home);
   const server = await env.startServer(home);
   const runEnv = {
     ...process.env,
@@ -71,7 +73,12 @@ async function main() {
     watch.stop();
     for (const f of cleanups.reverse()) await f().catch(() => undefined);
   };
-  process.once('SIGINT', () => stopAll().then(() => process.exit(130)));
+  process.once('SIGINT', () =>
+    stopAll().then(() => {
+      if (!CFG.keep) fs.rmSync(home, { recursive: true, force: true });
+      process.exit(130);
+    }),
+  );
 
   const { Connection, Client } = require(path.join(env.ROOT, 'node_modules', '@temporalio', 'client'));
   const connection = await Connection.connect({ address: server.address });
@@ -86,10 +93,14 @@ async function main() {
     const versions = env.versions(server.cli);
 
     let seq = 0;
+    const failures = [];
     const id = (tag) => `bench-${tag}-${++seq}-${randomBytes(2).toString('hex')}`;
     const fresh = (tag) => env.makeRepo(path.join(home, 'repos', tag));
 
-    /** One agentvisor run of a shape; fails loudly if the run did not complete. */
+    /**
+     * One agentvisor run of a shape. A run that does not complete is recorded (ok: false, error) and
+     * the suite goes on; its histories are saved in the bench home, which is then kept.
+     */
     async function agentvisor(shape, n, { command = TRIVIAL, histories = 'parent', cliNodeArgs = [] } = {}) {
       const runId = id(`${shape}${n}`);
       const repo = fresh(runId);
@@ -99,21 +110,35 @@ async function main() {
       if (worker.proc.exitCode !== null) throw new Error(`the worker died; see ${worker.logFile}`);
       const run = await m.runAgentvisor({ graphFile, runId, env: runEnv, nodeArgs: cliNodeArgs });
       await watch.settle();
-      const left = await watch.cleanup('agentvisor', runId);
-      const status = run.report?.status;
-      if (run.exitCode !== 0 || status !== 'completed') {
-        throw new Error(`agentvisor run ${runId} ended with exit ${run.exitCode}, status ${status}: ${run.report?.error ?? run.stderr.slice(-2000)}`);
-      }
+      run.shape = shape;
+      run.n = n;
+      run.leftContainers = await watch.cleanup('agentvisor', runId);
+      run.ok = run.exitCode === 0 && run.report?.status === 'completed';
+      if (!run.ok) run.error = (run.report?.error ?? run.stderr.trim().split('\n').slice(-3).join(' ')).slice(0, 600);
       run.containers = m.containerStats(watch.of('agentvisor', runId));
-      run.leftContainers = left;
-      run.parent = await m.history(client, runId);
-      if (histories === 'all') {
+      run.parent = await m.history(client, runId).catch(() => undefined);
+      if (histories === 'all' || !run.ok) {
         run.children = [];
-        for (const t of run.report.tasks) run.children.push(await m.history(client, `${runId}/${t.id}`));
-        run.retries = m.retries(run.parent) + run.children.reduce((s, h) => s + m.retries(h), 0);
+        for (const t of env.taskIds(shape, n)) {
+          const h = await m.history(client, `${runId}/${t}`).catch(() => undefined);
+          if (h) run.children.push(h);
+        }
+        run.retries = (run.parent ? m.retries(run.parent) : 0) + run.children.reduce((s, h) => s + m.retries(h), 0);
+        run.agentStarts = m.agentStartLatencies(run.children, watch.of('agentvisor', runId));
       }
       run.ttfasMs = run.containers.firstStart !== undefined ? run.containers.firstStart - run.t0 : undefined;
-      log(`agentvisor ${shape} ${n}: ${sec(run.wallMs)} (first agent start ${msf(run.ttfasMs)}, ${run.containers.maxConcurrent} at once)`);
+      if (!run.ok) {
+        failures.push(`${runId} (${shape} ${n}): ${run.error}`);
+        const dir = path.join(home, 'failures', runId);
+        fs.mkdirSync(dir, { recursive: true });
+        for (const h of [run.parent, ...(run.children || [])].filter(Boolean)) {
+          fs.writeFileSync(path.join(dir, `${h.workflowId.replace(/\//g, '__')}.json`), JSON.stringify(h.events.map((e) => e.e)));
+        }
+        fs.writeFileSync(path.join(dir, 'cli-stderr.txt'), run.stderr);
+        log(`agentvisor ${shape} ${n}: FAILED after ${sec(run.wallMs)}: ${run.error.slice(0, 300)} (histories in ${dir})`);
+      } else {
+        log(`agentvisor ${shape} ${n}: ${sec(run.wallMs)} (first agent start ${msf(run.ttfasMs)}, ${run.containers.maxConcurrent} at once${run.retries ? `, ${run.retries} activity retries` : ''})`);
+      }
       return run;
     }
 
@@ -124,9 +149,17 @@ async function main() {
       const run = await m.runBaseline({ repo, runId, shape, n, workDir, maxParallel, env: { ...process.env, BENCH_COMMAND: command } });
       await watch.settle();
       const left = await watch.cleanup('baseline', runId);
-      if (run.exitCode !== 0) throw new Error(`baseline ${runId} failed (exit ${run.exitCode}): ${run.stderr.slice(-2000)}`);
+      run.ok = run.exitCode === 0;
+      run.shape = shape;
+      run.n = n;
       run.containers = m.containerStats(watch.of('baseline', runId));
       run.leftContainers = left;
+      if (!run.ok) {
+        run.error = run.stderr.trim().split('\n').slice(-3).join(' ').slice(0, 600);
+        failures.push(`${runId} (baseline ${shape} ${n}): ${run.error}`);
+        log(`baseline   ${shape} ${n}: FAILED (exit ${run.exitCode}): ${run.error}`);
+        return run;
+      }
       run.ttfasMs = run.containers.firstStart !== undefined ? run.containers.firstStart - run.t0 : undefined;
       log(`baseline   ${shape} ${n}: ${sec(run.wallMs)} (first agent start ${msf(run.ttfasMs)}, ${run.containers.maxConcurrent} at once)`);
       return run;
@@ -161,7 +194,7 @@ async function main() {
       const reps = n === 1 ? CFG.overheadReps : n >= CFG.largeN ? CFG.largeReps : CFG.reps;
       const { av, bl } = await pairs(
         reps,
-        () => agentvisor('parallel', n, { histories: n === 1 ? 'all' : 'all' }),
+        () => agentvisor('parallel', n, { histories: 'all' }),
         () => baseline('parallel', n),
       );
       results.parallel.push({ n, reps, av, bl });
@@ -226,6 +259,8 @@ async function main() {
       };
     }
 
+    results.failures = failures;
+    if (failures.length) keepHome = true;
     results.finished = new Date().toISOString();
     results.loadAvgEnd = os.loadavg();
     results.durationS = (Date.now() - started.getTime()) / 1000;
@@ -238,9 +273,12 @@ async function main() {
       writeGenerated(CFG.out, out.markdown, PREAMBLE);
       log(`wrote ${path.relative(process.cwd(), CFG.out) || CFG.out}`);
     }
+  } catch (err) {
+    keepHome = true;
+    throw err;
   } finally {
     await stopAll();
-    if (!CFG.keep) fs.rmSync(home, { recursive: true, force: true });
+    if (!CFG.keep && !keepHome) fs.rmSync(home, { recursive: true, force: true });
     else log(`kept ${home}`);
   }
 }
@@ -298,6 +336,15 @@ function render(R) {
     md.push(s);
     term.push(s);
   };
+  const ok = (runs) => runs.filter((r) => r.ok);
+  const wall = (runs) => median(ok(runs).map((r) => r.wallMs));
+  const of = (runs, reps) => {
+    const bad = runs.length - ok(runs).length;
+    const base = reps === 1 ? 'one run' : `median of ${ok(runs).length}`;
+    return bad ? `${base}; ${bad} of ${runs.length} run${runs.length > 1 ? 's' : ''} FAILED, see below` : base;
+  };
+  const both2 = (a, b) => `${of(a, a.length)}${b.some((r) => !r.ok) ? '; a baseline run failed' : ''}`;
+
   md.push(`Measured ${R.started.slice(0, 16).replace('T', ' ')} UTC, ${Math.round(R.durationS)} s in all.`);
   md.push('');
   md.push(
@@ -311,53 +358,53 @@ function render(R) {
   const p1 = R.parallel.find((p) => p.n === 1);
   const rows = [];
   if (p1) {
-    const a = median(p1.av.map((r) => r.wallMs));
-    const b = median(p1.bl.map((r) => r.wallMs));
-    rows.push([`Per-task overhead: 1 trivial task, \`run\` → exit (median of ${p1.reps})`, sec(a), sec(b), ratio(a, b), `+${sec(a - b)}`]);
-    const ta = median(p1.av.map((r) => r.ttfasMs));
-    const tb = median(p1.bl.map((r) => r.ttfasMs));
-    rows.push([`Time to first agent start, warm server and worker (median of ${p1.reps})`, sec(ta), sec(tb), ratio(ta, tb), `+${sec(ta - tb)}`]);
+    const a = wall(p1.av);
+    const b = wall(p1.bl);
+    rows.push([`Per-task overhead: 1 trivial task, \`run\` → exit (${both2(p1.av, p1.bl)})`, sec(a), sec(b), ratio(a, b), `+${sec(a - b)}`]);
+    const ta = median(ok(p1.av).map((r) => r.ttfasMs));
+    const tb = median(ok(p1.bl).map((r) => r.ttfasMs));
+    rows.push([`Time to first agent start, warm server and worker (${both2(p1.av, p1.bl)})`, sec(ta), sec(tb), ratio(ta, tb), `+${sec(ta - tb)}`]);
   }
   for (const p of R.parallel) {
-    const a = median(p.av.map((r) => r.wallMs));
-    const b = median(p.bl.map((r) => r.wallMs));
+    const a = wall(p.av);
+    const b = wall(p.bl);
     rows.push([
-      `${p.n} parallel task${p.n > 1 ? 's' : ''}: wall time; tasks/s (median of ${p.reps})`,
-      `${sec(a)}; ${(p.n / (a / 1000)).toFixed(2)}/s`,
+      `${p.n} parallel task${p.n > 1 ? 's' : ''}: wall time; tasks/s (${both2(p.av, p.bl)})`,
+      a === undefined ? 'failed' : `${sec(a)}; ${(p.n / (a / 1000)).toFixed(2)}/s`,
       `${sec(b)}; ${(p.n / (b / 1000)).toFixed(2)}/s`,
       ratio(a, b),
-      `+${sec((a - b) / p.n)}/task`,
+      a === undefined ? 'n/a' : `+${sec((a - b) / p.n)}/task`,
     ]);
   }
   if (R.chain) {
-    const a = median(R.chain.av.map((r) => r.wallMs));
-    const b = median(R.chain.bl.map((r) => r.wallMs));
+    const a = wall(R.chain.av);
+    const b = wall(R.chain.bl);
     rows.push([
-      `Chain of ${R.chain.n} dependent tasks: wall time (${R.chain.reps === 1 ? 'one run' : `median of ${R.chain.reps}`})`,
-      `${sec(a)} (${sec(a / R.chain.n)}/task)`,
+      `Chain of ${R.chain.n} dependent tasks: wall time (${both2(R.chain.av, R.chain.bl)})`,
+      a === undefined ? 'failed' : `${sec(a)} (${sec(a / R.chain.n)}/task)`,
       `${sec(b)} (${sec(b / R.chain.n)}/task)`,
       ratio(a, b),
-      `+${sec((a - b) / R.chain.n)}/task`,
+      a === undefined ? 'n/a' : `+${sec((a - b) / R.chain.n)}/task`,
     ]);
   }
   if (R.fan) {
-    const a = median(R.fan.av.map((r) => r.wallMs));
-    const b = median(R.fan.bl.map((r) => r.wallMs));
+    const a = wall(R.fan.av);
+    const b = wall(R.fan.bl);
     rows.push([
-      `Fan-out/fan-in of ${R.fan.n} tasks (1 → ${R.fan.n - 2} → 1): wall time (${R.fan.reps === 1 ? 'one run' : `median of ${R.fan.reps}`})`,
-      `${sec(a)}; ${(R.fan.n / (a / 1000)).toFixed(2)}/s`,
+      `Fan-out/fan-in of ${R.fan.n} tasks (1 → ${R.fan.n - 2} → 1): wall time (${both2(R.fan.av, R.fan.bl)})`,
+      a === undefined ? 'failed' : `${sec(a)}; ${(R.fan.n / (a / 1000)).toFixed(2)}/s`,
       `${sec(b)}; ${(R.fan.n / (b / 1000)).toFixed(2)}/s`,
       ratio(a, b),
-      `+${sec((a - b) / R.fan.n)}/task`,
+      a === undefined ? 'n/a' : `+${sec((a - b) / R.fan.n)}/task`,
     ]);
   }
   if (R.rss) {
     const s = R.rss;
     rows.push([
-      `Peak RSS at ${s.n} concurrent agents (each \`sleep ${s.sleep}\`): worker / CLI`,
+      `Peak RSS at ${s.n} concurrent agents (each \`sleep ${s.sleep}\`): worker / CLI${s.av.ok ? '' : ' (the run FAILED)'}`,
       `${mib(s.workerPeakKb ?? s.workerLifetimePeakKb)} / ${mib(s.cliPeakKb)}`,
-      `${mib(s.baselineTreePeakKb)} (script's whole process tree)`,
-      ratio(s.workerPeakKb + s.cliPeakKb, s.baselineTreePeakKb),
+      `${mib(s.baselineTreePeakKb)} (script + its docker CLIs)`,
+      ratio((s.workerPeakKb ?? s.workerLifetimePeakKb) + s.cliPeakKb, s.baselineTreePeakKb),
       `worker idle ${mib(s.workerIdleKb)}; ${s.av.containers.maxConcurrent} / ${s.bl.containers.maxConcurrent} containers at once`,
     ]);
   }
@@ -365,37 +412,54 @@ function render(R) {
   both('');
   both(table(['measure', 'agentvisor', 'baseline (floor)', 'ratio', 'over the floor'], rows));
   both('');
+  if (R.failures?.length) {
+    both(`**${R.failures.length} run${R.failures.length > 1 ? 's' : ''} did not complete** (left out of the medians):`);
+    both('');
+    for (const f of R.failures) both(`- ${f}`);
+    both('');
+  }
 
   // History of the parent workflow.
   const hist = [];
   const histRow = (label, runs) => {
     for (const r of runs) {
+      if (!r.parent) continue;
       const kids = r.children || [];
       const maxKid = kids.reduce((x, h) => (h.count > (x?.count ?? -1) ? h : x), undefined);
-      hist.push([label, r.parent.count, kib(r.parent.bytes), kib(r.parent.jsonBytes), maxKid ? `${maxKid.count} / ${kib(maxKid.bytes)}` : 'n/a', r.retries ?? 'n/a']);
+      hist.push([
+        `${label}${r.ok ? '' : ' (failed run)'}`,
+        r.parent.count,
+        kib(r.parent.bytes),
+        kib(r.parent.jsonBytes),
+        maxKid ? `${maxKid.count} / ${kib(maxKid.bytes)}` : 'n/a',
+        r.retries ?? 'n/a',
+      ]);
     }
   };
-  for (const p of R.parallel) histRow(`${p.n} parallel`, p.av.slice(0, 1));
+  for (const p of R.parallel) histRow(`${p.n} parallel`, [ok(p.av)[0] ?? p.av[0], ...p.av.filter((r) => !r.ok)].filter((x, i, a) => x && a.indexOf(x) === i));
   if (R.chain) histRow(`chain of ${R.chain.n}`, R.chain.av);
   if (R.fan) histRow(`fan-out/fan-in of ${R.fan.n}`, R.fan.av);
   md.push('### Temporal history of the parent workflow');
   md.push('');
   md.push(
     'Limits of a Temporal server (defaults): 51,200 events or 50 MiB per workflow history (warnings at 10,240 events and 10 MiB). ' +
-      'Each task is a child workflow, so the parent grows by a few events per task, not by the events of the task’s activities.',
+      'Each task is a child workflow, so the parent grows by a few events per task, not by the events of the task’s activities. ' +
+      '“activity retries” counts activity attempts beyond the first in the parent and all children.',
   );
   md.push('');
   md.push(table(['graph', 'parent events', 'parent size (protobuf)', 'parent size (JSON)', 'largest child: events / size', 'activity retries'], hist));
   md.push('');
 
   // Where the time goes, one task.
-  if (p1 && p1.av.every((r) => r.children?.length === 1)) {
-    const avSeg = medianSegments(p1.av.map((r) => m.oneTaskSegments(r, r.parent, r.children[0], r.containers)));
-    const blSeg = medianSegments(p1.bl.map((r) => m.baselineSegments(r, r.containers)));
+  const oneTask = p1 ? ok(p1.av).filter((r) => r.children?.length === 1 && r.parent) : [];
+  if (oneTask.length) {
+    const avSeg = medianSegments(oneTask.map((r) => m.oneTaskSegments(r, r.parent, r.children[0], r.containers)));
+    const blSeg = medianSegments(ok(p1.bl).map((r) => m.baselineSegments(r, r.containers)));
     const avCat = byCategory(avSeg);
     const blCat = byCategory(blSeg);
-    const catRows = CATEGORIES.map(([c]) => [c, msf(avCat.get(c)), msf(blCat.get(c)), `${(avCat.get(c) - blCat.get(c) >= 0 ? '+' : '')}${msf(avCat.get(c) - blCat.get(c))}`]);
+    const catRows = CATEGORIES.map(([c]) => [c, msf(avCat.get(c)), msf(blCat.get(c)), `${avCat.get(c) - blCat.get(c) >= 0 ? '+' : ''}${msf(avCat.get(c) - blCat.get(c))}`]);
     const sum = (mp) => [...mp.values()].reduce((a, b) => a + b, 0);
+    if (avCat.get('other') || blCat.get('other')) catRows.push(['other', msf(avCat.get('other') || 0), msf(blCat.get('other') || 0), '']);
     catRows.push(['total (sum of medians)', msf(sum(avCat)), msf(sum(blCat)), `+${msf(sum(avCat) - sum(blCat))}`]);
     both('### Where the time goes: one trivial task, end to end');
     both('');
@@ -424,19 +488,45 @@ function render(R) {
   }
 
   // Activities at scale.
-  const big = R.parallel[R.parallel.length - 1];
   const scaleRuns = [
-    ...(big && big.n > 1 ? [[`${big.n} parallel`, big.av[0]]] : []),
-    ...(R.chain ? [[`chain of ${R.chain.n}`, R.chain.av[0]]] : []),
-    ...(R.fan ? [[`fan-out/fan-in of ${R.fan.n}`, R.fan.av[0]]] : []),
-  ];
+    ...R.parallel.filter((p) => p.n > 1).map((p) => [`${p.n} parallel`, ok(p.av)[0] ?? p.av[0]]),
+    ...(R.chain ? [[`chain of ${R.chain.n}`, ok(R.chain.av)[0] ?? R.chain.av[0]]] : []),
+    ...(R.fan ? [[`fan-out/fan-in of ${R.fan.n}`, ok(R.fan.av)[0] ?? R.fan.av[0]]] : []),
+  ].filter(([, run]) => run?.children?.length);
   if (scaleRuns.length) {
-    md.push('### Activities at scale: median queue wait and execution per activity');
+    md.push('### At scale: container start latency and activities');
+    md.push('');
+    md.push(
+      'How long agents wait to start: from `runAgent` being scheduled to the container’s start event (this includes retries), and ' +
+        'Docker’s own create → start. `runAgent` heartbeats only once its container has started, so a wait of more than the 10 s ' +
+        'heartbeat timeout between the activity’s start and the container’s start fails the attempt. Then why activities were retried.',
+    );
+    md.push('');
+    const rowsL = scaleRuns.map(([label, run]) => {
+      const l = run.agentStarts || { scheduledToStart: [], createToStart: [] };
+      const mx = (xs) => (xs.length ? Math.max(...xs) : undefined);
+      return [
+        `${label}${run.ok ? '' : ' (failed run)'}`,
+        l.scheduledToStart.length,
+        `${msf(median(l.scheduledToStart))} / ${msf(mx(l.scheduledToStart))}`,
+        `${msf(median(l.createToStart))} / ${msf(mx(l.createToStart))}`,
+      ];
+    });
+    md.push(table(['graph', 'containers', 'runAgent scheduled → container start (median / max)', 'docker create → start (median / max)'], rowsL));
+    md.push('');
+    const reasons = [];
+    for (const [label, run] of scaleRuns) {
+      for (const [msg, count] of m.failureReasons([run.parent, ...run.children].filter(Boolean))) reasons.push([label, msg, count]);
+    }
+    if (reasons.length) {
+      md.push(table(['graph', 'retry or failure', 'count'], reasons));
+      md.push('');
+    }
+    md.push('Median queue wait and execution per activity:');
     md.push('');
     const rowsA = [];
     for (const [label, run] of scaleRuns) {
-      if (!run?.children) continue;
-      const totals = m.activityTotals([run.parent, ...run.children]);
+      const totals = m.activityTotals([run.parent, ...run.children].filter(Boolean));
       for (const [name, t] of totals) {
         rowsA.push([label, name, t.count, msf(median(t.queueMs)), msf(Math.max(...t.queueMs)), msf(median(t.execMs)), msf(Math.max(...t.execMs))]);
       }
@@ -476,7 +566,8 @@ function render(R) {
   md.push('<details><summary>every run (wall time, time to first agent start)</summary>');
   md.push('');
   const raw = [];
-  const addRaw = (label, runs) => runs.forEach((r, i) => raw.push([label, r.kind, i + 1, sec(r.wallMs), msf(r.ttfasMs), r.containers.maxConcurrent]));
+  const addRaw = (label, runs) =>
+    runs.forEach((r, i) => raw.push([label, r.kind, i + 1, r.ok ? 'ok' : 'FAILED', sec(r.wallMs), msf(r.ttfasMs), r.containers.maxConcurrent, r.retries ?? '']));
   for (const p of R.parallel) {
     addRaw(`${p.n} parallel`, p.av);
     addRaw(`${p.n} parallel`, p.bl);
@@ -493,7 +584,7 @@ function render(R) {
     addRaw(`rss ${R.rss.n}`, [R.rss.av]);
     addRaw(`rss ${R.rss.n}`, [R.rss.bl]);
   }
-  md.push(table(['case', 'who', 'rep', 'wall', 'first agent start', 'containers at once'], raw));
+  md.push(table(['case', 'who', 'rep', 'status', 'wall', 'first agent start', 'containers at once', 'activity retries'], raw));
   md.push('');
   md.push('</details>');
   md.push('');

@@ -385,17 +385,15 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .command('build')
     .addOption(new Option('--mode <mode>', 'where the base comes from').choices(['auto', 'registry', 'offline']).default('auto'))
     .option('--force', 'rebuild even if the image exists')
-    .description('build the agent base image if it is missing')
+    .option('--no-agents', 'only the base image, not the one with the agent CLIs')
+    .description('build the agent images that are missing: the base image and the one with the agent CLIs')
     .action(
-      action(async (opts: { mode: 'auto' | 'registry' | 'offline'; force?: boolean }) => {
-        const { buildBaseImage, imageExists, BASE_IMAGE } = await import('../images/build');
+      action(async (opts: { mode: 'auto' | 'registry' | 'offline'; force?: boolean; agents: boolean }) => {
+        const { buildBaseImage, ensureAgentsImage, imageExists, BASE_IMAGE, AGENTS_IMAGE } = await import('../images/build');
         const docker = new Docker();
-        if (!opts.force && (await imageExists(docker, BASE_IMAGE))) {
-          console.log(`${BASE_IMAGE} is present`);
-          return 0;
-        }
-        const how = await buildBaseImage({ docker, mode: opts.mode, log: err });
-        console.log(`${BASE_IMAGE}: ${how}`);
+        if (!opts.force && (await imageExists(docker, BASE_IMAGE))) console.log(`${BASE_IMAGE} is present`);
+        else console.log(`${BASE_IMAGE}: ${await buildBaseImage({ docker, mode: opts.mode, log: err })}`);
+        if (opts.agents) console.log(`${AGENTS_IMAGE}: ${await ensureAgentsImage(docker, err, { force: opts.force })}`);
         return 0;
       }),
     );

@@ -4,7 +4,7 @@ import { existsSync, accessSync, constants, statSync } from 'node:fs';
 import type Docker from 'dockerode';
 import { simpleGit } from 'simple-git';
 import { HARNESSES } from '../harnesses';
-import { BASE_IMAGE } from '../images/constants';
+import { AGENTS_IMAGE, BASE_IMAGE } from '../images/constants';
 import type { Problem } from '../spec/problems';
 import type { GraphSpec } from '../spec/types';
 import { integrationBranch } from '../workflows/run-types';
@@ -52,6 +52,14 @@ export function checkAgents(graph: GraphSpec, env: NodeJS.ProcessEnv = process.e
         message: `harness "${agent.harness}" of agent "${agent.name}" is not available in this version (available: ${Object.keys(HARNESSES).join(', ')})`,
       });
     }
+    const needs = HARNESSES[agent.harness]?.provider?.(agent);
+    const replaying = graph.gateway?.mode === 'replay';
+    if (needs && !agent.credentials[needs] && !replaying) {
+      problems.push({
+        path: `agents.${agent.name}`,
+        message: `missing credential: agent "${agent.name}" (${agent.harness}) calls ${needs}; add credentials: { ${needs}: env:VARIABLE } (the gateway holds it, the agent never sees it)`,
+      });
+    }
     for (const [provider, ref] of Object.entries(agent.credentials)) {
       const where = `agents.${agent.name}.credentials.${provider}`;
       if (ref.startsWith('env:')) {
@@ -91,6 +99,19 @@ export async function checkImages(docker: Docker, images: string[]): Promise<Pro
   for (const image of images) {
     const present = await docker.getImage(image).inspect().then(() => true, () => false);
     if (present) continue;
+    if (image === AGENTS_IMAGE || image === BASE_IMAGE) {
+      // agentvisor's own images are built here, never pulled (this may take a minute or two)
+      const { buildBaseImage, ensureAgentsImage } = await import('../images/build');
+      const log = (line: string) => process.stderr.write(`[images] ${line}\n`);
+      try {
+        if (image === BASE_IMAGE) await buildBaseImage({ docker, log });
+        else await ensureAgentsImage(docker, log);
+        continue;
+      } catch (err) {
+        problems.push({ message: `image ${image} is missing and could not be built: ${(err as Error).message}` });
+        continue;
+      }
+    }
     const pulled = await pull(docker, image);
     if (!pulled) {
       const hint = image === BASE_IMAGE ? '; build it with `agentvisor images build`' : '';

@@ -12,12 +12,13 @@
 import Docker from 'dockerode';
 import { spawn } from 'child_process';
 import * as fs from 'fs';
+import * as os from 'os';
 import * as path from 'path';
 
-import { BASE_IMAGE } from './constants';
+import { AGENTS_IMAGE, BASE_IMAGE } from './constants';
 
 /** The agentvisor base image, `agentvisor/base:latest` (defined in ./constants). */
-export { BASE_IMAGE };
+export { AGENTS_IMAGE, BASE_IMAGE };
 /** The image images/base/Dockerfile starts FROM. */
 export const BASE_FROM_IMAGE = 'node:20-bookworm-slim';
 
@@ -401,4 +402,102 @@ export async function ensureImages(opts: { docker: Docker; images: string[]; log
     }
     await work;
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// the agents image: the base image plus the four agent CLIs
+
+export function agentsImageDir(): string {
+  return path.join(findPackageRoot(), 'images', 'agents');
+}
+
+/** Where the CLIs are npm-installed on the host before they are copied into the image. */
+export function agentsCacheDir(env: NodeJS.ProcessEnv = process.env): string {
+  const home = env.AGENTVISOR_HOME || path.join(os.homedir(), '.agentvisor');
+  return path.join(home, 'cache', 'agents');
+}
+
+/** Node's arch → the suffix of the CLIs' platform packages. */
+function platformSuffix(): string {
+  if (process.arch === 'x64') return 'linux-x64';
+  if (process.arch === 'arm64') return 'linux-arm64';
+  throw new Error(`the agents image build supports x64 and arm64 hosts, not ${process.arch}`);
+}
+
+/**
+ * npm-installs images/agents/package.json (the pinned CLIs) into `dir` unless the same pins are
+ * installed there already, checks that the native platform packages are present, and drops the
+ * duplicate opencode binary. Returns `dir`.
+ */
+export async function installAgentClis(dir: string, log: BuildLog = noop): Promise<string> {
+  if (process.platform !== 'linux') throw new Error('the agents image is built on a Linux host (the CLIs ship native binaries)');
+  const pkg = fs.readFileSync(path.join(agentsImageDir(), 'package.json'), 'utf8');
+  const stamp = path.join(dir, '.installed-package.json');
+  const plat = platformSuffix();
+  const needed = [
+    '@anthropic-ai/claude-code/bin/claude.exe',
+    `@anthropic-ai/claude-code-${plat}`,
+    '@google/gemini-cli/bundle/gemini.js',
+    `@openai/codex-${plat}/vendor`,
+    'opencode-ai/bin/opencode.exe',
+  ];
+  const complete = () => needed.every((p) => fs.existsSync(path.join(dir, 'node_modules', p)));
+  if (fs.existsSync(stamp) && fs.readFileSync(stamp, 'utf8') === pkg && complete()) {
+    log(`agent CLIs already installed in ${dir}`);
+    return dir;
+  }
+  fs.mkdirSync(dir, { recursive: true });
+  fs.rmSync(stamp, { force: true });
+  fs.writeFileSync(path.join(dir, 'package.json'), pkg);
+  const lock = path.join(agentsImageDir(), 'package-lock.json');
+  if (fs.existsSync(lock)) fs.copyFileSync(lock, path.join(dir, 'package-lock.json'));
+  log(`npm install of the agent CLIs into ${dir}`);
+  // install scripts stay on: claude-code and opencode-ai copy their native binary into place in them
+  await runStreaming('npm', ['install', '--no-audit', '--no-fund', '--omit=dev', '--include=optional'], { cwd: dir, log });
+  if (!complete()) {
+    const missing = needed.filter((p) => !fs.existsSync(path.join(dir, 'node_modules', p)));
+    throw new Error(`npm install left out ${missing.join(', ')} (optional platform packages); rerun with a registry that has them`);
+  }
+  // opencode's postinstall copied the binary of opencode-<plat> into opencode-ai/bin; the
+  // "baseline" builds (for CPUs without AVX2) are a second ~180 MB copy the image does not need
+  // when the copied binary runs here.
+  for (const name of fs.readdirSync(path.join(dir, 'node_modules'))) {
+    if (name.startsWith(`opencode-${plat}-baseline`)) {
+      fs.rmSync(path.join(dir, 'node_modules', name), { recursive: true, force: true });
+    }
+  }
+  fs.writeFileSync(stamp, pkg);
+  return dir;
+}
+
+/**
+ * Builds `agentvisor/agents:latest` if the engine does not have it: the pinned CLIs are
+ * npm-installed on the host into ${AGENTVISOR_HOME:-~/.agentvisor}/cache/agents (the only step
+ * that needs a registry, and only the npm one), then images/agents/Dockerfile (FROM the base
+ * image, COPY node_modules) is built there with the legacy builder. Builds the base image first if
+ * it is missing.
+ */
+export async function ensureAgentsImage(
+  docker: Docker,
+  log: BuildLog = noop,
+  opts: { image?: string; force?: boolean; cacheDir?: string } = {},
+): Promise<'present' | 'built'> {
+  const image = opts.image ?? AGENTS_IMAGE;
+  if (!opts.force && (await imageExists(docker, image))) return 'present';
+  await ensureImages({ docker, images: [BASE_IMAGE], log });
+  const dir = opts.cacheDir ?? agentsCacheDir();
+  await installAgentClis(dir, log);
+  fs.copyFileSync(path.join(agentsImageDir(), 'Dockerfile'), path.join(dir, 'Dockerfile'));
+  fs.writeFileSync(path.join(dir, '.dockerignore'), '.installed-package.json\n');
+  log(`building ${image} from ${path.join(agentsImageDir(), 'Dockerfile')}`);
+  // the docker CLI's legacy builder keeps node_modules' hard links (claude's binary is one, 240 MB)
+  await runStreaming('docker', ['build', '-t', image, '.'], {
+    cwd: dir,
+    env: { ...dockerCliEnv(docker), DOCKER_BUILDKIT: '0' },
+    log,
+  });
+  if (!(await imageExists(docker, image))) {
+    throw new Error(`docker build reported success but ${image} is not in the engine`);
+  }
+  return 'built';
 }

@@ -85,6 +85,33 @@ export class DockerRuntime implements ContainerRuntime {
     }
   }
 
+  async createNetwork(name: string, opts: { internal: boolean; labels: Record<string, string> }): Promise<void> {
+    const existing = await this.docker.listNetworks({ filters: { name: [name] } });
+    if (existing.some((n) => n.Name === name)) return;
+    try {
+      await this.docker.createNetwork({ Name: name, Internal: opts.internal, Labels: opts.labels, CheckDuplicate: true });
+    } catch (err) {
+      if (statusOf(err) !== 409) throw err;
+    }
+  }
+
+  async removeNetwork(name: string): Promise<void> {
+    try {
+      await this.docker.getNetwork(name).remove();
+    } catch (err) {
+      if (statusOf(err) !== 404) throw err;
+    }
+  }
+
+  async connect(network: string, container: string, alias?: string): Promise<void> {
+    try {
+      await this.docker.getNetwork(network).connect({ Container: container, EndpointConfig: alias ? { Aliases: [alias] } : {} });
+    } catch (err) {
+      // 403: already attached
+      if (statusOf(err) !== 403 && !String((err as Error).message).includes('already exists')) throw err;
+    }
+  }
+
   async list(labels: Record<string, string>): Promise<ContainerInfo[]> {
     const found = await this.docker.listContainers({
       all: true,

@@ -58,6 +58,15 @@ export interface ContainerRuntime {
   stop(name: string, graceSeconds?: number): Promise<void>;
   /** Removes the container (forcibly). Missing is fine. */
   remove(name: string): Promise<void>;
+  /**
+   * A private network for one run. `internal`: no route out; the gateway, attached to it and to a
+   * network with a route out, is the agents' only way out. Idempotent.
+   */
+  createNetwork(name: string, opts: { internal: boolean; labels: Record<string, string> }): Promise<void>;
+  /** Removes the network (missing is fine). */
+  removeNetwork(name: string): Promise<void>;
+  /** Attaches a container to a further network, reachable there under `alias`. Idempotent. */
+  connect(network: string, container: string, alias?: string): Promise<void>;
   /** Containers carrying all these labels (an empty value: the label with any value). */
   list(labels: Record<string, string>): Promise<ContainerInfo[]>;
 }

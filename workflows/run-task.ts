@@ -29,14 +29,15 @@ export async function runTask(input: TaskInput): Promise<TaskResult> {
     saga.add('remove container', () => cleanup.removeContainers({ runId, taskId }));
     const { runAgent } = proxyActivities<RunActivities>(containerActivity(input.task.timeoutMs, input.task.retry));
     const outcome = await runAgent({ ...input, worktree: worktree.path, startCommit: worktree.startCommit });
-    partial = { ...partial, logPath: outcome.logPath, exitCode: outcome.exitCode };
+    partial = { ...partial, logPath: outcome.logPath, exitCode: outcome.exitCode, usage: outcome.result?.usage };
 
-    if (outcome.exitCode !== 0 || outcome.timedOut) {
+    // the harness's reading of the agent's output can fail a run that exited 0 (an error result)
+    if (outcome.exitCode !== 0 || outcome.timedOut || outcome.result?.success === false) {
       const reason = outcome.timedOut
         ? `timed out after ${Math.round(input.task.timeoutMs / 1000)}s`
         : outcome.oomKilled
           ? `killed: out of memory (exit ${outcome.exitCode})`
-          : `agent exited with code ${outcome.exitCode}`;
+          : (outcome.result?.reason ?? `agent exited with code ${outcome.exitCode}`);
       throw ApplicationFailure.create({ type: 'TaskFailed', message: reason, nonRetryable: true, details: [partial] });
     }
 
@@ -55,6 +56,7 @@ export async function runTask(input: TaskInput): Promise<TaskResult> {
       files: stats.files,
       logPath: outcome.logPath,
       exitCode: outcome.exitCode,
+      usage: outcome.result?.usage,
     };
   } catch (err) {
     if (!input.keepOnFailure) await CancellationScope.nonCancellable(() => saga.compensate());

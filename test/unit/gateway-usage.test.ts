@@ -7,7 +7,7 @@ import { findPrice, modelFromRequest, priceUsage, totalTokens, usageFromResponse
 const sse = (events: [string | undefined, unknown][]) =>
   events.map(([event, data]) => serializeSseEvent({ ...(event ? { event } : {}), data: typeof data === 'string' ? data : JSON.stringify(data) })).join('');
 
-export const ANTHROPIC_STREAM = sse([
+const ANTHROPIC_STREAM = sse([
   ['message_start', { type: 'message_start', message: { id: 'msg_01', type: 'message', role: 'assistant', model: 'claude-sonnet-4-5-20250929', content: [], stop_reason: null, stop_sequence: null, usage: { input_tokens: 472, cache_creation_input_tokens: 1200, cache_read_input_tokens: 3000, output_tokens: 2 } } }],
   ['content_block_start', { type: 'content_block_start', index: 0, content_block: { type: 'text', text: '' } }],
   ['ping', { type: 'ping' }],

@@ -29,8 +29,9 @@ function input(harness: AgentSpec['harness'], over: Partial<AgentSpec> = {}, wit
       readOnly: false,
       env: {},
       limits: {},
+      allowHosts: [],
       ...over,
-    },
+    } as AgentSpec,
     task: { id: 'implement', agent: 'coder', prompt: '-starts with a dash; "quotes" and $HOME', after: [], timeoutMs: 60_000, retry: DEFAULT_RETRY },
     gateway: withGateway ? { url: `${GATEWAY}/`, token: TOKEN } : undefined,
   };
@@ -152,7 +153,7 @@ describe('gemini-cli build()', () => {
       security: { auth: { selectedType: 'gemini-api-key' } },
       privacy: { usageStatisticsEnabled: false },
       telemetry: { enabled: false },
-      general: { disableAutoUpdate: true, disableUpdateNag: true },
+      general: { disableAutoUpdate: true, disableUpdateNag: true, maxAttempts: 3 },
       model: { maxSessionTurns: 9 },
     });
     expect(inv.files!.map((f) => f.path)).toContain('.gemini/GEMINI.md');
@@ -229,7 +230,7 @@ describe('codex parsers', () => {
   it('progress: the command it ran and its answer', () => {
     const p = progressOf(codexHarness, log);
     expect(p[0]).toBe('started');
-    expect(p).toContain("$ /bin/bash -lc \"printf '%s' 'hello from agentvisor\\n' > /workspace/hello.txt\"");
+    expect(p).toContain("$ /bin/bash -lc \"printf '%s' 'hello from agentvisor ' > /workspace/hello.txt\"");
     expect(p).toContain('“Done: wrote hello.txt.”');
     expect(p[p.length - 1]).toBe('done');
   });
@@ -269,7 +270,7 @@ describe('opencode parsers', () => {
   const log = fixture('opencode.jsonl');
   it('progress: the tool call and the answer', () => {
     expect(progressOf(opencodeHarness, log)).toEqual([
-      "bash printf '%s' 'hello from agentvisor\\n' > /workspace/hello.txt",
+      "bash printf '%s' 'hello from agentvisor ' > /workspace/hello.txt",
       '“Done: wrote hello.txt.”',
     ]);
   });
@@ -280,8 +281,9 @@ describe('opencode parsers', () => {
     expect(r.usage!.costUsd).toBeCloseTo(0.0001755, 10);
   });
   it('result: an error event → failed', () => {
-    const r = opencodeHarness.result!(fixture('opencode.error429.jsonl'), 1);
+    const r = opencodeHarness.result!(fixture('opencode.error401.jsonl'), 1);
     expect(r.success).toBe(false);
-    expect(r.reason).toMatch(/^opencode: /);
+    expect(r.reason).toBe('opencode: scripted 401 (HTTP 401) [exit 1]');
+    expect(r.transient).toBeFalsy();
   });
 });

@@ -299,9 +299,9 @@ describe('parseGraph: schema errors', () => {
 
   it('refuses an env: reference that is not a variable name', () => {
     const problems = problemsOf(
-      yaml('name: g', 'repo: .', 'agents:', '  a: { harness: command, command: "true", credentials: { k: "env:1BAD" } }', 'tasks:', '  - { id: t, agent: a }'),
+      yaml('name: g', 'repo: .', 'agents:', '  a: { harness: command, command: "true", credentials: { anthropic: "env:1BAD" } }', 'tasks:', '  - { id: t, agent: a }'),
     );
-    expect(problems.map((p) => [p.path, p.line])).toEqual([['agents.a.credentials.k', 4]]);
+    expect(problems.map((p) => [p.path, p.line])).toEqual([['agents.a.credentials.anthropic', 4]]);
   });
 
   it('refuses an unknown harness', () => {

@@ -1,0 +1,121 @@
+// Usage counters per task and per run, and the budget checks made before each model call.
+//
+// A call is refused once a budget has been crossed (used > limit). Calls already in flight when
+// that happens complete and are counted, so the total can end above the limit by what those calls
+// used: the gateway cannot know a call's cost before its response.
+import type { Budget } from './config';
+import type { Price } from './prices';
+import { findPrice, priceUsage, totalTokens, type Usage } from './usage';
+
+export interface Counters {
+  inputTokens: number;
+  outputTokens: number;
+  cachedTokens: number;
+  cacheWriteTokens: number;
+  totalTokens: number;
+  usd: number;
+  requests: number;
+  /** Model calls refused for a spent budget. */
+  refused: number;
+  /** Responses whose model had no price (counted at $0). */
+  unpricedRequests: number;
+}
+
+export interface CounterReport extends Counters {
+  budget?: Budget;
+  budgetExceeded: boolean;
+}
+
+export interface UsageReport {
+  tasks: Record<string, CounterReport>;
+  run: CounterReport;
+}
+
+const zero = (): Counters => ({
+  inputTokens: 0,
+  outputTokens: 0,
+  cachedTokens: 0,
+  cacheWriteTokens: 0,
+  totalTokens: 0,
+  usd: 0,
+  requests: 0,
+  refused: 0,
+  unpricedRequests: 0,
+});
+
+/** Why a budget is spent, or undefined if it is not. */
+export function budgetExceeded(c: Counters, b: Budget | undefined): string | undefined {
+  if (!b) return undefined;
+  if (b.tokens !== undefined && c.totalTokens > b.tokens) return `tokens ${c.totalTokens} > limit ${b.tokens}`;
+  if (b.usd !== undefined && c.usd > b.usd) return `usd ${c.usd.toFixed(4)} > limit ${b.usd}`;
+  return undefined;
+}
+
+export interface Charge {
+  usd: number;
+  priced: boolean;
+}
+
+export class Ledger {
+  private readonly tasks = new Map<string, Counters>();
+  private readonly run = zero();
+
+  constructor(
+    private readonly prices: Record<string, Price>,
+    private readonly taskBudgets: Map<string, Budget | undefined>,
+    private readonly runBudget?: Budget,
+  ) {
+    for (const id of taskBudgets.keys()) this.tasks.set(id, zero());
+  }
+
+  private counters(taskId: string): Counters {
+    let c = this.tasks.get(taskId);
+    if (!c) this.tasks.set(taskId, (c = zero()));
+    return c;
+  }
+
+  /** The refusal message if this task may not make another model call, else undefined. */
+  check(taskId: string): string | undefined {
+    const t = budgetExceeded(this.counters(taskId), this.taskBudgets.get(taskId));
+    if (t) return `agentvisor: budget exceeded for task ${taskId} (${t})`;
+    const r = budgetExceeded(this.run, this.runBudget);
+    if (r) return `agentvisor: budget exceeded for the run (${r}); task ${taskId} may make no more model calls`;
+    return undefined;
+  }
+
+  refuse(taskId: string): void {
+    this.counters(taskId).refused++;
+    this.run.refused++;
+  }
+
+  /** Counts one model response (usage may be absent, e.g. an error response). */
+  record(taskId: string, usage: Usage | undefined, model: string | undefined): Charge {
+    const price = findPrice(this.prices, model);
+    const u = usage ?? { inputTokens: 0, outputTokens: 0, cachedTokens: 0, cacheWriteTokens: 0 };
+    const usd = price ? priceUsage(u, price) : 0;
+    const priced = !!price || totalTokens(u) === 0;
+    for (const c of [this.counters(taskId), this.run]) {
+      c.requests++;
+      c.inputTokens += u.inputTokens;
+      c.outputTokens += u.outputTokens;
+      c.cachedTokens += u.cachedTokens;
+      c.cacheWriteTokens += u.cacheWriteTokens;
+      c.totalTokens += totalTokens(u);
+      c.usd += usd;
+      if (!priced) c.unpricedRequests++;
+    }
+    return { usd, priced };
+  }
+
+  report(): UsageReport {
+    const tasks: Record<string, CounterReport> = {};
+    for (const [id, c] of this.tasks) {
+      const b = this.taskBudgets.get(id);
+      tasks[id] = { ...c, ...(b ? { budget: b } : {}), budgetExceeded: !!budgetExceeded(c, b) };
+    }
+    return {
+      tasks,
+      run: { ...this.run, ...(this.runBudget ? { budget: this.runBudget } : {}), budgetExceeded: !!budgetExceeded(this.run, this.runBudget) },
+    };
+  }
+}
