@@ -10,6 +10,8 @@ import { LABEL_ROLE, type ContainerRuntime, type ContainerSpec } from '../runtim
 import { recordContainerStart } from './metrics';
 
 export interface ContainerOutcome {
+  /** set when `watch` stopped the container */
+  stoppedFor?: string;
   exitCode: number;
   oomKilled: boolean;
   timedOut: boolean;
@@ -34,6 +36,8 @@ export async function runContainer(
     beforeCreate?: () => Promise<void>;
     /** turns an output line into the progress line heartbeats show (the harness's parser) */
     progress?: (line: string) => string | undefined;
+    /** asked at every heartbeat: a reason to stop the container now (e.g. its budget is spent) */
+    watch?: () => Promise<string | undefined>;
   },
 ): Promise<ContainerOutcome & { reattached: boolean }> {
   const ctx = activityContext();
@@ -66,8 +70,24 @@ export async function runContainer(
   file.on('error', () => undefined);
   const logsDone = runtime.logs(spec.name, sink, { follow: true }).catch(() => undefined);
 
-  const beat = () =>
+  let stoppedFor: string | undefined;
+  let watching = false;
+  const beat = () => {
     ctx?.heartbeat({ container: spec.name, elapsedMs: Date.now() - startedAt, lastLine } satisfies ContainerHeartbeat);
+    if (opts.watch && !watching && !stoppedFor) {
+      watching = true;
+      opts
+        .watch()
+        .then(async (reason) => {
+          if (reason && !stoppedFor) {
+            stoppedFor = reason;
+            await runtime.stop(spec.name, 2);
+          }
+        })
+        .catch(() => undefined)
+        .finally(() => (watching = false));
+    }
+  };
   beat();
   const timer = setInterval(beat, opts.heartbeatMs ?? 2000);
   const remaining = Math.max(0, startedAt + opts.timeoutMs - Date.now());
@@ -93,7 +113,7 @@ export async function runContainer(
       const exit = await runtime.wait(spec.name);
       result = { exitCode: exit.exitCode, oomKilled: false, timedOut: true, durationMs: Date.now() - startedAt, reattached };
     } else {
-      result = { exitCode: outcome.exitCode, oomKilled: outcome.oomKilled, timedOut: false, durationMs: Date.now() - startedAt, reattached };
+      result = { exitCode: outcome.exitCode, oomKilled: outcome.oomKilled, timedOut: false, durationMs: Date.now() - startedAt, reattached, stoppedFor };
     }
     await logsDone;
     return result;

@@ -8,13 +8,15 @@ import { harnessFor } from '../harnesses';
 import { HOME_FILES_MOUNT, WORKSPACE, type AgentResult } from '../harnesses/harness';
 import { BASE_IMAGE } from '../images/constants';
 import { LABEL_ROLE, LABEL_RUN, LABEL_SCOPE, LABEL_TASK, containerName, type ContainerRuntime } from '../runtimes/runtime';
-import type { EvaluateSpec } from '../spec/types';
+import type { EvaluateSpec, GraphSpec } from '../spec/types';
+import { GATEWAY_ALIAS, GATEWAY_PORT, gatewayUrl, startGateway, stopGateway, taskToken, taskUsage, type GatewayHandle } from './gateway';
 import {
   integrationBranch,
   type EvaluationReport,
   type MergeReport,
   type RunReport,
   type TaskInput,
+  type Usage,
 } from '../workflows/run-types';
 import { runContainer, type ContainerOutcome } from './container-run';
 import { withHeartbeat } from './heartbeat';
@@ -51,7 +53,15 @@ export const taskLogPath = (artifactsDir: string, taskId: string) => path.join(a
  * reboot. Transient: the task is retried per its policy. An out-of-memory kill is the agent's own.
  */
 function killedFromOutside(o: ContainerOutcome): boolean {
-  return !o.timedOut && !o.oomKilled && (o.exitCode === 137 || o.exitCode === 143);
+  return !o.timedOut && !o.oomKilled && !o.stoppedFor && (o.exitCode === 137 || o.exitCode === 143);
+}
+
+/** The one-file gateway built by `npm run build`, from the compiled tree or from the sources. */
+function gatewayBundle(): string {
+  for (const candidate of [path.join(__dirname, '..', 'gateway', 'gateway.bundle.js'), path.join(__dirname, '..', 'dist', 'gateway', 'gateway.bundle.js')]) {
+    if (existsSync(candidate)) return candidate;
+  }
+  throw ApplicationFailure.nonRetryable('dist/gateway/gateway.bundle.js is missing: run `npm run build`', 'BadTaskInput');
 }
 
 /** Files the harness puts in the agent's HOME, in a folder mounted read-only; none: no mount. */
@@ -98,9 +108,39 @@ export function createActivities({ runtime, scope = 'unscoped' }: ActivityDeps) 
       }));
     },
 
-    async runAgent(input: TaskInput & { worktree: string; startCommit: string }): Promise<ContainerOutcome & { logPath: string; result?: AgentResult }> {
+    async runAgent(
+      input: TaskInput & { worktree: string; startCommit: string },
+    ): Promise<ContainerOutcome & { logPath: string; result?: AgentResult; usage?: Usage; budgetExceeded?: 'task' | 'run' }> {
       const harness = harnessFor(input.agent.harness);
-      const invocation = harness.build({ graphName: input.graphName, agent: input.agent, task: input.task });
+      // agents that call no provider and reach no host stay on no network at all
+      const a = input.agent;
+      const gw = input.gateway && (Object.keys(a.credentials).length > 0 || a.allowHosts.length > 0 || a.harness !== 'command') ? input.gateway : undefined;
+      const token = gw ? taskToken(input.runId, input.taskId) : undefined;
+      const invocation = harness.build({
+        graphName: input.graphName,
+        agent: input.agent,
+        task: input.task,
+        gateway: gw && token ? { url: gatewayUrl, token } : undefined,
+      });
+      // every agent of a run with a gateway may use it as its HTTP(S) proxy (allowlisted hosts only)
+      const proxyEnv: Record<string, string> =
+        gw && token
+          ? {
+              AGENTVISOR_GATEWAY_URL: gatewayUrl,
+              AGENTVISOR_GATEWAY_TOKEN: token,
+              HTTP_PROXY: `http://${token}@${GATEWAY_ALIAS}:${GATEWAY_PORT}`,
+              HTTPS_PROXY: `http://${token}@${GATEWAY_ALIAS}:${GATEWAY_PORT}`,
+              NO_PROXY: GATEWAY_ALIAS,
+            }
+          : {};
+      let budgetExceeded: 'task' | 'run' | undefined;
+      const checkBudget = async () => {
+        if (!gw) return undefined;
+        const u = await taskUsage(gw.controlUrl, input.runId, input.taskId);
+        if (u?.budgetExceeded) budgetExceeded = 'task';
+        else if (u?.runBudgetExceeded) budgetExceeded = 'run';
+        return budgetExceeded ? `budget exceeded (${budgetExceeded})` : undefined;
+      };
       const logPath = taskLogPath(input.artifactsDir, input.taskId);
       const name = containerName(input.runId, input.taskId);
       const home = await writeHomeFiles(input.artifactsDir, input.taskId, invocation.files ?? [], owner);
@@ -110,7 +150,7 @@ export function createActivities({ runtime, scope = 'unscoped' }: ActivityDeps) 
           name,
           image: invocation.image,
           command: invocation.command,
-          env: { ...invocation.env, HOME: '/home/agent' },
+          env: { ...proxyEnv, ...invocation.env, HOME: '/home/agent' },
           workdir: WORKSPACE,
           mounts: [
             { source: input.worktree, target: WORKSPACE, readOnly: input.agent.readOnly },
@@ -121,18 +161,27 @@ export function createActivities({ runtime, scope = 'unscoped' }: ActivityDeps) 
           memoryBytes: input.agent.limits.memoryBytes,
           cpus: input.agent.limits.cpus,
           pids: input.agent.limits.pids ?? 512,
-          network: 'none',
+          network: gw?.network ?? 'none',
           tmpfs: ['/home/agent', '/tmp'],
         },
         {
           logPath,
           timeoutMs: input.task.timeoutMs,
+          watch: gw ? checkBudget : undefined,
           // a fresh start after a killed attempt begins from a clean worktree
           beforeCreate: () => resetWorktree(input.worktree, input.startCommit, owner),
           progress: harness.progress?.bind(harness),
         },
       );
       const result = harness.result?.(await readFile(logPath, 'utf8'), outcome.exitCode);
+      let usage = result?.usage;
+      if (gw) {
+        await checkBudget();
+        // the gateway's meter is the authority on usage: it sees every model call, whatever the CLI says
+        const u = await taskUsage(gw.controlUrl, input.runId, input.taskId);
+        if (u) usage = { inputTokens: u.inputTokens, outputTokens: u.outputTokens, cachedTokens: u.cachedTokens, costUsd: u.usd };
+        if (budgetExceeded) return { ...outcome, logPath, result, usage, budgetExceeded };
+      }
       const killed = killedFromOutside(outcome);
       countAgentOutcome(
         input.agent.harness,
@@ -148,7 +197,16 @@ export function createActivities({ runtime, scope = 'unscoped' }: ActivityDeps) 
           killed ? 'AgentKilled' : 'AgentTransient',
         );
       }
-      return { ...outcome, logPath, result };
+      return { ...outcome, logPath, result, usage };
+    },
+
+    /** The run's gateway (network, container); returns where the worker reaches its control side. */
+    async startGateway(input: { runId: string; artifactsDir: string; graph: GraphSpec }): Promise<GatewayHandle> {
+      return withHeartbeat('start gateway', () => startGateway({ runtime, scope, owner, user: `${user.uid}:${user.gid}`, bundle: gatewayBundle(), ...input }));
+    },
+
+    async stopGateway(input: { runId: string }): Promise<void> {
+      await stopGateway(runtime, input.runId);
     },
 
     /** Commits the agent's changes on its branch and records the work in the run's ledger. */

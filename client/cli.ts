@@ -47,6 +47,7 @@ function publicReport(r: RunReport) {
       logPath: t.logPath,
       exitCode: t.exitCode,
       error: t.error,
+      usage: t.usage,
       reusedFrom: t.reusedFrom,
       note: t.note,
       startedAt: t.startedAt,

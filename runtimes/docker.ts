@@ -112,6 +112,13 @@ export class DockerRuntime implements ContainerRuntime {
     }
   }
 
+  async addressOf(name: string, network: string): Promise<string> {
+    const c = await this.docker.getContainer(name).inspect();
+    const ip = c.NetworkSettings.Networks[network]?.IPAddress;
+    if (!ip) throw new Error(`container ${name} has no address on network ${network}`);
+    return ip;
+  }
+
   async list(labels: Record<string, string>): Promise<ContainerInfo[]> {
     const found = await this.docker.listContainers({
       all: true,

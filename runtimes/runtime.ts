@@ -67,6 +67,8 @@ export interface ContainerRuntime {
   removeNetwork(name: string): Promise<void>;
   /** Attaches a container to a further network, reachable there under `alias`. Idempotent. */
   connect(network: string, container: string, alias?: string): Promise<void>;
+  /** The container's IP address on a network (to reach a service from the worker's host). */
+  addressOf(name: string, network: string): Promise<string>;
   /** Containers carrying all these labels (an empty value: the label with any value). */
   list(labels: Record<string, string>): Promise<ContainerInfo[]>;
 }

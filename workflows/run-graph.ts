@@ -18,6 +18,7 @@ import type { RunActivities } from '../activities';
 import { CLEANUP_ACTIVITY, GIT_ACTIVITY, containerActivity } from './activity-options';
 import { failureDetails, rootMessage } from './failure';
 import { runTask } from './run-task';
+import { needsGateway } from '../spec/gateway-needs';
 import {
   integrationBranch,
   taskBranch,
@@ -57,7 +58,14 @@ export async function runGraph(input: RunInput): Promise<RunReport> {
     });
     report.baseCommit = baseCommit;
 
-    const results = await runTasks(input, report, baseCommit, saga);
+    let gateway: TaskInput['gateway'];
+    if (needsGateway(graph)) {
+      saga.add('stop the gateway', () => cleanup.stopGateway({ runId }));
+      gateway = await git.startGateway({ runId, artifactsDir, graph });
+    }
+
+    const results = await runTasks(input, report, baseCommit, saga, gateway);
+    if (gateway) await cleanup.stopGateway({ runId }); // no agent needs it any more
     if (CancellationScope.current().consideredCancelled) throw new CancelledFailure('the run was cancelled');
     const failed = report.tasks.filter((t) => t.status !== 'succeeded');
     if (failed.length > 0) {
@@ -116,7 +124,8 @@ export async function runGraph(input: RunInput): Promise<RunReport> {
 }
 
 /** Starts each task as soon as its dependencies succeed; returns the results of the tasks that did. */
-async function runTasks(input: RunInput, report: RunReport, baseCommit: string, saga: Saga) {
+async function runTasks(input: RunInput, report: RunReport, baseCommit: string, saga: Saga, gateway?: TaskInput['gateway']) {
+  let runBudgetSpent = false;
   const { runId, graph } = input;
   const results = new Map<string, TaskResult>();
   const done = new Map<string, Promise<TaskResult>>();
@@ -138,9 +147,11 @@ async function runTasks(input: RunInput, report: RunReport, baseCommit: string, 
           dependencyBranches: deps.map((d) => d.branch),
           dependencyCommits: deps.map((d) => d.commit),
           keepOnFailure: input.keepOnFailure,
+          gateway,
           agent: graph.agents[task.agent],
           task,
         };
+        if (runBudgetSpent) throw ApplicationFailure.nonRetryable("not started: the run's budget is spent", 'RunBudgetSpent');
         if (input.resume) {
           const reused = await reuseRecordedWork(input, taskInput, entry);
           if (reused) {
@@ -174,14 +185,21 @@ async function runTasks(input: RunInput, report: RunReport, baseCommit: string, 
           entry.finishedAt = Date.now();
           if (entry.status === 'pending') {
             entry.status = isCancellation(err) ? 'cancelled' : 'skipped';
-            entry.error = isCancellation(err) ? 'cancelled' : 'a task it depends on did not succeed';
+            entry.error = isCancellation(err)
+              ? 'cancelled'
+              : err instanceof ApplicationFailure && err.type === 'RunBudgetSpent'
+                ? err.message
+                : 'a task it depends on did not succeed';
             entry.finishedAt = undefined;
           } else if (isCancellation(err)) {
             entry.status = 'cancelled';
             entry.error = 'cancelled';
           } else {
-            Object.assign(entry, failureDetails<Partial<TaskReport>>(err) ?? {});
-            entry.status = 'failed';
+            const details = failureDetails<Partial<TaskReport> & { budget?: 'task' | 'run' }>(err) ?? {};
+            const { budget, ...fields } = details;
+            Object.assign(entry, fields);
+            entry.status = budget ? 'budget_exceeded' : 'failed';
+            if (budget === 'run') runBudgetSpent = true;
             entry.error = rootMessage(err);
             if (graph.failFast) scope.cancel();
           }

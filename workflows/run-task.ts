@@ -29,7 +29,11 @@ export async function runTask(input: TaskInput): Promise<TaskResult> {
     saga.add('remove container', () => cleanup.removeContainers({ runId, taskId }));
     const { runAgent } = proxyActivities<RunActivities>(containerActivity(input.task.timeoutMs, input.task.retry));
     const outcome = await runAgent({ ...input, worktree: worktree.path, startCommit: worktree.startCommit });
-    partial = { ...partial, logPath: outcome.logPath, exitCode: outcome.exitCode, usage: outcome.result?.usage };
+    partial = { ...partial, logPath: outcome.logPath, exitCode: outcome.exitCode, usage: outcome.usage ?? outcome.result?.usage };
+    if (outcome.budgetExceeded) {
+      const which = outcome.budgetExceeded === 'run' ? "the run's" : "the task's";
+      throw ApplicationFailure.create({ type: 'BudgetExceeded', message: `${which} budget is spent`, nonRetryable: true, details: [{ ...partial, budget: outcome.budgetExceeded }] });
+    }
 
     // the harness's reading of the agent's output can fail a run that exited 0 (an error result)
     if (outcome.exitCode !== 0 || outcome.timedOut || outcome.result?.success === false) {
@@ -56,12 +60,12 @@ export async function runTask(input: TaskInput): Promise<TaskResult> {
       files: stats.files,
       logPath: outcome.logPath,
       exitCode: outcome.exitCode,
-      usage: outcome.result?.usage,
+      usage: outcome.usage ?? outcome.result?.usage,
     };
   } catch (err) {
     if (!input.keepOnFailure) await CancellationScope.nonCancellable(() => saga.compensate());
     if (isCancellation(err)) throw err;
-    if (err instanceof ApplicationFailure && err.type === 'TaskFailed') throw err;
+    if (err instanceof ApplicationFailure && (err.type === 'TaskFailed' || err.type === 'BudgetExceeded')) throw err;
     throw ApplicationFailure.create({
       type: 'TaskFailed',
       message: rootMessage(err),

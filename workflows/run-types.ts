@@ -18,7 +18,7 @@ export interface RunInput {
 }
 
 export type RunStatus = 'running' | 'completed' | 'failed' | 'cancelled';
-export type TaskStatus = 'pending' | 'running' | 'succeeded' | 'failed' | 'cancelled' | 'skipped';
+export type TaskStatus = 'pending' | 'running' | 'succeeded' | 'failed' | 'budget_exceeded' | 'cancelled' | 'skipped';
 
 export interface TaskReport {
   id: string;
@@ -94,6 +94,8 @@ export interface TaskInput {
   /** the commits of those branches, recorded in the ledger */
   dependencyCommits: string[];
   keepOnFailure: boolean;
+  /** the run's gateway, when it has one: the network agents join and the worker-side control URL */
+  gateway?: { network: string; controlUrl: string };
   agent: import('../spec/types').AgentSpec;
   task: import('../spec/types').TaskSpec;
 }

@@ -1,0 +1,113 @@
+// A run with a gateway, on real containers and a real internal network: the agent reaches an
+// allowed host and is refused another; its model calls carry its token, the upstream receives the
+// real key, which appears nowhere else; usage is metered and the budget ends the task.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import * as path from 'node:path';
+import Docker from 'dockerode';
+import { findTemporalCli } from '../../client/dev-server';
+import { BASE_IMAGE } from '../../images/constants';
+import { DockerRuntime } from '../../runtimes/docker';
+import { containersOfRun, makeRepo, repoState, writeGraph } from '../support/repo';
+import { runToEnd, withRealWorker } from '../support/temporal';
+
+const SECRET = 'sk-ant-REAL-SECRET-never-to-be-seen-4711';
+const runtime = new DockerRuntime();
+const egress = `agentvisor-test-egress-${process.pid}`;
+const upstream = `agentvisor-test-upstream-${process.pid}`;
+
+beforeAll(async () => {
+  await runtime.createNetwork(egress, { internal: false, labels: {} });
+  await runtime.remove(upstream);
+  await runtime.start({
+    name: upstream, image: BASE_IMAGE, command: ['node', '/srv/fake-upstream.js'], env: {}, workdir: '/',
+    mounts: [{ source: path.join(__dirname, '..', 'support'), target: '/srv', readOnly: true }],
+    user: '1000:1000', labels: {}, network: egress, tmpfs: ['/tmp'],
+  });
+  await new Docker().getNetwork(egress).disconnect({ Container: upstream }); // rejoin under the host names it plays
+  await new Docker().getNetwork(egress).connect({ Container: upstream, EndpointConfig: { Aliases: ['fake-anthropic', 'allowed-host', 'blocked-host'] } });
+  process.env.AGENTVISOR_GATEWAY_EGRESS_NETWORK = egress;
+  process.env.TEST_ANTHROPIC_KEY = SECRET;
+});
+
+afterAll(async () => {
+  delete process.env.AGENTVISOR_GATEWAY_EGRESS_NETWORK;
+  await runtime.remove(upstream);
+  await runtime.removeNetwork(egress);
+});
+
+const CALLER = String.raw`
+const http = require('http');
+const token = process.env.AGENTVISOR_GATEWAY_TOKEN;
+const viaProxy = (host) => new Promise((resolve) => {
+  const u = new URL(process.env.HTTP_PROXY);
+  http.get({ host: u.hostname, port: u.port, path: 'http://' + host + ':9000/', headers: { 'Proxy-Authorization': 'Basic ' + Buffer.from(decodeURIComponent(u.username) + ':').toString('base64') } }, (r) => {
+    let b = ''; r.on('data', (d) => (b += d)); r.on('end', () => resolve(r.statusCode + ' ' + b));
+  }).on('error', (e) => resolve('error ' + e.message));
+});
+const call = () => fetch(process.env.AGENTVISOR_GATEWAY_URL + '/anthropic/v1/messages', {
+  method: 'POST', headers: { 'x-api-key': token, 'content-type': 'application/json', 'anthropic-version': '2023-06-01' },
+  body: JSON.stringify({ model: 'claude-sonnet-4-5', max_tokens: 10, messages: [{ role: 'user', content: 'hi' }] }),
+}).then(async (r) => r.status + ' ' + (await r.text()).slice(0, 200));
+(async () => {
+  console.log('allowed:', await viaProxy('allowed-host'));
+  console.log('blocked:', await viaProxy('blocked-host'));
+  for (let i = 1; i <= 3; i++) console.log('call ' + i + ':', await call());
+  console.log('env:', JSON.stringify(process.env));
+  await new Promise((r) => setTimeout(r, 30000)); // the budget watch stops it before this ends
+})();
+`;
+
+test('egress allowlist, credential injection, metering and a budget, through the run’s gateway', async () => {
+  const repo = makeRepo();
+  const before = repoState(repo);
+  const networksBefore = (await new Docker().listNetworks()).map((n) => n.Name).sort();
+  const file = writeGraph(`
+name: gated
+repo: ${repo}
+gateway:
+  upstreams: { anthropic: "http://fake-anthropic:9000" }
+agents:
+  caller:
+    harness: command
+    command: node -e "$CALLER_JS"
+    env: { CALLER_JS: ${JSON.stringify(CALLER)} }
+    credentials: { anthropic: env:TEST_ANTHROPIC_KEY }
+    allowHosts: [allowed-host]
+    budget: { tokens: 1000 }
+  isolated:
+    harness: command
+    command: node -e "fetch('http://fake-anthropic:9000/').then(() => console.log('REACHED'), () => console.log('unreachable'))"
+tasks:
+  - { id: call, agent: caller, timeout: 2m }
+  - { id: alone, agent: isolated }
+failFast: false
+`);
+  const report = await withRealWorker(() => runToEnd(file, { runId: 'gated-1' }));
+  const byId = Object.fromEntries(report.tasks.map((t) => [t.id, t]));
+  const log = readFileSync(byId.call.logPath!, 'utf8');
+
+  expect(log).toMatch(/allowed: 200 hello from allowed-host/);
+  expect(log).toMatch(/blocked: 403 .*host blocked-host is not on the allowlist of task call/);
+  expect(log).toMatch(/call 1: 200 /);
+  expect(log).toMatch(/call 2: 200 /);
+  expect(log).toMatch(/call 3: 402 .*budget exceeded for task call/);
+  expect(byId.call.status).toBe('budget_exceeded');
+  expect(byId.call.usage).toMatchObject({ inputTokens: 800, outputTokens: 400 });
+  expect(readFileSync(byId.alone.logPath!, 'utf8')).toContain('unreachable');
+  expect(byId.alone.status).toBe('succeeded');
+
+  // the upstream got the real key on every call, never the task's token
+  const seen = JSON.parse(execFileSync('docker', ['exec', upstream, 'node', '-e', "fetch('http://127.0.0.1:9000/_seen').then(r=>r.text()).then(console.log)"], { encoding: 'utf8' }));
+  expect(seen).toEqual([{ key: SECRET, auth: null }, { key: SECRET, auth: null }]);
+  // and the key is nowhere else: the agent's environment and log, Temporal's history, the run's files
+  expect(log).not.toContain(SECRET);
+  const history = execFileSync(findTemporalCli()!, ['workflow', 'show', '-w', 'gated-1', '--address', process.env.TEMPORAL_ADDRESS!, '-o', 'json'], { encoding: 'utf8' });
+  const childHistory = execFileSync(findTemporalCli()!, ['workflow', 'show', '-w', 'gated-1/call', '--address', process.env.TEMPORAL_ADDRESS!, '-o', 'json'], { encoding: 'utf8' });
+  expect(history + childHistory).not.toContain(SECRET);
+  const grep = spawnSync('grep', ['-rl', SECRET, report.artifactsDir], { encoding: 'utf8' });
+  expect({ status: grep.status, files: grep.stdout }).toEqual({ status: 1, files: '' }); // 1: no match
+  expect(await containersOfRun('gated-1')).toEqual([]);
+  expect((await new Docker().listNetworks()).map((n) => n.Name).sort()).toEqual(networksBefore);
+  expect(repoState(repo)).toEqual(before);
+}, 240_000);
