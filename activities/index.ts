@@ -114,7 +114,7 @@ export function createActivities({ runtime, scope = 'unscoped' }: ActivityDeps) 
       const harness = harnessFor(input.agent.harness);
       // agents that call no provider and reach no host stay on no network at all
       const a = input.agent;
-      const gw = input.gateway && (Object.keys(a.credentials).length > 0 || a.allowHosts.length > 0 || a.harness !== 'command') ? input.gateway : undefined;
+      const gw = input.gateway && (Object.keys(a.credentials).length > 0 || (a.allowHosts ?? []).length > 0 || a.harness !== 'command') ? input.gateway : undefined;
       const token = gw ? taskToken(input.runId, input.taskId) : undefined;
       const invocation = harness.build({
         graphName: input.graphName,

@@ -114,7 +114,7 @@ async function main() {
       run.n = n;
       run.leftContainers = await watch.cleanup('agentvisor', runId);
       run.ok = run.exitCode === 0 && run.report?.status === 'completed';
-      if (!run.ok) run.error = (run.report?.error ?? run.stderr.trim().split('\n').slice(-3).join(' ')).slice(0, 600);
+      if (!run.ok) run.error = (run.report?.error ?? run.stderr.trim().split('\n').slice(-3).join(' ')).replace(/\s+/g, ' ').slice(0, 600);
       run.containers = m.containerStats(watch.of('agentvisor', runId));
       run.parent = await m.history(client, runId).catch(() => undefined);
       if (histories === 'all' || !run.ok) {
@@ -155,7 +155,7 @@ async function main() {
       run.containers = m.containerStats(watch.of('baseline', runId));
       run.leftContainers = left;
       if (!run.ok) {
-        run.error = run.stderr.trim().split('\n').slice(-3).join(' ').slice(0, 600);
+        run.error = run.stderr.trim().split('\n').slice(-3).join(' ').replace(/\s+/g, ' ').slice(0, 600);
         failures.push(`${runId} (baseline ${shape} ${n}): ${run.error}`);
         log(`baseline   ${shape} ${n}: FAILED (exit ${run.exitCode}): ${run.error}`);
         return run;

@@ -13,7 +13,7 @@ import { TASK_QUEUE, type RunInput, type RunReport } from '../workflows/run-type
 import { runGraph, statusQuery } from '../workflows';
 import { loadConfig, runArtifactsDir, runUiLink, type ClientConfig } from './config';
 import { connect, hasPollers } from './connection';
-import { checkAgents, checkImages, checkRepository, imagesOf } from './preflight';
+import { checkAgents, checkGateway, checkImages, checkRepository, imagesOf } from './preflight';
 import { registerSearchAttributes } from './setup';
 import { scopeOf } from '../runtimes/runtime';
 import * as SA from '../workflows/search-attributes';
@@ -33,7 +33,7 @@ export async function validateGraphFile(file: string, opts: ValidateOptions = {}
   const loaded = loadGraphFile(file);
   if (!loaded.graph) return loaded;
   const graph = loaded.graph;
-  const problems = [...(await checkRepository(graph, opts.runId)), ...checkAgents(graph)];
+  const problems = [...(await checkRepository(graph, opts.runId)), ...checkAgents(graph), ...checkGateway(graph)];
   if (opts.runId !== undefined && !SAFE_ID.test(opts.runId)) {
     problems.push({ message: `run id "${opts.runId}" is not a safe branch/file name (letters, digits, - and _)` });
   }

@@ -1,6 +1,8 @@
 // Checks that need the host: the repository, the base branch, a dirty tree, credentials and images.
 // They run before anything is created, so bad input leaves no branch, worktree or container behind.
-import { existsSync, accessSync, constants, statSync } from 'node:fs';
+import { existsSync, accessSync, constants, readdirSync, statSync } from 'node:fs';
+import * as path from 'node:path';
+import { loadCassette } from '../gateway/cassette';
 import type Docker from 'dockerode';
 import { simpleGit } from 'simple-git';
 import { HARNESSES } from '../harnesses';
@@ -73,6 +75,24 @@ export function checkAgents(graph: GraphSpec, env: NodeJS.ProcessEnv = process.e
           problems.push({ path: where, message: `missing credential: file ${file} is not readable` });
         }
       }
+    }
+  }
+  return problems;
+}
+
+/** Replay needs a cassette folder whose cassettes parse; checked before anything starts. */
+export function checkGateway(graph: GraphSpec): Problem[] {
+  const gw = graph.gateway;
+  if (!gw || gw.mode === 'live') return [];
+  if (!gw.cassettesDir) return [{ path: 'gateway.cassettes', message: `gateway mode ${gw.mode} needs a cassettes folder` }];
+  if (gw.mode === 'record') return [];
+  if (!existsSync(gw.cassettesDir)) return [{ path: 'gateway.cassettes', message: `cassette folder not found: ${gw.cassettesDir}` }];
+  const problems: Problem[] = [];
+  for (const file of readdirSync(gw.cassettesDir).filter((f) => /\.(ya?ml|json)$/.test(f))) {
+    try {
+      loadCassette(path.join(gw.cassettesDir, file));
+    } catch (err) {
+      problems.push({ path: 'gateway.cassettes', message: `malformed cassette ${file}: ${(err as Error).message}` });
     }
   }
   return problems;

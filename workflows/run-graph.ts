@@ -59,7 +59,8 @@ export async function runGraph(input: RunInput): Promise<RunReport> {
     report.baseCommit = baseCommit;
 
     let gateway: TaskInput['gateway'];
-    if (needsGateway(graph)) {
+    // runs started before the gateway existed replay without it
+    if (patched('gateway-v1') && needsGateway(graph)) {
       saga.add('stop the gateway', () => cleanup.stopGateway({ runId }));
       gateway = await git.startGateway({ runId, artifactsDir, graph });
     }

@@ -295,6 +295,15 @@ function agentStartLatencies(children, events) {
   return { scheduledToStart, createToStart };
 }
 
+/** A message for a table cell: one line, run ids and task ids replaced so that equal causes group. */
+const oneLine = (msg) =>
+  String(msg ?? '')
+    .replace(/\s+/g, ' ')
+    .replace(/bench-[a-z]+\d+-\d+-[0-9a-f]{4}/g, '<run>')
+    .replace(/\/t\d{3}\b|\bt\d{3}\b/g, (m) => m.replace(/t\d{3}/, '<task>'))
+    .replace(/\|/g, '/')
+    .trim();
+
 /** Why activities were retried or timed out: failure message → count, over a set of histories. */
 function failureReasons(histories) {
   const out = new Map();
@@ -303,9 +312,9 @@ function failureReasons(histories) {
     for (const x of h.events) {
       if (x.type === 'ACTIVITY_TASK_STARTED') {
         const a = x.e.activityTaskStartedEventAttributes;
-        if ((a.attempt || 1) > 1 && a.lastFailure) add(`retried after: ${a.lastFailure.message}`.slice(0, 160));
-      } else if (x.type === 'ACTIVITY_TASK_TIMED_OUT') add(`final: ${x.e.activityTaskTimedOutEventAttributes.failure?.message}`);
-      else if (x.type === 'ACTIVITY_TASK_FAILED') add(`final: ${x.e.activityTaskFailedEventAttributes.failure?.message}`.slice(0, 160));
+        if ((a.attempt || 1) > 1 && a.lastFailure) add(`retried after: ${oneLine(a.lastFailure.message)}`.slice(0, 160));
+      } else if (x.type === 'ACTIVITY_TASK_TIMED_OUT') add(`final: ${oneLine(x.e.activityTaskTimedOutEventAttributes.failure?.message)}`);
+      else if (x.type === 'ACTIVITY_TASK_FAILED') add(`final: ${oneLine(x.e.activityTaskFailedEventAttributes.failure?.message)}`.slice(0, 160));
       else if (x.type === 'WORKFLOW_TASK_TIMED_OUT') add('workflow task timed out (worker too busy to answer in 10 s)');
     }
   }

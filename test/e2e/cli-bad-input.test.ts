@@ -244,6 +244,24 @@ describe('agentvisor run refuses bad input with exit 2 and leaves nothing behind
     );
   });
 
+  it.concurrent('a credential for an unknown provider', async () => {
+    const repo = makeRepo();
+    const file = writeGraph(graphYaml(repo, { name: 'bad-input-provider', agents: '  worker: { harness: command, command: "true", credentials: { openrouter: "env:HOME" } }' }));
+    const stderr = await expectRefused(repo, runOf('bad-input-provider'), 'run', file);
+    expect(stderr).toContain('agents.worker.credentials.openrouter: unknown provider "openrouter" (providers: anthropic, openai, gemini)');
+  });
+
+  it.concurrent('a malformed replay cassette, and a missing cassette folder', async () => {
+    const repo = makeRepo();
+    const dir = require('node:fs').mkdtempSync(path.join(require('node:os').tmpdir(), 'agentvisor-cassettes-'));
+    require('node:fs').writeFileSync(path.join(dir, 'first.yaml'), 'interactions: [ {{ not yaml');
+    const agents = '  worker: { harness: command, command: "true", credentials: { anthropic: "env:HOME" } }';
+    const bad = writeGraph(`gateway: { mode: replay, cassettes: ${JSON.stringify(dir)} }\n` + graphYaml(repo, { name: 'bad-input-cassette', agents }));
+    expect(await expectRefused(repo, runOf('bad-input-cassette'), 'run', bad)).toMatch(/gateway\.cassettes: malformed cassette first\.yaml/);
+    const missing = writeGraph(`gateway: { mode: replay, cassettes: /nonexistent/cassettes }\n` + graphYaml(repo, { name: 'bad-input-cassette2', agents }));
+    expect(await expectRefused(repo, runOf('bad-input-cassette2'), 'run', missing)).toContain('cassette folder not found: /nonexistent/cassettes');
+  });
+
   it.concurrent('an agent CLI without the credential of its provider', async () => {
     const repo = makeRepo();
     const file = writeGraph(graphYaml(repo, { name: 'bad-input-harness', agents: '  claude:\n    harness: claude-code', tasks: '  - { id: first, agent: claude }' }));

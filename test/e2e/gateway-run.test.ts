@@ -10,6 +10,7 @@ import { BASE_IMAGE } from '../../images/constants';
 import { DockerRuntime } from '../../runtimes/docker';
 import { containersOfRun, makeRepo, repoState, writeGraph } from '../support/repo';
 import { runToEnd, withRealWorker } from '../support/temporal';
+import { recordHistories } from '../support/record-history';
 
 const SECRET = 'sk-ant-REAL-SECRET-never-to-be-seen-4711';
 const runtime = new DockerRuntime();
@@ -107,6 +108,7 @@ failFast: false
   expect(history + childHistory).not.toContain(SECRET);
   const grep = spawnSync('grep', ['-rl', SECRET, report.artifactsDir], { encoding: 'utf8' });
   expect({ status: grep.status, files: grep.stdout }).toEqual({ status: 1, files: '' }); // 1: no match
+  recordHistories('gateway-budget', ['gated-1', 'gated-1/call']);
   expect(await containersOfRun('gated-1')).toEqual([]);
   expect((await new Docker().listNetworks()).map((n) => n.Name).sort()).toEqual(networksBefore);
   expect(repoState(repo)).toEqual(before);
