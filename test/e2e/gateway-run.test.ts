@@ -113,3 +113,46 @@ failFast: false
   expect((await new Docker().listNetworks()).map((n) => n.Name).sort()).toEqual(networksBefore);
   expect(repoState(repo)).toEqual(before);
 }, 240_000);
+
+const MODEL_CALLER = String.raw`
+const call = () => fetch(process.env.AGENTVISOR_GATEWAY_URL + '/anthropic/v1/messages', {
+  method: 'POST', headers: { 'x-api-key': process.env.AGENTVISOR_GATEWAY_TOKEN, 'content-type': 'application/json' },
+  body: JSON.stringify({ model: 'claude-sonnet-4-5', max_tokens: 10, messages: [{ role: 'user', content: 'hi' }] }),
+}).then(async (r) => r.status + ' ' + (await r.text()).slice(0, 300));
+(async () => { for (let i = 1; i <= 2; i++) console.log('call ' + i + ':', await call()); })();
+`;
+
+test('a recorded run replays with no upstream at all and gives the same result', async () => {
+  const cassettes = require('node:fs').mkdtempSync(path.join(require('node:os').tmpdir(), 'agentvisor-cassettes-'));
+  const graph = (repo: string, mode: string) => `
+name: replayable
+repo: ${repo}
+gateway: { mode: ${mode}, cassettes: ${JSON.stringify(cassettes)}, upstreams: { anthropic: "http://fake-anthropic:9000" } }
+agents:
+  caller:
+    harness: command
+    command: node -e "$CALLER_JS" > calls.txt && cat calls.txt
+    env: { CALLER_JS: ${JSON.stringify(MODEL_CALLER)} }
+    credentials: { anthropic: env:TEST_ANTHROPIC_KEY }
+tasks:
+  - { id: call, agent: caller }
+`;
+  const recorded = await withRealWorker(() => runToEnd(writeGraph(graph(makeRepo(), 'record')), { runId: 'recorded-1' }));
+  expect(recorded.status).toBe('completed');
+  expect(require('node:fs').readdirSync(cassettes)).toEqual(['call.yaml']);
+  expect(readFileSync(path.join(cassettes, 'call.yaml'), 'utf8')).not.toContain(SECRET);
+
+  await runtime.stop(upstream, 1); // no upstream from here on
+  try {
+    const replayed = await withRealWorker(() => runToEnd(writeGraph(graph(makeRepo(), 'replay')), { runId: 'replayed-1' }));
+    expect(replayed.status).toBe('completed');
+    const calls = (r: typeof recorded) => readFileSync(r.tasks[0].logPath!, 'utf8');
+    expect(calls(replayed)).toBe(calls(recorded));
+    expect(calls(replayed)).toMatch(/call 2: 200 /);
+    expect(replayed.tasks[0].usage).toEqual(recorded.tasks[0].usage);
+    expect(replayed.tasks[0].usage).toMatchObject({ inputTokens: 800, outputTokens: 400 });
+    expect(replayed.tasks[0].filesChanged).toBe(recorded.tasks[0].filesChanged);
+  } finally {
+    await new Docker().getContainer(upstream).start().catch(() => undefined);
+  }
+}, 240_000);
