@@ -514,9 +514,17 @@ function render(R) {
     });
     md.push(table(['graph', 'containers', 'runAgent scheduled → container start (median / max)', 'docker create → start (median / max)'], rowsL));
     md.push('');
+    // over every run of each graph, not only the one shown above
     const reasons = [];
-    for (const [label, run] of scaleRuns) {
-      for (const [msg, count] of m.failureReasons([run.parent, ...run.children].filter(Boolean))) reasons.push([label, msg, count]);
+    const allRuns = [
+      ...R.parallel.filter((p) => p.n > 1).map((p) => [`${p.n} parallel`, p.av]),
+      ...(R.chain ? [[`chain of ${R.chain.n}`, R.chain.av]] : []),
+      ...(R.fan ? [[`fan-out/fan-in of ${R.fan.n}`, R.fan.av]] : []),
+    ];
+    for (const [label, runs] of allRuns) {
+      const withKids = runs.filter((r) => r.children);
+      const hs = withKids.flatMap((r) => [r.parent, ...r.children]).filter(Boolean);
+      for (const [msg, count] of m.failureReasons(hs)) reasons.push([`${label} (${withKids.length} run${withKids.length > 1 ? 's' : ''})`, msg, count]);
     }
     if (reasons.length) {
       md.push(table(['graph', 'retry or failure', 'count'], reasons));

@@ -8,7 +8,7 @@ import { loadConfig } from '../../client/config';
 import { getRunReport, startRun, waitForRun } from '../../client/api';
 import { containersOfRun, makeRepo, repoState, sh, writeGraph } from '../support/repo';
 import { spawnWorker, type WorkerProcess } from '../support/processes';
-import { containerStarts, until } from '../support/wait';
+import { recordStarts, until } from '../support/wait';
 
 /** git hooks that stall one chosen step once, so the test can kill the worker inside it */
 function armHook(repo: string, hook: 'post-checkout' | 'post-merge', flags: string): { armed: string; hit: string } {
@@ -38,7 +38,7 @@ evaluate: { command: "sleep 6; test -f a.txt && test -f b.txt && echo eval-ok" }
 `);
   const cfg = loadConfig();
   const runId = 'chaos-1';
-  const t0 = Date.now();
+  const starts = await recordStarts(runId);
   let worker: WorkerProcess = await spawnWorker();
   const started = await startRun(file, { config: cfg, worker: 'none', runId });
   const restart = async (stage: string) => {
@@ -72,13 +72,11 @@ evaluate: { command: "sleep 6; test -f a.txt && test -f b.txt && echo eval-ok" }
       'agentvisor: merge b',
     ]);
     // each agent's container started once: re-attached after the kill, not run again
-    const starts = await containerStarts(runId, t0);
-    expect(starts.a).toBe(1);
-    expect(starts.b).toBe(1);
-    expect(starts._evaluate).toBe(1);
+    expect(starts.counts()).toEqual({ a: 1, b: 1, _evaluate: 1 });
     expect(await containersOfRun(runId)).toEqual([]);
     expect(repoState(repo).worktrees).toBe(before.worktrees);
   } finally {
+    starts.stop();
     await worker.stop();
     await started.client.connection.close();
     rmSync(flags, { recursive: true, force: true });

@@ -10,19 +10,24 @@ export async function until(what: string, cond: () => Promise<boolean> | boolean
   }
 }
 
-/** How many times each task's container of a run was started since `since` (engine events). */
-export async function containerStarts(runId: string, since: number): Promise<Record<string, number>> {
+/**
+ * Counts container starts of a run as they happen. Live, because the engine keeps only a short
+ * backlog of past events: a query afterwards can miss starts on a busy engine.
+ */
+export async function recordStarts(runId: string): Promise<{ counts: () => Record<string, number>; stop: () => void }> {
   const stream = (await new Docker().getEvents({
-    since: Math.floor(since / 1000),
-    until: Math.ceil(Date.now() / 1000),
     filters: { label: [`${LABEL_RUN}=${runId}`], event: ['start'] },
-  })) as unknown as NodeJS.ReadableStream;
-  let text = '';
-  for await (const chunk of stream) text += chunk.toString();
+  })) as unknown as NodeJS.ReadableStream & { destroy: () => void };
   const counts: Record<string, number> = {};
-  for (const line of text.split('\n').filter(Boolean)) {
-    const task = JSON.parse(line).Actor.Attributes[LABEL_TASK];
-    counts[task] = (counts[task] ?? 0) + 1;
-  }
-  return counts;
+  let buffer = '';
+  stream.on('data', (chunk: Buffer) => {
+    buffer += chunk.toString();
+    const lines = buffer.split('\n');
+    buffer = lines.pop()!;
+    for (const line of lines.filter(Boolean)) {
+      const task = JSON.parse(line).Actor.Attributes[LABEL_TASK];
+      counts[task] = (counts[task] ?? 0) + 1;
+    }
+  });
+  return { counts: () => ({ ...counts }), stop: () => stream.destroy() };
 }
