@@ -156,3 +156,31 @@ tasks:
     await new Docker().getContainer(upstream).start().catch(() => undefined);
   }
 }, 240_000);
+
+test('the run budget: once spent, the task is stopped and no new task starts', async () => {
+  const repo = makeRepo();
+  const file = writeGraph(`
+name: run-budget
+repo: ${repo}
+budget: { tokens: 1000 }
+gateway: { upstreams: { anthropic: "http://fake-anthropic:9000" } }
+agents:
+  caller:
+    harness: command
+    command: node -e "$CALLER_JS"; sleep 30
+    env: { CALLER_JS: ${JSON.stringify(MODEL_CALLER)} }
+    credentials: { anthropic: env:TEST_ANTHROPIC_KEY }
+tasks:
+  - { id: spender, agent: caller }
+  - { id: later, agent: caller, after: [spender] }
+failFast: false
+`);
+  const report = await withRealWorker(() => runToEnd(file, { runId: 'run-budget-1' }));
+  const byId = Object.fromEntries(report.tasks.map((t) => [t.id, t]));
+  expect(report.status).toBe('failed');
+  expect(byId.spender.status).toBe('budget_exceeded');
+  expect(byId.spender.error).toBe("the run's budget is spent");
+  expect(byId.spender.usage).toMatchObject({ inputTokens: 800, outputTokens: 400 });
+  expect(byId.later.status).toBe('skipped');
+  expect(await containersOfRun('run-budget-1')).toEqual([]);
+}, 240_000);
