@@ -32,6 +32,9 @@ export async function createWorker(opts: AgentvisorWorkerOptions): Promise<{ wor
     activities: createActivities({ runtime: opts.runtime ?? new DockerRuntime(), scope: scopeOf(opts.namespace, opts.address) }),
     // Heartbeats carry cancellation back to a running agent; do not hold them back long.
     maxHeartbeatThrottleInterval: '2 seconds',
+    // A worker's capacity: 198 agents at once on 2 cores starved the event loop until heartbeats
+    // timed out (BENCHMARKS.md, fan 200). Excess tasks wait in Temporal's queue instead.
+    maxConcurrentActivityTaskExecutions: Number(process.env.AGENTVISOR_WORKER_CAPACITY) || 32,
     shutdownGraceTime: '10 seconds',
     ...opts.overrides,
   });
