@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import { Writable } from 'node:stream';
 import { LABEL_ROLE, type ContainerRuntime, type ContainerSpec } from '../runtimes/runtime';
 import { recordContainerStart } from './metrics';
+import { withHeartbeat } from './heartbeat';
 
 export interface ContainerOutcome {
   /** set when `watch` stopped the container */
@@ -47,9 +48,12 @@ export async function runContainer(
   // the result. Either way the agent never runs twice.
   const existing = await runtime.inspect(spec.name);
   const reattached = existing.state !== 'missing';
-  if (!reattached) await opts.beforeCreate?.();
   const asked = Date.now();
-  const info = await runtime.start(spec);
+  // a busy engine can take longer than the heartbeat timeout to start a container (BENCHMARKS.md)
+  const info = await withHeartbeat('start container', async () => {
+    if (!reattached) await opts.beforeCreate?.();
+    return runtime.start(spec);
+  });
   if (!reattached) recordContainerStart(Date.now() - asked, spec.labels[LABEL_ROLE] ?? 'agent');
   const startedAt = info.startedAt?.getTime() ?? Date.now();
 
