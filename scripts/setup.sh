@@ -24,6 +24,13 @@ if ! command -v temporal >/dev/null 2>&1; then
 fi
 command -v temporal >/dev/null || { say "the Temporal CLI is missing after install"; exit 1; }
 
+# the UI and report tests drive a real headless browser (playwright-core, no bundled browser)
+if [ ! -x /usr/bin/chromium ]; then
+  say "installing Chromium (Debian chromium, for the browser tests)"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null 2>&1 \
+    || { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null; }
+fi
+
 if [ ! -d node_modules/@temporalio/worker ] || [ package.json -nt node_modules/.package-lock.json ]; then
   say "npm install"
   # not npm ci: this registry lacks some non-Linux optional packages the lockfile then omits
