@@ -24,9 +24,10 @@
 // `model`, `stream`, `bodyBytes` and `bodySha256` (a summary: request bodies are not stored).
 //
 // Replay serves, for each request, the first unused interaction of the same provider, method and
-// path whose bodySha256 equals the request's, else the first unused one of the same provider,
-// method and path: recorded order is kept, and a concurrent side request (a title, a probe) does
-// not shift the main conversation.
+// path whose bodySha256 equals the request's, else the first unused one of the same route whose
+// `model` is the request's model, else the first unused one of the same route: recorded order is
+// kept, and a concurrent side request (a title made with a smaller model, a probe) does not shift
+// the main conversation. A hand-written cassette names `model` where a CLI makes such side calls.
 import { existsSync, readFileSync, renameSync, writeFileSync, mkdirSync } from 'node:fs';
 import * as path from 'node:path';
 import { Document, isCollection, isScalar, parse as parseYaml, visit } from 'yaml';
@@ -223,7 +224,7 @@ export class CassetteStore {
   }
 
   /** Replay: the interaction that answers this request. */
-  next(taskId: string, provider: string, method: string, providerPath: string, bodySha256: string): ReplayMatch {
+  next(taskId: string, provider: string, method: string, providerPath: string, bodySha256: string, model?: string): ReplayMatch {
     const slot = this.slots.get(taskId);
     if (!slot || !slot.file) {
       return { ok: false, message: `agentvisor gateway (replay): no cassette for task ${taskId} (looked for ${path.join(this.dir, taskId)}.yaml, .yml, .json)` };
@@ -231,6 +232,7 @@ export class CassetteStore {
     const p = providerPath.split('?')[0];
     const same = (i: Interaction) => i.request.provider === provider && i.request.method === method && i.request.path.split('?')[0] === p;
     let idx = slot.interactions.findIndex((i, n) => !slot.used[n] && same(i) && i.request.bodySha256 === bodySha256);
+    if (idx < 0 && model) idx = slot.interactions.findIndex((i, n) => !slot.used[n] && same(i) && i.request.model === model);
     if (idx < 0) idx = slot.interactions.findIndex((i, n) => !slot.used[n] && same(i));
     if (idx < 0) {
       const total = slot.interactions.filter(same).length;

@@ -428,9 +428,9 @@ export function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {}): Ga
   }
 
   function replay(res: http.ServerResponse, ex: Exchange): void {
-    const found = cassettes!.next(ex.task.taskId, ex.provider.name, ex.method, ex.path, ex.bodySha256);
+    const found = cassettes!.next(ex.task.taskId, ex.provider.name, ex.method, ex.path, ex.bodySha256, ex.requestModel);
     if (!found.ok) {
-      say(`agentvisor gateway: task=${ex.task.taskId} provider=${ex.provider.name} ${ex.method} ${ex.path} status=410 replay: no recorded response ms=${Date.now() - ex.started}`);
+      say(`agentvisor gateway: task=${ex.task.taskId} provider=${ex.provider.name} ${ex.method} ${ex.path} status=410 model=${ex.requestModel ?? '-'} replay: no recorded response ms=${Date.now() - ex.started}`);
       return sendError(res, ex.provider.kind, 410, 'cassette_exhausted', found.message);
     }
     const r = found.interaction.response;
@@ -444,7 +444,10 @@ export function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {}): Ga
     res.writeHead(r.status, headers);
     res.end(body);
     ex.finished = true;
-    charge(ex, r.status, extractor.result(), ` replay=#${found.index + 1}`);
+    const usage = extractor.result();
+    // the model asked for, when the response names another: what a cassette author needs to see
+    const asked = ex.requestModel && usage?.model && usage.model !== ex.requestModel ? ` request_model=${ex.requestModel}` : '';
+    charge(ex, r.status, usage, ` replay=#${found.index + 1}${asked}`);
   }
 
   // ---------- the egress allowlist ----------

@@ -99,6 +99,15 @@ describe('cassettes', () => {
     const s2 = new CassetteStore(withSha, ['t'], []);
     expect(s2.next('t', 'p', 'POST', '/x', '2'.repeat(64))).toMatchObject({ ok: true, index: 1 });
     expect(s2.next('t', 'p', 'POST', '/x', '9'.repeat(64))).toMatchObject({ ok: true, index: 0 });
+
+    // a side request with another model (a title) takes the interaction naming its model, not the next turn
+    const withModels = dirWith({
+      't.yaml': `interactions:\n  - request: { provider: p, path: /x, model: big }\n    response: { bodyText: turn1 }\n  - request: { provider: p, path: /x, model: small }\n    response: { bodyText: title }\n  - request: { provider: p, path: /x }\n    response: { bodyText: any }\n`,
+    });
+    const s3 = new CassetteStore(withModels, ['t'], []);
+    expect(s3.next('t', 'p', 'POST', '/x', sha, 'small')).toMatchObject({ ok: true, index: 1 });
+    expect(s3.next('t', 'p', 'POST', '/x', sha, 'big')).toMatchObject({ ok: true, index: 0 });
+    expect(s3.next('t', 'p', 'POST', '/x', sha, 'big')).toMatchObject({ ok: true, index: 2 }); // none names it: in order
   });
 
   it('records in request start order, appends to an existing cassette, redacts secrets, and reloads', () => {
