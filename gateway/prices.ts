@@ -4,7 +4,8 @@
 // discount), as published by the providers at the time of writing. Prices change: the gateway
 // config's `prices` overrides and extends this table entry by entry, and that is where a run that
 // cares about exact dollars should state its own. A model is looked up by exact name first, then by
-// the longest key that is a prefix of it ("claude-sonnet-4-5" prices "claude-sonnet-4-5-20250929").
+// the longest key that is a prefix of it followed by "-" ("claude-sonnet-4-5" prices
+// "claude-sonnet-4-5-20250929"; "gpt-5" does not price "gpt-5.4-nano").
 // A model with no entry costs $0 and is counted in `unpricedRequests` (its tokens still count).
 
 export interface Price {

@@ -182,7 +182,11 @@ export function modelFromRequest(path: string, body: Buffer | undefined): string
   return m ? decodeURIComponent(m[1]) : undefined;
 }
 
-/** The price entry for a model: exact name, then the longest key that prefixes it. */
+/**
+ * The price entry for a model: exact name, then the longest key that prefixes it up to a "-"
+ * ("claude-sonnet-4-5" prices "claude-sonnet-4-5-20250929", but "gpt-5" does not price
+ * "gpt-5.4-nano": another model, which stays unpriced rather than wrongly priced).
+ */
 export function findPrice(prices: Record<string, Price>, model: string | undefined): Price | undefined {
   if (!model) return undefined;
   const name = model.replace(/^models\//, '').toLowerCase();
@@ -190,7 +194,7 @@ export function findPrice(prices: Record<string, Price>, model: string | undefin
   if (exact) return prices[exact];
   let best: string | undefined;
   for (const k of Object.keys(prices)) {
-    if (name.startsWith(k.toLowerCase()) && (!best || k.length > best.length)) best = k;
+    if (name.startsWith(`${k.toLowerCase()}-`) && (!best || k.length > best.length)) best = k;
   }
   return best ? prices[best] : undefined;
 }

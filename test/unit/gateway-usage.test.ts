@@ -119,6 +119,9 @@ describe('pricing', () => {
     expect(findPrice(DEFAULT_PRICES, 'gpt-5')).toBe(DEFAULT_PRICES['gpt-5']);
     expect(findPrice(DEFAULT_PRICES, 'models/gemini-2.5-flash-lite')).toBe(DEFAULT_PRICES['gemini-2.5-flash-lite']);
     expect(findPrice(DEFAULT_PRICES, 'my-local-llama')).toBeUndefined();
+    // a prefix counts only up to a "-": gpt-5.4-nano is another model than gpt-5
+    expect(findPrice(DEFAULT_PRICES, 'gpt-5.4-nano')).toBeUndefined();
+    expect(findPrice(DEFAULT_PRICES, 'gpt-5.1-codex-mini-2025')).toBe(DEFAULT_PRICES['gpt-5.1-codex-mini']);
     expect(findPrice(DEFAULT_PRICES, undefined)).toBeUndefined();
   });
   it('prices input, output, cache reads and cache writes', () => {
