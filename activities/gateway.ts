@@ -150,9 +150,12 @@ export async function stopGateway(runtime: ContainerRuntime, runId: string): Pro
 }
 
 export interface GatewayUsage {
+  /** input tokens neither read from nor written to a cache */
   inputTokens: number;
   outputTokens: number;
   cachedTokens: number;
+  /** input tokens written to a cache (Anthropic) */
+  cacheWriteTokens: number;
   usd: number;
   budgetExceeded: boolean;
 }
@@ -163,7 +166,7 @@ export async function taskUsage(controlUrl: string, runId: string, taskId: strin
     const r = await fetch(`${controlUrl}/_agentvisor/usage`, { headers: { 'x-agentvisor-control-token': controlToken(runId) } });
     if (!r.ok) return undefined;
     const body = (await r.json()) as { tasks: Record<string, GatewayUsage>; run: { budgetExceeded: boolean } };
-    const t = body.tasks[taskId] ?? { inputTokens: 0, outputTokens: 0, cachedTokens: 0, usd: 0, budgetExceeded: false };
+    const t = body.tasks[taskId] ?? { inputTokens: 0, outputTokens: 0, cachedTokens: 0, cacheWriteTokens: 0, usd: 0, budgetExceeded: false };
     return { ...t, runBudgetExceeded: body.run.budgetExceeded };
   } catch {
     return undefined;

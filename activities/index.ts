@@ -179,7 +179,8 @@ export function createActivities({ runtime, scope = 'unscoped' }: ActivityDeps) 
         await checkBudget();
         // the gateway's meter is the authority on usage: it sees every model call, whatever the CLI says
         const u = await taskUsage(gw.controlUrl, input.runId, input.taskId);
-        if (u) usage = { inputTokens: u.inputTokens, outputTokens: u.outputTokens, cachedTokens: u.cachedTokens, costUsd: u.usd };
+        // (inputTokens: every input token not read from a cache, cache writes included, as the harnesses count them)
+        if (u) usage = { inputTokens: u.inputTokens + (u.cacheWriteTokens ?? 0), outputTokens: u.outputTokens, cachedTokens: u.cachedTokens, costUsd: u.usd };
         if (budgetExceeded) return { ...outcome, logPath, result, usage, budgetExceeded };
       }
       const killed = killedFromOutside(outcome);
