@@ -37,6 +37,7 @@ import {
   type Worktree,
 } from './git';
 import { sandboxUser } from './sandbox-user';
+import { coordinationActivities, sharedMounts } from './coordination';
 
 export interface ActivityDeps {
   runtime: ContainerRuntime;
@@ -88,6 +89,8 @@ export function createActivities({ runtime, scope = 'unscoped' }: ActivityDeps) 
   const owner = user.chownWorktrees ? { uid: user.uid, gid: user.gid } : undefined;
 
   return {
+    ...coordinationActivities({ owner }),
+
     /** The run's integration branch at the base commit (a resumed run names the earlier run's). */
     async prepareRun(input: { runId: string; repo: string; baseBranch: string; artifactsDir: string; baseCommit?: string }) {
       await mkdir(input.artifactsDir, { recursive: true });
@@ -144,17 +147,19 @@ export function createActivities({ runtime, scope = 'unscoped' }: ActivityDeps) 
       const logPath = taskLogPath(input.artifactsDir, input.taskId);
       const name = containerName(input.runId, input.taskId);
       const home = await writeHomeFiles(input.artifactsDir, input.taskId, invocation.files ?? [], owner);
+      const shared = sharedMounts(input);
       const outcome = await runContainer(
         runtime,
         {
           name,
           image: invocation.image,
           command: invocation.command,
-          env: { ...proxyEnv, ...invocation.env, HOME: '/home/agent' },
+          env: { ...proxyEnv, ...invocation.env, ...shared.env, HOME: '/home/agent' },
           workdir: WORKSPACE,
           mounts: [
             { source: input.worktree, target: WORKSPACE, readOnly: input.agent.readOnly },
             ...(home ? [{ source: home, target: HOME_FILES_MOUNT, readOnly: true }] : []),
+            ...shared.mounts,
           ],
           user: `${user.uid}:${user.gid}`,
           labels: { [LABEL_RUN]: input.runId, [LABEL_TASK]: input.taskId, [LABEL_ROLE]: 'agent', [LABEL_SCOPE]: scope },

@@ -24,8 +24,6 @@ import { runArtifactsDir, type ClientConfig } from './config';
 import { runDevServer } from './dev-server';
 import { ProgressView, renderTable } from './progress';
 import type { RunReport } from '../workflows/run-types';
-import { currentTracing } from '../telemetry/tracing';
-import { createLogger, logLevelFrom } from '../telemetry/logger';
 
 const err = (line: string) => process.stderr.write(line + '\n');
 
@@ -57,6 +55,7 @@ function publicReport(r: RunReport) {
     })),
     merge: { status: r.merge.status, commit: r.merge.commit, conflicts: r.merge.conflicts },
     evaluation: r.evaluation,
+    shared: r.shared,
     artifactsDir: r.artifactsDir,
     startedAt: r.startedAt,
     finishedAt: r.finishedAt,
@@ -67,6 +66,10 @@ function printSummary(report: RunReport, cfg: ClientConfig) {
   const link = runUiLink(cfg, report.runId);
   console.log(`run ${report.runId}: ${report.status}${report.error ? ` (${report.error})` : ''}`);
   if (report.status === 'completed') console.log(`integration branch: ${report.integrationBranch}`);
+  if (report.shared) {
+    const access = Object.entries(report.shared.access).map(([agent, mode]) => `${agent} ${mode}`).join(', ');
+    console.log(`shared workspace: ${report.shared.removed ? '(removed by the rollback) ' : ''}${report.shared.path} (at ${report.shared.mount}: ${access})`);
+  }
   for (const c of report.merge.conflicts) {
     console.log(`conflict: task ${c.taskId}${c.conflictsWith.length ? ` with ${c.conflictsWith.join(', ')}` : ''} in ${c.files.join(', ')}`);
   }
@@ -177,13 +180,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
   const program = new Command('agentvisor')
     .description('Run task graphs of isolated AI coding agents on Temporal, Docker and git')
     .exitOverride()
-    .configureOutput({ writeErr: (s) => process.stderr.write(s) })
-    .option('--otel-endpoint <url>', 'export OpenTelemetry traces to this OTLP/HTTP endpoint (default: $OTEL_EXPORTER_OTLP_ENDPOINT)')
-    // set before any command connects, and inherited by the workers a run starts
-    .hook('preAction', () => {
-      const { otelEndpoint } = program.opts<{ otelEndpoint?: string }>();
-      if (otelEndpoint) process.env.OTEL_EXPORTER_OTLP_ENDPOINT = otelEndpoint;
-    });
+    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
   const action =
     <A extends unknown[]>(fn: (...args: A) => Promise<number>) =>
     async (...args: A) =>
@@ -422,12 +419,7 @@ export async function main(argv: string[]): Promise<number> {
       return 2;
     }
     err(`error: ${(e as Error).message}`);
-    // the stack, for AGENTVISOR_LOG_LEVEL=DEBUG (structured, secrets redacted)
-    createLogger({ component: 'cli', level: logLevelFrom(process.env.AGENTVISOR_LOG_LEVEL, 'WARN') }).debug({ err: e }, 'command failed');
     return 1;
-  } finally {
-    // spans still buffered (the run's start, an in-process worker's) go out before the process exits
-    await currentTracing()?.shutdown();
   }
 }
 

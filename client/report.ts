@@ -94,6 +94,7 @@ table{border-collapse:collapse}td,th{padding:4px 10px;border-bottom:1px solid #e
 <h1>${esc(report.graphName)} <span class="status">${esc(report.status)}</span></h1>
 <div class="meta">run <code>${esc(report.runId)}</code> · repo <code>${esc(report.repo)}</code> · base <code>${esc(report.baseCommit?.slice(0, 10))}</code> · integration branch <code>${esc(report.integrationBranch)}</code> · ${report.finishedAt ? secs(report.finishedAt - report.startedAt) : 'running'}</div>
 ${report.error ? `<p class="status">${esc(report.error)}</p>` : ''}
+${report.shared ? `<p class="meta" id="shared">shared workspace <code>${esc(report.shared.path)}</code> at <code>${esc(report.shared.mount)}</code> (${esc(Object.entries(report.shared.access).map(([a, m]) => `${a} ${m}`).join(', '))})${report.shared.removed ? ' · removed by the rollback' : ''}</p>` : ''}
 <h2>Graph</h2>${graphSvg(report, after)}
 <h2>Timeline</h2>${timelineHtml(report)}
 <h2>Tasks</h2><table><tr><th>task</th><th>agent</th><th>status</th><th>duration</th><th>files</th><th>lines</th><th>commit</th><th>log</th><th>note</th><th>cost</th></tr>${rows.join('')}</table>

@@ -115,6 +115,7 @@ function resolve(file: GraphFile, baseDir: string): GraphSpec {
       promptTemplate: a.promptTemplate,
       credentials: a.credentials,
       readOnly: a.readOnly,
+      shared: a.shared === 'none' ? undefined : a.shared,
       env: a.env,
       limits: limits(a.limits),
       allowHosts: a.allowHosts,
@@ -141,6 +142,7 @@ function resolve(file: GraphFile, baseDir: string): GraphSpec {
     tasks,
     failFast: file.failFast,
     budget: file.budget,
+    shared: Object.values(agents).some((a) => a.shared) ? { keep: file.shared?.keep ?? false } : undefined,
     gateway: file.gateway && {
       mode: file.gateway.mode,
       cassettesDir: file.gateway.cassettes === undefined ? undefined : path.resolve(baseDir, file.gateway.cassettes),

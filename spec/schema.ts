@@ -78,6 +78,10 @@ export const agentSchema = z
       .describe('Other hosts the agent may reach through the gateway (HTTP/HTTPS proxy); default none'),
     budget: budgetSchema.optional().describe('Per task: model calls are refused beyond it'),
     readOnly: z.boolean().default(false).describe('Mount the worktree read-only (auditors)'),
+    shared: z
+      .enum(['rw', 'ro', 'none'])
+      .default('none')
+      .describe("Access to the run's shared workspace, mounted at /shared: rw, ro, or none (not mounted)"),
     env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/), z.string()).default({}),
     limits: limitsSchema.default({}),
   })
@@ -112,6 +116,13 @@ export const graphSchema = z
     tasks: z.array(taskSchema).min(1, { message: 'a graph needs at least one task' }),
     failFast: z.boolean().default(true).describe('A failed task cancels the running ones'),
     budget: budgetSchema.optional().describe('Per run: no model calls and no new tasks beyond it'),
+    shared: z
+      .object({
+        keep: z.boolean().default(false).describe("Keep the shared workspace when a failed run is rolled back (a completed run always keeps it)"),
+      })
+      .strict()
+      .optional()
+      .describe("The run's shared workspace, for notes, plans and hand-offs; agents get it with shared: rw or ro"),
     gateway: gatewaySchema.optional(),
     merge: z
       .object({ strategy: z.enum(['no-ff']).default('no-ff') })

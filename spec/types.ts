@@ -19,6 +19,8 @@ export interface AgentSpec {
   /** provider → reference (env:NAME or file:/path) */
   credentials: Record<string, string>;
   readOnly: boolean;
+  /** access to the run's shared workspace; absent: none (and in graphs from before it existed) */
+  shared?: 'rw' | 'ro';
   env: Record<string, string>;
   limits: Limits;
   /** hosts reachable through the gateway's proxy, besides the model providers */
@@ -83,6 +85,13 @@ export interface GraphSpec {
   /** per run */
   budget?: Budget;
   gateway?: GatewaySpec;
+  /** present when some agent has access to a shared workspace */
+  shared?: SharedSpec;
+}
+
+export interface SharedSpec {
+  /** kept when a failed run is rolled back */
+  keep: boolean;
 }
 
 export const DEFAULT_TASK_TIMEOUT_MS = 30 * 60_000;

@@ -19,7 +19,9 @@ import { CLEANUP_ACTIVITY, GIT_ACTIVITY, containerActivity } from './activity-op
 import { failureDetails, rootMessage } from './failure';
 import { runTask } from './run-task';
 import { needsGateway } from '../spec/gateway-needs';
+import type { AgentSpec } from '../spec/types';
 import {
+  SHARED_MOUNT,
   integrationBranch,
   taskBranch,
   type RunInput,
@@ -63,6 +65,19 @@ export async function runGraph(input: RunInput): Promise<RunReport> {
     if (patched('gateway-v1') && needsGateway(graph)) {
       saga.add('stop the gateway', () => cleanup.stopGateway({ runId }));
       gateway = await git.startGateway({ runId, artifactsDir, graph });
+    }
+
+    // runs started before the shared workspace existed (and graphs without one) have none
+    if (graph.shared && patched('shared-workspace-v1')) {
+      if (!graph.shared.keep) {
+        saga.add('remove the shared workspace', async () => {
+          await cleanup.removeSharedWorkspace({ artifactsDir });
+          if (report.shared) report.shared.removed = true;
+        });
+      }
+      const { path } = await git.createSharedWorkspace({ runId, artifactsDir });
+      report.shared = { path, mount: SHARED_MOUNT, access: sharedAccess(graph) };
+      publish(report);
     }
 
     const results = await runTasks(input, report, baseCommit, saga, gateway);
@@ -151,6 +166,7 @@ async function runTasks(input: RunInput, report: RunReport, baseCommit: string, 
           gateway,
           agent: graph.agents[task.agent],
           task,
+          shared: sharedFor(report, graph.agents[task.agent]),
         };
         if (runBudgetSpent) throw ApplicationFailure.nonRetryable("not started: the run's budget is spent", 'RunBudgetSpent');
         if (input.resume) {
@@ -211,6 +227,19 @@ async function runTasks(input: RunInput, report: RunReport, baseCommit: string, 
     await Promise.allSettled(done.values());
   });
   return results;
+}
+
+/** Which agents see the shared workspace, and how. */
+function sharedAccess(graph: RunInput['graph']): Record<string, 'rw' | 'ro'> {
+  const access: Record<string, 'rw' | 'ro'> = {};
+  for (const agent of Object.values(graph.agents)) if (agent.shared) access[agent.name] = agent.shared;
+  return access;
+}
+
+/** The shared workspace as one task's container gets it; undefined for agents it does not let in. */
+function sharedFor(report: RunReport, agent: AgentSpec): TaskInput['shared'] {
+  if (!report.shared || !agent.shared) return undefined;
+  return { dir: report.shared.path, readOnly: agent.shared === 'ro' };
 }
 
 /** The run's live view in the Temporal UI: a markdown table of its tasks. */

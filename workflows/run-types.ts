@@ -80,6 +80,19 @@ export interface RunReport {
   evaluation: EvaluationReport | null;
   error?: string;
   artifactsDir: string;
+  /** the run's shared workspace, when some agent has access to it */
+  shared?: SharedReport;
+}
+
+export interface SharedReport {
+  /** the folder on the worker's machine (in the run's artifacts) */
+  path: string;
+  /** where agents see it */
+  mount: string;
+  /** agent → access */
+  access: Record<string, 'rw' | 'ro'>;
+  /** set once a rollback removed it */
+  removed?: boolean;
 }
 
 export interface TaskInput {
@@ -98,6 +111,8 @@ export interface TaskInput {
   gateway?: { network: string; controlUrl: string };
   agent: import('../spec/types').AgentSpec;
   task: import('../spec/types').TaskSpec;
+  /** the run's shared workspace, when this task's agent has access to it */
+  shared?: { dir: string; readOnly: boolean };
 }
 
 export interface Usage {
@@ -122,6 +137,9 @@ export interface TaskResult {
   exitCode: number;
   error?: string;
 }
+
+/** Where agents see the run's shared workspace. */
+export const SHARED_MOUNT = '/shared';
 
 export const integrationBranch = (runId: string) => `agentvisor/${runId}`;
 /** Not under agentvisor/<run id>/: git cannot hold a branch and a folder of branches of one name. */
