@@ -36,7 +36,7 @@ async function spawnWorker(env) {
   let out = '';
   child.stdout.on('data', (d) => (out += d));
   child.stderr.on('data', (d) => (out += d));
-  while (!out.includes("state: 'RUNNING'")) {
+  while (!out.includes('"state":"RUNNING"')) { // the worker's JSON log line
     if (child.exitCode !== null) throw new Error(out);
     await sleep(50);
   }

@@ -24,6 +24,8 @@ import { runArtifactsDir, type ClientConfig } from './config';
 import { runDevServer } from './dev-server';
 import { ProgressView, renderTable } from './progress';
 import type { RunReport } from '../workflows/run-types';
+import { currentTracing } from '../telemetry/tracing';
+import { createLogger, logLevelFrom } from '../telemetry/logger';
 
 const err = (line: string) => process.stderr.write(line + '\n');
 
@@ -180,7 +182,13 @@ export function buildProgram(setExit: (code: number) => void): Command {
   const program = new Command('agentvisor')
     .description('Run task graphs of isolated AI coding agents on Temporal, Docker and git')
     .exitOverride()
-    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+    .configureOutput({ writeErr: (s) => process.stderr.write(s) })
+    .option('--otel-endpoint <url>', 'export OpenTelemetry traces to this OTLP/HTTP endpoint (default: $OTEL_EXPORTER_OTLP_ENDPOINT)')
+    // set before any command connects, and inherited by the workers a run starts
+    .hook('preAction', () => {
+      const { otelEndpoint } = program.opts<{ otelEndpoint?: string }>();
+      if (otelEndpoint) process.env.OTEL_EXPORTER_OTLP_ENDPOINT = otelEndpoint;
+    });
   const action =
     <A extends unknown[]>(fn: (...args: A) => Promise<number>) =>
     async (...args: A) =>
@@ -419,7 +427,12 @@ export async function main(argv: string[]): Promise<number> {
       return 2;
     }
     err(`error: ${(e as Error).message}`);
+    // the stack, for AGENTVISOR_LOG_LEVEL=DEBUG (structured, secrets redacted)
+    createLogger({ component: 'cli', level: logLevelFrom(process.env.AGENTVISOR_LOG_LEVEL, 'WARN') }).debug({ err: e }, 'command failed');
     return 1;
+  } finally {
+    // spans still buffered (the run's start, an in-process worker's) go out before the process exits
+    await currentTracing()?.shutdown();
   }
 }
 

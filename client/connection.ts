@@ -5,6 +5,7 @@ import { temporal } from '@temporalio/proto';
 import { TASK_QUEUE } from '../workflows/run-types';
 import type { ClientConfig } from './config';
 import { isListening, startDevServerInBackground } from './dev-server';
+import { startTracing, tracesUrl } from '../telemetry/tracing';
 
 export async function connect(cfg: ClientConfig, opts: { startServer: boolean; log?: (line: string) => void }): Promise<Client> {
   if (!cfg.explicitAddress && opts.startServer) {
@@ -15,7 +16,16 @@ export async function connect(cfg: ClientConfig, opts: { startServer: boolean; l
     }
   }
   const connection = await Connection.connect({ address: cfg.address, connectTimeout: '5 seconds' });
-  return new Client({ connection, namespace: cfg.namespace });
+  return new Client({ connection, namespace: cfg.namespace, interceptors: clientInterceptors() });
+}
+
+/** With tracing on, starting a run opens its trace; the worker's spans join it through the headers. */
+function clientInterceptors() {
+  const url = tracesUrl();
+  if (!url) return undefined;
+  startTracing('agentvisor', url);
+  const { OpenTelemetryWorkflowClientInterceptor } = require('@temporalio/interceptors-opentelemetry') as typeof import('@temporalio/interceptors-opentelemetry');
+  return { workflow: [new OpenTelemetryWorkflowClientInterceptor()] };
 }
 
 export function splitAddress(address: string): [string, number] {

@@ -1,12 +1,14 @@
 // A worker: polls the run task queue and executes workflows and activities against one container
 // runtime. `agentvisor worker` runs one; `agentvisor run` runs one in-process when none is polling.
-import { DefaultLogger, NativeConnection, Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
+import { NativeConnection, Runtime, Worker, makeTelemetryFilterString, type WorkerOptions } from '@temporalio/worker';
 import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 import { createActivities } from '../activities';
 import { DockerRuntime } from '../runtimes/docker';
 import { scopeOf, type ContainerRuntime } from '../runtimes/runtime';
 import { TASK_QUEUE } from '../workflows/run-types';
+import { createLogger, TemporalPinoLogger } from '../telemetry/logger';
+import { startTracing, tracesUrl, WORKFLOW_INTERCEPTORS_MODULE, type Tracing } from '../telemetry/tracing';
 
 export interface AgentvisorWorkerOptions {
   address: string;
@@ -17,18 +19,26 @@ export interface AgentvisorWorkerOptions {
   metricsAddress?: string;
   /** SDK log level; the CLI keeps the SDK quiet unless asked */
   logLevel?: 'TRACE' | 'DEBUG' | 'INFO' | 'WARN' | 'ERROR';
+  /** OTLP/HTTP endpoint for traces; default: the OTEL_EXPORTER_OTLP_* variables; none: no tracing */
+  otelEndpoint?: string;
   /** extra worker options (tests shorten shutdown, set identity, ...) */
   overrides?: Partial<WorkerOptions>;
 }
 
-export async function createWorker(opts: AgentvisorWorkerOptions): Promise<{ worker: Worker; connection: NativeConnection }> {
+export async function createWorker(
+  opts: AgentvisorWorkerOptions,
+): Promise<{ worker: Worker; connection: NativeConnection; tracing?: Tracing }> {
   if (opts.logLevel || opts.metricsAddress) installRuntime(opts.logLevel ?? 'INFO', opts.metricsAddress);
+  const url = tracesUrl(opts.otelEndpoint);
+  const tracing = url ? startTracing('agentvisor-worker', url) : undefined;
+  const code = workflowCode(!!tracing);
   const connection = await NativeConnection.connect({ address: opts.address });
   const worker = await Worker.create({
     connection,
     namespace: opts.namespace,
     taskQueue: opts.taskQueue ?? TASK_QUEUE,
-    ...workflowCode(),
+    ...code,
+    ...(tracing ? tracingOptions(tracing, !code.workflowBundle) : {}),
     activities: createActivities({ runtime: opts.runtime ?? new DockerRuntime(), scope: scopeOf(opts.namespace, opts.address) }),
     // Heartbeats carry cancellation back to a running agent; do not hold them back long.
     maxHeartbeatThrottleInterval: '2 seconds',
@@ -38,14 +48,31 @@ export async function createWorker(opts: AgentvisorWorkerOptions): Promise<{ wor
     shutdownGraceTime: '10 seconds',
     ...opts.overrides,
   });
-  return { worker, connection };
+  return { worker, connection, tracing };
 }
 
-/** The bundle made at build time (dist/workflow-bundle.js) when there is one, else the sources. */
-function workflowCode(): Pick<WorkerOptions, 'workflowBundle' | 'workflowsPath'> {
-  const bundle = path.join(__dirname, '..', 'workflow-bundle.js');
+/**
+ * The bundle made at build time (dist/workflow-bundle.js, or -otel.js with the tracing workflow
+ * interceptors) when there is one, else the sources.
+ */
+function workflowCode(traced: boolean): Pick<WorkerOptions, 'workflowBundle' | 'workflowsPath'> {
+  const bundle = path.join(__dirname, '..', traced ? 'workflow-bundle-otel.js' : 'workflow-bundle.js');
   if (existsSync(bundle)) return { workflowBundle: { codePath: bundle } };
   return { workflowsPath: require.resolve('../workflows') };
+}
+
+/** Activity spans, and the sink through which the workflow interceptors export theirs. */
+function tracingOptions(tracing: Tracing, fromSources: boolean): Pick<WorkerOptions, 'interceptors' | 'sinks'> {
+  // loaded only here: workers that do not trace never load it
+  const otel = require('@temporalio/interceptors-opentelemetry') as typeof import('@temporalio/interceptors-opentelemetry');
+  return {
+    interceptors: {
+      // a bundle has its workflow interceptors built in; the sources get them bundled at start
+      ...(fromSources ? { workflowModules: [require.resolve(WORKFLOW_INTERCEPTORS_MODULE)] } : {}),
+      activity: [(ctx) => ({ inbound: new otel.OpenTelemetryActivityInboundInterceptor(ctx), outbound: new otel.OpenTelemetryActivityOutboundInterceptor(ctx) })],
+    },
+    sinks: { exporter: otel.makeWorkflowExporter(tracing.spanProcessor, tracing.resource) },
+  };
 }
 
 let runtimeInstalled = false;
@@ -53,9 +80,14 @@ function installRuntime(level: NonNullable<AgentvisorWorkerOptions['logLevel']>,
   if (runtimeInstalled) return;
   runtimeInstalled = true;
   try {
+    // one structured (JSON), redacting logger for the SDK, the core, workflows and activities
     Runtime.install({
-      logger: new DefaultLogger(level),
-      telemetryOptions: metricsAddress ? { metrics: { prometheus: { bindAddress: metricsAddress } } } : undefined,
+      logger: new TemporalPinoLogger(createLogger({ component: 'worker', level })),
+      telemetryOptions: {
+        // the core's INFO lines are poller chatter; its warnings and errors (or all, when debugging) come through
+        logging: { filter: makeTelemetryFilterString({ core: level === 'INFO' ? 'WARN' : level }), forward: {} },
+        ...(metricsAddress ? { metrics: { prometheus: { bindAddress: metricsAddress } } } : {}),
+      },
     });
   } catch {
     // already installed by the embedding program: keep its logger

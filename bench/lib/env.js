@@ -89,7 +89,7 @@ async function startWorker(env, { home, nodeArgs = [], name = 'worker' } = {}) {
   const deadline = Date.now() + 60_000;
   for (;;) {
     const text = fs.readFileSync(logFile, 'utf8');
-    if (/state: 'RUNNING'/.test(text)) break;
+    if (/"state":"RUNNING"/.test(text)) break; // the worker's JSON log line
     if (proc.exitCode !== null) throw new Error(`the worker exited (${proc.exitCode}); see ${logFile}`);
     if (Date.now() > deadline) throw new Error(`the worker did not start within 60 s; see ${logFile}`);
     await sleep(100);

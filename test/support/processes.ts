@@ -20,7 +20,7 @@ export async function spawnWorker(env: NodeJS.ProcessEnv = process.env, args: st
   child.stderr!.on('data', (d) => (out += d));
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const deadline = Date.now() + 30_000;
-  while (!/state: 'RUNNING'|Worker state changed.*RUNNING/s.test(out)) {
+  while (!/"state":"RUNNING"/.test(out)) { // the worker's JSON log line
     if (Date.now() > deadline || child.exitCode !== null) throw new Error(`worker did not start:\n${out}`);
     await new Promise((r) => setTimeout(r, 100));
   }

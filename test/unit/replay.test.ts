@@ -16,3 +16,32 @@ test.each(fixtures)('%s replays', async (file) => {
   const history = historyFromJSON(JSON.parse(readFileSync(path.join(HISTORIES_DIR, file), 'utf8')));
   await Worker.runReplayHistory({ workflowsPath: require.resolve('../../workflows') }, history, file);
 });
+
+// Workers that trace run the same workflows with the OpenTelemetry workflow interceptors bundled in:
+// every recorded history (traced or not) must replay with them as well.
+test('every history replays with the OpenTelemetry workflow interceptors', async () => {
+  const { makeWorkflowExporter } = await import('@temporalio/interceptors-opentelemetry');
+  const { InMemorySpanExporter, SimpleSpanProcessor } = await import('@opentelemetry/sdk-trace-base');
+  const { Resource } = await import('@opentelemetry/resources');
+  const { WORKFLOW_INTERCEPTORS_MODULE } = await import('../../telemetry/tracing');
+  const histories = fixtures.map((file) => ({
+    workflowId: file,
+    history: historyFromJSON(JSON.parse(readFileSync(path.join(HISTORIES_DIR, file), 'utf8'))),
+  }));
+  const results = Worker.runReplayHistories(
+    {
+      workflowsPath: require.resolve('../../workflows'),
+      interceptors: { workflowModules: [require.resolve(WORKFLOW_INTERCEPTORS_MODULE)] },
+      sinks: { exporter: makeWorkflowExporter(new SimpleSpanProcessor(new InMemorySpanExporter()), new Resource({})) },
+    },
+    histories,
+  );
+  const failures: string[] = [];
+  let replayed = 0;
+  for await (const r of results) {
+    replayed++;
+    if (r.error) failures.push(`${r.workflowId}: ${r.error.message}`);
+  }
+  expect(failures).toEqual([]);
+  expect(replayed).toBe(fixtures.length);
+});
