@@ -22,8 +22,9 @@ import {
 } from './api';
 import { runArtifactsDir, type ClientConfig } from './config';
 import { runDevServer } from './dev-server';
+import { addCoordinationCommands } from './cli-coordination';
 import { ProgressView, renderTable } from './progress';
-import type { RunReport } from '../workflows/run-types';
+import { isLive, type RunReport } from '../workflows/run-types';
 import { currentTracing } from '../telemetry/tracing';
 import { createLogger, logLevelFrom } from '../telemetry/logger';
 
@@ -58,6 +59,7 @@ function publicReport(r: RunReport) {
     merge: { status: r.merge.status, commit: r.merge.commit, conflicts: r.merge.conflicts },
     evaluation: r.evaluation,
     shared: r.shared,
+    approvals: r.approvals,
     artifactsDir: r.artifactsDir,
     startedAt: r.startedAt,
     finishedAt: r.finishedAt,
@@ -71,6 +73,10 @@ function printSummary(report: RunReport, cfg: ClientConfig) {
   if (report.shared) {
     const access = Object.entries(report.shared.access).map(([agent, mode]) => `${agent} ${mode}`).join(', ');
     console.log(`shared workspace: ${report.shared.removed ? '(removed by the rollback) ' : ''}${report.shared.path} (at ${report.shared.mount}: ${access})`);
+  }
+  for (const a of report.approvals ?? []) {
+    if (a.status === 'waiting') console.log(`awaiting approval: ${a.gate} (agentvisor approve ${report.runId} ${a.gate}, or reject ${report.runId} ${a.gate} --reason …)`);
+    else console.log(`approval of ${a.gate}: ${a.status}${a.timedOut ? ' (timed out)' : ''}${a.reason ? `: ${a.reason}` : ''}`);
   }
   for (const c of report.merge.conflicts) {
     console.log(`conflict: task ${c.taskId}${c.conflictsWith.length ? ` with ${c.conflictsWith.join(', ')}` : ''} in ${c.files.join(', ')}`);
@@ -107,7 +113,7 @@ async function followRun(opts: RunFlags, start: (o: StartOptions) => Promise<Sta
       try {
         const report = await getRunReport(client, runId, cfg);
         view?.update(report);
-        if (report.status !== 'running') break;
+        if (!isLive(report.status)) break;
       } catch {
         // the run may be between states; try again
       }
@@ -240,7 +246,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
         let report = await getRunReport(client, runId, cfg);
         if (opts.watch && !opts.json) {
           const view = new ProgressView();
-          while (report.status === 'running') {
+          while (isLive(report.status)) {
             view.update(report);
             await new Promise((r) => setTimeout(r, 1000));
             report = await getRunReport(client, runId, cfg);
@@ -332,6 +338,8 @@ export function buildProgram(setExit: (code: number) => void): Command {
         }),
       ),
     );
+
+  addCoordinationCommands(program, action, withClient);
 
   program
     .command('worker')

@@ -98,9 +98,20 @@ ${report.shared ? `<p class="meta" id="shared">shared workspace <code>${esc(repo
 <h2>Graph</h2>${graphSvg(report, after)}
 <h2>Timeline</h2>${timelineHtml(report)}
 <h2>Tasks</h2><table><tr><th>task</th><th>agent</th><th>status</th><th>duration</th><th>files</th><th>lines</th><th>commit</th><th>log</th><th>note</th><th>cost</th></tr>${rows.join('')}</table>
-<h2>Merge</h2><p>${merge}</p><h2>Evaluation</h2><p>${evaluation}</p>
+${approvalsHtml(report)}<h2>Merge</h2><p>${merge}</p><h2>Evaluation</h2><p>${evaluation}</p>
 <p class="meta">Cost: usage and cost come with the gateway; this version runs command agents, which use no model.</p>
 </body></html>`;
+}
+
+/** The run's approval gates: who waited, what was answered (or what the timeout decided). */
+export function approvalsHtml(report: RunReport): string {
+  if (!report.approvals?.length) return '';
+  const rows = report.approvals.map(
+    (a) =>
+      `<tr data-gate="${esc(a.gate)}"><td>${esc(a.gate)}</td><td>${esc(a.status)}${a.timedOut ? ' (timed out)' : ''}</td><td>${esc(a.reason ?? '')}</td>` +
+      `<td>${a.decidedAt ? secs(a.decidedAt - a.requestedAt) : 'waiting'}</td></tr>`,
+  );
+  return `<h2>Approvals</h2><table><tr><th>gate</th><th>answer</th><th>reason</th><th>waited</th></tr>${rows.join('')}</table>`;
 }
 
 /** Writes report.html and report.md next to the run's artifacts (or into `outDir`). */

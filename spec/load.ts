@@ -12,6 +12,8 @@ import {
   DEFAULT_EVALUATE_TIMEOUT_MS,
   DEFAULT_TASK_TIMEOUT_MS,
   type AgentSpec,
+  type ApprovalSpec,
+  type MergeSpec,
   type GraphSpec,
   type Limits,
 } from './types';
@@ -103,6 +105,16 @@ function limits(l: { memory?: string | number; cpus?: number; pids?: number }): 
   };
 }
 
+function approval(a: { timeout: string | number; onTimeout: 'approve' | 'reject' }): ApprovalSpec {
+  return { timeoutMs: parseDuration(a.timeout)!, onTimeout: a.onTimeout };
+}
+
+/** The merge's coordination settings; undefined when the graph sets none (as graphs before them). */
+function mergeSpec(m: GraphFile['merge']): MergeSpec | undefined {
+  if (!m.approval) return undefined;
+  return { approval: m.approval && approval(m.approval) };
+}
+
 function resolve(file: GraphFile, baseDir: string): GraphSpec {
   const agents: Record<string, AgentSpec> = {};
   for (const [name, a] of Object.entries(file.agents)) {
@@ -132,6 +144,7 @@ function resolve(file: GraphFile, baseDir: string): GraphSpec {
       retry: t.retry
         ? { maximumAttempts: t.retry.attempts, initialIntervalMs: parseDuration(t.retry.backoff)! }
         : DEFAULT_RETRY,
+      approval: t.approval && approval(t.approval),
     })),
   );
   return {
@@ -142,6 +155,7 @@ function resolve(file: GraphFile, baseDir: string): GraphSpec {
     tasks,
     failFast: file.failFast,
     budget: file.budget,
+    merge: mergeSpec(file.merge),
     shared: Object.values(agents).some((a) => a.shared) ? { keep: file.shared?.keep ?? false } : undefined,
     gateway: file.gateway && {
       mode: file.gateway.mode,

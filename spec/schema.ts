@@ -58,6 +58,15 @@ export const gatewaySchema = z
   })
   .strict();
 
+/** A gate: the task (before it starts) or the merge waits for `agentvisor approve` or `reject`. */
+export const approvalSchema = z
+  .object({
+    timeout: duration.default('24h').describe('How long to wait for an answer'),
+    onTimeout: z.enum(['approve', 'reject']).default('reject').describe('What happens when nobody answers in time'),
+  })
+  .strict()
+  .describe('Wait for `agentvisor approve RUN GATE` (or reject); no container runs meanwhile. {} takes the defaults');
+
 export const agentSchema = z
   .object({
     harness: z.enum(HARNESSES).describe('How the agent is run'),
@@ -93,6 +102,7 @@ export const taskSchema = z
     agent: z.string().min(1),
     prompt: z.string().default(''),
     after: z.array(z.string()).default([]).describe('Ids of tasks whose work this task starts from'),
+    approval: approvalSchema.optional().describe('Wait for approval before the task starts (its gate is named by its id)'),
     timeout: duration.optional().describe('Wall-clock limit of the agent; default 30m'),
     retry: z
       .object({
@@ -126,6 +136,9 @@ export const graphSchema = z
     gateway: gatewaySchema.optional(),
     merge: z
       .object({ strategy: z.enum(['no-ff']).default('no-ff') })
+      .extend({
+        approval: approvalSchema.optional().describe('Wait for approval before merging (the gate is named merge)'),
+      })
       .strict()
       .default({ strategy: 'no-ff' }),
     evaluate: z

@@ -56,6 +56,18 @@ export interface TaskSpec {
   after: string[];
   timeoutMs: number;
   retry: RetrySpec;
+  /** wait for approval before the task starts */
+  approval?: ApprovalSpec;
+}
+
+export interface ApprovalSpec {
+  timeoutMs: number;
+  onTimeout: 'approve' | 'reject';
+}
+
+export interface MergeSpec {
+  /** wait for approval before merging */
+  approval?: ApprovalSpec;
 }
 
 export interface RetrySpec {
@@ -85,6 +97,8 @@ export interface GraphSpec {
   /** per run */
   budget?: Budget;
   gateway?: GatewaySpec;
+  /** merge gate and conflict handling; absent in graphs from before they existed */
+  merge?: MergeSpec;
   /** present when some agent has access to a shared workspace */
   shared?: SharedSpec;
 }

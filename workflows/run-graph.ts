@@ -2,8 +2,10 @@
 // are merged into the integration branch in graph order and the evaluation runs on the result.
 // On failure or cancel the saga rolls everything back, unless the user asked to keep it.
 import {
+  allHandlersFinished,
   ApplicationFailure,
   CancellationScope,
+  condition,
   CancelledFailure,
   defineQuery,
   isCancellation,
@@ -23,6 +25,7 @@ import type { AgentSpec } from '../spec/types';
 import {
   SHARED_MOUNT,
   integrationBranch,
+  isLive,
   taskBranch,
   type RunInput,
   type RunReport,
@@ -31,6 +34,8 @@ import {
   type TaskResult,
 } from './run-types';
 import { Saga } from './saga';
+import { Gates } from './approvals';
+import { MERGE_GATE } from '../spec/coordination-checks';
 import { STATUS } from './search-attributes';
 import { detailsMarkdown } from './details';
 
@@ -45,6 +50,13 @@ export async function runGraph(input: RunInput): Promise<RunReport> {
   setHandler(statusQuery, () => report);
   publish(report);
   const saga = new Saga();
+  // approvals: the run waits in awaiting_approval while a gate is open (the CLI, report and UI show it)
+  const gates = new Gates(report, () => {
+    if (isLive(report.status)) report.status = gates.waiting.length ? 'awaiting_approval' : 'running';
+    publish(report);
+    if (input.searchAttributes) upsertSearchAttributes([{ key: STATUS, value: report.status }]);
+  });
+  gates.listen();
 
   try {
     saga.add('remove the run’s containers', () => cleanup.removeContainers({ runId }));
@@ -80,7 +92,7 @@ export async function runGraph(input: RunInput): Promise<RunReport> {
       publish(report);
     }
 
-    const results = await runTasks(input, report, baseCommit, saga, gateway);
+    const results = await runTasks(input, report, baseCommit, saga, gateway, gates);
     if (gateway) await cleanup.stopGateway({ runId }); // no agent needs it any more
     if (CancellationScope.current().consideredCancelled) throw new CancelledFailure('the run was cancelled');
     const failed = report.tasks.filter((t) => t.status !== 'succeeded');
@@ -89,6 +101,9 @@ export async function runGraph(input: RunInput): Promise<RunReport> {
         `task${failed.length > 1 ? 's' : ''} failed: ${failed.map((t) => `${t.id} (${t.error})`).join('; ')}`,
       );
     }
+
+    // every task's work is in; nothing runs while the merge waits for its approval
+    if (graph.merge?.approval && patched('approvals-v1')) await gates.pass(MERGE_GATE, graph.merge.approval);
 
     const merge = await git.mergeTasks({
       runId,
@@ -118,6 +133,7 @@ export async function runGraph(input: RunInput): Promise<RunReport> {
     report.finishedAt = Date.now();
     finish(input, report);
     await git.writeReport(report);
+    await handlersFinished();
     return report;
   } catch (err) {
     const cancelled = isCancellation(err);
@@ -133,6 +149,7 @@ export async function runGraph(input: RunInput): Promise<RunReport> {
       finish(input, report);
       await git.writeReport(report);
     });
+    await handlersFinished();
     if (cancelled) throw err;
     // The report rides in the failure so `run --json` and `status` can show it without a worker.
     throw ApplicationFailure.create({ type: 'RunFailed', message: report.error, nonRetryable: true, details: [report] });
@@ -140,7 +157,7 @@ export async function runGraph(input: RunInput): Promise<RunReport> {
 }
 
 /** Starts each task as soon as its dependencies succeed; returns the results of the tasks that did. */
-async function runTasks(input: RunInput, report: RunReport, baseCommit: string, saga: Saga, gateway?: TaskInput['gateway']) {
+async function runTasks(input: RunInput, report: RunReport, baseCommit: string, saga: Saga, gateway: TaskInput['gateway'], gates: Gates) {
   let runBudgetSpent = false;
   const { runId, graph } = input;
   const results = new Map<string, TaskResult>();
@@ -175,6 +192,12 @@ async function runTasks(input: RunInput, report: RunReport, baseCommit: string, 
             saga.add(`delete branch of ${task.id}`, () => cleanup.deleteBranches({ repo: graph.repo, branches: [reused.branch] }));
             return reused;
           }
+        }
+        if (task.approval && patched('approvals-v1')) {
+          // the gate opens once its dependencies are done, so the approver can look at their work
+          entry.status = 'awaiting_approval';
+          await gates.pass(task.id, task.approval);
+          entry.status = 'pending';
         }
         const agent = graph.agents[task.agent];
         const handle = await startChild(runTask, {
@@ -240,6 +263,11 @@ function sharedAccess(graph: RunInput['graph']): Record<string, 'rw' | 'ro'> {
 function sharedFor(report: RunReport, agent: AgentSpec): TaskInput['shared'] {
   if (!report.shared || !agent.shared) return undefined;
   return { dir: report.shared.path, readOnly: agent.shared === 'ro' };
+}
+
+/** Update handlers still at work finish before the run does (the safe-message-handlers pattern). */
+async function handlersFinished(): Promise<void> {
+  if (!allHandlersFinished()) await CancellationScope.nonCancellable(() => condition(allHandlersFinished));
 }
 
 /** The run's live view in the Temporal UI: a markdown table of its tasks. */

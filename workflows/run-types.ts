@@ -17,8 +17,11 @@ export interface RunInput {
   resume?: { fromRunId: string; fromArtifactsDir: string; baseCommit?: string };
 }
 
-export type RunStatus = 'running' | 'completed' | 'failed' | 'cancelled';
-export type TaskStatus = 'pending' | 'running' | 'succeeded' | 'failed' | 'budget_exceeded' | 'cancelled' | 'skipped';
+export type RunStatus = 'running' | 'awaiting_approval' | 'completed' | 'failed' | 'cancelled';
+export type TaskStatus = 'pending' | 'awaiting_approval' | 'running' | 'succeeded' | 'failed' | 'budget_exceeded' | 'cancelled' | 'skipped';
+
+/** A run still going (working, or waiting for an approval) has no final report yet. */
+export const isLive = (status: RunStatus) => status === 'running' || status === 'awaiting_approval';
 
 export interface TaskReport {
   id: string;
@@ -82,6 +85,22 @@ export interface RunReport {
   artifactsDir: string;
   /** the run's shared workspace, when some agent has access to it */
   shared?: SharedReport;
+  /** approval gates reached so far, in the order they were reached */
+  approvals?: ApprovalReport[];
+}
+
+/** One approval gate of the run: a task's (before it starts) or the merge's. */
+export interface ApprovalReport {
+  /** the task id, or "merge" */
+  gate: string;
+  status: 'waiting' | 'approved' | 'rejected' | 'cancelled';
+  /** nobody answered in time; the graph's onTimeout decided */
+  timedOut?: boolean;
+  reason?: string;
+  requestedAt: number;
+  decidedAt?: number;
+  timeoutMs: number;
+  onTimeout: 'approve' | 'reject';
 }
 
 export interface SharedReport {

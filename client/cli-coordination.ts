@@ -1,0 +1,41 @@
+// The CLI's commands for a running run's coordination: approve, reject (and add).
+import type { Client } from '@temporalio/client';
+import type { Command } from 'commander';
+import type { ClientConfig } from './config';
+import { approveGate, rejectGate } from './coordination';
+
+type Action = <A extends unknown[]>(fn: (...args: A) => Promise<number>) => (...args: A) => Promise<void>;
+type WithClient = <T>(fn: (client: Client, cfg: ClientConfig) => Promise<T>) => Promise<T>;
+
+export function addCoordinationCommands(program: Command, action: Action, withClient: WithClient): void {
+  program
+    .command('approve')
+    .argument('<run>', 'run id')
+    .argument('[gate]', 'the task id, or merge (default: the one gate that is waiting)')
+    .description('let a run waiting for approval go on')
+    .action(
+      action((runId: string, gate: string | undefined) =>
+        withClient(async (client) => {
+          const a = await approveGate(client, runId, gate);
+          console.log(`approved ${a.gate} of ${runId}`);
+          return 0;
+        }),
+      ),
+    );
+
+  program
+    .command('reject')
+    .argument('<run>', 'run id')
+    .argument('[gate]', 'the task id, or merge (default: the one gate that is waiting)')
+    .requiredOption('--reason <text>', 'why (shown in the run’s error and report)')
+    .description('reject a gate: the run fails with the reason and is rolled back')
+    .action(
+      action((runId: string, gate: string | undefined, opts: { reason: string }) =>
+        withClient(async (client) => {
+          const a = await rejectGate(client, runId, opts.reason, gate);
+          console.log(`rejected ${a.gate} of ${runId}: ${a.reason}`);
+          return 0;
+        }),
+      ),
+    );
+}
