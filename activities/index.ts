@@ -20,7 +20,7 @@ import {
 } from '../workflows/run-types';
 import { runContainer, type ContainerOutcome } from './container-run';
 import { withHeartbeat } from './heartbeat';
-import { countAgentOutcome, countEvaluation } from './metrics';
+import { countAgentOutcome, countAgentRetry, countEvaluation, recordUsage } from './metrics';
 import { appendLedger, decideReuse, taskSpecHash, type LedgerEntry, type ReuseDecision } from './ledger';
 import {
   addDetachedWorktree,
@@ -186,15 +186,21 @@ export function createActivities({ runtime, scope = 'unscoped' }: ActivityDeps) 
         const u = await taskUsage(gw.controlUrl, input.runId, input.taskId);
         // (inputTokens: every input token not read from a cache, cache writes included, as the harnesses count them)
         if (u) usage = { inputTokens: u.inputTokens + (u.cacheWriteTokens ?? 0), outputTokens: u.outputTokens, cachedTokens: u.cachedTokens, costUsd: u.usd };
-        if (budgetExceeded) return { ...outcome, logPath, result, usage, budgetExceeded };
+        if (budgetExceeded) {
+          recordUsage(input.agent.harness, usage);
+          countAgentOutcome(input.agent.harness, 'budget_exceeded');
+          return { ...outcome, logPath, result, usage, budgetExceeded };
+        }
       }
       const killed = killedFromOutside(outcome);
       countAgentOutcome(
         input.agent.harness,
         killed ? 'killed' : outcome.timedOut ? 'timed_out' : outcome.oomKilled ? 'oom_killed' : outcome.exitCode === 0 && result?.success !== false ? 'succeeded' : 'failed',
       );
+      recordUsage(input.agent.harness, usage);
       if (killed || (result && !result.success && result.transient)) {
         // a transient failure: the next attempt starts a fresh container from a clean worktree
+        countAgentRetry(input.agent.harness, killed ? 'killed' : 'transient');
         await runtime.remove(name);
         throw ApplicationFailure.retryable(
           killed

@@ -267,6 +267,8 @@ export interface RunSummary {
   graphName?: string;
   startTime?: Date;
   closeTime?: Date;
+  /** the run's cost so far (the AgentvisorCostUsd search attribute), when the namespace has it */
+  costUsd?: number;
 }
 
 export interface ListFilter {
@@ -302,6 +304,7 @@ export async function listRuns(client: Client, filter: ListFilter = {}): Promise
       graphName: wf.memo?.graphName as string | undefined,
       startTime: wf.startTime,
       closeTime: wf.closeTime,
+      costUsd: wf.typedSearchAttributes.get(SA.COST),
     });
     if (runs.length >= (filter.limit ?? 50)) break;
   }

@@ -23,7 +23,7 @@ import {
 import { runArtifactsDir, type ClientConfig } from './config';
 import { runDevServer } from './dev-server';
 import { addCoordinationCommands } from './cli-coordination';
-import { ProgressView, renderTable } from './progress';
+import { formatUsd, ProgressView, renderTable } from './progress';
 import { isLive, type RunReport } from '../workflows/run-types';
 import { currentTracing } from '../telemetry/tracing';
 import { createLogger, logLevelFrom } from '../telemetry/logger';
@@ -106,7 +106,7 @@ async function followRun(opts: RunFlags, start: (o: StartOptions) => Promise<Sta
     return 0;
   }
   if (!opts.json) console.log(`run ${runId}${started.uiLink ? `   Temporal UI: ${started.uiLink}` : ''}`);
-  const view = opts.json ? undefined : new ProgressView();
+  const view = opts.json ? undefined : new ProgressView(process.stdout, client);
   let polling = true;
   const poll = (async () => {
     while (polling) {
@@ -245,7 +245,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
         withClient(async (client, cfg) => {
         let report = await getRunReport(client, runId, cfg);
         if (opts.watch && !opts.json) {
-          const view = new ProgressView();
+          const view = new ProgressView(process.stdout, client);
           while (isLive(report.status)) {
             view.update(report);
             await new Promise((r) => setTimeout(r, 1000));
@@ -311,7 +311,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
         withClient(async (client, cfg) => {
         const runs = await listRuns(client, { status: opts.status, graph: opts.graph, limit: Number(opts.limit) });
         if (opts.json) console.log(JSON.stringify(runs, null, 2));
-        else for (const r of runs) console.log(`${r.runId}\t${r.status}\t${r.graphName ?? ''}\t${r.startTime?.toISOString() ?? ''}`);
+        else for (const r of runs) console.log(`${r.runId}\t${r.status}\t${r.graphName ?? ''}\t${r.startTime?.toISOString() ?? ''}\t${r.costUsd !== undefined ? formatUsd(r.costUsd) : ''}`);
         return 0;
         }),
       ),

@@ -1,6 +1,11 @@
 // Live progress of a run in the terminal: a redrawn table on a TTY, plain lines otherwise (CI logs).
+import type { Client } from '@temporalio/client';
 import Table from 'cli-table3';
 import type { RunReport, TaskReport } from '../workflows/run-types';
+import { costOf, tokensOf, totalsText } from '../workflows/usage';
+import { lastActivityLines } from './activity-lines';
+
+export { formatTokens, formatUsd } from '../workflows/usage';
 
 const COLOURS: Record<string, string> = {
   pending: '\x1b[90m',
@@ -18,14 +23,27 @@ function elapsed(t: TaskReport, now: number): string {
   return `${(ms / 1000).toFixed(1)}s`;
 }
 
-export function renderTable(report: RunReport, colour: boolean, now = Date.now()): string {
-  const table = new Table({ head: ['task', 'agent', 'status', 'elapsed', 'files', 'commit'], style: { head: [], border: [] } });
+/** What a task is doing (its last heartbeat line) or, once over, what it came to. */
+function activity(t: TaskReport, lastLine?: string): string {
+  const text =
+    t.status === 'running'
+      ? (lastLine ?? '')
+      : t.status === 'succeeded'
+        ? `${t.filesChanged} files${t.commit ? `, ${t.commit.slice(0, 10)}` : ''}`
+        : (t.error ?? t.note ?? '');
+  return text.length > 48 ? `${text.slice(0, 47)}…` : text;
+}
+
+export function renderTable(report: RunReport, colour: boolean, now = Date.now(), lastLines: Map<string, string> = new Map()): string {
+  const table = new Table({ head: ['task', 'agent', 'status', 'elapsed', 'tokens', 'cost', 'last activity'], style: { head: [], border: [] } });
   for (const t of report.tasks) {
     const shown = t.reusedFrom ? 'reused' : t.status;
     const status = colour ? `${COLOURS[t.status] ?? ''}${shown}\x1b[0m` : shown;
-    table.push([t.id, t.agent, status, elapsed(t, now), t.status === 'succeeded' ? String(t.filesChanged) : '', t.commit?.slice(0, 10) ?? '']);
+    table.push([t.id, t.agent, status, elapsed(t, now), tokensOf(t.usage), costOf(t.usage), activity(t, lastLines.get(t.id))]);
   }
   const lines = [table.toString()];
+  const totals = totalsText(report);
+  if (totals) lines.push(totals);
   const merge = report.merge.status === 'pending' ? '' : `merge: ${report.merge.status}`;
   const evaluation = report.evaluation ? `evaluation: ${report.evaluation.passed ? 'passed' : `failed (exit ${report.evaluation.exitCode})`}` : '';
   if (merge || evaluation) lines.push([merge, evaluation].filter(Boolean).join('   '));
@@ -36,11 +54,18 @@ export function renderTable(report: RunReport, colour: boolean, now = Date.now()
 export class ProgressView {
   private drawnLines = 0;
   private lastStates = new Map<string, string>();
-  constructor(private readonly out: NodeJS.WriteStream = process.stdout) {}
+  private lastLines = new Map<string, string>();
+  private fetching = false;
+  /** with a client, the table's last-activity column follows the running tasks' heartbeats */
+  constructor(
+    private readonly out: NodeJS.WriteStream = process.stdout,
+    private readonly client?: Client,
+  ) {}
 
   update(report: RunReport): void {
     if (this.out.isTTY) {
-      const text = renderTable(report, true);
+      this.refreshLines(report);
+      const text = renderTable(report, true, Date.now(), this.lastLines);
       if (this.drawnLines) this.out.write(`\x1b[${this.drawnLines}A\x1b[J`);
       this.out.write(text + '\n');
       this.drawnLines = text.split('\n').length;
@@ -54,14 +79,17 @@ export class ProgressView {
       if (this.lastStates.get(t.id) !== t.status) {
         this.lastStates.set(t.id, t.status);
         const commit = t.commit?.slice(0, 10);
+        const usage = [t.usage && `${tokensOf(t.usage)} tokens`, costOf(t.usage)].filter(Boolean).join(', ');
         const detail =
           t.status === 'failed' && t.error
-            ? `: ${t.error}`
+            ? `: ${t.error}${usage ? ` (${usage})` : ''}`
             : t.reusedFrom
               ? ` (reused from run ${t.reusedFrom}, ${commit})`
               : t.status === 'succeeded'
-                ? ` (${t.filesChanged} files, ${commit})`
-                : '';
+                ? ` (${[`${t.filesChanged} files`, commit, usage].filter(Boolean).join(', ')})`
+                : usage
+                  ? ` (${usage})`
+                  : '';
         this.out.write(`task ${t.id} [${t.agent}] ${t.status}${detail}\n`);
       }
     }
@@ -74,5 +102,21 @@ export class ProgressView {
         this.out.write(`${key} ${value}\n`);
       }
     }
+    // the totals once the run is over (CI logs: one line, not one per poll)
+    const totals = report.status === 'running' ? '' : totalsText(report);
+    if (totals && !this.lastStates.has(':totals')) {
+      this.lastStates.set(':totals', totals);
+      this.out.write(`${totals}\n`);
+    }
+  }
+
+  /** Fetches the running tasks' last lines in the background; the next redraw shows them. */
+  private refreshLines(report: RunReport): void {
+    if (!this.client || this.fetching || report.status !== 'running') return;
+    this.fetching = true;
+    lastActivityLines(this.client, report)
+      .then((lines) => (this.lastLines = lines))
+      .catch(() => undefined)
+      .finally(() => (this.fetching = false));
   }
 }

@@ -5,6 +5,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import type { RunReport, TaskReport } from '../workflows/run-types';
 import { detailsMarkdown } from '../workflows/details';
+import { costOf, formatTokens, formatUsd, runTotals, tokensOf } from '../workflows/usage';
 
 const COLOUR: Record<string, string> = {
   succeeded: '#2e9e5b',
@@ -68,12 +69,28 @@ export function timelineHtml(report: RunReport): string {
   return `<div class="timeline">${rows.join('')}<div class="axis"><span>0s</span><span>${secs(span)}</span></div></div>`;
 }
 
+/** The run in figures: tasks by outcome, wall time, lines changed, tokens and cost. */
+export function totalsHtml(report: RunReport): string {
+  const succeeded = report.tasks.filter((t) => t.status === 'succeeded').length;
+  const totals = runTotals(report);
+  const cells: [string, string][] = [
+    ['tasks', `${succeeded} of ${report.tasks.length} succeeded`],
+    ['wall time', report.finishedAt ? secs(report.finishedAt - report.startedAt) : 'running'],
+    ['agent time', secs(report.tasks.reduce((n, t) => n + (t.startedAt && t.finishedAt ? t.finishedAt - t.startedAt : 0), 0))],
+    ['files changed', String(report.tasks.reduce((n, t) => n + t.filesChanged, 0))],
+    ['lines', `+${report.tasks.reduce((n, t) => n + t.insertions, 0)} −${report.tasks.reduce((n, t) => n + t.deletions, 0)}`],
+    ['tokens', totals ? `${formatTokens(totals.tokens)} (in ${formatTokens(totals.inputTokens)}, out ${formatTokens(totals.outputTokens)})` : '—'],
+    ['cost', totals?.priced ? formatUsd(totals.costUsd) : '—'],
+  ];
+  return `<table class="totals" id="totals">${cells.map(([k, v]) => `<tr><th>${k}</th><td data-total="${k.replace(/ /g, '-')}">${esc(v)}</td></tr>`).join('')}</table>`;
+}
+
 export function reportHtml(report: RunReport, after: Record<string, string[]> = afterOf(report)): string {
   const rows = report.tasks.map(
     (t) =>
       `<tr><td>${esc(t.id)}</td><td>${esc(t.agent)}</td><td><span class="pill" style="background:${COLOUR[t.status]}">${esc(t.reusedFrom ? `reused (${t.reusedFrom})` : t.status)}</span></td>` +
       `<td>${t.startedAt && t.finishedAt ? secs(t.finishedAt - t.startedAt) : ''}</td><td>${t.filesChanged}</td><td>+${t.insertions} −${t.deletions}</td>` +
-      `<td><code>${esc(t.commit?.slice(0, 10))}</code></td><td>${t.logPath ? `<a href="file://${esc(t.logPath)}">log</a>` : ''}</td><td>${esc(t.error ?? t.note ?? '')}</td><td>—</td></tr>`,
+      `<td><code>${esc(t.commit?.slice(0, 10))}</code></td><td>${t.logPath ? `<a href="file://${esc(t.logPath)}">log</a>` : ''}</td><td>${esc(t.error ?? t.note ?? '')}</td><td class="num">${tokensOf(t.usage)}</td><td class="num">${costOf(t.usage)}</td></tr>`,
   );
   const merge = report.merge.conflicts.length
     ? report.merge.conflicts.map((c) => `conflict: <b>${esc(c.taskId)}</b> with ${esc(c.conflictsWith.join(', '))} in ${esc(c.files.join(', '))}`).join('<br>')
@@ -97,9 +114,10 @@ ${report.error ? `<p class="status">${esc(report.error)}</p>` : ''}
 ${report.shared ? `<p class="meta" id="shared">shared workspace <code>${esc(report.shared.path)}</code> at <code>${esc(report.shared.mount)}</code> (${esc(Object.entries(report.shared.access).map(([a, m]) => `${a} ${m}`).join(', '))})${report.shared.removed ? ' · removed by the rollback' : ''}</p>` : ''}
 <h2>Graph</h2>${graphSvg(report, after)}
 <h2>Timeline</h2>${timelineHtml(report)}
-<h2>Tasks</h2><table><tr><th>task</th><th>agent</th><th>status</th><th>duration</th><th>files</th><th>lines</th><th>commit</th><th>log</th><th>note</th><th>cost</th></tr>${rows.join('')}</table>
+<h2>Tasks</h2><table><tr><th>task</th><th>agent</th><th>status</th><th>duration</th><th>files</th><th>lines</th><th>commit</th><th>log</th><th>note</th><th>tokens</th><th>cost</th></tr>${rows.join('')}</table>
+<h2>Totals</h2>${totalsHtml(report)}
 ${approvalsHtml(report)}<h2>Merge</h2><p>${merge}</p><h2>Evaluation</h2><p>${evaluation}</p>
-<p class="meta">Cost: usage and cost come with the gateway; this version runs command agents, which use no model.</p>
+<p class="meta">Usage is the gateway's meter when the run has one, else what the agent's CLI reported; agents that call no model have none.</p>
 </body></html>`;
 }
 

@@ -86,7 +86,10 @@ function installRuntime(level: NonNullable<AgentvisorWorkerOptions['logLevel']>,
       telemetryOptions: {
         // the core's INFO lines are poller chatter; its warnings and errors (or all, when debugging) come through
         logging: { filter: makeTelemetryFilterString({ core: level === 'INFO' ? 'WARN' : level }), forward: {} },
-        ...(metricsAddress ? { metrics: { prometheus: { bindAddress: metricsAddress } } } : {}),
+        ...(metricsAddress
+          ? // dollars, not milliseconds: buckets from a cent to a hundred dollars per agent attempt
+            { metrics: { prometheus: { bindAddress: metricsAddress, histogramBucketOverrides: { agentvisor_task_cost: [0.01, 0.1, 0.5, 1, 5, 10, 50, 100] } } } }
+          : {}),
       },
     });
   } catch {

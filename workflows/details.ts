@@ -1,5 +1,6 @@
 // The run's "current details" in the Temporal UI: a markdown table updated as tasks progress.
 import type { RunReport } from './run-types';
+import { costOf, tokensOf, totalsText } from './usage';
 
 const seconds = (from?: number, to?: number) => (from && to ? `${((to - from) / 1000).toFixed(1)}s` : '');
 
@@ -7,15 +8,17 @@ export function detailsMarkdown(r: RunReport): string {
   const rows = r.tasks.map((t) => {
     const state = t.reusedFrom ? `reused (${t.reusedFrom})` : t.status;
     const outcome = t.error ? t.error.replace(/\|/g, '\\|').slice(0, 120) : t.status === 'succeeded' ? `${t.filesChanged} files, +${t.insertions} −${t.deletions}` : '';
-    return `| ${t.id} | ${t.agent} | ${state} | ${seconds(t.startedAt, t.finishedAt)} | ${outcome} |`;
+    return `| ${t.id} | ${t.agent} | ${state} | ${seconds(t.startedAt, t.finishedAt)} | ${tokensOf(t.usage)} | ${costOf(t.usage)} | ${outcome} |`;
   });
   const lines = [
     `**${r.graphName}** · ${r.status} · integration branch \`${r.integrationBranch}\``,
     '',
-    '| task | agent | status | duration | outcome |',
-    '|---|---|---|---|---|',
+    '| task | agent | status | duration | tokens | cost | outcome |',
+    '|---|---|---|---|---|---|---|',
     ...rows,
   ];
+  const totals = totalsText(r);
+  if (totals) lines.push('', totals);
   if (r.shared) lines.push('', `shared workspace: \`${r.shared.path}\`${r.shared.removed ? ' (removed by the rollback)' : ''}`);
   if (r.approvals?.length) lines.push('', ...r.approvals.map((a) => `approval of ${a.gate}: **${a.status}**${a.timedOut ? ' (timed out)' : ''}${a.reason ? ` (${a.reason})` : ''}`));
   if (r.merge.status !== 'pending') lines.push('', `merge: **${r.merge.status}**${r.merge.conflicts.map((c) => ` · ${c.taskId} × ${c.conflictsWith.join(', ')} in ${c.files.join(', ')}`).join('')}`);

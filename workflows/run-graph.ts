@@ -36,7 +36,8 @@ import {
 import { Saga } from './saga';
 import { Gates } from './approvals';
 import { MERGE_GATE } from '../spec/coordination-checks';
-import { STATUS } from './search-attributes';
+import { COST, STATUS } from './search-attributes';
+import { runTotals } from './usage';
 import { detailsMarkdown } from './details';
 
 export const statusQuery = defineQuery<RunReport>('status');
@@ -278,7 +279,10 @@ function publish(report: RunReport): void {
 /** The final status, in the UI's details and (when registered) the status search attribute. */
 function finish(input: RunInput, report: RunReport): void {
   publish(report);
-  if (patched('search-attributes-v1') && input.searchAttributes) {
+  // the run's total cost joins its final status; runs recorded before set the status only
+  if (patched('cost-search-attribute-v1')) {
+    if (input.searchAttributes) upsertSearchAttributes([{ key: STATUS, value: report.status }, { key: COST, value: runTotals(report)?.costUsd ?? 0 }]);
+  } else if (patched('search-attributes-v1') && input.searchAttributes) {
     upsertSearchAttributes([{ key: STATUS, value: report.status }]);
   }
 }

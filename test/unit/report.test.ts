@@ -43,3 +43,27 @@ test('writes report.html and report.md', () => {
   expect(readFileSync(files.html, 'utf8')).toMatch(/^<!doctype html>/);
   expect(readFileSync(files.markdown, 'utf8')).toContain('| b | agent-b | failed |');
 });
+
+test('tokens and cost per task and the totals', () => {
+  const priced: RunReport = {
+    ...report,
+    tasks: [
+      { ...report.tasks[0], usage: { inputTokens: 12_000, outputTokens: 500, cachedTokens: 0, costUsd: 0.25 } },
+      { ...report.tasks[1], usage: { inputTokens: 1_000, outputTokens: 0, cachedTokens: 0, costUsd: 1.5 } },
+      report.tasks[2],
+    ],
+  };
+  const html = reportHtml(priced);
+  expect(html).toContain('<td class="num">12.5k</td><td class="num">$0.2500</td>');
+  const totals = Object.fromEntries([...html.matchAll(/data-total="([\w-]+)">([^<]*)</g)].map((m) => [m[1], m[2]]));
+  expect(totals).toEqual({
+    tasks: '1 of 3 succeeded',
+    'wall-time': '10.0s',
+    'agent-time': '8.0s',
+    'files-changed': '3',
+    lines: '+6 −0',
+    tokens: '13.5k (in 13.0k, out 500)',
+    cost: '$1.75',
+  });
+  expect(reportHtml(report)).toMatch(/data-total="cost">—</); // no usage reported: no made-up figure
+});
