@@ -156,6 +156,8 @@ export interface GatewayUsage {
   cachedTokens: number;
   /** input tokens written to a cache (Anthropic) */
   cacheWriteTokens: number;
+  /** model calls answered with an error status, by status */
+  errors?: Record<string, number>;
   usd: number;
   budgetExceeded: boolean;
 }

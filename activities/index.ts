@@ -37,6 +37,7 @@ import {
   type Worktree,
 } from './git';
 import { sandboxUser } from './sandbox-user';
+import { retryWatch, upstreamErrorsNote } from './retry-watch';
 import { coordinationActivities, sharedMounts } from './coordination';
 
 export interface ActivityDeps {
@@ -136,6 +137,7 @@ export function createActivities({ runtime, scope = 'unscoped' }: ActivityDeps) 
               NO_PROXY: GATEWAY_ALIAS,
             }
           : {};
+      const retries = retryWatch(harness, input.agent);
       let budgetExceeded: 'task' | 'run' | undefined;
       const checkBudget = async () => {
         if (!gw) return undefined;
@@ -172,13 +174,14 @@ export function createActivities({ runtime, scope = 'unscoped' }: ActivityDeps) 
         {
           logPath,
           timeoutMs: input.task.timeoutMs,
-          watch: gw ? checkBudget : undefined,
+          watch: async () => retries.exhausted() ?? (gw ? await checkBudget() : undefined),
           // a fresh start after a killed attempt begins from a clean worktree
           beforeCreate: () => resetWorktree(input.worktree, input.startCommit, owner),
-          progress: harness.progress?.bind(harness),
+          progress: (line) => retries.progress(line),
         },
       );
-      const result = harness.result?.(await readFile(logPath, 'utf8'), outcome.exitCode);
+      const parsed = harness.result?.(await readFile(logPath, 'utf8'), outcome.exitCode);
+      const result = (outcome.stoppedFor && retries.result(parsed?.usage)) || parsed;
       let usage = result?.usage;
       if (gw) {
         await checkBudget();
@@ -186,6 +189,8 @@ export function createActivities({ runtime, scope = 'unscoped' }: ActivityDeps) 
         const u = await taskUsage(gw.controlUrl, input.runId, input.taskId);
         // (inputTokens: every input token not read from a cache, cache writes included, as the harnesses count them)
         if (u) usage = { inputTokens: u.inputTokens + (u.cacheWriteTokens ?? 0), outputTokens: u.outputTokens, cachedTokens: u.cachedTokens, costUsd: u.usd };
+        // a CLI stopped for its retries may not have said which status it got: the gateway knows
+        if (u && result && retries.exhausted()) result.reason = `${result.reason ?? ''}${upstreamErrorsNote(u.errors)}`;
         if (budgetExceeded) {
           recordUsage(input.agent.harness, usage);
           countAgentOutcome(input.agent.harness, 'budget_exceeded');

@@ -19,6 +19,8 @@ export interface Counters {
   refused: number;
   /** Responses whose model had no price (counted at $0). */
   unpricedRequests: number;
+  /** Error responses (status ≥ 400, upstream or replayed) by status: what the agent was told. */
+  errors: Record<string, number>;
 }
 
 export interface CounterReport extends Counters {
@@ -41,6 +43,7 @@ const zero = (): Counters => ({
   requests: 0,
   refused: 0,
   unpricedRequests: 0,
+  errors: {},
 });
 
 /** Why a budget is spent, or undefined if it is not. */
@@ -89,7 +92,7 @@ export class Ledger {
   }
 
   /** Counts one model response (usage may be absent, e.g. an error response). */
-  record(taskId: string, usage: Usage | undefined, model: string | undefined): Charge {
+  record(taskId: string, usage: Usage | undefined, model: string | undefined, status = 200): Charge {
     const price = findPrice(this.prices, model);
     const u = usage ?? { inputTokens: 0, outputTokens: 0, cachedTokens: 0, cacheWriteTokens: 0 };
     const usd = price ? priceUsage(u, price) : 0;
@@ -103,6 +106,7 @@ export class Ledger {
       c.totalTokens += totalTokens(u);
       c.usd += usd;
       if (!priced) c.unpricedRequests++;
+      if (status >= 400) c.errors[status] = (c.errors[status] ?? 0) + 1;
     }
     return { usd, priced };
   }

@@ -312,7 +312,7 @@ export function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {}): Ga
 
   function charge(ex: Exchange, status: number, usage: MeteredUsage | undefined, note = ''): void {
     const model = usage?.model ?? ex.requestModel;
-    const { usd, priced } = ledger.record(ex.task.taskId, usage, model);
+    const { usd, priced } = ledger.record(ex.task.taskId, usage, model, status);
     const u = usage ?? { inputTokens: 0, outputTokens: 0, cachedTokens: 0, cacheWriteTokens: 0 };
     say(
       `agentvisor gateway: task=${ex.task.taskId} provider=${ex.provider.name} ${ex.method} ${ex.path} status=${status} ` +

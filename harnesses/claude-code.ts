@@ -14,6 +14,7 @@ import {
   gatewayUrl,
   jsonLines,
   logTail,
+  maxRetries,
   maxTurns,
   num,
   obj,
@@ -21,6 +22,7 @@ import {
   renderPrompt,
   shellEntry,
   short,
+  statusNote,
   type AgentResult,
   type Harness,
 } from './harness';
@@ -38,8 +40,8 @@ export const claudeCodeHarness: Harness = {
     args.push('--', renderPrompt(input));
 
     const env: Record<string, string> = {
-      // API retries (default 10, with backoff); a transient failure is retried as a task instead
-      CLAUDE_CODE_MAX_RETRIES: '3',
+      // API retries (default 10, with backoff); past them a transient failure is retried as a task
+      CLAUDE_CODE_MAX_RETRIES: String(maxRetries(agent)),
       ...agent.env,
       // no telemetry, error reports, auto-update, or other traffic besides the model API
       CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
@@ -107,7 +109,7 @@ export const claudeCodeHarness: Harness = {
     if (res.is_error || res.subtype !== 'success' || exitCode !== 0) {
       const what = String(res.result ?? '').trim() || String(res.subtype ?? 'error');
       const status = typeof res.api_error_status === 'number' ? res.api_error_status : undefined;
-      const reason = `claude: ${short(what, 300)}${res.subtype && res.subtype !== 'success' ? ` (${String(res.subtype)})` : ''}${
+      const reason = `claude: ${short(what, 300)}${statusNote(what, status)}${res.subtype && res.subtype !== 'success' ? ` (${String(res.subtype)})` : ''}${
         exitCode !== 0 ? ` [exit ${exitCode}]` : ''
       }`;
       const r = failure(reason, usage);

@@ -9,7 +9,8 @@
 // Through the gateway: a model provider "agentvisor" with base_url <gateway>/openai/v1 (Responses
 // API) whose key is read from OPENAI_API_KEY = <task token> (sent as a Bearer token).
 // Standing instructions go to ~/.codex/AGENTS.md (CODEX_HOME defaults to ~/.codex). Codex has no
-// turn limit; the task timeout bounds it.
+// turn limit; the task timeout bounds it. Retries of failed model calls: the provider's
+// request_max_retries and stream_max_retries, from maxRetries(agent).
 import { AGENTS_IMAGE } from '../images/constants';
 import {
   agentInstructions,
@@ -17,6 +18,7 @@ import {
   gatewayUrl,
   jsonLines,
   logTail,
+  maxRetries,
   num,
   obj,
   parseJsonLine,
@@ -26,6 +28,15 @@ import {
   type AgentResult,
   type Harness,
 } from './harness';
+
+/**
+ * Codex replaces some provider errors by fixed messages without the HTTP status (its CodexErr
+ * variants): name what they stand for, and treat them as transient.
+ */
+const KNOWN_ERRORS: { pattern: RegExp; note: string }[] = [
+  { pattern: /currently experiencing high demand/i, note: 'HTTP 500: the provider reported an internal server error' },
+  { pattern: /selected model is at capacity/i, note: 'the provider reported the model overloaded' },
+];
 
 /** A TOML basic string. */
 function toml(s: string): string {
@@ -41,10 +52,11 @@ export const codexHarness: Harness = {
     const { agent, gateway } = input;
     const args = ['exec', '--json', '--ephemeral', '--skip-git-repo-check', '--dangerously-bypass-approvals-and-sandbox'];
     if (agent.model) args.push('-m', agent.model);
+    const retries = maxRetries(agent);
     if (gateway) {
       const provider =
         `{name="agentvisor gateway",base_url=${toml(gatewayUrl(gateway, '/openai/v1'))},wire_api="responses",` +
-        `env_key="OPENAI_API_KEY",request_max_retries=2,stream_max_retries=2}`;
+        `env_key="OPENAI_API_KEY",request_max_retries=${retries},stream_max_retries=${retries}}`;
       args.push('-c', 'model_provider=agentvisor', '-c', `model_providers.agentvisor=${provider}`);
     }
     args.push(
@@ -132,7 +144,10 @@ export const codexHarness: Harness = {
     const usage: AgentResult['usage'] = { inputTokens: Math.max(0, input - cached), outputTokens: output, cachedTokens: cached };
     if (failed !== undefined || !completed || exitCode !== 0) {
       const why = failed ?? lastError ?? (logTail(log) || 'no turn.completed event');
-      return failure(`codex: ${short(why, 300)}${exitCode !== 0 ? ` [exit ${exitCode}]` : ''}`, usage);
+      const known = KNOWN_ERRORS.find((k) => k.pattern.test(why));
+      const r = failure(`codex: ${short(why, 300)}${known ? ` (${known.note})` : ''}${exitCode !== 0 ? ` [exit ${exitCode}]` : ''}`, usage);
+      if (known) r.transient = true;
+      return r;
     }
     return { success: true, usage };
   },

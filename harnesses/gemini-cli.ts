@@ -3,7 +3,8 @@
 // --prompt runs non-interactively; yolo approves every tool call. GEMINI_CLI_TRUST_WORKSPACE=true
 // trusts /workspace (untrusted, yolo is silently downgraded and tools would wait for approval).
 // ~/.gemini/settings.json selects API-key auth (without it the CLI exits 41), turns off usage
-// statistics, telemetry and update checks, and sets the turn limit (model.maxSessionTurns).
+// statistics, telemetry and update checks, and sets the turn limit (model.maxSessionTurns) and the
+// attempts of a failed model call (general.maxAttempts: maxRetries(agent) + 1).
 // Output: JSON lines (init, message, tool_use, tool_result, error, result {status, stats}).
 // Through the gateway: GOOGLE_GEMINI_BASE_URL=<gateway>/gemini, GEMINI_API_KEY=<task token> (sent
 // as x-goog-api-key). Standing instructions go to ~/.gemini/GEMINI.md (global context).
@@ -15,6 +16,7 @@ import {
   gatewayUrl,
   jsonLines,
   logTail,
+  maxRetries,
   maxTurns,
   num,
   obj,
@@ -22,18 +24,19 @@ import {
   renderPrompt,
   shellEntry,
   short,
+  statusNote,
   type AgentResult,
   type Harness,
 } from './harness';
 
-export function geminiSettings(turns: number): Record<string, unknown> {
+export function geminiSettings(turns: number, retries: number): Record<string, unknown> {
   return {
     security: { auth: { selectedType: 'gemini-api-key' } },
     privacy: { usageStatisticsEnabled: false },
     telemetry: { enabled: false },
     // maxAttempts: model request attempts (default 10, with backoff: minutes on a 429); a
     // transient failure is better retried as a task by the workflow
-    general: { disableAutoUpdate: true, disableUpdateNag: true, maxAttempts: 3 },
+    general: { disableAutoUpdate: true, disableUpdateNag: true, maxAttempts: retries + 1 },
     model: { maxSessionTurns: turns },
   };
 }
@@ -63,7 +66,7 @@ export const geminiCliHarness: Harness = {
       command: shellEntry('gemini', args),
       env,
       files: [
-        { path: '.gemini/settings.json', content: `${JSON.stringify(geminiSettings(maxTurns(agent)), null, 2)}\n` },
+        { path: '.gemini/settings.json', content: `${JSON.stringify(geminiSettings(maxTurns(agent), maxRetries(agent)), null, 2)}\n` },
         { path: '.gemini/GEMINI.md', content: agentInstructions(input) },
       ],
     };
@@ -71,7 +74,11 @@ export const geminiCliHarness: Harness = {
 
   progress(line) {
     const ev = parseJsonLine(line);
-    if (!ev) return undefined;
+    if (!ev) {
+      // stderr: "Attempt 1 failed with status 429. Retrying with backoff... <error>"
+      const retry = /^Attempt (\d+) failed with status (\d{3})\. Retrying/.exec(line.trim());
+      return retry ? `retrying: HTTP ${retry[2]} (attempt ${retry[1]} failed)` : undefined;
+    }
     switch (ev.type) {
       case 'init':
         return `started (model ${String(ev.model ?? '?')})`;
@@ -107,8 +114,18 @@ export const geminiCliHarness: Harness = {
         (lastError && String(lastError.message ?? '')) ||
         logTail(log) ||
         (res ? `status ${String(res.status)}` : 'no result event');
-      return failure(`gemini: ${short(why, 300)}${exitCode !== 0 ? ` [exit ${exitCode}]` : ''}`, usage);
+      // the API error's HTTP status is on stderr ("status: 429"), not always in the message
+      const status = lastStatus(log);
+      const r = failure(`gemini: ${short(why, 300)}${statusNote(why, status)}${exitCode !== 0 ? ` [exit ${exitCode}]` : ''}`, usage);
+      if (status !== undefined) r.transient = status === 429 || status >= 500 || undefined;
+      return r;
     }
     return { success: true, usage };
   },
 };
+
+/** The HTTP status of the last API error the CLI printed (its stderr: `status: 429`). */
+function lastStatus(log: string): number | undefined {
+  const all = [...log.matchAll(/^\s*status: (\d{3}),?\s*$/gm)];
+  return all.length ? Number(all[all.length - 1][1]) : undefined;
+}

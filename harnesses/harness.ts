@@ -43,6 +43,13 @@ export interface Harness {
   build(input: HarnessInput): HarnessInvocation;
   /** one line of the agent's stdout → a short progress line for heartbeats/UI, or undefined */
   progress?(line: string): string | undefined;
+  /**
+   * one line of the agent's output → what failed, when the line says the CLI is about to retry a
+   * failed model call (a 429, a 5xx). For CLIs whose own retry count cannot be set: runAgent stops
+   * the agent once it has retried more than maxRetries(agent) times, and the task fails (transient)
+   * with that reason instead of waiting through the CLI's backoff.
+   */
+  retrying?(line: string): string | undefined;
   /** the whole log + exit code → final result (usage, cost, failure reason) */
   result?(log: string, exitCode: number): AgentResult;
 }
@@ -76,6 +83,24 @@ export function shellEntry(cli: string, args: string[]): string[] {
 export function maxTurns(agent: AgentSpec): number {
   const n = Number(agent.env?.AGENTVISOR_MAX_TURNS);
   return Number.isInteger(n) && n > 0 ? n : DEFAULT_MAX_TURNS;
+}
+
+/**
+ * Retries of a failed model call (429, 5xx) inside the CLI, unless the agent's env sets
+ * AGENTVISOR_MAX_RETRIES (0: none). Kept low: past them the task fails as transient and the
+ * workflow retries it per the task's `retry` policy, so the retries stay bounded and visible.
+ */
+export const DEFAULT_MAX_RETRIES = 2;
+
+export function maxRetries(agent: AgentSpec): number {
+  const raw = agent.env?.AGENTVISOR_MAX_RETRIES;
+  const n = raw === undefined || raw.trim() === '' ? NaN : Number(raw);
+  return Number.isInteger(n) && n >= 0 ? n : DEFAULT_MAX_RETRIES;
+}
+
+/** " (HTTP 429)" unless the reason already names that status. */
+export function statusNote(reason: string, status: number | undefined): string {
+  return status !== undefined && !new RegExp(`\\b${status}\\b`).test(reason) ? ` (HTTP ${status})` : '';
 }
 
 /** The gateway URL without a trailing slash, plus a provider prefix. */

@@ -1,6 +1,7 @@
 // OpenCode (`opencode`, opencode-ai), headless:
 //   opencode run --format json --auto [-m provider/model] -- "<prompt>"
-// `run` executes one message and exits; ~/.config/opencode/opencode.json allows every tool
+// `run` executes one message and exits (--print-logs --log-level ERROR: failed model calls on
+// stderr, for `retrying`); ~/.config/opencode/opencode.json allows every tool
 // (permission "*": "allow", and --auto approves anything not explicitly denied), so it never
 // waits for approval. Output: JSON lines (step_start, text, tool_use, step_finish {tokens, cost},
 // error). Cost comes from OpenCode's bundled model table (models.dev snapshot; fetching it is
@@ -62,7 +63,8 @@ export const opencodeHarness: Harness = {
 
   build(input) {
     const { agent, gateway } = input;
-    const args = ['run', '--format', 'json', '--auto'];
+    // --print-logs at ERROR: a failed model call is logged on stderr before each retry (see retrying)
+    const args = ['run', '--format', 'json', '--auto', '--print-logs', '--log-level', 'ERROR'];
     if (agent.model) args.push('-m', agent.model);
     args.push('--', renderPrompt(input));
     const env: Record<string, string> = {
@@ -109,6 +111,16 @@ export const opencodeHarness: Harness = {
     }
   },
 
+  // OpenCode retries a retryable model error (429, 5xx) with backoff or the provider's retry-after,
+  // and its retry count cannot be set (1.18: 5 retries, hard-coded; before: forever). Each attempt
+  // of the agent's own session logs `message="stream error" ... agent=build ... error.error="…"`;
+  // the title agent's calls (agent=title) are left out.
+  retrying(line) {
+    if (!line.includes('message="stream error"') || /\bagent=title\b/.test(line)) return undefined;
+    const m = /\berror\.error="((?:[^"\\]|\\.)*)"/.exec(line);
+    return short(m ? m[1].replace(/^AI_\w+: /, '') : 'model call failed', 200);
+  },
+
   result(log, exitCode) {
     const events = jsonLines(log);
     let input = 0;
@@ -118,6 +130,8 @@ export const opencodeHarness: Harness = {
     let steps = 0;
     let error: string | undefined;
     let retryable: boolean | undefined;
+    // a failed model call it logged (stderr), for when it stopped (or was stopped) before its error event
+    const retried = log.split(/\r?\n/).map((l) => opencodeHarness.retrying!(l)).filter((r): r is string => r !== undefined);
     for (const ev of events) {
       if (ev.type === 'step_finish') {
         const part = obj(ev.part);
@@ -137,7 +151,7 @@ export const opencodeHarness: Harness = {
     }
     const usage: AgentResult['usage'] = { inputTokens: input, outputTokens: output, cachedTokens: cached, costUsd: cost };
     if (error !== undefined || exitCode !== 0 || steps === 0) {
-      const why = error ?? (logTail(log) || 'no step finished');
+      const why = error ?? retried[retried.length - 1] ?? (logTail(log) || 'no step finished');
       const r = failure(`opencode: ${short(why, 300)}${exitCode !== 0 ? ` [exit ${exitCode}]` : ''}`, usage);
       if (retryable !== undefined) r.transient = retryable || undefined;
       return r;

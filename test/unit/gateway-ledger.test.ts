@@ -22,6 +22,16 @@ describe('the ledger', () => {
     expect(r.run).toMatchObject({ totalTokens: 201, requests: 3, refused: 1, budgetExceeded: false });
   });
 
+  it('counts error responses by status', () => {
+    const l = new Ledger(DEFAULT_PRICES, new Map([['a', undefined]]));
+    l.record('a', undefined, 'gpt-5', 429);
+    l.record('a', undefined, 'gpt-5', 429);
+    l.record('a', u(10, 5), 'gpt-5');
+    l.record('a', undefined, 'gpt-5', 500);
+    expect(l.report().tasks.a).toMatchObject({ requests: 4, errors: { 429: 2, 500: 1 } });
+    expect(l.report().run.errors).toEqual({ 429: 2, 500: 1 });
+  });
+
   it('prices usage and enforces dollar budgets per task and per run', () => {
     const l = new Ledger(DEFAULT_PRICES, new Map([['a', { usd: 100 }], ['b', undefined]]), { usd: 0.02 });
     // gpt-4.1: $2 in, $8 out per million; 1500 in + 1000 out = $0.011

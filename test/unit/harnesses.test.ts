@@ -1,6 +1,7 @@
 // The agent CLI harnesses: their command lines, environments and HOME files, and their parsers on
-// output captured from the real CLIs (test/fixtures/harnesses, recorded by test/e2e/agents.test.ts
-// against test/support/fake-gateway.js).
+// output captured from the real CLIs (test/fixtures/harnesses: the task logs of
+// test/e2e/agents-run.test.ts, the CLIs replaying the cassettes of test/fixtures/cassettes/agents;
+// re-captured with UPDATE_HARNESS_FIXTURES=1).
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { claudeCodeHarness } from '../../harnesses/claude-code';
@@ -8,7 +9,8 @@ import { codexHarness } from '../../harnesses/codex';
 import { geminiCliHarness } from '../../harnesses/gemini-cli';
 import { opencodeHarness } from '../../harnesses/opencode';
 import { AGENT_CLI_HARNESSES } from '../../harnesses';
-import { shellEntry, type Harness, type HarnessInput } from '../../harnesses/harness';
+import { maxRetries, shellEntry, type Harness, type HarnessInput } from '../../harnesses/harness';
+import { retryWatch, upstreamErrorsNote } from '../../activities/retry-watch';
 import { AGENTS_IMAGE } from '../../images/constants';
 import { DEFAULT_RETRY, type AgentSpec } from '../../spec/types';
 
@@ -118,6 +120,21 @@ describe('claude-code build()', () => {
   });
 });
 
+describe('retries of a failed model call (AGENTVISOR_MAX_RETRIES)', () => {
+  const agent = (v?: string) => input('claude-code', v === undefined ? {} : { env: { AGENTVISOR_MAX_RETRIES: v } }).agent;
+  it('defaults to 2; 0 is allowed; anything that is not a whole number is ignored', () => {
+    expect([maxRetries(agent()), maxRetries(agent('0')), maxRetries(agent('5')), maxRetries(agent('-1')), maxRetries(agent('x')), maxRetries(agent(''))]).toEqual([2, 0, 5, 2, 2, 2]);
+  });
+  it("becomes each CLI's own setting", () => {
+    const env = { AGENTVISOR_MAX_RETRIES: '4' };
+    expect(claudeCodeHarness.build(input('claude-code', { env })).env.CLAUDE_CODE_MAX_RETRIES).toBe('4');
+    expect(cliArgs(codexHarness.build(input('codex', { env })).command).join(' ')).toContain('request_max_retries=4,stream_max_retries=4}');
+    const settings = JSON.parse(geminiCliHarness.build(input('gemini-cli', { env })).files!.find((f) => f.path === '.gemini/settings.json')!.content);
+    expect(settings.general.maxAttempts).toBe(5);
+    expect(claudeCodeHarness.build(input('claude-code')).env.CLAUDE_CODE_MAX_RETRIES).toBe('2');
+  });
+});
+
 describe('codex build()', () => {
   it('runs codex exec --json through an "agentvisor" Responses provider at the gateway', () => {
     const inv = codexHarness.build(input('codex', { model: 'gpt-5.2-codex' }));
@@ -164,7 +181,7 @@ describe('opencode build()', () => {
   it('runs opencode run --format json with providers pointed at the gateway', () => {
     const inv = opencodeHarness.build(input('opencode', { model: 'openai/gpt-5-mini' }));
     expect(cliArgs(inv.command)).toEqual([
-      'opencode', 'run', '--format', 'json', '--auto', '-m', 'openai/gpt-5-mini', '--', '-starts with a dash; "quotes" and $HOME',
+      'opencode', 'run', '--format', 'json', '--auto', '--print-logs', '--log-level', 'ERROR', '-m', 'openai/gpt-5-mini', '--', '-starts with a dash; "quotes" and $HOME',
     ]);
     expect(inv.env).toMatchObject({
       AGENTVISOR_GATEWAY_TOKEN: TOKEN,
@@ -191,31 +208,30 @@ function progressOf(h: Harness, log: string): string[] {
 }
 
 describe('claude-code parsers', () => {
-  const log = fixture('claude-code.stream.jsonl');
+  const log = fixture('claude-code.log');
   it('progress: start, the Write tool call, the final text, done', () => {
     expect(progressOf(claudeCodeHarness, log)).toEqual([
       'started (model claude-sonnet-4-5)',
-      'Write /workspace/hello.txt',
-      '“Done: wrote hello.txt.”',
+      'Write /workspace/claude.txt',
+      '“Done: wrote claude.txt.”',
       'done (2 turns)',
     ]);
     expect(claudeCodeHarness.progress!('not json')).toBeUndefined();
   });
-  it('result: success with usage and cost', () => {
+  it('result: success with usage (cache writes counted as input) and cost', () => {
     expect(claudeCodeHarness.result!(log, 0)).toEqual({
       success: true,
-      usage: { inputTokens: 240, outputTokens: 60, cachedTokens: 20, costUsd: 0.0016259999999999998 },
+      usage: { inputTokens: 1750, outputTokens: 97, cachedTokens: 7400, costUsd: 0.009225 },
     });
   });
-  it('result: an API error ends failed with its message, transient for 429/5xx', () => {
-    const r = claudeCodeHarness.result!(fixture('claude-code.error429.jsonl'), 1);
-    expect(r.success).toBe(false);
-    expect(r.reason).toMatch(/429/);
-    expect(r.transient).toBe(true);
-    const auth = claudeCodeHarness.result!(fixture('claude-code.error401.jsonl'), 1);
-    expect(auth.success).toBe(false);
-    expect(auth.reason).toMatch(/401|auth|key/i);
-    expect(auth.transient).toBeFalsy();
+  it('result: an API error ends failed with its message and status, transient for 5xx, and its retries show', () => {
+    const auth = fixture('claude-code.error401.log');
+    expect(claudeCodeHarness.result!(auth, 1)).toMatchObject({ success: false, reason: 'claude: Invalid API key · Fix external API key (HTTP 401) [exit 1]' });
+    expect(claudeCodeHarness.result!(auth, 1).transient).toBeFalsy();
+    const server = claudeCodeHarness.result!(fixture('claude-code.error500.log'), 1);
+    expect(server).toMatchObject({ success: false, transient: true });
+    expect(server.reason).toMatch(/^claude: API Error: 500 Internal server error/);
+    expect(progressOf(claudeCodeHarness, fixture('claude-code.error500.log'))).toContain('retrying: 500 server_error (attempt 2/2)');
   });
   it('result: no result line → failed with the exit code and stderr tail', () => {
     const r = claudeCodeHarness.result!('Error: something broke\n', 2);
@@ -226,64 +242,111 @@ describe('claude-code parsers', () => {
 });
 
 describe('codex parsers', () => {
-  const log = fixture('codex.jsonl');
+  const log = fixture('codex.log');
   it('progress: the command it ran and its answer', () => {
     const p = progressOf(codexHarness, log);
     expect(p[0]).toBe('started');
-    expect(p).toContain("$ /bin/bash -lc \"printf '%s' 'hello from agentvisor ' > /workspace/hello.txt\"");
-    expect(p).toContain('“Done: wrote hello.txt.”');
+    expect(p).toContain("$ /bin/bash -lc \"printf 'hello from codex\\\\n' > /workspace/codex.txt\"");
+    expect(p).toContain('“Done: wrote codex.txt.”');
     expect(p[p.length - 1]).toBe('done');
   });
   it('result: success with usage (cached split out of input), no cost', () => {
-    expect(codexHarness.result!(log, 0)).toEqual({ success: true, usage: { inputTokens: 220, outputTokens: 60, cachedTokens: 20 } });
+    expect(codexHarness.result!(log, 0)).toEqual({ success: true, usage: { inputTokens: 1328, outputTokens: 82, cachedTokens: 3072 } });
   });
-  it('result: turn.failed → failed with its message', () => {
-    const r = codexHarness.result!(fixture('codex.error429.jsonl'), 1);
-    expect(r.success).toBe(false);
-    expect(r.reason).toMatch(/^codex: /);
-    expect(r.transient).toBe(true);
+  it('result: turn.failed → failed with its message; a 429 after its retries is transient', () => {
+    const r = codexHarness.result!(fixture('codex.error429.log'), 1);
+    expect(r).toMatchObject({ success: false, reason: 'codex: exceeded retry limit, last status: 429 Too Many Requests [exit 1]', transient: true });
+  });
+  it('result: the message codex puts in place of a 500 is named as one, transient', () => {
+    const r = codexHarness.result!(fixture('codex.error500.log'), 1);
+    expect(r).toMatchObject({
+      success: false,
+      reason: 'codex: We’re currently experiencing high demand, which may cause temporary errors. (HTTP 500: the provider reported an internal server error) [exit 1]',
+      transient: true,
+    });
   });
 });
 
 describe('gemini-cli parsers', () => {
-  const log = fixture('gemini-cli.stream.jsonl');
+  const log = fixture('gemini-cli.log');
   it('progress: the write_file call and the answer', () => {
     expect(progressOf(geminiCliHarness, log)).toEqual([
       'started (model gemini-2.5-pro)',
-      'write_file /workspace/hello.txt',
-      '“Done: wrote hello.txt.”',
+      'write_file /workspace/gemini.txt',
+      '“Done: wrote gemini.txt.”',
       'done',
     ]);
   });
-  it('result: success with usage, no cost', () => {
-    expect(geminiCliHarness.result!(log, 0)).toEqual({ success: true, usage: { inputTokens: 220, outputTokens: 60, cachedTokens: 20 } });
+  it('result: success with usage as the CLI counts it (without thinking tokens), no cost', () => {
+    expect(geminiCliHarness.result!(log, 0)).toEqual({ success: true, usage: { inputTokens: 3100, outputTokens: 55, cachedTokens: 3000 } });
   });
-  it('result: an error result → failed', () => {
-    const r = geminiCliHarness.result!(fixture('gemini-cli.error429.jsonl'), 1);
-    expect(r.success).toBe(false);
-    expect(r.reason).toMatch(/^gemini: /);
-    expect(r.transient).toBe(true);
+  it('result: an error result → failed, with the HTTP status from stderr; its retries show as progress', () => {
+    const errorLog = fixture('gemini-cli.error429.log');
+    const r = geminiCliHarness.result!(errorLog, 1);
+    expect(r).toMatchObject({ success: false, transient: true });
+    expect(r.reason).toMatch(/^gemini: \[API Error: Resource has been exhausted \(e\.g\. check quota\)\.\].* \(HTTP 429\) \[exit 1\]$/);
+    expect(progressOf(geminiCliHarness, errorLog)).toEqual(expect.arrayContaining(['retrying: HTTP 429 (attempt 1 failed)', 'retrying: HTTP 429 (attempt 2 failed)']));
+    // a 4xx named on stderr is not transient
+    const auth = geminiCliHarness.result!('{"type":"result","status":"error","error":{"message":"[API Error: denied]"}}\n  status: 403\n', 1);
+    expect(auth).toMatchObject({ reason: 'gemini: [API Error: denied] (HTTP 403) [exit 1]' });
+    expect(auth.transient).toBeFalsy();
   });
 });
 
 describe('opencode parsers', () => {
-  const log = fixture('opencode.jsonl');
+  const log = fixture('opencode.log');
   it('progress: the tool call and the answer', () => {
-    expect(progressOf(opencodeHarness, log)).toEqual([
-      "bash printf '%s' 'hello from agentvisor ' > /workspace/hello.txt",
-      '“Done: wrote hello.txt.”',
-    ]);
+    expect(progressOf(opencodeHarness, log)).toEqual(["bash printf 'hello from opencode\\n' > /workspace/opencode.txt", '“Done: wrote opencode.txt.”']);
   });
-  it('result: success with usage summed over steps, and cost', () => {
+  it('result: success with usage summed over steps, and cost (its own table)', () => {
     const r = opencodeHarness.result!(log, 0);
     expect(r.success).toBe(true);
-    expect(r.usage).toMatchObject({ inputTokens: 220, outputTokens: 60, cachedTokens: 20 });
-    expect(r.usage!.costUsd).toBeCloseTo(0.0001755, 10);
+    expect(r.usage).toMatchObject({ inputTokens: 1496, outputTokens: 150, cachedTokens: 8704 });
+    expect(r.usage!.costUsd).toBeCloseTo(0.0008916, 10);
   });
-  it('result: an error event → failed', () => {
-    const r = opencodeHarness.result!(fixture('opencode.error401.jsonl'), 1);
-    expect(r.success).toBe(false);
-    expect(r.reason).toBe('opencode: scripted 401 (HTTP 401) [exit 1]');
+  it('result: an error event → failed with its message and status', () => {
+    const event = JSON.stringify({ type: 'error', error: { name: 'APIError', data: { message: 'Incorrect API key provided', statusCode: 401, isRetryable: false } } });
+    const r = opencodeHarness.result!(`${event}\n`, 1);
+    expect(r).toMatchObject({ success: false, reason: 'opencode: Incorrect API key provided (HTTP 401) [exit 1]' });
     expect(r.transient).toBeFalsy();
+  });
+  it('retrying: each failed call of its own session (not of its title) before it retries', () => {
+    const errorLog = fixture('opencode.error429.log');
+    const retries = errorLog.split('\n').map((l) => opencodeHarness.retrying!(l)).filter(Boolean);
+    expect(retries.length).toBeGreaterThanOrEqual(3);
+    for (const r of retries) expect(r).toBe('Rate limit reached for requests per min (RPM): Limit 500, Used 500, Requested 1. Please try again in 120ms.');
+    expect(errorLog).toContain('agent=title'); // the title's failure is in the log, and not counted
+    expect(opencodeHarness.retrying!('{"type":"text"}')).toBeUndefined();
+    // stopped mid-retry (no error event): the reason is the failed call
+    expect(opencodeHarness.result!(errorLog, 143).reason).toBe(`opencode: ${retries[0]} [exit 143]`);
+  });
+});
+
+describe('retryWatch: the bound on retries a CLI makes on its own', () => {
+  const agent = input('opencode', { env: { AGENTVISOR_MAX_RETRIES: '2' } }).agent;
+  it('shows each failed call, and past the limit gives the reason to stop, transient', () => {
+    const w = retryWatch(opencodeHarness, agent);
+    const lines = fixture('opencode.error429.log').split('\n').filter((l) => opencodeHarness.retrying!(l));
+    expect(w.progress(lines[0])).toBe('model call failed (attempt 1 of 3): Rate limit reached for requests per min (RPM): Limit 500, Used 500, Requested 1. Please try again in 120ms.');
+    w.progress(lines[1]);
+    expect(w.exhausted()).toBeUndefined();
+    expect(w.result(undefined)).toBeUndefined();
+    w.progress(lines[2]);
+    const reason = 'opencode: gave up after the model call failed 3 times (2 retries, AGENTVISOR_MAX_RETRIES): Rate limit reached for requests per min (RPM): Limit 500, Used 500, Requested 1. Please try again in 120ms.';
+    expect(w.exhausted()).toBe(reason);
+    w.progress(lines[2]);
+    expect(w.exhausted()).toBe(reason); // the first reason stays
+    expect(w.result({ inputTokens: 1, outputTokens: 0, cachedTokens: 0 })).toEqual({ success: false, reason, usage: { inputTokens: 1, outputTokens: 0, cachedTokens: 0 }, transient: true });
+    // other lines go to the harness's progress parser
+    expect(w.progress(fixture('opencode.log').split('\n')[1])).toBe(opencodeHarness.progress!(fixture('opencode.log').split('\n')[1]));
+  });
+  it('never stops a CLI whose harness reports no retries', () => {
+    const w = retryWatch(claudeCodeHarness, agent);
+    for (const l of fixture('claude-code.error500.log').split('\n')) w.progress(l);
+    expect(w.exhausted()).toBeUndefined();
+  });
+  it('names the error statuses the gateway saw', () => {
+    expect(upstreamErrorsNote({ 429: 6, 500: 1 })).toBe(' (the provider answered HTTP 429 ×6, HTTP 500)');
+    expect(upstreamErrorsNote(undefined)).toBe('');
   });
 });
