@@ -208,7 +208,7 @@ function progressOf(h: Harness, log: string): string[] {
 }
 
 describe('claude-code parsers', () => {
-  const log = fixture('claude-code.log');
+  const log = fixture('claude-code.out');
   it('progress: start, the Write tool call, the final text, done', () => {
     expect(progressOf(claudeCodeHarness, log)).toEqual([
       'started (model claude-sonnet-4-5)',
@@ -225,13 +225,13 @@ describe('claude-code parsers', () => {
     });
   });
   it('result: an API error ends failed with its message and status, transient for 5xx, and its retries show', () => {
-    const auth = fixture('claude-code.error401.log');
+    const auth = fixture('claude-code.error401.out');
     expect(claudeCodeHarness.result!(auth, 1)).toMatchObject({ success: false, reason: 'claude: Invalid API key · Fix external API key (HTTP 401) [exit 1]' });
     expect(claudeCodeHarness.result!(auth, 1).transient).toBeFalsy();
-    const server = claudeCodeHarness.result!(fixture('claude-code.error500.log'), 1);
+    const server = claudeCodeHarness.result!(fixture('claude-code.error500.out'), 1);
     expect(server).toMatchObject({ success: false, transient: true });
     expect(server.reason).toMatch(/^claude: API Error: 500 Internal server error/);
-    expect(progressOf(claudeCodeHarness, fixture('claude-code.error500.log'))).toContain('retrying: 500 server_error (attempt 2/2)');
+    expect(progressOf(claudeCodeHarness, fixture('claude-code.error500.out'))).toContain('retrying: 500 server_error (attempt 2/2)');
   });
   it('result: no result line → failed with the exit code and stderr tail', () => {
     const r = claudeCodeHarness.result!('Error: something broke\n', 2);
@@ -242,7 +242,7 @@ describe('claude-code parsers', () => {
 });
 
 describe('codex parsers', () => {
-  const log = fixture('codex.log');
+  const log = fixture('codex.out');
   it('progress: the command it ran and its answer', () => {
     const p = progressOf(codexHarness, log);
     expect(p[0]).toBe('started');
@@ -254,11 +254,11 @@ describe('codex parsers', () => {
     expect(codexHarness.result!(log, 0)).toEqual({ success: true, usage: { inputTokens: 1328, outputTokens: 82, cachedTokens: 3072 } });
   });
   it('result: turn.failed → failed with its message; a 429 after its retries is transient', () => {
-    const r = codexHarness.result!(fixture('codex.error429.log'), 1);
+    const r = codexHarness.result!(fixture('codex.error429.out'), 1);
     expect(r).toMatchObject({ success: false, reason: 'codex: exceeded retry limit, last status: 429 Too Many Requests [exit 1]', transient: true });
   });
   it('result: the message codex puts in place of a 500 is named as one, transient', () => {
-    const r = codexHarness.result!(fixture('codex.error500.log'), 1);
+    const r = codexHarness.result!(fixture('codex.error500.out'), 1);
     expect(r).toMatchObject({
       success: false,
       reason: 'codex: We’re currently experiencing high demand, which may cause temporary errors. (HTTP 500: the provider reported an internal server error) [exit 1]',
@@ -268,7 +268,7 @@ describe('codex parsers', () => {
 });
 
 describe('gemini-cli parsers', () => {
-  const log = fixture('gemini-cli.log');
+  const log = fixture('gemini-cli.out');
   it('progress: the write_file call and the answer', () => {
     expect(progressOf(geminiCliHarness, log)).toEqual([
       'started (model gemini-2.5-pro)',
@@ -281,7 +281,7 @@ describe('gemini-cli parsers', () => {
     expect(geminiCliHarness.result!(log, 0)).toEqual({ success: true, usage: { inputTokens: 3100, outputTokens: 55, cachedTokens: 3000 } });
   });
   it('result: an error result → failed, with the HTTP status from stderr; its retries show as progress', () => {
-    const errorLog = fixture('gemini-cli.error429.log');
+    const errorLog = fixture('gemini-cli.error429.out');
     const r = geminiCliHarness.result!(errorLog, 1);
     expect(r).toMatchObject({ success: false, transient: true });
     expect(r.reason).toMatch(/^gemini: \[API Error: Resource has been exhausted \(e\.g\. check quota\)\.\].* \(HTTP 429\) \[exit 1\]$/);
@@ -294,7 +294,7 @@ describe('gemini-cli parsers', () => {
 });
 
 describe('opencode parsers', () => {
-  const log = fixture('opencode.log');
+  const log = fixture('opencode.out');
   it('progress: the tool call and the answer', () => {
     expect(progressOf(opencodeHarness, log)).toEqual(["bash printf 'hello from opencode\\n' > /workspace/opencode.txt", '“Done: wrote opencode.txt.”']);
   });
@@ -311,7 +311,7 @@ describe('opencode parsers', () => {
     expect(r.transient).toBeFalsy();
   });
   it('retrying: each failed call of its own session (not of its title) before it retries', () => {
-    const errorLog = fixture('opencode.error429.log');
+    const errorLog = fixture('opencode.error429.out');
     const retries = errorLog.split('\n').map((l) => opencodeHarness.retrying!(l)).filter(Boolean);
     expect(retries.length).toBeGreaterThanOrEqual(3);
     for (const r of retries) expect(r).toBe('Rate limit reached for requests per min (RPM): Limit 500, Used 500, Requested 1. Please try again in 120ms.');
@@ -326,7 +326,7 @@ describe('retryWatch: the bound on retries a CLI makes on its own', () => {
   const agent = input('opencode', { env: { AGENTVISOR_MAX_RETRIES: '2' } }).agent;
   it('shows each failed call, and past the limit gives the reason to stop, transient', () => {
     const w = retryWatch(opencodeHarness, agent);
-    const lines = fixture('opencode.error429.log').split('\n').filter((l) => opencodeHarness.retrying!(l));
+    const lines = fixture('opencode.error429.out').split('\n').filter((l) => opencodeHarness.retrying!(l));
     expect(w.progress(lines[0])).toBe('model call failed (attempt 1 of 3): Rate limit reached for requests per min (RPM): Limit 500, Used 500, Requested 1. Please try again in 120ms.');
     w.progress(lines[1]);
     expect(w.exhausted()).toBeUndefined();
@@ -338,11 +338,11 @@ describe('retryWatch: the bound on retries a CLI makes on its own', () => {
     expect(w.exhausted()).toBe(reason); // the first reason stays
     expect(w.result({ inputTokens: 1, outputTokens: 0, cachedTokens: 0 })).toEqual({ success: false, reason, usage: { inputTokens: 1, outputTokens: 0, cachedTokens: 0 }, transient: true });
     // other lines go to the harness's progress parser
-    expect(w.progress(fixture('opencode.log').split('\n')[1])).toBe(opencodeHarness.progress!(fixture('opencode.log').split('\n')[1]));
+    expect(w.progress(fixture('opencode.out').split('\n')[1])).toBe(opencodeHarness.progress!(fixture('opencode.out').split('\n')[1]));
   });
   it('never stops a CLI whose harness reports no retries', () => {
     const w = retryWatch(claudeCodeHarness, agent);
-    for (const l of fixture('claude-code.error500.log').split('\n')) w.progress(l);
+    for (const l of fixture('claude-code.error500.out').split('\n')) w.progress(l);
     expect(w.exhausted()).toBeUndefined();
   });
   it('names the error statuses the gateway saw', () => {
