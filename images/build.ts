@@ -473,8 +473,9 @@ export async function installAgentClis(dir: string, log: BuildLog = noop): Promi
 /**
  * Builds `agentvisor/agents:latest` if the engine does not have it: the pinned CLIs are
  * npm-installed on the host into ${AGENTVISOR_HOME:-~/.agentvisor}/cache/agents (the only step
- * that needs a registry, and only the npm one), then images/agents/Dockerfile (FROM the base
- * image, COPY node_modules) is built there with the legacy builder. Builds the base image first if
+ * that needs a registry, and only the npm one), then images/agents/offline.Dockerfile (FROM the
+ * base image, COPY node_modules) is built there with the legacy builder. (images/agents/Dockerfile
+ * is the equivalent for users with a registry: FROM node, npm ci inside the build.) Builds the base image first if
  * it is missing.
  */
 export async function ensureAgentsImage(
@@ -487,9 +488,9 @@ export async function ensureAgentsImage(
   await ensureImages({ docker, images: [BASE_IMAGE], log });
   const dir = opts.cacheDir ?? agentsCacheDir();
   await installAgentClis(dir, log);
-  fs.copyFileSync(path.join(agentsImageDir(), 'Dockerfile'), path.join(dir, 'Dockerfile'));
+  fs.copyFileSync(path.join(agentsImageDir(), 'offline.Dockerfile'), path.join(dir, 'Dockerfile'));
   fs.writeFileSync(path.join(dir, '.dockerignore'), '.installed-package.json\n');
-  log(`building ${image} from ${path.join(agentsImageDir(), 'Dockerfile')}`);
+  log(`building ${image} from ${path.join(agentsImageDir(), 'offline.Dockerfile')}`);
   // the docker CLI's legacy builder keeps node_modules' hard links (claude's binary is one, 240 MB)
   await runStreaming('docker', ['build', '-t', image, '.'], {
     cwd: dir,
