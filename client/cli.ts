@@ -435,7 +435,8 @@ export async function main(argv: string[]): Promise<number> {
       return 2;
     }
     err(`error: ${(e as Error).message}`);
-    // the stack, for AGENTVISOR_LOG_LEVEL=DEBUG (structured, secrets redacted)
+    // the stack, for AGENTVISOR_LOG_LEVEL=DEBUG (structured, secrets redacted; loaded only here)
+    const { createLogger, logLevelFrom } = await import('../telemetry/logger');
     createLogger({ component: 'cli', level: logLevelFrom(process.env.AGENTVISOR_LOG_LEVEL, 'WARN') }).debug({ err: e }, 'command failed');
     return 1;
   } finally {

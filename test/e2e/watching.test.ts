@@ -136,7 +136,7 @@ test('search attributes: the Temporal CLI finds the run by graph name, status an
 });
 
 test('the Temporal UI, in a real browser, shows the run’s summary, its details and its task children', async () => {
-  const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+  const page = await browser.newPage({ viewport: { width: 1400, height: 1150 } });
   try {
     await page.goto(`${process.env.AGENTVISOR_UI_URL}/namespaces/default/workflows/${RUN}`);
     // the timeline: one bar per task child, labelled with its summary instead of a bare id
