@@ -355,4 +355,6 @@ export function createActivities({ runtime, scope = 'unscoped' }: ActivityDeps) 
   };
 }
 
-export type RunActivities = ReturnType<typeof createActivities>;
+export type LocalActivities = ReturnType<typeof createActivities>;
+/** What workflows call: these, able to work through a git remote (activities/remote.ts), and claimHost. */
+export type RunActivities = import('./remote').WorkerActivities;

@@ -15,6 +15,7 @@ import { loadConfig, runArtifactsDir, runUiLink, type ClientConfig } from './con
 import { connect, hasPollers } from './connection';
 import { checkAgents, checkGateway, checkImages, checkRepository, imagesOf } from './preflight';
 import { registerSearchAttributes } from './setup';
+import { checkRemote } from './remote-check';
 import { scopeOf } from '../runtimes/runtime';
 import * as SA from '../workflows/search-attributes';
 
@@ -33,7 +34,10 @@ export async function validateGraphFile(file: string, opts: ValidateOptions = {}
   const loaded = loadGraphFile(file);
   if (!loaded.graph) return loaded;
   const graph = loaded.graph;
-  const problems = [...(await checkRepository(graph, opts.runId)), ...checkAgents(graph), ...checkGateway(graph)];
+  // a run with a remote reads no local repository, and its images are on the hosts' engines
+  const repository = graph.remote ? checkRemote(graph, opts.runId) : checkRepository(graph, opts.runId);
+  const problems = [...(await repository), ...checkAgents(graph), ...checkGateway(graph)];
+  if (graph.remote) opts = { ...opts, images: false };
   if (opts.runId !== undefined && !SAFE_ID.test(opts.runId)) {
     problems.push({ message: `run id "${opts.runId}" is not a safe branch/file name (letters, digits, - and _)` });
   }
@@ -75,6 +79,9 @@ export async function startRun(file: string, opts: StartOptions = {}): Promise<S
   const cfg = opts.config ?? loadConfig();
   const { graph, problems } = await validateGraphFile(file, { runId: opts.runId, images: true });
   if (!graph) throw new BadInputError(problems, file);
+  if (graph.remote && opts.resume) {
+    throw new BadInputError([{ message: 'resume is not available for runs with a remote yet: their finished work is recorded on the hosts that did it' }], file);
+  }
   const runId = opts.runId ?? newRunId(graph.name);
   const client = await connect(cfg, { startServer: true, log: opts.log });
 

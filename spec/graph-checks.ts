@@ -3,6 +3,7 @@
 import { PROVIDERS, type GraphFile } from './schema';
 import type { Problem } from './problems';
 import { checkCoordination } from './coordination-checks';
+import { checkPlacements } from './placement';
 
 /** Task ids become branch names and file names, so they stay within a safe alphabet. */
 export const SAFE_ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/;
@@ -52,6 +53,7 @@ export function checkGraph(graph: GraphFile): Problem[] {
     const i = ids.get(cycle[0]) ?? 0;
     problems.push({ path: `tasks.${i}.after`, message: `dependency cycle: ${cycle.join(' -> ')}` });
   }
+  problems.push(...checkPlacements(graph));
   problems.push(...checkCoordination(graph));
   return problems;
 }

@@ -7,6 +7,7 @@ import { graphSchema, type GraphFile } from './schema';
 import { checkGraph, topologicalOrder } from './graph-checks';
 import { BadInputError, type Problem } from './problems';
 import { parseDuration, parseSize } from './units';
+import { resolvePlacement, resolveRemote } from './placement';
 import {
   DEFAULT_RETRY,
   DEFAULT_EVALUATE_TIMEOUT_MS,
@@ -59,6 +60,17 @@ export function parseGraph(text: string, baseDir: string): LoadResult {
           return issue.keys.map((key) => {
             const kp = [...p, key];
             return { message: `unknown key "${key}"`, path: kp.join('.'), ...(placeOfKey(doc, p, key, at) ?? placeOf(doc, kp, at)) };
+          });
+        }
+        // a union (runsOn: a name or an object) whose value had one branch's type: that branch's problems
+        const matched = issue.code === 'invalid_union' ? issue.errors.find((branch) => branch.length > 0 && branch.every((e) => e.path.length > 0)) : undefined;
+        if (matched) {
+          return matched.map((e) => {
+            const ep = [...p, ...e.path.map(String)];
+            if (e.code === 'unrecognized_keys') {
+              return { message: `unknown key "${e.keys[0]}"`, path: [...ep, e.keys[0]].join('.'), ...placeOf(doc, ep, at) };
+            }
+            return { message: e.message, path: ep.join('.'), ...placeOf(doc, ep, at) };
           });
         }
         return [{ message: issue.message, path: p.join('.') || undefined, ...placeOf(doc, p, at) }];
@@ -145,11 +157,15 @@ function resolve(file: GraphFile, baseDir: string): GraphSpec {
         ? { maximumAttempts: t.retry.attempts, initialIntervalMs: parseDuration(t.retry.backoff)! }
         : DEFAULT_RETRY,
       approval: t.approval && approval(t.approval),
+      runsOn: resolvePlacement(t.runsOn),
     })),
   );
   return {
     name: file.name,
-    repo: path.resolve(baseDir, file.repo.replace(/^~(?=\/|$)/, process.env.HOME ?? '~')),
+    // with a remote, the run uses no local repository: the remote stands for it in reports
+    repo: file.remote !== undefined ? resolveRemote(file.remote, baseDir) : path.resolve(baseDir, file.repo!.replace(/^~(?=\/|$)/, process.env.HOME ?? '~')),
+    remote: file.remote === undefined ? undefined : resolveRemote(file.remote, baseDir),
+    mergeRunsOn: resolvePlacement(file.merge.runsOn),
     baseBranch: file.baseBranch,
     agents,
     tasks,
@@ -168,6 +184,7 @@ function resolve(file: GraphFile, baseDir: string): GraphSpec {
       image: file.evaluate.image,
       timeoutMs: file.evaluate.timeout === undefined ? DEFAULT_EVALUATE_TIMEOUT_MS : parseDuration(file.evaluate.timeout)!,
       limits: limits(file.evaluate.limits),
+      runsOn: resolvePlacement(file.evaluate.runsOn),
     },
   };
 }

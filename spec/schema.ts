@@ -2,6 +2,7 @@
 // Schema for editors (graph.schema.json) is generated from it.
 import { z } from 'zod';
 import { parseDuration, parseSize } from './units';
+import { placementSchema, remoteSchema, requireRepoOrRemote } from './placement';
 
 const duration = z
   .union([z.string(), z.number()])
@@ -112,13 +113,15 @@ export const taskSchema = z
       .strict()
       .optional()
       .describe('Retries of transient failures (a container that fails to start or is killed); an agent that exits non-zero is not retried'),
+    runsOn: placementSchema.optional(),
   })
   .strict();
 
 export const graphSchema = z
   .object({
     name: z.string().min(1),
-    repo: z.string().min(1).describe('Path of the git repository, relative to this file'),
+    repo: z.string().min(1).optional().describe('Path of the git repository, relative to this file'),
+    remote: remoteSchema.optional(),
     baseBranch: z.string().min(1).default('main'),
     agents: z.record(z.string(), agentSchema).refine((a) => Object.keys(a).length > 0, {
       message: 'a graph needs at least one agent',
@@ -133,9 +136,18 @@ export const graphSchema = z
       .strict()
       .optional()
       .describe("The run's shared workspace, for notes, plans and hand-offs; agents get it with shared: rw or ro"),
+    proposals: z
+      .object({
+        from: z.array(z.string()).min(1).describe('Agents whose tasks may propose follow-up tasks (they need shared: rw)'),
+        maxTasks: z.number().int().positive().default(10).describe('Proposed tasks accepted in the whole run, at most'),
+        maxDepth: z.number().int().positive().default(1).describe("1: the graph's tasks may propose; 2: the tasks they proposed may too; …"),
+      })
+      .strict()
+      .optional()
+      .describe('Follow-up tasks agents propose by writing task files into /shared/proposals; a proposal beyond these limits is refused'),
     gateway: gatewaySchema.optional(),
     merge: z
-      .object({ strategy: z.enum(['no-ff']).default('no-ff') })
+      .object({ strategy: z.enum(['no-ff']).default('no-ff'), runsOn: placementSchema.optional() })
       .extend({
         approval: approvalSchema.optional().describe('Wait for approval before merging (the gate is named merge)'),
       })
@@ -147,11 +159,14 @@ export const graphSchema = z
         image: z.string().min(1).optional(),
         timeout: duration.optional(),
         limits: limitsSchema.default({}),
+        runsOn: placementSchema.optional(),
       })
       .strict()
       .optional(),
   })
-  .strict();
+  .strict()
+  // checked even when other keys have problems, so a missing repo is reported with them
+  .superRefine(requireRepoOrRemote, { when: () => true });
 
 export type GraphFile = z.infer<typeof graphSchema>;
 export type AgentFile = z.infer<typeof agentSchema>;

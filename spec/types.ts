@@ -1,5 +1,7 @@
 // The resolved task graph: plain data with defaults applied, absolute paths and milliseconds.
 // This is what travels to the workflow, so it holds credential references only, never values.
+import type { Placement } from './placement';
+export type { Placement } from './placement';
 
 export type HarnessName = 'command' | 'claude-code' | 'gemini-cli' | 'codex' | 'opencode';
 
@@ -58,6 +60,8 @@ export interface TaskSpec {
   retry: RetrySpec;
   /** wait for approval before the task starts */
   approval?: ApprovalSpec;
+  /** the host (or labels) it runs on; absent: any host */
+  runsOn?: Placement;
 }
 
 export interface ApprovalSpec {
@@ -82,12 +86,17 @@ export interface EvaluateSpec {
   image?: string;
   timeoutMs: number;
   limits: Limits;
+  runsOn?: Placement;
 }
 
 export interface GraphSpec {
   name: string;
-  /** absolute path of the repository */
+  /** absolute path of the repository; with a remote, the remote (no local repository is used) */
   repo: string;
+  /** the git remote the hosts exchange the repository through (URL or absolute path) */
+  remote?: string;
+  /** where the merge runs (with a remote) */
+  mergeRunsOn?: Placement;
   baseBranch: string;
   agents: Record<string, AgentSpec>;
   /** in a topological order: every task comes after the tasks it depends on */
@@ -99,8 +108,17 @@ export interface GraphSpec {
   gateway?: GatewaySpec;
   /** merge gate and conflict handling; absent in graphs from before they existed */
   merge?: MergeSpec;
+  /** agents' proposals of follow-up tasks; absent: none are accepted */
+  proposals?: ProposalsSpec;
   /** present when some agent has access to a shared workspace */
   shared?: SharedSpec;
+}
+
+/** Which agents may propose follow-up tasks, and how many and how deep in all. */
+export interface ProposalsSpec {
+  from: string[];
+  maxTasks: number;
+  maxDepth: number;
 }
 
 export interface SharedSpec {

@@ -3,7 +3,9 @@
 import { NativeConnection, Runtime, Worker, makeTelemetryFilterString, type WorkerOptions } from '@temporalio/worker';
 import { existsSync } from 'node:fs';
 import * as path from 'node:path';
-import { createActivities } from '../activities';
+import { workerActivities } from '../activities/remote';
+import { loadConfig } from '../client/config';
+import { createHostWorkers, identityOf, type HostOptions } from './host';
 import { DockerRuntime } from '../runtimes/docker';
 import { scopeOf, type ContainerRuntime } from '../runtimes/runtime';
 import { TASK_QUEUE } from '../workflows/run-types';
@@ -23,23 +25,34 @@ export interface AgentvisorWorkerOptions {
   otelEndpoint?: string;
   /** extra worker options (tests shorten shutdown, set identity, ...) */
   overrides?: Partial<WorkerOptions>;
+  /** the host this worker serves (--host): it also polls the host's and its labels' queues */
+  host?: HostOptions;
+  /** where this worker keeps clones of remotes and the folders of their runs; default AGENTVISOR_HOME */
+  dataDir?: string;
 }
 
 export async function createWorker(
   opts: AgentvisorWorkerOptions,
-): Promise<{ worker: Worker; connection: NativeConnection; tracing?: Tracing }> {
+): Promise<{ worker: Worker; connection: NativeConnection; tracing?: Tracing; hostWorkers: Worker[] }> {
   if (opts.logLevel || opts.metricsAddress) installRuntime(opts.logLevel ?? 'INFO', opts.metricsAddress);
   const url = tracesUrl(opts.otelEndpoint);
   const tracing = url ? startTracing('agentvisor-worker', url) : undefined;
   const code = workflowCode(!!tracing);
   const connection = await NativeConnection.connect({ address: opts.address });
+  const activities = workerActivities({
+    runtime: opts.runtime ?? new DockerRuntime(),
+    scope: scopeOf(opts.namespace, opts.address),
+    dataDir: opts.dataDir ?? loadConfig().dataDir,
+    host: opts.host?.name,
+  });
   const worker = await Worker.create({
     connection,
     namespace: opts.namespace,
     taskQueue: opts.taskQueue ?? TASK_QUEUE,
     ...code,
     ...(tracing ? tracingOptions(tracing, !code.workflowBundle) : {}),
-    activities: createActivities({ runtime: opts.runtime ?? new DockerRuntime(), scope: scopeOf(opts.namespace, opts.address) }),
+    activities,
+    ...(opts.host ? { identity: identityOf(opts.host) } : {}),
     // Heartbeats carry cancellation back to a running agent; do not hold them back long.
     maxHeartbeatThrottleInterval: '2 seconds',
     // A worker's capacity: 198 agents at once on 2 cores starved the event loop until heartbeats
@@ -48,7 +61,8 @@ export async function createWorker(
     shutdownGraceTime: '10 seconds',
     ...opts.overrides,
   });
-  return { worker, connection, tracing };
+  const hostWorkers = opts.host ? await createHostWorkers({ connection, namespace: opts.namespace, host: opts.host, activities }) : [];
+  return { worker, connection, tracing, hostWorkers };
 }
 
 /**

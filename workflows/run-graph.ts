@@ -20,6 +20,7 @@ import type { RunActivities } from '../activities';
 import { CLEANUP_ACTIVITY, GIT_ACTIVITY, containerActivity } from './activity-options';
 import { failureDetails, rootMessage } from './failure';
 import { runTask } from './run-task';
+import { HOSTS_PATCH, evaluateOnHost, mergeOnHost } from './hosts';
 import { needsGateway } from '../spec/gateway-needs';
 import type { AgentSpec } from '../spec/types';
 import {
@@ -62,7 +63,7 @@ export async function runGraph(input: RunInput): Promise<RunReport> {
   try {
     saga.add('remove the run’s containers', () => cleanup.removeContainers({ runId }));
     saga.add('delete integration branch', () =>
-      cleanup.deleteBranches({ repo: graph.repo, branches: [report.integrationBranch] }),
+      cleanup.deleteBranches({ repo: graph.repo, branches: [report.integrationBranch], remote: graph.remote }),
     );
     const { baseCommit } = await git.prepareRun({
       runId,
@@ -70,6 +71,7 @@ export async function runGraph(input: RunInput): Promise<RunReport> {
       baseBranch: graph.baseBranch,
       artifactsDir,
       baseCommit: input.resume?.baseCommit,
+      remote: graph.remote,
     });
     report.baseCommit = baseCommit;
 
@@ -106,7 +108,9 @@ export async function runGraph(input: RunInput): Promise<RunReport> {
     // every task's work is in; nothing runs while the merge waits for its approval
     if (graph.merge?.approval && patched('approvals-v1')) await gates.pass(MERGE_GATE, graph.merge.approval);
 
-    const merge = await git.mergeTasks({
+    // a run with a remote merges on a host of its placement
+    const mergeTasks = graph.remote && patched(HOSTS_PATCH) ? (a: Parameters<typeof git.mergeTasks>[0]) => mergeOnHost(graph, a) : git.mergeTasks;
+    const merge = await mergeTasks({
       runId,
       repo: graph.repo,
       artifactsDir,
@@ -121,9 +125,13 @@ export async function runGraph(input: RunInput): Promise<RunReport> {
 
     if (graph.evaluate) {
       const { evaluate } = proxyActivities<RunActivities>(containerActivity(graph.evaluate.timeoutMs));
-      saga.add('remove the evaluation', () => cleanup.removeEvaluation({ runId, repo: graph.repo, artifactsDir }));
-      report.evaluation = await evaluate({ runId, repo: graph.repo, artifactsDir, evaluate: graph.evaluate });
-      await cleanup.removeEvaluation({ runId, repo: graph.repo, artifactsDir });
+      // a run with a remote evaluates on a host of its placement (which also removes it there)
+      const onHost = graph.remote && patched(HOSTS_PATCH);
+      if (!onHost) saga.add('remove the evaluation', () => cleanup.removeEvaluation({ runId, repo: graph.repo, artifactsDir }));
+      report.evaluation = onHost
+        ? await evaluateOnHost(graph, { runId, repo: graph.repo, artifactsDir, evaluate: graph.evaluate }, saga)
+        : await evaluate({ runId, repo: graph.repo, artifactsDir, evaluate: graph.evaluate });
+      if (!onHost) await cleanup.removeEvaluation({ runId, repo: graph.repo, artifactsDir });
       if (!report.evaluation.passed) {
         const why = report.evaluation.timedOut ? 'timed out' : `exit code ${report.evaluation.exitCode}`;
         throw ApplicationFailure.nonRetryable(`evaluation failed (${why}); see ${report.evaluation.logPath}`);
@@ -181,6 +189,7 @@ async function runTasks(input: RunInput, report: RunReport, baseCommit: string, 
           dependencyBranches: deps.map((d) => d.branch),
           dependencyCommits: deps.map((d) => d.commit),
           keepOnFailure: input.keepOnFailure,
+          remote: graph.remote,
           gateway,
           agent: graph.agents[task.agent],
           task,
@@ -190,7 +199,7 @@ async function runTasks(input: RunInput, report: RunReport, baseCommit: string, 
         if (input.resume) {
           const reused = await reuseRecordedWork(input, taskInput, entry);
           if (reused) {
-            saga.add(`delete branch of ${task.id}`, () => cleanup.deleteBranches({ repo: graph.repo, branches: [reused.branch] }));
+            saga.add(`delete branch of ${task.id}`, () => cleanup.deleteBranches({ repo: graph.repo, branches: [reused.branch], remote: graph.remote }));
             return reused;
           }
         }
@@ -212,7 +221,7 @@ async function runTasks(input: RunInput, report: RunReport, baseCommit: string, 
         publish(report);
         const result = await handle.result();
         // From here the branch belongs to the run: a later failure must delete it.
-        saga.add(`delete branch of ${task.id}`, () => cleanup.deleteBranches({ repo: graph.repo, branches: [result.branch] }));
+        saga.add(`delete branch of ${task.id}`, () => cleanup.deleteBranches({ repo: graph.repo, branches: [result.branch], remote: graph.remote }));
         return result;
       })();
       done.set(task.id, promise);
@@ -335,5 +344,6 @@ function newReport(input: RunInput, now: number): RunReport {
     merge: { status: 'pending', conflicts: [] },
     evaluation: null,
     artifactsDir: input.artifactsDir,
+    remote: input.graph.remote,
   };
 }

@@ -5,9 +5,12 @@ import {
   ApplicationFailure,
   CancellationScope,
   isCancellation,
+  patched,
   proxyActivities,
 } from '@temporalio/workflow';
 import type { RunActivities } from '../activities';
+import type { RetrySpec } from '../spec/types';
+import { HOSTS_PATCH, runTaskOnHost } from './hosts';
 import { CLEANUP_ACTIVITY, GIT_ACTIVITY, containerActivity } from './activity-options';
 import { taskBranch, type TaskInput, type TaskResult } from './run-types';
 import { rootMessage } from './failure';
@@ -16,7 +19,26 @@ import { Saga } from './saga';
 const git = proxyActivities<RunActivities>(GIT_ACTIVITY);
 const cleanup = proxyActivities<RunActivities>(CLEANUP_ACTIVITY);
 
+/** The activities a task's steps use: on the run's own queue, or on its host's (workflows/hosts.ts). */
+export interface TaskActivities {
+  git: Pick<RunActivities, 'provisionWorkspace' | 'collectOutput' | 'removeWorkspace'>;
+  cleanup: Pick<RunActivities, 'deleteBranches' | 'removeContainers' | 'removeWorkspace'>;
+  container: (timeoutMs: number, retry?: RetrySpec) => Pick<RunActivities, 'runAgent'>;
+}
+
+const RUN_QUEUE: TaskActivities = {
+  git,
+  cleanup,
+  container: (timeoutMs, retry) => proxyActivities<RunActivities>(containerActivity(timeoutMs, retry)),
+};
+
 export async function runTask(input: TaskInput): Promise<TaskResult> {
+  // a run with a remote places its tasks on hosts; a run without one is as it always was
+  if (input.remote && patched(HOSTS_PATCH)) return runTaskOnHost(input, taskSteps);
+  return taskSteps(input, RUN_QUEUE);
+}
+
+async function taskSteps(input: TaskInput, { git, cleanup, container }: TaskActivities): Promise<TaskResult> {
   const { runId, taskId, repo, artifactsDir } = input;
   const branch = taskBranch(runId, taskId);
   const saga = new Saga();
@@ -27,7 +49,7 @@ export async function runTask(input: TaskInput): Promise<TaskResult> {
     const worktree = await git.provisionWorkspace({ ...input, branch });
 
     saga.add('remove container', () => cleanup.removeContainers({ runId, taskId }));
-    const { runAgent } = proxyActivities<RunActivities>(containerActivity(input.task.timeoutMs, input.task.retry));
+    const { runAgent } = container(input.task.timeoutMs, input.task.retry);
     const outcome = await runAgent({ ...input, worktree: worktree.path, startCommit: worktree.startCommit });
     partial = { ...partial, logPath: outcome.logPath, exitCode: outcome.exitCode, usage: outcome.usage ?? outcome.result?.usage };
     if (outcome.budgetExceeded) {

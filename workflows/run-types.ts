@@ -44,8 +44,10 @@ export interface TaskReport {
   usage?: Usage;
   /** resumed runs: the run whose recorded work this task reused */
   reusedFrom?: string;
-  /** resumed runs: why the task was redone */
+  /** resumed runs: why the task was redone; runs with hosts: why it moved */
   note?: string;
+  /** runs with a remote: the host it ran on */
+  host?: string;
 }
 
 export interface MergeConflict {
@@ -59,6 +61,8 @@ export interface MergeConflict {
 export interface MergeReport {
   status: 'pending' | 'merged' | 'conflict' | 'skipped';
   commit?: string;
+  /** runs with a remote: the host it ran on */
+  host?: string;
   conflicts: MergeConflict[];
 }
 
@@ -67,6 +71,8 @@ export interface EvaluationReport {
   exitCode: number;
   logPath: string;
   timedOut?: boolean;
+  /** runs with a remote: the host it ran on (the log is there) */
+  host?: string;
 }
 
 export interface RunReport {
@@ -83,6 +89,8 @@ export interface RunReport {
   evaluation: EvaluationReport | null;
   error?: string;
   artifactsDir: string;
+  /** the git remote the run's hosts exchange work through (its branches are there) */
+  remote?: string;
   /** the run's shared workspace, when some agent has access to it */
   shared?: SharedReport;
   /** approval gates reached so far, in the order they were reached */
@@ -126,6 +134,8 @@ export interface TaskInput {
   /** the commits of those branches, recorded in the ledger */
   dependencyCommits: string[];
   keepOnFailure: boolean;
+  /** the run's git remote: the task runs on a host of its placement and exchanges work through it */
+  remote?: string;
   /** the run's gateway, when it has one: the network agents join and the worker-side control URL */
   gateway?: { network: string; controlUrl: string };
   agent: import('../spec/types').AgentSpec;
@@ -155,6 +165,9 @@ export interface TaskResult {
   logPath: string;
   exitCode: number;
   error?: string;
+  /** runs with a remote: the host it ran on, and why it moved there when it did */
+  host?: string;
+  note?: string;
 }
 
 /** Where agents see the run's shared workspace. */

@@ -12,9 +12,13 @@ export interface WorkerProcess {
   stop: () => Promise<void>;
 }
 
-/** `agentvisor worker` in its own process; resolves once it polls. */
-export async function spawnWorker(env: NodeJS.ProcessEnv = process.env, args: string[] = []): Promise<WorkerProcess> {
-  const child = spawn(process.execPath, [BIN, 'worker', ...args], { env: { ...env, AGENTVISOR_LOG_LEVEL: 'INFO' }, stdio: ['ignore', 'pipe', 'pipe'] });
+/**
+ * `agentvisor worker` in its own process; resolves once it polls. `prefix` runs it through another
+ * command that execs it (e.g. `ip netns exec NAME`), so the process is still the worker itself.
+ */
+export async function spawnWorker(env: NodeJS.ProcessEnv = process.env, args: string[] = [], prefix: string[] = []): Promise<WorkerProcess> {
+  const argv = [...prefix, process.execPath, BIN, 'worker', ...args];
+  const child = spawn(argv[0], argv.slice(1), { env: { ...env, AGENTVISOR_LOG_LEVEL: 'INFO' }, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout!.on('data', (d) => (out += d));
   child.stderr!.on('data', (d) => (out += d));

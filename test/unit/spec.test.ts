@@ -317,8 +317,8 @@ describe('parseGraph: schema errors', () => {
   it('reports a missing required key at the map that lacks it', () => {
     const problems = problemsOf(yaml('name: g', 'agents:', '  a: { harness: command, command: "true" }', 'tasks:', '  - id: t'));
     expect(problems).toEqual([
-      { message: 'Invalid input: expected string, received undefined', path: 'repo', line: 1, column: 1 },
       { message: 'Invalid input: expected string, received undefined', path: 'tasks.0.agent', line: 5, column: 5 },
+      { message: 'a graph needs repo (a local repository) or remote (a git remote shared by several hosts)', path: 'repo', line: 1, column: 1 },
     ]);
   });
 
