@@ -123,6 +123,7 @@ export async function startGateway(opts: {
     pids: 256,
     network: egress,
     tmpfs: ['/tmp'],
+    ports: [GATEWAY_PORT],
   });
   await runtime.connect(network, name, GATEWAY_ALIAS);
   const ip = await runtime.addressOf(name, egress);

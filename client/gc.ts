@@ -21,13 +21,15 @@ export interface GcOptions {
 
 export interface GcReport {
   containers: string[];
+  /** networks of runs (Kubernetes: their NetworkPolicy and Service), where the runtime lists them */
+  networks: string[];
   worktrees: string[];
   branches: string[];
   skippedRunning: string[];
 }
 
 export async function collectGarbage(opts: GcOptions): Promise<GcReport> {
-  const report: GcReport = { containers: [], worktrees: [], branches: [], skippedRunning: [] };
+  const report: GcReport = { containers: [], networks: [], worktrees: [], branches: [], skippedRunning: [] };
   const statusCache = new Map<string, string>();
   const statusOf = async (runId: string) => {
     if (!statusCache.has(runId)) statusCache.set(runId, await runStatus(opts.client, runId));
@@ -42,6 +44,16 @@ export async function collectGarbage(opts: GcOptions): Promise<GcReport> {
     }
     report.containers.push(c.name);
     if (!opts.dryRun) await opts.runtime.remove(c.name);
+  }
+
+  for (const n of (await opts.runtime.listNetworks?.({ [LABEL_RUN]: '', [LABEL_SCOPE]: opts.scope })) ?? []) {
+    const runId = n.labels[LABEL_RUN];
+    if ((await statusOf(runId)) === 'RUNNING') {
+      if (!report.skippedRunning.includes(runId)) report.skippedRunning.push(runId);
+      continue;
+    }
+    report.networks.push(n.name);
+    if (!opts.dryRun) await opts.runtime.removeNetwork(n.name);
   }
 
   const runsDir = path.join(opts.dataDir, 'runs');

@@ -27,6 +27,14 @@ export interface ContainerSpec {
   network: string;
   /** writable in-memory directories on the read-only root, e.g. HOME and /tmp */
   tmpfs: string[];
+  /**
+   * A hard limit the platform enforces by itself, in seconds from the start (Kubernetes: the Job's
+   * activeDeadlineSeconds), so a container ends even when no worker is left to stop it. Docker has
+   * none: there the activity's own timer stops the container.
+   */
+  deadlineSeconds?: number;
+  /** TCP ports the container serves to others on its networks (Kubernetes: its Service's ports) */
+  ports?: number[];
 }
 
 export type ContainerState = 'created' | 'running' | 'exited' | 'missing';
@@ -43,6 +51,16 @@ export interface ContainerInfo {
 export interface ExitInfo {
   exitCode: number;
   oomKilled: boolean;
+  /** the platform ended it at its deadline (ContainerSpec.deadlineSeconds) */
+  timedOut?: boolean;
+}
+
+/**
+ * The container cannot run and will not by waiting: its image is not there or cannot be pulled,
+ * its configuration is refused. Retrying the same container does not help; the task fails.
+ */
+export class ContainerCannotRun extends Error {
+  override readonly name = 'ContainerCannotRun';
 }
 
 export interface ContainerRuntime {
@@ -71,6 +89,11 @@ export interface ContainerRuntime {
   addressOf(name: string, network: string): Promise<string>;
   /** Containers carrying all these labels (an empty value: the label with any value). */
   list(labels: Record<string, string>): Promise<ContainerInfo[]>;
+  /**
+   * Networks carrying all these labels, with their labels (for `agentvisor gc`). Optional: a
+   * runtime whose networks are not left behind by a crash need not sweep them.
+   */
+  listNetworks?(labels: Record<string, string>): Promise<{ name: string; labels: Record<string, string> }[]>;
 }
 
 export const LABEL_RUN = 'org.agentvisor.run';

@@ -1,0 +1,286 @@
+// What the Kubernetes runtime creates for a container, as plain objects: a Job with one pod, the
+// Secret holding its environment, and for networks a NetworkPolicy and a Service. Pure functions,
+// so the specs can be read (and tested) apart from the API calls.
+import type { V1Job, V1NetworkPolicy, V1PodSecurityContext, V1SecurityContext, V1Secret, V1Service, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
+import { createHash } from 'node:crypto';
+import type { ContainerSpec } from '../runtime';
+
+export const MANAGED_BY = { 'app.kubernetes.io/managed-by': 'agentvisor' };
+/** the agentvisor name of the container (ContainerSpec.name), which Kubernetes names cannot hold */
+export const ANNOTATION_NAME = 'org.agentvisor.name';
+/** the container's labels as given (label values cannot hold every character they may have) */
+export const ANNOTATION_LABELS = 'org.agentvisor.labels';
+/** the directory mounts, to copy the writable ones back after the container exits */
+export const ANNOTATION_MOUNTS = 'org.agentvisor.mounts';
+/** set once the mounts' contents are in the pod */
+export const ANNOTATION_COPIED_IN = 'org.agentvisor.copied-in';
+export const ANNOTATION_COPIED_OUT = 'org.agentvisor.copied-out';
+/** the pod label naming the network a pod is on ('none': no network at all) */
+export const LABEL_NETWORK = 'org.agentvisor.network';
+/** the label Kubernetes puts on a Job's pods */
+export const LABEL_JOB = 'batch.kubernetes.io/job-name';
+/** the ServiceAccount every pod runs as: no role bound, no token mounted */
+export const SERVICE_ACCOUNT = 'agentvisor-sandbox';
+/** denies every pod of agentvisor's but the gateways all traffic; networks add what they allow */
+export const ISOLATION_POLICY = 'agentvisor-isolation';
+
+export const MAIN = 'main';
+export const COPY_IN = 'copy-in';
+export const COPY_OUT = 'copy-out';
+export const COPY_IN_DIR = '/agentvisor/in';
+export const COPY_OUT_DIR = '/agentvisor/out';
+export const READY_MARKER = '.agentvisor-ready';
+export const DONE_MARKER = '.agentvisor-done';
+
+/** A Kubernetes object name (DNS label, ≤ 63) for an agentvisor name: readable, and unique by its hash. */
+export function objectName(name: string): string {
+  const hash = createHash('sha256').update(name).digest('hex').slice(0, 10);
+  const slug = name
+    .toLowerCase()
+    .replace(/[^a-z0-9-]+/g, '-')
+    .replace(/^agentvisor-/, 'av-')
+    .slice(0, 40)
+    .replace(/^-+|-+$/g, '');
+  return `${slug || 'av'}-${hash}`;
+}
+
+/** A label value (≤ 63, alphanumerics, '-', '_', '.') for any string: itself if it is one, else a hash. */
+export function labelValue(value: string): string {
+  if (value.length <= 63 && /^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$/.test(value)) return value;
+  return `h${createHash('sha256').update(value).digest('hex').slice(0, 40)}`;
+}
+
+export function labelsFor(labels: Record<string, string>): Record<string, string> {
+  return { ...Object.fromEntries(Object.entries(labels).map(([k, v]) => [k, labelValue(v)])), ...MANAGED_BY };
+}
+
+/** A label selector for these labels; an empty value: the label with any value. */
+export function selectorFor(labels: Record<string, string>): string {
+  return Object.entries({ ...labels, ...MANAGED_BY })
+    .map(([k, v]) => (v ? `${k}=${labelValue(v)}` : k))
+    .join(',');
+}
+
+export interface MountPlan {
+  volume: string;
+  source: string;
+  target: string;
+  readOnly: boolean;
+}
+
+export interface KubernetesOptions {
+  namespace: string;
+  imagePullPolicy?: 'Always' | 'IfNotPresent' | 'Never';
+}
+
+function uidGid(user: string): { uid: number; gid: number } {
+  const [u, g = u] = user.split(':');
+  const uid = Number(u);
+  const gid = Number(g);
+  if (!Number.isInteger(uid) || !Number.isInteger(gid) || uid <= 0) {
+    throw new Error(`container user "${user}" must be a numeric uid:gid other than root (Pod Security "restricted")`);
+  }
+  return { uid, gid };
+}
+
+/** Pod Security "restricted", container side: nothing to gain, nothing to write but its volumes. */
+const containerSecurity: V1SecurityContext = {
+  allowPrivilegeEscalation: false,
+  capabilities: { drop: ['ALL'] },
+  readOnlyRootFilesystem: true,
+  runAsNonRoot: true,
+  seccompProfile: { type: 'RuntimeDefault' },
+};
+
+/**
+ * The Job of one container. Its pod: restartPolicy Never, backoffLimit 0 (Temporal owns retries),
+ * the deadline, requests and limits, a restricted security context, no service account token.
+ * Directory mounts cannot be host paths (Pod Security forbids them, and the worker's disk is not the
+ * node's): each is an emptyDir that the copy-in init container holds the pod for until the worker
+ * has copied the directory in (through the API server, as `kubectl cp` does); writable ones are read
+ * back from the copy-out container after the main container exits. No credentials are in the pod
+ * for this, and no network is needed.
+ */
+export function jobFor(spec: ContainerSpec, opts: KubernetesOptions & { serviceIp?: string; serviceAlias?: string }): { job: V1Job; secret: V1Secret; mounts: MountPlan[] } {
+  const name = objectName(spec.name);
+  const { uid, gid } = uidGid(spec.user);
+  const labels = labelsFor(spec.labels);
+  const annotations = { [ANNOTATION_NAME]: spec.name, [ANNOTATION_LABELS]: JSON.stringify(spec.labels) };
+  const mounts: MountPlan[] = spec.mounts.map((m, i) => ({ volume: `m${i}`, source: m.source, target: m.target, readOnly: m.readOnly }));
+  const writable = mounts.filter((m) => !m.readOnly);
+  const pull = opts.imagePullPolicy ?? 'IfNotPresent';
+  const emptyDir = (v: string, sizeLimit?: string): V1Volume => ({ name: v, emptyDir: sizeLimit ? { sizeLimit } : {} });
+
+  const volumes: V1Volume[] = [
+    ...mounts.map((m) => emptyDir(m.volume)),
+    ...spec.tmpfs.map((_, i) => emptyDir(`t${i}`, '512Mi')),
+    ...(mounts.length ? [emptyDir('copy-in', '1Mi')] : []),
+    ...(writable.length ? [emptyDir('copy-out', '1Mi')] : []),
+  ];
+  const mainMounts: V1VolumeMount[] = [
+    ...mounts.map((m) => ({ name: m.volume, mountPath: m.target, readOnly: m.readOnly })),
+    ...spec.tmpfs.map((dir, i) => ({ name: `t${i}`, mountPath: dir })),
+  ];
+  const small = { requests: { cpu: '10m', memory: '16Mi' }, limits: { cpu: '500m', memory: '128Mi' } };
+  const resources = {
+    requests: {
+      cpu: spec.cpus ? String(spec.cpus) : '100m',
+      ...(spec.memoryBytes ? { memory: String(spec.memoryBytes) } : { memory: '256Mi' }),
+    },
+    limits: {
+      ...(spec.cpus ? { cpu: String(spec.cpus) } : {}),
+      ...(spec.memoryBytes ? { memory: String(spec.memoryBytes) } : {}),
+    },
+  };
+  // the marker is the archive's last entry: the container ends once everything before it is there
+  const waitFor = (marker: string, every: string) => ['sh', '-c', `until [ -e ${marker} ]; do sleep ${every}; done`];
+  const podSecurity: V1PodSecurityContext = {
+    runAsNonRoot: true,
+    runAsUser: uid,
+    runAsGroup: gid,
+    fsGroup: gid,
+    seccompProfile: { type: 'RuntimeDefault' },
+  };
+
+  const job: V1Job = {
+    apiVersion: 'batch/v1',
+    kind: 'Job',
+    metadata: {
+      name,
+      namespace: opts.namespace,
+      labels,
+      annotations: { ...annotations, [ANNOTATION_MOUNTS]: JSON.stringify(mounts) },
+    },
+    spec: {
+      backoffLimit: 0,
+      completions: 1,
+      parallelism: 1,
+      ...(spec.deadlineSeconds ? { activeDeadlineSeconds: Math.max(1, Math.ceil(spec.deadlineSeconds)) } : {}),
+      template: {
+        metadata: {
+          labels: { ...labels, [LABEL_NETWORK]: labelValue(spec.network) },
+          annotations,
+        },
+        spec: {
+          restartPolicy: 'Never',
+          serviceAccountName: SERVICE_ACCOUNT,
+          automountServiceAccountToken: false,
+          enableServiceLinks: false,
+          terminationGracePeriodSeconds: 10,
+          securityContext: podSecurity,
+          // the gateway's name on the run's network, without DNS (agents may reach nothing else)
+          ...(opts.serviceIp && opts.serviceAlias ? { hostAliases: [{ ip: opts.serviceIp, hostnames: [opts.serviceAlias] }] } : {}),
+          volumes,
+          initContainers: mounts.length
+            ? [
+                {
+                  name: COPY_IN,
+                  image: spec.image,
+                  imagePullPolicy: pull,
+                  command: waitFor(READY_MARKER, '0.2'),
+                  workingDir: COPY_IN_DIR,
+                  volumeMounts: [{ name: 'copy-in', mountPath: COPY_IN_DIR }, ...mounts.map((m) => ({ name: m.volume, mountPath: `${COPY_IN_DIR}/${m.volume}` }))],
+                  securityContext: containerSecurity,
+                  resources: small,
+                },
+              ]
+            : undefined,
+          containers: [
+            {
+              name: MAIN,
+              image: spec.image,
+              imagePullPolicy: pull,
+              // args, not command: the image's entrypoint stays, as Docker's Cmd leaves it
+              args: spec.command,
+              workingDir: spec.workdir,
+              envFrom: [{ secretRef: { name } }],
+              ...(spec.ports?.length ? { ports: spec.ports.map((p) => ({ containerPort: p, protocol: 'TCP' })) } : {}),
+              volumeMounts: mainMounts,
+              securityContext: containerSecurity,
+              resources,
+            },
+            ...(writable.length
+              ? [
+                  {
+                    name: COPY_OUT,
+                    image: spec.image,
+                    imagePullPolicy: pull,
+                    command: waitFor(DONE_MARKER, '1'),
+                    workingDir: COPY_OUT_DIR,
+                    volumeMounts: [
+                      { name: 'copy-out', mountPath: COPY_OUT_DIR },
+                      ...writable.map((m) => ({ name: m.volume, mountPath: `${COPY_OUT_DIR}/${m.volume}`, readOnly: true })),
+                    ],
+                    securityContext: containerSecurity,
+                    resources: small,
+                  },
+                ]
+              : []),
+          ],
+        },
+      },
+    },
+  };
+  // the environment (tokens, the gateway's credentials) in the pod's own Secret, read by its main container alone
+  const secret: V1Secret = {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: { name, namespace: opts.namespace, labels, annotations },
+    type: 'Opaque',
+    stringData: spec.env,
+  };
+  return { job, secret, mounts };
+}
+
+/** Denies all traffic to and from agentvisor's pods except gateways; each network allows its part. */
+export function isolationPolicy(namespace: string): V1NetworkPolicy {
+  return {
+    apiVersion: 'networking.k8s.io/v1',
+    kind: 'NetworkPolicy',
+    metadata: { name: ISOLATION_POLICY, namespace, labels: MANAGED_BY },
+    spec: {
+      podSelector: {
+        matchLabels: MANAGED_BY,
+        matchExpressions: [{ key: 'org.agentvisor.role', operator: 'NotIn', values: ['gateway'] }],
+      },
+      policyTypes: ['Ingress', 'Egress'],
+    },
+  };
+}
+
+/**
+ * A run's network: its pods may reach the pods of the Jobs that serve it (the gateway, added by
+ * connect), and nothing else; with none yet, nothing at all.
+ */
+export function networkPolicy(network: string, labels: Record<string, string>, namespace: string, servers: string[] = []): V1NetworkPolicy {
+  const net = labelValue(network);
+  return {
+    apiVersion: 'networking.k8s.io/v1',
+    kind: 'NetworkPolicy',
+    metadata: { name: objectName(network), namespace, labels: labelsFor(labels), annotations: { [ANNOTATION_NAME]: network, [ANNOTATION_LABELS]: JSON.stringify(labels) } },
+    spec: {
+      podSelector: { matchLabels: { ...MANAGED_BY, [LABEL_NETWORK]: net } },
+      policyTypes: ['Egress'],
+      egress: servers.length ? [{ to: servers.map((job) => ({ podSelector: { matchLabels: { [LABEL_JOB]: job } } })) }] : [],
+    },
+  };
+}
+
+/** The Service by which a network's pods reach the container serving it (the gateway), under `alias`. */
+export function serviceFor(network: string, jobName: string, ports: number[], labels: Record<string, string>, alias: string | undefined, namespace: string): V1Service {
+  return {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: {
+      name: objectName(network),
+      namespace,
+      labels: labelsFor(labels),
+      annotations: { [ANNOTATION_NAME]: network, [ANNOTATION_LABELS]: JSON.stringify(labels), 'org.agentvisor.alias': alias ?? '' },
+    },
+    spec: {
+      type: 'ClusterIP',
+      selector: { [LABEL_JOB]: jobName },
+      ports: ports.map((p) => ({ name: `tcp-${p}`, port: p, targetPort: p, protocol: 'TCP' })),
+    },
+  };
+}

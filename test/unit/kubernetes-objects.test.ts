@@ -1,0 +1,93 @@
+// The Kubernetes runtime's objects and its reading of Job and pod states, without an API server
+// (test/e2e/kubernetes.test.ts has them admitted and followed by a real one).
+import type { V1Job, V1Pod } from '@kubernetes/client-node';
+import { jobFor, labelValue, networkPolicy, objectName, selectorFor } from '../../runtimes/kubernetes/objects';
+import { judge } from '../../runtimes/kubernetes/status';
+import type { ContainerSpec } from '../../runtimes/runtime';
+
+const spec: ContainerSpec = {
+  name: 'agentvisor-run:1/UPPER_task',
+  image: 'agentvisor/base:latest',
+  command: ['sh', '-c', 'echo hi'],
+  env: { TOKEN: 'secret-value' },
+  workdir: '/workspace',
+  mounts: [
+    { source: '/data/worktree', target: '/workspace', readOnly: false },
+    { source: '/data/home', target: '/opt/home', readOnly: true },
+  ],
+  user: '1000:1000',
+  labels: { 'org.agentvisor.run': 'run:1', 'org.agentvisor.scope': 'default@127.0.0.1:7233' },
+  memoryBytes: 512 * 1024 ** 2,
+  cpus: 1.5,
+  network: 'none',
+  tmpfs: ['/home/agent', '/tmp'],
+  deadlineSeconds: 90.2,
+};
+
+test('names and label values Kubernetes accepts, stable and distinct', () => {
+  const name = objectName(spec.name);
+  expect(name).toMatch(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/);
+  expect(name.length).toBeLessThanOrEqual(52);
+  expect(objectName(spec.name)).toBe(name);
+  expect(objectName(spec.name + 'x')).not.toBe(name);
+  expect(labelValue('plain-value_1.2')).toBe('plain-value_1.2');
+  expect(labelValue('default@127.0.0.1:7233')).toMatch(/^h[0-9a-f]{40}$/);
+  expect(selectorFor({ 'org.agentvisor.run': '' })).toBe('org.agentvisor.run,app.kubernetes.io/managed-by=agentvisor');
+});
+
+test('a Job: one pod, no retries, the deadline, limits, restricted security, env only in a Secret', () => {
+  const { job, secret, mounts } = jobFor(spec, { namespace: 'ns' });
+  expect(job.spec).toMatchObject({ backoffLimit: 0, activeDeadlineSeconds: 91, completions: 1 });
+  const pod = job.spec!.template.spec!;
+  expect(pod).toMatchObject({
+    restartPolicy: 'Never',
+    automountServiceAccountToken: false,
+    securityContext: { runAsNonRoot: true, runAsUser: 1000, runAsGroup: 1000, seccompProfile: { type: 'RuntimeDefault' } },
+  });
+  expect(pod.containers.map((c) => c.name)).toEqual(['main', 'copy-out']);
+  expect(pod.initContainers!.map((c) => c.name)).toEqual(['copy-in']);
+  for (const c of [...pod.containers, ...pod.initContainers!]) {
+    expect(c.securityContext).toMatchObject({ allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] }, readOnlyRootFilesystem: true });
+    expect(c.env).toBeUndefined();
+  }
+  const main = pod.containers[0];
+  expect(main.resources).toEqual({ requests: { cpu: '1.5', memory: String(512 * 1024 ** 2) }, limits: { cpu: '1.5', memory: String(512 * 1024 ** 2) } });
+  expect(main.envFrom).toEqual([{ secretRef: { name: job.metadata!.name } }]);
+  expect(pod.containers[1].envFrom).toBeUndefined();
+  expect(JSON.stringify(job)).not.toContain('secret-value');
+  expect(secret.stringData).toEqual({ TOKEN: 'secret-value' });
+  expect(pod.volumes!.every((v) => v.emptyDir)).toBe(true);
+  expect(mounts.map((m) => [m.volume, m.readOnly])).toEqual([['m0', false], ['m1', true]]);
+  expect(() => jobFor({ ...spec, user: '0:0' }, { namespace: 'ns' })).toThrow(/other than root/);
+});
+
+test('a network lets its pods reach only the Jobs that serve it', () => {
+  expect(networkPolicy('net', {}, 'ns').spec).toMatchObject({ policyTypes: ['Egress'], egress: [] });
+  expect(networkPolicy('net', {}, 'ns', ['gw']).spec!.egress).toEqual([{ to: [{ podSelector: { matchLabels: { 'batch.kubernetes.io/job-name': 'gw' } } }] }]);
+});
+
+const job = (conditions: { type: string; reason?: string }[] = []): V1Job => ({
+  metadata: { name: 'j', creationTimestamp: new Date('2026-01-01T00:00:00Z') },
+  status: { conditions: conditions.map((c) => ({ ...c, status: 'True' })) },
+});
+const pod = (main: object | undefined, init?: object): V1Pod => ({
+  metadata: { name: 'j-abcde', creationTimestamp: new Date('2026-01-01T00:00:01Z') },
+  status: {
+    containerStatuses: main ? [{ name: 'main', image: 'img', imageID: '', ready: false, restartCount: 0, state: main }] : [],
+    initContainerStatuses: init ? [{ name: 'copy-in', image: 'img', imageID: '', ready: false, restartCount: 0, state: init }] : [],
+  },
+});
+
+test('pod and Job states read as container states', () => {
+  expect(judge(undefined, []).state).toBe('missing');
+  expect(judge(job(), []).state).toBe('created');
+  expect(judge(job(), [pod({ running: { startedAt: new Date() } })])).toMatchObject({ state: 'running', mainStarted: true });
+  expect(judge(job(['Complete'].map((type) => ({ type }))), [pod({ terminated: { exitCode: 0 } })]).exit).toEqual({ exitCode: 0, oomKilled: false });
+  expect(judge(job([{ type: 'Failed', reason: 'BackoffLimitExceeded' }]), [pod({ terminated: { exitCode: 3, reason: 'Error' } })]).exit).toEqual({ exitCode: 3, oomKilled: false });
+  expect(judge(job([{ type: 'Failed' }]), [pod({ terminated: { exitCode: 137, reason: 'OOMKilled' } })]).exit).toEqual({ exitCode: 137, oomKilled: true });
+  expect(judge(job([{ type: 'FailureTarget', reason: 'DeadlineExceeded' }]), []).exit).toEqual({ exitCode: 137, oomKilled: false, timedOut: true });
+  // exited, while the copy-out container still holds the pod
+  expect(judge(job(), [pod({ terminated: { exitCode: 2 } })])).toMatchObject({ state: 'exited', exit: { exitCode: 2 } });
+  expect(judge(job(), [pod(undefined, { waiting: { reason: 'ErrImageNeverPull', message: 'not present' } })]).cannotRun).toMatch(/ErrImageNeverPull/);
+  expect(judge(job(), [pod({ waiting: { reason: 'ContainerCreating' } })]).cannotRun).toBeUndefined();
+});
