@@ -112,6 +112,9 @@ export async function startRun(file: string, opts: StartOptions = {}): Promise<S
   };
   const pollers = await hasPollers(client);
   if (!pollers) await provide();
+  if (graph.remote && !(await (await import('./hosts')).anyHostPolls(client))) {
+    opts.log?.('warning: no worker started with --host polls this server: the run\'s tasks wait until one does (agentvisor worker --host NAME)');
+  }
   const setup = await registerSearchAttributes(client);
   if ('error' in setup) opts.log?.(`warning: ${setup.error}`);
   input.searchAttributes = !('error' in setup);

@@ -53,10 +53,11 @@ function publicReport(r: RunReport) {
       usage: t.usage,
       reusedFrom: t.reusedFrom,
       note: t.note,
+      host: t.host,
       startedAt: t.startedAt,
       finishedAt: t.finishedAt,
     })),
-    merge: { status: r.merge.status, commit: r.merge.commit, conflicts: r.merge.conflicts },
+    merge: { status: r.merge.status, commit: r.merge.commit, conflicts: r.merge.conflicts, host: r.merge.host },
     evaluation: r.evaluation,
     shared: r.shared,
     approvals: r.approvals,
@@ -344,22 +345,47 @@ export function buildProgram(setExit: (code: number) => void): Command {
   program
     .command('worker')
     .option('--metrics-port <port>', 'serve Prometheus metrics on this port (/metrics)')
+    .option('--host <name>', "the host this worker serves: it also polls the host's own task queue (graphs place work with runsOn)")
+    .option('--labels <labels>', 'labels of the host, comma-separated (e.g. gpu,big-memory); at most 4')
+    .option('--capacity <n>', "agents the host runs at once (its queue's slots); default AGENTVISOR_WORKER_CAPACITY or 32")
+    .option('--data-dir <dir>', "this worker's data folder for runs with a remote: its clones, worktrees and logs (default AGENTVISOR_HOME)")
     .description('run a worker: executes runs and their agents on the local Docker engine')
     .action(
-      action(async (opts: { metricsPort?: string }) => {
+      action(async (opts: { metricsPort?: string; host?: string; labels?: string; capacity?: string; dataDir?: string }) => {
         const cfg = loadConfig();
+        const { hostOptions } = await import('../workers/host');
+        const host = hostOptions(opts, Number(process.env.AGENTVISOR_WORKER_CAPACITY) || 32);
         const { createWorker } = await import('../workers/worker');
-        const { worker, connection } = await createWorker({
+        const { worker, connection, hostWorkers } = await createWorker({
           address: cfg.address,
           namespace: cfg.namespace,
           logLevel: (process.env.AGENTVISOR_LOG_LEVEL as 'INFO' | undefined) ?? 'INFO',
           metricsAddress: opts.metricsPort ? `0.0.0.0:${opts.metricsPort}` : undefined,
+          host,
+          dataDir: opts.dataDir ? path.resolve(opts.dataDir) : undefined,
         });
-        err(`worker polling ${cfg.address} (namespace ${cfg.namespace})`);
-        await worker.run(); // the SDK shuts down on SIGINT/SIGTERM
+        const where = host ? ` as host ${host.name}${host.labels.length ? ` (labels ${host.labels.join(', ')})` : ''}, capacity ${host.capacity}` : '';
+        err(`worker polling ${cfg.address} (namespace ${cfg.namespace})${where}`);
+        // the SDK shuts every worker down on SIGINT/SIGTERM
+        await Promise.all([worker.run(), ...hostWorkers.map((w) => w.run())]);
         await connection.close();
         return 0;
       }),
+    );
+
+  program
+    .command('hosts')
+    .option('--json', 'print JSON')
+    .description('list the workers polling each task queue, by host, and what each host runs now')
+    .action(
+      action((opts: { json?: boolean }) =>
+        withClient(async (client) => {
+          const { describeHosts, formatHosts } = await import('./hosts');
+          const report = await describeHosts(client);
+          console.log(opts.json ? JSON.stringify(report, null, 2) : formatHosts(report));
+          return 0;
+        }),
+      ),
     );
 
   program

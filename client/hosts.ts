@@ -4,6 +4,7 @@
 import type { Client } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import { parseIdentity, queuesOf, type HostOptions } from '../workers/host';
+import { ANY_HOST_QUEUE } from '../workflows/queues';
 import { TASK_QUEUE } from '../workflows/run-types';
 
 export interface QueueWorker {
@@ -35,6 +36,11 @@ async function pollersOf(client: Client, queue: string, type: temporal.api.enums
     taskQueueType: type,
   });
   return response.pollers ?? [];
+}
+
+/** True when some worker started with --host polls the any-host queue (stale ones included). */
+export async function anyHostPolls(client: Client): Promise<boolean> {
+  return (await pollersOf(client, ANY_HOST_QUEUE, TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY)).length > 0;
 }
 
 function seen(time: { seconds?: unknown; nanos?: number | null } | null | undefined): string | undefined {
@@ -96,7 +102,8 @@ export function formatHosts(r: HostsReport): string {
   }
   lines.push('', 'queues (workers polling each, by host or identity, and when the server last saw them poll):');
   for (const q of r.queues) {
-    const who = q.workers.map((w) => `${w.host ?? w.identity}${w.lastSeen ? ` (${w.lastSeen})` : ''}`).join(', ');
+    const ago = (iso: string) => `${Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 1000))}s ago`;
+    const who = q.workers.map((w) => `${w.host ?? w.identity}${w.lastSeen ? ` (${ago(w.lastSeen)})` : ''}`).join(', ');
     lines.push(`  ${q.queue}: ${who || 'nobody'}`);
   }
   if (r.waiting.length) lines.push('', 'waiting for a worker:', ...r.waiting.map((w) => `  ${w}`));
