@@ -22,7 +22,8 @@ export function retryWatch(harness: Harness, agent: AgentSpec): RetryWatch {
   return {
     progress(line) {
       const what = harness.retrying?.(line);
-      if (what === undefined) return harness.progress?.(line);
+      // a harness without a parser (command) shows the agent's own line, as before retryWatch
+      if (what === undefined) return harness.progress ? harness.progress(line) : line;
       failures++;
       last = what;
       return `model call failed (attempt ${failures} of ${limit + 1}): ${what}`;

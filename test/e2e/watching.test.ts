@@ -11,6 +11,8 @@ import * as path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { findTemporalCli } from '../../client/dev-server';
 import { runArtifactsDir } from '../../client/config';
+import { lastActivityLines } from '../../client/activity-lines';
+import { getRunReport } from '../../client/api';
 import { freePort } from '../support/ports';
 import { spawnWorker, type WorkerProcess } from '../support/processes';
 import { recordHistories } from '../support/record-history';
@@ -61,7 +63,10 @@ interactions:
 
 const CALL = `fetch(process.env.AGENTVISOR_GATEWAY_URL + '/anthropic/v1/messages', { method: 'POST', headers: { 'x-api-key': process.env.AGENTVISOR_GATEWAY_TOKEN, 'content-type': 'application/json' }, body: JSON.stringify({ model: 'claude-sonnet-4-5', max_tokens: 10, messages: [{ role: 'user', content: 'hi' }] }) }).then(async (r) => console.log('model said', r.status))`;
 
-const RUN = 'watch-1';
+// ids of this process: containers are named after runs, and one left by an aborted earlier test
+// run of the same id would be re-attached (its exit taken as the result) instead of started
+const RUN = `watch-${process.pid}`;
+const LOGS_RUN = `watch-logs-${process.pid}`;
 let worker: WorkerProcess;
 let metricsPort: number;
 let browser: Browser;
@@ -217,11 +222,11 @@ agents:
   talker: { harness: command, command: "echo first line; while [ ! -f .go ]; do sleep 0.2; done; echo second line" }
 tasks: [ { id: talk, agent: talker } ]
 `);
-  const started = await cli('run', file, '--id', 'watch-logs', '--detach');
+  const started = await cli('run', file, '--id', LOGS_RUN, '--detach');
   expect(started.code).toBe(0);
   // the agent waits for this file (in its worktree) before its second line
-  const marker = path.join(runArtifactsDir(process.env.AGENTVISOR_HOME!, 'watch-logs'), 'worktrees', 'talk', '.go');
-  const follower = spawn(process.execPath, [BIN, 'logs', 'watch-logs', 'talk', '-f'], { env: process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const marker = path.join(runArtifactsDir(process.env.AGENTVISOR_HOME!, LOGS_RUN), 'worktrees', 'talk', '.go');
+  const follower = spawn(process.execPath, [BIN, 'logs', LOGS_RUN, 'talk', '-f'], { env: process.env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   follower.stdout!.on('data', (d) => (out += d));
   const exited = new Promise<number | null>((resolve) => follower.once('exit', resolve));
@@ -230,11 +235,16 @@ tasks: [ { id: talk, agent: talker } ]
     await eventually(() => out, (o) => o.includes('first line'), 240);
     expect(out).toBe('first line\n');
     // the agent is still running: its second line cannot exist yet
-    expect((await client.workflow.getHandle('watch-logs/talk').describe()).status.name).toBe('RUNNING');
+    expect((await client.workflow.getHandle(`${LOGS_RUN}/talk`).describe()).status.name).toBe('RUNNING');
+    // the live table's "last activity" of the running task: its last line, from the heartbeats
+    const live = await getRunReport(client, LOGS_RUN);
+    expect(live.tasks[0].status).toBe('running');
+    const lines = await eventually(() => lastActivityLines(client, live), (m) => m.get('talk') === 'first line', 60);
+    expect(lines.get('talk')).toBe('first line');
     writeFileSync(marker, '');
     expect(await exited).toBe(0); // follows until the run is over
     expect(out).toBe('first line\nsecond line\n');
-    expect((await client.workflow.getHandle('watch-logs').describe()).status.name).toBe('COMPLETED');
+    expect((await client.workflow.getHandle(LOGS_RUN).describe()).status.name).toBe('COMPLETED');
   } finally {
     try {
       writeFileSync(marker, ''); // never leave the agent waiting
