@@ -1,6 +1,6 @@
 // The TypeScript API: what the CLI does, for scripts.
 import { WorkflowFailedError, WorkflowNotFoundError, type Client, type WorkflowHandle } from '@temporalio/client';
-import Docker from 'dockerode';
+import type Docker from 'dockerode';
 import { randomBytes } from 'node:crypto';
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
@@ -13,6 +13,7 @@ import { TASK_QUEUE, type RunInput, type RunReport } from '../workflows/run-type
 import { runGraph, statusQuery } from '../workflows';
 import { loadConfig, runArtifactsDir, runUiLink, type ClientConfig } from './config';
 import { connect, hasPollers } from './connection';
+import { allImagesPresent } from './image-presence';
 import { checkAgents, checkGateway, checkImages, checkRepository, imagesOf } from './preflight';
 import { registerSearchAttributes } from './setup';
 import { checkRemote } from './remote-check';
@@ -41,7 +42,14 @@ export async function validateGraphFile(file: string, opts: ValidateOptions = {}
   if (opts.runId !== undefined && !SAFE_ID.test(opts.runId)) {
     problems.push({ message: `run id "${opts.runId}" is not a safe branch/file name (letters, digits, - and _)` });
   }
-  if (problems.length === 0 && opts.images) problems.push(...(await checkImages(opts.docker ?? new Docker(), imagesOf(graph))));
+  if (problems.length === 0 && opts.images) {
+    const images = imagesOf(graph);
+    // the light check first: dockerode is loaded only to word an error, build or pull
+    if (opts.docker || !(await allImagesPresent(images))) {
+      const docker = opts.docker ?? new (await import('dockerode')).default();
+      problems.push(...(await checkImages(docker, images)));
+    }
+  }
   const located = problems.map((p) => ({ ...p, ...(p.path ? loaded.locate?.(p.path) : {}) }));
   return { graph: located.length ? undefined : graph, problems: located };
 }
@@ -110,12 +118,11 @@ export async function startRun(file: string, opts: StartOptions = {}): Promise<S
     if (mode === 'in-process') stopWorker = await startInProcessWorker(cfg, opts.log);
     else if (mode === 'background') spawnBackgroundWorker(cfg, opts.log);
   };
-  const pollers = await hasPollers(client);
+  const [pollers, setup] = await Promise.all([hasPollers(client), registerSearchAttributes(client)]);
   if (!pollers) await provide();
   if (graph.remote && !(await (await import('./hosts')).anyHostPolls(client))) {
     opts.log?.('warning: no worker started with --host polls this server: the run\'s tasks wait until one does (agentvisor worker --host NAME)');
   }
-  const setup = await registerSearchAttributes(client);
   if ('error' in setup) opts.log?.(`warning: ${setup.error}`);
   input.searchAttributes = !('error' in setup);
   const harnesses = [...new Set(Object.values(graph.agents).map((a) => a.harness))];

@@ -1,7 +1,6 @@
 // The agentvisor command line. Exit codes: 0 success, 1 the run failed, 2 bad input or usage.
 import type { Client } from '@temporalio/client';
 import { Command, CommanderError, Option } from 'commander';
-import Docker from 'dockerode';
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import { formatProblem } from '../spec/problems';
@@ -107,30 +106,44 @@ async function followRun(opts: RunFlags, start: (o: StartOptions) => Promise<Sta
     return 0;
   }
   if (!opts.json) console.log(`run ${runId}${started.uiLink ? `   Temporal UI: ${started.uiLink}` : ''}`);
+  // Progress is polled only when shown (not with --json); the end of the run wakes the poll's
+  // sleep, so the CLI exits as soon as the run is over rather than up to a second later.
   const view = opts.json ? undefined : new ProgressView(process.stdout, client);
-  let polling = true;
+  let polling = !!view;
+  let wake = () => {};
   const poll = (async () => {
     while (polling) {
       try {
         const report = await getRunReport(client, runId, cfg);
+        if (!polling) break;
         view?.update(report);
         if (!isLive(report.status)) break;
       } catch {
         // the run may be between states; try again
       }
-      await new Promise((r) => setTimeout(r, 1000));
+      await new Promise<void>((r) => {
+        const t = setTimeout(r, 1000);
+        wake = () => {
+          clearTimeout(t);
+          r();
+        };
+      });
     }
   })();
+  const stopPolling = async () => {
+    polling = false;
+    wake();
+    await poll;
+  };
   try {
     const report = await waitForRun(client, runId, cfg);
-    polling = false;
-    await poll;
+    await stopPolling();
     view?.update(report);
     if (opts.json) console.log(JSON.stringify(publicReport(report), null, 2));
     else printSummary(report, cfg);
     return report.status === 'completed' ? 0 : 1;
   } finally {
-    polling = false;
+    await stopPolling();
     await started.stopWorker?.();
     await client.connection.close();
   }
@@ -438,6 +451,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .action(
       action(async (opts: { mode: 'auto' | 'registry' | 'offline'; force?: boolean; agents: boolean }) => {
         const { buildBaseImage, ensureAgentsImage, imageExists, BASE_IMAGE, AGENTS_IMAGE } = await import('../images/build');
+        const { default: Docker } = await import('dockerode');
         const docker = new Docker();
         if (!opts.force && (await imageExists(docker, BASE_IMAGE))) console.log(`${BASE_IMAGE} is present`);
         else console.log(`${BASE_IMAGE}: ${await buildBaseImage({ docker, mode: opts.mode, log: err })}`);

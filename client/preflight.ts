@@ -16,17 +16,24 @@ export async function checkRepository(graph: GraphSpec, runId?: string): Promise
     return [{ path: 'repo', message: `repository not found: ${graph.repo}` }];
   }
   const git = simpleGit({ baseDir: graph.repo, config: ['safe.directory=*'] });
-  const top = await git.raw(['rev-parse', '--show-toplevel']).catch(() => undefined);
-  if (!top) return [{ path: 'repo', message: `not a git repository (or it has no work tree): ${graph.repo}` }];
+  // two git processes at once, a third only when the base branch is checked out: each costs the
+  // CLI a fork (BENCHMARKS.md), and these checks are on every run's start
+  const branches = [`refs/heads/${graph.baseBranch}`, ...(runId ? [`refs/heads/${integrationBranch(runId)}`] : [])];
+  const [top, refs] = await Promise.all([
+    git.raw(['rev-parse', '--show-toplevel']).catch(() => undefined),
+    git.raw(['for-each-ref', '--format=%(HEAD) %(objecttype) %(refname)', ...branches]).catch(() => ''),
+  ]);
+  if (!top?.trim()) return [{ path: 'repo', message: `not a git repository (or it has no work tree): ${graph.repo}` }];
+  // `<* if checked out> <type> <ref>`; for-each-ref also lists refs below a name, so match exactly
+  const found = new Map(refs.split('\n').filter(Boolean).map((l) => [l.slice(2).split(' ')[1], { head: l[0] === '*', type: l.slice(2).split(' ')[0] }]));
 
   const problems: Problem[] = [];
-  const base = await git.raw(['rev-parse', '--verify', '--quiet', `refs/heads/${graph.baseBranch}^{commit}`]).catch(() => '');
-  if (!base.trim()) {
+  const base = found.get(branches[0]);
+  if (base?.type !== 'commit') {
     problems.push({ path: 'baseBranch', message: `base branch "${graph.baseBranch}" does not exist in ${graph.repo}` });
   }
   // Agents start from the base branch's last commit; uncommitted edits on it would silently be left out.
-  const head = (await git.raw(['symbolic-ref', '--quiet', '--short', 'HEAD']).catch(() => '')).trim();
-  if (head === graph.baseBranch) {
+  if (base?.head) {
     // trimEnd only: each porcelain line starts with a two-column status (" M file") that trim() would cut
     const dirty = (await git.raw(['status', '--porcelain', '--untracked-files=no'])).trimEnd();
     if (dirty) {
@@ -38,7 +45,7 @@ export async function checkRepository(graph: GraphSpec, runId?: string): Promise
     }
   }
   if (runId) {
-    const exists = (await git.raw(['branch', '--list', integrationBranch(runId)])).trim();
+    const exists = found.has(branches[1]);
     if (exists) problems.push({ message: `run id "${runId}" was used before: branch ${integrationBranch(runId)} exists` });
   }
   return problems;

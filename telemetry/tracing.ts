@@ -3,11 +3,11 @@
 // The CLI's client starts the trace (StartWorkflow), the workflow interceptors (in the workflow
 // bundle built with them, dist/workflow-bundle-otel.js) add workflow, child and activity-start
 // spans, and the activity interceptors the activity executions; all exported over OTLP/HTTP (JSON).
-import * as otel from '@opentelemetry/api';
-import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
-import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
-import { Resource } from '@opentelemetry/resources';
-import { BasicTracerProvider, BatchSpanProcessor, type SpanProcessor } from '@opentelemetry/sdk-trace-base';
+//
+// The OpenTelemetry packages load only when tracing starts: loaded with the CLI, tracing on or off,
+// they added about a third to the module load of every `agentvisor run` (BENCHMARKS.md).
+import type { Resource } from '@opentelemetry/resources';
+import type { SpanProcessor } from '@opentelemetry/sdk-trace-base';
 
 /** The workflow interceptor module the OpenTelemetry bundle is built with. */
 export const WORKFLOW_INTERCEPTORS_MODULE = '@temporalio/interceptors-opentelemetry/lib/workflow-interceptors';
@@ -38,6 +38,11 @@ let installed: Tracing | undefined;
 /** Installs the global tracer provider (once per process) exporting to `url`. */
 export function startTracing(serviceName: string, url: string): Tracing {
   if (installed) return installed;
+  const otel = require('@opentelemetry/api') as typeof import('@opentelemetry/api');
+  const { AsyncLocalStorageContextManager } = require('@opentelemetry/context-async-hooks') as typeof import('@opentelemetry/context-async-hooks');
+  const { OTLPTraceExporter } = require('@opentelemetry/exporter-trace-otlp-http') as typeof import('@opentelemetry/exporter-trace-otlp-http');
+  const { Resource } = require('@opentelemetry/resources') as typeof import('@opentelemetry/resources');
+  const { BasicTracerProvider, BatchSpanProcessor } = require('@opentelemetry/sdk-trace-base') as typeof import('@opentelemetry/sdk-trace-base');
   const resource = new Resource({ 'service.name': serviceName });
   // short batches: a run's spans should show up while it goes, not minutes later
   const spanProcessor = new BatchSpanProcessor(new OTLPTraceExporter({ url }), { scheduledDelayMillis: 1000 });
