@@ -1,5 +1,6 @@
 // The activities of a run, made by a factory that takes their dependencies (the container runtime),
 // as in the Temporal samples. Workflows import only the type `RunActivities`.
+import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
@@ -83,6 +84,15 @@ async function writeHomeFiles(
   }
   if (owner) await chownTree(dir, owner.uid, owner.gid);
   return dir;
+}
+
+/** True in an activity's first attempt; outside an activity (scripts, tests), false: reset anyway. */
+function firstAttempt(): boolean {
+  try {
+    return Context.current().info.attempt === 1;
+  } catch {
+    return false;
+  }
 }
 
 export function createActivities({ runtime, scope = 'unscoped' }: ActivityDeps) {
@@ -175,8 +185,9 @@ export function createActivities({ runtime, scope = 'unscoped' }: ActivityDeps) 
           logPath,
           timeoutMs: input.task.timeoutMs,
           watch: async () => retries.exhausted() ?? (gw ? await checkBudget() : undefined),
-          // a fresh start after a killed attempt begins from a clean worktree
-          beforeCreate: () => resetWorktree(input.worktree, input.startCommit, owner),
+          // a fresh start after a killed attempt begins from a clean worktree; the first attempt
+          // has the one provisionWorkspace has just made (saves three git processes per task)
+          beforeCreate: firstAttempt() ? undefined : () => resetWorktree(input.worktree, input.startCommit, owner),
           progress: (line) => retries.progress(line),
         },
       );
@@ -269,7 +280,8 @@ export function createActivities({ runtime, scope = 'unscoped' }: ActivityDeps) 
     },
 
     async removeWorkspace(input: { repo: string; artifactsDir: string; taskId: string }): Promise<void> {
-      await removeWorktree(input.repo, taskWorktreePath(input.artifactsDir, input.taskId));
+      // it may queue behind other worktree commands of the repository (git.ts): heartbeat meanwhile
+      await withHeartbeat('remove worktree', () => removeWorktree(input.repo, taskWorktreePath(input.artifactsDir, input.taskId)));
     },
 
     /** Compensation: every container of the run (or of one task), whatever state it is in. */
