@@ -1,12 +1,12 @@
 // Runs one container to completion inside an activity: start or re-attach, stream its output to a
 // log file, heartbeat while it runs, enforce the wall-clock limit, and stop it on cancellation.
 import { Context } from '@temporalio/activity';
-import { CancelledFailure } from '@temporalio/common';
+import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import { createWriteStream } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import * as path from 'node:path';
 import { Writable } from 'node:stream';
-import { LABEL_ROLE, type ContainerRuntime, type ContainerSpec } from '../runtimes/runtime';
+import { ContainerCannotRun, LABEL_ROLE, type ContainerRuntime, type ContainerSpec } from '../runtimes/runtime';
 import { recordContainerStart } from './metrics';
 import { withHeartbeat } from './heartbeat';
 
@@ -42,18 +42,23 @@ export async function runContainer(
   },
 ): Promise<ContainerOutcome & { reattached: boolean }> {
   const ctx = activityContext();
+  // where the platform can, it ends the container at the limit by itself (a Job's deadline)
+  spec = { ...spec, deadlineSeconds: spec.deadlineSeconds ?? Math.ceil(opts.timeoutMs / 1000) };
   await mkdir(path.dirname(opts.logPath), { recursive: true });
   // The container outlives the activity (the workflow removes it once its result is recorded), so
   // an attempt after a worker crash finds it: running, it is re-attached; exited, its exit code is
   // the result. Either way the agent never runs twice.
-  const existing = await runtime.inspect(spec.name);
-  const reattached = existing.state !== 'missing';
   const asked = Date.now();
-  // a busy engine can take longer than the heartbeat timeout to start a container (BENCHMARKS.md)
-  const info = await withHeartbeat('start container', async () => {
-    if (!reattached) await opts.beforeCreate?.();
-    return runtime.start(spec);
-  });
+  // A busy engine can take longer than the heartbeat timeout to start a container, and a worker
+  // that asks for 200 at once gets them all late: heartbeat throughout, and start a few at a time.
+  const { reattached, info } = await withHeartbeat('start container', async () => {
+    const existing = await runtime.inspect(spec.name);
+    if (existing.state !== 'missing') return { reattached: true, info: await runtime.start(spec) };
+    return containerStarts.run(ctx, async () => {
+      await opts.beforeCreate?.();
+      return { reattached: false, info: await runtime.start(spec) };
+    });
+  }).catch(cannotRunFails);
   if (!reattached) recordContainerStart(Date.now() - asked, spec.labels[LABEL_ROLE] ?? 'agent');
   const startedAt = info.startedAt?.getTime() ?? Date.now();
 
@@ -99,12 +104,12 @@ export async function runContainer(
 
   try {
     const outcome = await Promise.race([
-      runtime.wait(spec.name).then((exit) => ({ ...exit, timedOut: false })),
+      runtime.wait(spec.name).then((exit) => ({ ...exit, timedOut: exit.timedOut ?? false })),
       new Promise<'timeout'>((resolve) => (deadline = setTimeout(() => resolve('timeout'), remaining))),
       ...(ctx ? [ctx.cancelled.then(() => 'cancelled' as const)] : []),
     ]).catch((err) => {
       if (err instanceof CancelledFailure) return 'cancelled' as const;
-      throw err;
+      return cannotRunFails(err);
     });
     if (outcome === 'cancelled') {
       await runtime.stop(spec.name, 5);
@@ -117,7 +122,7 @@ export async function runContainer(
       const exit = await runtime.wait(spec.name);
       result = { exitCode: exit.exitCode, oomKilled: false, timedOut: true, durationMs: Date.now() - startedAt, reattached };
     } else {
-      result = { exitCode: outcome.exitCode, oomKilled: outcome.oomKilled, timedOut: false, durationMs: Date.now() - startedAt, reattached, stoppedFor };
+      result = { exitCode: outcome.exitCode, oomKilled: outcome.oomKilled, timedOut: outcome.timedOut, durationMs: Date.now() - startedAt, reattached, stoppedFor };
     }
     await logsDone;
     return result;
@@ -128,6 +133,51 @@ export async function runContainer(
     await new Promise<void>((resolve) => sink.end(resolve));
     await new Promise<void>((resolve) => file.end(resolve));
   }
+}
+
+/**
+ * At most `limit` container starts at once in this process. Docker serialises much of a create
+ * anyway; 198 asked at once took up to 27 s each to start and their attempts timed out, where a
+ * queue of four starts in flight kept each start under a second (BENCHMARKS.md, fan-out of 200).
+ */
+export class StartSlots {
+  private active = 0;
+  private readonly waiting: (() => void)[] = [];
+  constructor(readonly limit: number) {}
+
+  async run<T>(ctx: Context | undefined, work: () => Promise<T>): Promise<T> {
+    if (this.active >= this.limit) {
+      const granted = new Promise<void>((resolve) => this.waiting.push(resolve));
+      if (ctx) {
+        // cancelled while queued: give the slot back as soon as it comes, and start nothing
+        const cancelled = await Promise.race([granted.then(() => false), ctx.cancelled.then(() => true, () => true)]);
+        if (cancelled) {
+          void granted.then(() => this.release());
+          throw new CancelledFailure('cancelled while waiting to start its container');
+        }
+      } else await granted;
+    } else this.active++;
+    try {
+      return await work();
+    } finally {
+      this.release();
+    }
+  }
+
+  /** hands the slot to the next in line (active stays the same) or frees it */
+  private release() {
+    const next = this.waiting.shift();
+    if (next) next();
+    else this.active--;
+  }
+}
+
+const containerStarts = new StartSlots(Math.max(1, Number(process.env.AGENTVISOR_CONTAINER_STARTS) || 4));
+
+/** An image that is not there does not come by retrying: the task fails at once, saying why. */
+function cannotRunFails(err: unknown): never {
+  if (err instanceof ContainerCannotRun) throw ApplicationFailure.nonRetryable(err.message, err.name);
+  throw err;
 }
 
 /** Outside an activity (scripts, unit tests) there is no context: no heartbeats, no cancellation. */

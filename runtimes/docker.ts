@@ -12,10 +12,11 @@ export class DockerRuntime implements ContainerRuntime {
     if (info.state === 'missing') {
       try {
         await this.docker.createContainer(createOptions(spec));
+        info = { name: spec.name, state: 'created', labels: spec.labels }; // no need to ask
       } catch (err) {
         if (statusOf(err) !== 409) throw err; // 409: a concurrent attempt created it; use that one
+        info = await this.inspect(spec.name);
       }
-      info = await this.inspect(spec.name);
     }
     if (info.state === 'created') {
       try {
