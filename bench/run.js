@@ -45,8 +45,8 @@ const CFG = {
   keep: process.env.BENCH_KEEP === '1',
 };
 const TRIVIAL = 'touch "t-$AGENTVISOR_TASK"';
-/** the worker's default activity slots (maxConcurrentActivityTaskExecutions): the floor gets as many */
-const WORKER_ACTIVITY_SLOTS = 100;
+/** the worker's activity slots (AGENTVISOR_WORKER_CAPACITY, default 32): the floor runs as many tasks at once */
+const WORKER_ACTIVITY_SLOTS = Number(process.env.AGENTVISOR_WORKER_CAPACITY) || 32;
 
 const log = (line) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${line}\n`);
 
@@ -195,7 +195,7 @@ async function main() {
       const { av, bl } = await pairs(
         reps,
         () => agentvisor('parallel', n, { histories: 'all' }),
-        () => baseline('parallel', n),
+        () => baseline('parallel', n, { maxParallel: WORKER_ACTIVITY_SLOTS }),
       );
       results.parallel.push({ n, reps, av, bl });
     }
@@ -497,9 +497,9 @@ function render(R) {
     md.push('### At scale: container start latency and activities');
     md.push('');
     md.push(
-      'How long agents wait to start: from `runAgent` being scheduled to the container’s start event (this includes retries), and ' +
-        'Docker’s own create → start. `runAgent` heartbeats only once its container has started, so a wait of more than the 10 s ' +
-        'heartbeat timeout between the activity’s start and the container’s start fails the attempt. Then why activities were retried.',
+      'How long agents wait to start: from `runAgent` being scheduled to the container’s start event (this includes retries and ' +
+        'the wait for one of the worker’s container-start slots, `AGENTVISOR_CONTAINER_STARTS`), and Docker’s own create → start. ' +
+        '`runAgent` heartbeats while it waits and while the container starts. Then why activities were retried.',
     );
     md.push('');
     const rowsL = scaleRuns.map(([label, run]) => {

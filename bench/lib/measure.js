@@ -309,10 +309,13 @@ function failureReasons(histories) {
   const out = new Map();
   const add = (msg) => out.set(msg, (out.get(msg) || 0) + 1);
   for (const h of histories) {
+    const types = new Map();
     for (const x of h.events) {
+      if (x.type === 'ACTIVITY_TASK_SCHEDULED') types.set(x.id, x.e.activityTaskScheduledEventAttributes.activityType?.name);
       if (x.type === 'ACTIVITY_TASK_STARTED') {
         const a = x.e.activityTaskStartedEventAttributes;
-        if ((a.attempt || 1) > 1 && a.lastFailure) add(`retried after: ${oneLine(a.lastFailure.message)}`.slice(0, 160));
+        const type = types.get(Number(a.scheduledEventId?.toString())) ?? 'activity';
+        if ((a.attempt || 1) > 1 && a.lastFailure) add(`${type} retried after: ${oneLine(a.lastFailure.message)}`.slice(0, 160));
       } else if (x.type === 'ACTIVITY_TASK_TIMED_OUT') add(`final: ${oneLine(x.e.activityTaskTimedOutEventAttributes.failure?.message)}`);
       else if (x.type === 'ACTIVITY_TASK_FAILED') add(`final: ${oneLine(x.e.activityTaskFailedEventAttributes.failure?.message)}`.slice(0, 160));
       else if (x.type === 'WORKFLOW_TASK_TIMED_OUT') add('workflow task timed out (worker too busy to answer in 10 s)');
