@@ -1,30 +1,59 @@
 // Activities for agents that coordinate: the run's shared workspace (a folder in the run's
-// artifacts, mounted at /shared in the agents the graph lets in).
-import { lchown, mkdir, rm } from 'node:fs/promises';
+// artifacts, mounted at /shared in the agents the graph lets in) and the drop folders where agents
+// leave proposals of follow-up tasks (one per task, mounted over /shared/proposals).
+import { constants } from 'node:fs';
+import { lchown, lstat, mkdir, open, readdir, rm } from 'node:fs/promises';
 import * as path from 'node:path';
 import type { Mount } from '../runtimes/runtime';
-import { SHARED_MOUNT, type TaskInput } from '../workflows/run-types';
+import { parseTasksText } from '../spec/tasks-file';
+import type { TaskSpec } from '../spec/types';
+import { PROPOSALS_MOUNT, SHARED_MOUNT, type TaskInput } from '../workflows/run-types';
 import { withHeartbeat } from './heartbeat';
 
 export const sharedDir = (artifactsDir: string) => path.join(artifactsDir, 'shared');
 
-/** The mounts and environment a task's container gets for the shared workspace (none without access). */
-export function sharedMounts(input: Pick<TaskInput, 'shared'>): { mounts: Mount[]; env: Record<string, string> } {
-  if (!input.shared) return { mounts: [], env: {} };
-  return {
-    mounts: [{ source: input.shared.dir, target: SHARED_MOUNT, readOnly: input.shared.readOnly }],
-    env: { AGENTVISOR_SHARED: SHARED_MOUNT },
-  };
+/** What one agent may leave in its drop folder: a few small task files. */
+const MAX_PROPOSAL_FILES = 20;
+const MAX_PROPOSAL_BYTES = 64 * 1024;
+
+type Owner = { uid: number; gid: number } | undefined;
+
+/**
+ * The mounts and environment a task's container gets for the shared workspace (none without
+ * access); makes the task's drop folder, owned by the agents' user, when it has one.
+ */
+export async function sharedMounts(input: Pick<TaskInput, 'shared'>, owner?: Owner): Promise<{ mounts: Mount[]; env: Record<string, string> }> {
+  const shared = input.shared;
+  if (!shared) return { mounts: [], env: {} };
+  const mounts: Mount[] = [{ source: shared.dir, target: SHARED_MOUNT, readOnly: shared.readOnly }];
+  const env: Record<string, string> = { AGENTVISOR_SHARED: SHARED_MOUNT };
+  if (shared.dropDir) {
+    await mkdir(shared.dropDir, { recursive: true });
+    if (owner) await lchown(shared.dropDir, owner.uid, owner.gid);
+    mounts.push({ source: shared.dropDir, target: PROPOSALS_MOUNT, readOnly: false });
+    env.AGENTVISOR_PROPOSALS = PROPOSALS_MOUNT;
+  }
+  return { mounts, env };
 }
 
-export function coordinationActivities({ owner }: { owner?: { uid: number; gid: number } }) {
+/** One file found in a drop folder: the tasks it proposes, or why it cannot be read. */
+export interface FoundProposal {
+  file: string;
+  tasks?: TaskSpec[];
+  problems?: string[];
+}
+
+export function coordinationActivities({ owner }: { owner?: Owner }) {
   return {
     /** Creates the run's shared workspace (idempotent), owned by the agents' user. */
-    async createSharedWorkspace(input: { runId: string; artifactsDir: string }): Promise<{ path: string }> {
+    async createSharedWorkspace(input: { runId: string; artifactsDir: string; proposals?: boolean }): Promise<{ path: string }> {
       const dir = sharedDir(input.artifactsDir);
       await withHeartbeat('create shared workspace', async () => {
-        await mkdir(dir, { recursive: true });
-        if (owner) await lchown(dir, owner.uid, owner.gid);
+        // with proposals, /shared/proposals is where each agent's own drop folder is mounted
+        for (const d of input.proposals ? [dir, path.join(dir, 'proposals')] : [dir]) {
+          await mkdir(d, { recursive: true });
+          if (owner) await lchown(d, owner.uid, owner.gid);
+        }
       });
       return { path: dir };
     },
@@ -32,6 +61,33 @@ export function coordinationActivities({ owner }: { owner?: { uid: number; gid: 
     /** Compensation: the shared workspace and everything agents left in it. */
     async removeSharedWorkspace(input: { artifactsDir: string }): Promise<void> {
       await rm(sharedDir(input.artifactsDir), { recursive: true, force: true });
+    },
+
+    /**
+     * The task files an agent left in its drop folder, parsed. Only regular files are read (a
+     * symlink could point anywhere on the worker's machine); the files stay as the record.
+     */
+    async collectProposals(input: { taskId: string; dropDir: string }): Promise<FoundProposal[]> {
+      const names = (await readdir(input.dropDir).catch(() => [] as string[])).sort();
+      const found: FoundProposal[] = [];
+      for (const file of names) {
+        if (found.length === MAX_PROPOSAL_FILES) {
+          found.push({ file, problems: [`more than ${MAX_PROPOSAL_FILES} files in the drop folder; the rest are not read`] });
+          break;
+        }
+        const full = path.join(input.dropDir, file);
+        const stat = await lstat(full);
+        if (!stat.isFile()) found.push({ file, problems: ['not a regular file'] });
+        else if (!/\.(ya?ml|json)$/.test(file)) found.push({ file, problems: ['not a .yaml, .yml or .json file'] });
+        else if (stat.size > MAX_PROPOSAL_BYTES) found.push({ file, problems: [`larger than ${MAX_PROPOSAL_BYTES / 1024} KiB`] });
+        else {
+          const handle = await open(full, constants.O_RDONLY | constants.O_NOFOLLOW);
+          const text = await handle.readFile('utf8').finally(() => handle.close());
+          const { tasks, problems } = parseTasksText(text, { defaultAfter: [input.taskId] });
+          found.push(tasks ? { file, tasks } : { file, problems: problems.map((p) => `${p.line ? `line ${p.line}: ` : ''}${p.path ? `${p.path}: ` : ''}${p.message}`) });
+        }
+      }
+      return found;
     },
   };
 }

@@ -159,7 +159,7 @@ export function createActivities({ runtime, scope = 'unscoped' }: ActivityDeps) 
       const logPath = taskLogPath(input.artifactsDir, input.taskId);
       const name = containerName(input.runId, input.taskId);
       const home = await writeHomeFiles(input.artifactsDir, input.taskId, invocation.files ?? [], owner);
-      const shared = sharedMounts(input);
+      const shared = await sharedMounts(input, owner);
       const outcome = await runContainer(
         runtime,
         {

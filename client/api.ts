@@ -329,4 +329,4 @@ export async function listRuns(client: Client, filter: ListFilter = {}): Promise
 }
 
 export { connect, loadConfig, runUiLink };
-export { approveGate, rejectGate } from './coordination';
+export { addTasks, approveGate, rejectGate } from './coordination';

@@ -2,7 +2,7 @@
 import type { Client } from '@temporalio/client';
 import type { Command } from 'commander';
 import type { ClientConfig } from './config';
-import { approveGate, rejectGate } from './coordination';
+import { addTasks, approveGate, rejectGate } from './coordination';
 
 type Action = <A extends unknown[]>(fn: (...args: A) => Promise<number>) => (...args: A) => Promise<void>;
 type WithClient = <T>(fn: (client: Client, cfg: ClientConfig) => Promise<T>) => Promise<T>;
@@ -34,6 +34,21 @@ export function addCoordinationCommands(program: Command, action: Action, withCl
         withClient(async (client) => {
           const a = await rejectGate(client, runId, opts.reason, gate);
           console.log(`rejected ${a.gate} of ${runId}: ${a.reason}`);
+          return 0;
+        }),
+      ),
+    );
+
+  program
+    .command('add')
+    .argument('<run>', 'run id')
+    .argument('<file>', 'tasks to add: tasks: [...], a list of tasks, or one task, as in a graph file')
+    .description("add tasks to a running run; they may depend on its tasks and on each other")
+    .action(
+      action((runId: string, file: string) =>
+        withClient(async (client) => {
+          const { added } = await addTasks(client, runId, file);
+          console.log(`added ${added.join(', ')} to ${runId}`);
           return 0;
         }),
       ),

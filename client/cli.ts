@@ -52,6 +52,7 @@ function publicReport(r: RunReport) {
       usage: t.usage,
       reusedFrom: t.reusedFrom,
       note: t.note,
+      addedBy: t.addedBy,
       host: t.host,
       startedAt: t.startedAt,
       finishedAt: t.finishedAt,
@@ -60,6 +61,7 @@ function publicReport(r: RunReport) {
     evaluation: r.evaluation,
     shared: r.shared,
     approvals: r.approvals,
+    proposals: r.proposals,
     artifactsDir: r.artifactsDir,
     startedAt: r.startedAt,
     finishedAt: r.finishedAt,
@@ -77,6 +79,10 @@ function printSummary(report: RunReport, cfg: ClientConfig) {
   for (const a of report.approvals ?? []) {
     if (a.status === 'waiting') console.log(`awaiting approval: ${a.gate} (agentvisor approve ${report.runId} ${a.gate}, or reject ${report.runId} ${a.gate} --reason …)`);
     else console.log(`approval of ${a.gate}: ${a.status}${a.timedOut ? ' (timed out)' : ''}${a.reason ? `: ${a.reason}` : ''}`);
+  }
+  for (const p of report.proposals ?? []) {
+    const tasks = p.tasks.length ? ` (${p.tasks.join(', ')})` : '';
+    console.log(`proposal ${p.file || '(drop folder)'} of ${p.by}${tasks}: ${p.status}${p.reason ? `: ${p.reason}` : ''}`);
   }
   for (const c of report.merge.conflicts) {
     console.log(`conflict: task ${c.taskId}${c.conflictsWith.length ? ` with ${c.conflictsWith.join(', ')}` : ''} in ${c.files.join(', ')}`);

@@ -1,9 +1,12 @@
-// The API of a running run's coordination: answering its approval gates. Each is a Temporal update;
-// the workflow's validator refuses what does not fit (no such gate waiting), and that refusal
-// becomes a BadInputError here (exit 2 in the CLI), having changed nothing.
+// The API of a running run's coordination: answering its approval gates, adding tasks to it. Each
+// is a Temporal update; the workflow's validator refuses what does not fit (no such gate waiting,
+// an unknown agent, a cycle), and that refusal becomes a BadInputError here (exit 2 in the CLI),
+// having changed nothing.
 import { WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
 import { BadInputError } from '../spec/problems';
+import { loadTasksFileOrThrow } from '../spec/tasks-file';
 import { approveUpdate, rejectUpdate } from '../workflows/approvals';
+import { addTasksUpdate, type AddResult } from '../workflows/growth';
 import type { ApprovalReport } from '../workflows/run-types';
 
 /** The run's handle, once it is known to be running (a finished run answers nothing). */
@@ -41,4 +44,15 @@ export async function approveGate(client: Client, runId: string, gate?: string):
 export async function rejectGate(client: Client, runId: string, reason: string, gate?: string): Promise<ApprovalReport> {
   const handle = await runningHandle(client, runId);
   return refusedAsBadInput('rejection', () => handle.executeUpdate(rejectUpdate, { args: [{ gate, reason }] }));
+}
+
+/**
+ * Adds the tasks of a file (tasks: [...], a list, or one task, as in a graph file) to a running run.
+ * The file's own problems are found here, with their lines; whether the tasks fit the run (known
+ * agents, dependencies on its tasks or each other, no cycle) the run's validator decides.
+ */
+export async function addTasks(client: Client, runId: string, file: string): Promise<AddResult> {
+  const tasks = loadTasksFileOrThrow(file);
+  const handle = await runningHandle(client, runId);
+  return refusedAsBadInput('addition', () => handle.executeUpdate(addTasksUpdate, { args: [tasks] }));
 }

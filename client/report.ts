@@ -90,7 +90,7 @@ export function reportHtml(report: RunReport, after: Record<string, string[]> = 
     (t) =>
       `<tr><td>${esc(t.id)}</td><td>${esc(t.agent)}</td><td><span class="pill" style="background:${COLOUR[t.status]}">${esc(t.reusedFrom ? `reused (${t.reusedFrom})` : t.status)}</span></td>` +
       `<td>${t.startedAt && t.finishedAt ? secs(t.finishedAt - t.startedAt) : ''}</td><td>${t.filesChanged}</td><td>+${t.insertions} −${t.deletions}</td>` +
-      `<td><code>${esc(t.commit?.slice(0, 10))}</code></td><td>${t.logPath ? `<a href="file://${esc(t.logPath)}">log</a>` : ''}</td><td>${esc(t.error ?? t.note ?? '')}</td><td class="num">${tokensOf(t.usage)}</td><td class="num">${costOf(t.usage)}</td></tr>`,
+      `<td><code>${esc(t.commit?.slice(0, 10))}</code></td><td>${t.logPath ? `<a href="file://${esc(t.logPath)}">log</a>` : ''}</td><td>${esc(t.error ?? t.note ?? (t.addedBy ? `added by ${t.addedBy}` : ''))}</td><td class="num">${tokensOf(t.usage)}</td><td class="num">${costOf(t.usage)}</td></tr>`,
   );
   const merge = report.merge.conflicts.length
     ? report.merge.conflicts.map((c) => `conflict: <b>${esc(c.taskId)}</b> with ${esc(c.conflictsWith.join(', '))} in ${esc(c.files.join(', '))}`).join('<br>')
@@ -116,7 +116,7 @@ ${report.shared ? `<p class="meta" id="shared">shared workspace <code>${esc(repo
 <h2>Timeline</h2>${timelineHtml(report)}
 <h2>Tasks</h2><table><tr><th>task</th><th>agent</th><th>status</th><th>duration</th><th>files</th><th>lines</th><th>commit</th><th>log</th><th>note</th><th>tokens</th><th>cost</th></tr>${rows.join('')}</table>
 <h2>Totals</h2>${totalsHtml(report)}
-${approvalsHtml(report)}<h2>Merge</h2><p>${merge}</p><h2>Evaluation</h2><p>${evaluation}</p>
+${approvalsHtml(report)}${proposalsHtml(report)}<h2>Merge</h2><p>${merge}</p><h2>Evaluation</h2><p>${evaluation}</p>
 <p class="meta">Usage is the gateway's meter when the run has one, else what the agent's CLI reported; agents that call no model have none.</p>
 </body></html>`;
 }
@@ -130,6 +130,15 @@ export function approvalsHtml(report: RunReport): string {
       `<td>${a.decidedAt ? secs(a.decidedAt - a.requestedAt) : 'waiting'}</td></tr>`,
   );
   return `<h2>Approvals</h2><table><tr><th>gate</th><th>answer</th><th>reason</th><th>waited</th></tr>${rows.join('')}</table>`;
+}
+
+/** What agents proposed, and what became of it (the limits refuse some). */
+export function proposalsHtml(report: RunReport): string {
+  if (!report.proposals?.length) return '';
+  const rows = report.proposals.map(
+    (p) => `<tr data-proposal="${esc(p.file)}"><td>${esc(p.by)}</td><td>${esc(p.file)}</td><td>${esc(p.tasks.join(', '))}</td><td>${esc(p.status)}</td><td>${esc(p.reason ?? '')}</td></tr>`,
+  );
+  return `<h2>Proposals</h2><table><tr><th>by</th><th>file</th><th>tasks</th><th>status</th><th>reason</th></tr>${rows.join('')}</table>`;
 }
 
 /** Writes report.html and report.md next to the run's artifacts (or into `outDir`). */

@@ -15,5 +15,14 @@ export function checkCoordination(graph: GraphFile): Problem[] {
       }
     });
   }
+  if (graph.proposals) {
+    graph.proposals.from.forEach((name, i) => {
+      const agent = graph.agents[name];
+      if (!agent) problems.push({ path: `proposals.from.${i}`, message: `unknown agent "${name}" (agents: ${Object.keys(graph.agents).join(', ')})` });
+      else if (agent.shared !== 'rw') {
+        problems.push({ path: `proposals.from.${i}`, message: `agent "${name}" may propose tasks but cannot write them: give it shared: rw (its drop folder is /shared/proposals)` });
+      }
+    });
+  }
   return problems;
 }

@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { isMap, isNode, isScalar, LineCounter, parseDocument, type Document } from 'yaml';
-import { graphSchema, type GraphFile } from './schema';
+import { graphSchema, type GraphFile, type TaskFile } from './schema';
 import { checkGraph, topologicalOrder } from './graph-checks';
 import { BadInputError, type Problem } from './problems';
 import { parseDuration, parseSize } from './units';
@@ -15,6 +15,7 @@ import {
   type AgentSpec,
   type ApprovalSpec,
   type MergeSpec,
+  type TaskSpec,
   type GraphSpec,
   type Limits,
 } from './types';
@@ -121,6 +122,19 @@ function approval(a: { timeout: string | number; onTimeout: 'approve' | 'reject'
   return { timeoutMs: parseDuration(a.timeout)!, onTimeout: a.onTimeout };
 }
 
+/** One task as the workflow takes it (defaults applied, milliseconds); for tasks added to a running run. */
+export function resolveTask(t: TaskFile): TaskSpec {
+  return {
+    id: t.id,
+    agent: t.agent,
+    prompt: t.prompt,
+    after: t.after,
+    timeoutMs: t.timeout === undefined ? DEFAULT_TASK_TIMEOUT_MS : parseDuration(t.timeout)!,
+    retry: t.retry ? { maximumAttempts: t.retry.attempts, initialIntervalMs: parseDuration(t.retry.backoff)! } : DEFAULT_RETRY,
+    approval: t.approval && approval(t.approval),
+  };
+}
+
 /** The merge's coordination settings; undefined when the graph sets none (as graphs before them). */
 function mergeSpec(m: GraphFile['merge']): MergeSpec | undefined {
   if (!m.approval) return undefined;
@@ -172,6 +186,7 @@ function resolve(file: GraphFile, baseDir: string): GraphSpec {
     failFast: file.failFast,
     budget: file.budget,
     merge: mergeSpec(file.merge),
+    proposals: file.proposals,
     shared: Object.values(agents).some((a) => a.shared) ? { keep: file.shared?.keep ?? false } : undefined,
     gateway: file.gateway && {
       mode: file.gateway.mode,

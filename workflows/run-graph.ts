@@ -22,9 +22,10 @@ import { failureDetails, rootMessage } from './failure';
 import { runTask } from './run-task';
 import { HOSTS_PATCH, evaluateOnHost, mergeOnHost } from './hosts';
 import { needsGateway } from '../spec/gateway-needs';
-import type { AgentSpec } from '../spec/types';
+import type { TaskSpec } from '../spec/types';
 import {
   SHARED_MOUNT,
+  dropFolder,
   integrationBranch,
   isLive,
   taskBranch,
@@ -36,6 +37,7 @@ import {
 } from './run-types';
 import { Saga } from './saga';
 import { Gates } from './approvals';
+import { Growth } from './growth';
 import { MERGE_GATE } from '../spec/coordination-checks';
 import { COST, STATUS } from './search-attributes';
 import { runTotals } from './usage';
@@ -59,6 +61,9 @@ export async function runGraph(input: RunInput): Promise<RunReport> {
     if (input.searchAttributes) upsertSearchAttributes([{ key: STATUS, value: report.status }]);
   });
   gates.listen();
+  // the graph may grow while it runs: agentvisor add, and agents' proposals
+  const growth = new Growth(graph, report, () => publish(report));
+  growth.listen();
 
   try {
     saga.add('remove the run’s containers', () => cleanup.removeContainers({ runId }));
@@ -90,12 +95,12 @@ export async function runGraph(input: RunInput): Promise<RunReport> {
           if (report.shared) report.shared.removed = true;
         });
       }
-      const { path } = await git.createSharedWorkspace({ runId, artifactsDir });
+      const { path } = await git.createSharedWorkspace({ runId, artifactsDir, proposals: !!graph.proposals });
       report.shared = { path, mount: SHARED_MOUNT, access: sharedAccess(graph) };
       publish(report);
     }
 
-    const results = await runTasks(input, report, baseCommit, saga, gateway, gates);
+    const results = await runTasks(input, report, baseCommit, saga, gateway, gates, growth);
     if (gateway) await cleanup.stopGateway({ runId }); // no agent needs it any more
     if (CancellationScope.current().consideredCancelled) throw new CancelledFailure('the run was cancelled');
     const failed = report.tasks.filter((t) => t.status !== 'succeeded');
@@ -166,17 +171,24 @@ export async function runGraph(input: RunInput): Promise<RunReport> {
 }
 
 /** Starts each task as soon as its dependencies succeed; returns the results of the tasks that did. */
-async function runTasks(input: RunInput, report: RunReport, baseCommit: string, saga: Saga, gateway: TaskInput['gateway'], gates: Gates) {
+async function runTasks(
+  input: RunInput,
+  report: RunReport,
+  baseCommit: string,
+  saga: Saga,
+  gateway: TaskInput['gateway'],
+  gates: Gates,
+  growth: Growth,
+) {
   let runBudgetSpent = false;
   const { runId, graph } = input;
   const results = new Map<string, TaskResult>();
   const done = new Map<string, Promise<TaskResult>>();
   const scope = new CancellationScope();
-  const byId = new Map(report.tasks.map((t) => [t.id, t]));
 
   await scope.run(async () => {
-    for (const task of graph.tasks) {
-      const entry = byId.get(task.id)!;
+    const schedule = (task: TaskSpec) => {
+      const entry = report.tasks.find((t) => t.id === task.id)!;
       const promise = (async () => {
         const deps = await Promise.all(task.after.map((dep) => done.get(dep)!));
         const taskInput: TaskInput = {
@@ -193,7 +205,7 @@ async function runTasks(input: RunInput, report: RunReport, baseCommit: string, 
           gateway,
           agent: graph.agents[task.agent],
           task,
-          shared: sharedFor(report, graph.agents[task.agent]),
+          shared: sharedFor(input, report, task),
         };
         if (runBudgetSpent) throw ApplicationFailure.nonRetryable("not started: the run's budget is spent", 'RunBudgetSpent');
         if (input.resume) {
@@ -222,6 +234,8 @@ async function runTasks(input: RunInput, report: RunReport, baseCommit: string, 
         const result = await handle.result();
         // From here the branch belongs to the run: a later failure must delete it.
         saga.add(`delete branch of ${task.id}`, () => cleanup.deleteBranches({ repo: graph.repo, branches: [result.branch], remote: graph.remote }));
+        // what the agent proposed in its drop folder joins the run (within the graph's limits)
+        if (taskInput.shared?.dropDir && patched('graph-growth-v1')) await growth.takeProposals(task, taskInput.shared.dropDir);
         return result;
       })();
       done.set(task.id, promise);
@@ -256,8 +270,16 @@ async function runTasks(input: RunInput, report: RunReport, baseCommit: string, 
           publish(report);
         },
       );
+    };
+    for (const task of graph.tasks) schedule(task);
+    // tasks added from now on (update handlers, proposals) start in this scope: fail-fast cancels them too
+    growth.open((task) => void scope.run(async () => schedule(task)));
+    // the graph may have grown meanwhile: wait until every task there is has settled
+    for (let waited = 0; waited < done.size; ) {
+      waited = done.size;
+      await Promise.allSettled(done.values());
     }
-    await Promise.allSettled(done.values());
+    growth.close();
   });
   return results;
 }
@@ -269,10 +291,15 @@ function sharedAccess(graph: RunInput['graph']): Record<string, 'rw' | 'ro'> {
   return access;
 }
 
-/** The shared workspace as one task's container gets it; undefined for agents it does not let in. */
-function sharedFor(report: RunReport, agent: AgentSpec): TaskInput['shared'] {
+/**
+ * The shared workspace as one task's container gets it; undefined for agents it does not let in.
+ * With proposals, an agent that can write gets a drop folder of its own for them.
+ */
+function sharedFor(input: RunInput, report: RunReport, task: TaskSpec): TaskInput['shared'] {
+  const agent = input.graph.agents[task.agent];
   if (!report.shared || !agent.shared) return undefined;
-  return { dir: report.shared.path, readOnly: agent.shared === 'ro' };
+  const drops = input.graph.proposals && agent.shared === 'rw';
+  return { dir: report.shared.path, readOnly: agent.shared === 'ro', dropDir: drops ? dropFolder(input.artifactsDir, task.id) : undefined };
 }
 
 /** Update handlers still at work finish before the run does (the safe-message-handlers pattern). */

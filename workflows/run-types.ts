@@ -42,6 +42,8 @@ export interface TaskReport {
   finishedAt?: number;
   /** tokens and cost, as the agent's CLI (or the gateway) reported them */
   usage?: Usage;
+  /** a task added while the run ran: "agentvisor add", or "proposal of <task>" */
+  addedBy?: string;
   /** resumed runs: the run whose recorded work this task reused */
   reusedFrom?: string;
   /** resumed runs: why the task was redone; runs with hosts: why it moved */
@@ -95,6 +97,8 @@ export interface RunReport {
   shared?: SharedReport;
   /** approval gates reached so far, in the order they were reached */
   approvals?: ApprovalReport[];
+  /** agents' proposals of follow-up tasks, accepted or refused */
+  proposals?: ProposalReport[];
 }
 
 /** One approval gate of the run: a task's (before it starts) or the merge's. */
@@ -109,6 +113,17 @@ export interface ApprovalReport {
   decidedAt?: number;
   timeoutMs: number;
   onTimeout: 'approve' | 'reject';
+}
+
+/** One proposal file an agent left in its drop folder, and what the run made of it. */
+export interface ProposalReport {
+  /** the task whose agent proposed it */
+  by: string;
+  file: string;
+  /** the ids of the tasks it proposed (when it could be read) */
+  tasks: string[];
+  status: 'accepted' | 'refused';
+  reason?: string;
 }
 
 export interface SharedReport {
@@ -141,7 +156,7 @@ export interface TaskInput {
   agent: import('../spec/types').AgentSpec;
   task: import('../spec/types').TaskSpec;
   /** the run's shared workspace, when this task's agent has access to it */
-  shared?: { dir: string; readOnly: boolean };
+  shared?: { dir: string; readOnly: boolean; dropDir?: string };
 }
 
 export interface Usage {
@@ -172,6 +187,11 @@ export interface TaskResult {
 
 /** Where agents see the run's shared workspace. */
 export const SHARED_MOUNT = '/shared';
+/** Where an agent allowed to write there drops task files for follow-up tasks (its own folder). */
+export const PROPOSALS_MOUNT = '/shared/proposals';
+
+/** A task's drop folder for proposals, on the worker's machine (in the run's artifacts). */
+export const dropFolder = (artifactsDir: string, taskId: string) => `${artifactsDir}/proposals/${taskId}`;
 
 export const integrationBranch = (runId: string) => `agentvisor/${runId}`;
 /** Not under agentvisor/<run id>/: git cannot hold a branch and a folder of branches of one name. */

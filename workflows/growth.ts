@@ -1,0 +1,133 @@
+// A graph that grows while it runs. `agentvisor add RUN FILE` is a Temporal update whose validator
+// applies the graph file's rules (known agents, known dependencies, no cycles) to the run as it is:
+// a refused addition is an error to its sender and leaves no trace in the history. Agents propose
+// follow-up tasks by leaving task files in their drop folder (/shared/proposals); the run reads them
+// when the agent's task has succeeded and accepts them within the graph's limits (which agents,
+// how many in all, how deep). Every proposal is recorded with what became of it.
+import { ApplicationFailure, defineUpdate, proxyActivities, setHandler } from '@temporalio/workflow';
+import type { RunActivities } from '../activities';
+import { checkAddedTasks } from '../spec/additions';
+import { MERGE_GATE } from '../spec/coordination-checks';
+import { topologicalOrder } from '../spec/dag';
+import type { GraphSpec, TaskSpec } from '../spec/types';
+import { GIT_ACTIVITY } from './activity-options';
+import { taskBranch, type ProposalReport, type RunReport } from './run-types';
+
+export interface AddResult {
+  added: string[];
+}
+
+export const addTasksUpdate = defineUpdate<AddResult, [TaskSpec[]]>('addTasks');
+
+const { collectProposals } = proxyActivities<RunActivities>(GIT_ACTIVITY);
+
+export class Growth {
+  /** where each task stands in the chain of proposals: 0 for the graph's and added tasks */
+  private readonly depth = new Map<string, number>();
+  private accepted = 0;
+  /** set while tasks are running; undefined before they start and once they are all done */
+  private schedule?: (task: TaskSpec) => void;
+  private closed = false;
+
+  constructor(
+    private readonly graph: GraphSpec,
+    private readonly report: RunReport,
+    private readonly changed: () => void,
+  ) {
+    for (const t of graph.tasks) this.depth.set(t.id, 0);
+  }
+
+  listen(): void {
+    setHandler(addTasksUpdate, (tasks) => this.add(tasks, 'agentvisor add', 0), { validator: (tasks) => void this.refusal(tasks) });
+  }
+
+  /** From now on added tasks start as soon as their dependencies allow. */
+  open(schedule: (task: TaskSpec) => void): void {
+    this.schedule = schedule;
+  }
+
+  /** Every task is done: the run goes on to the merge and takes no more tasks. */
+  close(): void {
+    this.schedule = undefined;
+    this.closed = true;
+  }
+
+  /** Reads what a succeeded task's agent proposed and adds what fits the limits. */
+  async takeProposals(task: TaskSpec, dropDir: string): Promise<void> {
+    const limits = this.graph.proposals;
+    let found;
+    try {
+      found = await collectProposals({ taskId: task.id, dropDir });
+    } catch (err) {
+      this.record({ by: task.id, file: '', tasks: [], status: 'refused', reason: `could not read the drop folder: ${(err as Error).message}` });
+      return;
+    }
+    const depth = (this.depth.get(task.id) ?? 0) + 1;
+    for (const p of found) {
+      const tasks = p.tasks ?? [];
+      const entry: ProposalReport = { by: task.id, file: p.file, tasks: tasks.map((t) => t.id), status: 'refused' };
+      if (p.problems) entry.reason = `malformed: ${p.problems.join('; ')}`;
+      else if (!limits) entry.reason = 'this graph takes no proposals (it has no proposals: section)';
+      else if (!limits.from.includes(task.agent)) entry.reason = `agent ${task.agent} may not propose tasks (proposals.from: ${limits.from.join(', ')})`;
+      else if (depth > limits.maxDepth) entry.reason = `too deep: ${task.id} is itself ${depth - 1} proposal(s) down (proposals.maxDepth: ${limits.maxDepth})`;
+      else if (this.accepted + tasks.length > limits.maxTasks) {
+        entry.reason = `over the run's limit of ${limits.maxTasks} proposed tasks (${this.accepted} accepted before)`;
+      } else {
+        const problems = this.problems(tasks);
+        if (problems.length) entry.reason = problems.join('; ');
+        else {
+          this.add(tasks, `proposal of ${task.id}`, depth);
+          this.accepted += tasks.length;
+          entry.status = 'accepted';
+        }
+      }
+      this.record(entry);
+    }
+  }
+
+  private record(entry: ProposalReport): void {
+    (this.report.proposals ??= []).push(entry);
+    this.changed();
+  }
+
+  private problems(tasks: TaskSpec[]): string[] {
+    if (this.closed) return ['the run has finished its tasks (it is merging or done); start a new run'];
+    if (this.report.tasks.some((t) => t.status === 'failed' || t.status === 'budget_exceeded')) return ['a task of the run has failed'];
+    return checkAddedTasks({
+      existing: this.report.tasks,
+      agents: Object.keys(this.graph.agents),
+      added: tasks,
+      reserved: this.graph.merge?.approval ? [MERGE_GATE] : [],
+    });
+  }
+
+  /** The validator: throwing refuses the update. */
+  private refusal(tasks: TaskSpec[]): void {
+    const problems = this.problems(tasks);
+    if (problems.length) throw ApplicationFailure.nonRetryable(problems.join('; '), 'BadAddition');
+  }
+
+  private add(tasks: TaskSpec[], addedBy: string, depth: number): AddResult {
+    this.refusal(tasks); // the state may have moved since the validator ran (for proposals: never ran)
+    for (const task of topologicalOrder(tasks.map((t) => ({ ...t, after: t.after.filter((d) => tasks.some((o) => o.id === d)) })))) {
+      const spec = tasks.find((t) => t.id === task.id)!;
+      this.graph.tasks.push(spec);
+      this.depth.set(spec.id, depth);
+      this.report.tasks.push({
+        id: spec.id,
+        agent: spec.agent,
+        after: spec.after,
+        status: 'pending',
+        branch: taskBranch(this.report.runId, spec.id),
+        filesChanged: 0,
+        insertions: 0,
+        deletions: 0,
+        files: [],
+        addedBy,
+      });
+      this.schedule?.(spec);
+    }
+    this.changed();
+    return { added: tasks.map((t) => t.id) };
+  }
+}
