@@ -158,7 +158,8 @@ export function createActivities({ runtime, scope = 'unscoped' }: ActivityDeps) 
       };
       const logPath = taskLogPath(input.artifactsDir, input.taskId);
       const name = containerName(input.runId, input.taskId);
-      const home = await writeHomeFiles(input.artifactsDir, input.taskId, invocation.files ?? [], owner);
+      // the harness's own files (settings, instructions), then the agent's `home` files
+      const home = await writeHomeFiles(input.artifactsDir, input.taskId, [...(invocation.files ?? []), ...(input.agent.home ?? [])], owner);
       const shared = await sharedMounts(input, owner);
       const outcome = await runContainer(
         runtime,

@@ -1,6 +1,6 @@
 // Checks that need the host: the repository, the base branch, a dirty tree, credentials and images.
 // They run before anything is created, so bad input leaves no branch, worktree or container behind.
-import { existsSync, accessSync, constants, readdirSync, statSync } from 'node:fs';
+import { existsSync, accessSync, constants, readdirSync, readFileSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import { loadCassette } from '../gateway/cassette';
 import type Docker from 'dockerode';
@@ -81,6 +81,44 @@ export function checkAgents(graph: GraphSpec, env: NodeJS.ProcessEnv = process.e
         } catch {
           problems.push({ path: where, message: `missing credential: file ${file} is not readable` });
         }
+      }
+    }
+    problems.push(...checkHomeFiles(graph, agent, env));
+  }
+  return problems;
+}
+
+/**
+ * An agent's `home` files: none where its harness writes its own (settings, instructions), and none
+ * holding the value of a credential of the graph (those stay with the gateway).
+ */
+function checkHomeFiles(graph: GraphSpec, agent: GraphSpec['agents'][string], env: NodeJS.ProcessEnv): Problem[] {
+  const files = agent.home ?? [];
+  const harness = HARNESSES[agent.harness];
+  if (!files.length || !harness || !graph.tasks.length) return [];
+  const problems: Problem[] = [];
+  const invocation = harness.build({ graphName: graph.name, agent, task: { ...graph.tasks[0], agent: agent.name }, gateway: { url: 'http://gateway', token: 'token' } });
+  const own = new Set((invocation.files ?? []).map((f) => f.path));
+  const secrets = new Map<string, string>();
+  for (const a of Object.values(graph.agents)) {
+    for (const ref of Object.values(a.credentials)) {
+      let value: string | undefined;
+      try {
+        value = ref.startsWith('env:') ? env[ref.slice(4)] : readFileSync(ref.slice(5), 'utf8').trim();
+      } catch {
+        value = undefined; // reported above as a missing credential
+      }
+      if (value && value.length >= 8) secrets.set(value, ref);
+    }
+  }
+  for (const f of files) {
+    const where = `agents.${agent.name}.home`;
+    if (own.has(f.path)) {
+      problems.push({ path: where, message: `home file ${f.path} of agent "${agent.name}" is one the ${agent.harness} harness writes itself; choose another path` });
+    }
+    for (const [value, ref] of secrets) {
+      if (f.content.includes(value)) {
+        problems.push({ path: where, message: `home file ${f.path} of agent "${agent.name}" holds the value of credential ${ref}: credentials go in credentials: (the gateway holds them), never in HOME` });
       }
     }
   }

@@ -78,7 +78,7 @@ export function parseGraph(text: string, baseDir: string): LoadResult {
       }),
     };
   }
-  const problems = checkGraph(parsed.data).map((p) => ({ ...p, ...placeOf(doc, p.path!.split('.'), at) }));
+  const problems = [...checkGraph(parsed.data), ...homeFileProblems(parsed.data, baseDir)].map((p) => ({ ...p, ...placeOf(doc, p.path!.split('.'), at) }));
   if (problems.length > 0) return { problems };
   const locate = (dotted: string) => placeOf(doc, dotted.split('.'), at);
   return { graph: resolve(parsed.data, baseDir), problems: [], locate };
@@ -109,6 +109,31 @@ function placeOfKey(doc: Document, p: string[], key: string, at: (o: number) => 
 }
 
 const keyOf = (k: string) => (/^\d+$/.test(k) ? Number(k) : k);
+
+/** An agent's HOME files travel in the workflow's input (Temporal history): kept small. */
+export const MAX_HOME_BYTES = 256 * 1024;
+
+const homeSource = (from: string, baseDir: string) => path.resolve(baseDir, from.replace(/^~(?=\/|$)/, process.env.HOME ?? '~'));
+
+/** Every `home` file must be a readable text file, and an agent's files small enough to travel. */
+function homeFileProblems(file: GraphFile, baseDir: string): Problem[] {
+  const problems: Problem[] = [];
+  for (const [name, a] of Object.entries(file.agents)) {
+    let total = 0;
+    for (const [p, from] of Object.entries(a.home)) {
+      const where = `agents.${name}.home.${p}`;
+      try {
+        total += Buffer.byteLength(readFileSync(homeSource(from, baseDir), 'utf8'));
+      } catch (err) {
+        problems.push({ path: where, message: `home file of agent "${name}" cannot be read: ${homeSource(from, baseDir)} (${(err as NodeJS.ErrnoException).code ?? err})` });
+      }
+    }
+    if (total > MAX_HOME_BYTES) {
+      problems.push({ path: `agents.${name}.home`, message: `the home files of agent "${name}" are ${total} bytes; at most ${MAX_HOME_BYTES} (they travel in the run's history)` });
+    }
+  }
+  return problems;
+}
 
 function limits(l: { memory?: string | number; cpus?: number; pids?: number }): Limits {
   return {
@@ -153,6 +178,7 @@ function resolve(file: GraphFile, baseDir: string): GraphSpec {
       promptTemplate: a.promptTemplate,
       credentials: a.credentials,
       readOnly: a.readOnly,
+      home: Object.keys(a.home).length ? Object.entries(a.home).map(([p, from]) => ({ path: p, content: readFileSync(homeSource(from, baseDir), 'utf8') })) : undefined,
       shared: a.shared === 'none' ? undefined : a.shared,
       env: a.env,
       limits: limits(a.limits),

@@ -68,6 +68,9 @@ export const approvalSchema = z
   .strict()
   .describe('Wait for `agentvisor approve RUN GATE` (or reject); no container runs meanwhile. {} takes the defaults');
 
+/** A path inside HOME: relative, without . or .. parts. */
+const HOME_PATH = /^(?!\/)(?!(.*\/)?\.\.?(\/|$))[^\0]+$/;
+
 export const agentSchema = z
   .object({
     harness: z.enum(HARNESSES).describe('How the agent is run'),
@@ -88,6 +91,15 @@ export const agentSchema = z
       .describe('Other hosts the agent may reach through the gateway (HTTP/HTTPS proxy); default none'),
     budget: budgetSchema.optional().describe('Per task: model calls are refused beyond it'),
     readOnly: z.boolean().default(false).describe('Mount the worktree read-only (auditors)'),
+    home: z
+      .record(z.string(), z.string().min(1))
+      .default({})
+      .superRefine((home, ctx) => {
+        for (const key of Object.keys(home)) {
+          if (!HOME_PATH.test(key)) ctx.addIssue({ code: 'custom', path: [key], message: 'expected a path inside HOME, such as .claude/settings.json (relative, no . or .. parts)' });
+        }
+      })
+      .describe("Files put into the agent's HOME before it starts: path in HOME → a file to copy, relative to this file (settings, instructions; never credentials)"),
     shared: z
       .enum(['rw', 'ro', 'none'])
       .default('none')

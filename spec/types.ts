@@ -21,6 +21,8 @@ export interface AgentSpec {
   /** provider → reference (env:NAME or file:/path) */
   credentials: Record<string, string>;
   readOnly: boolean;
+  /** files put into HOME (path relative to HOME, content); absent in graphs from before it existed */
+  home?: { path: string; content: string }[];
   /** access to the run's shared workspace; absent: none (and in graphs from before it existed) */
   shared?: 'rw' | 'ro';
   env: Record<string, string>;
