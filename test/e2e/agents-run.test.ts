@@ -3,11 +3,12 @@
 // mode serving the hand-written cassettes of test/fixtures/cassettes/agents (each provider's wire
 // format: a tool call that writes a file, then a final answer, with known usage), no upstream at all.
 // - a graph of the four plus a command agent: each file is on its task's branch, usage and cost
-//   are the cassettes' numbers, the branches merge and the evaluation passes;
+//   are the cassettes' numbers, the command agent finds its `home` file, the branches merge and
+//   the evaluation passes;
 // - upstream errors (401, 429, 500 in each provider's error shape) end their tasks failed with the
 //   status in the reason, after bounded retries; a task past its timeout is stopped and removed.
 // UPDATE_HARNESS_FIXTURES=1 copies the tasks' logs to test/fixtures/harnesses for the unit tests.
-import { copyFileSync, readFileSync } from 'node:fs';
+import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import Docker from 'dockerode';
 import { harnessFor } from '../../harnesses';
@@ -24,12 +25,16 @@ const HARNESS_FIXTURES = path.join(__dirname, '..', 'fixtures', 'harnesses');
 // replay never resolves a credential, but a graph must still name one per provider
 const KEY = 'AGENTVISOR_TEST_REPLAY_KEY';
 
+// AGENTS_IMAGE=<image> runs the CLIs from another image than agentvisor/agents:latest (e.g. one
+// built from images/agents/Dockerfile, the build for users with a registry).
+const IMAGE = process.env.AGENTS_IMAGE ? `, image: ${JSON.stringify(process.env.AGENTS_IMAGE)}` : '';
+
 /** The agents of both graphs: one per CLI, each with a model of its provider. */
 const AGENTS = `
-  claude:   { harness: claude-code, model: claude-sonnet-4-5, credentials: { anthropic: env:${KEY} } }
-  codex:    { harness: codex, model: gpt-5-codex, credentials: { openai: env:${KEY} } }
-  gemini:   { harness: gemini-cli, model: gemini-2.5-pro, credentials: { gemini: env:${KEY} } }
-  opencode: { harness: opencode, model: openai/gpt-5-mini, credentials: { openai: env:${KEY} } }`;
+  claude:   { harness: claude-code, model: claude-sonnet-4-5, credentials: { anthropic: env:${KEY} }${IMAGE} }
+  codex:    { harness: codex, model: gpt-5-codex, credentials: { openai: env:${KEY} }${IMAGE} }
+  gemini:   { harness: gemini-cli, model: gemini-2.5-pro, credentials: { gemini: env:${KEY} }${IMAGE} }
+  opencode: { harness: opencode, model: openai/gpt-5-mini, credentials: { openai: env:${KEY} }${IMAGE} }`;
 
 /** What each CLI's cassette adds up to (see each file's header), as the task reports it. */
 const CLIS = [
@@ -91,7 +96,7 @@ name: agents-mixed
 repo: ${repo}
 gateway: { mode: replay, cassettes: ${JSON.stringify(CASSETTES)} }
 agents:${AGENTS}
-  lister: { harness: command, command: "ls *.txt > manifest.txt" }
+  lister: { harness: command, command: "ls *.txt > /tmp/files && cat ~/.config/lister/header.txt /tmp/files > manifest.txt", home: { .config/lister/header.txt: header.txt } }
 tasks:
   - { id: claude, agent: claude, prompt: "Create claude.txt", timeout: 5m }
   - { id: codex, agent: codex, prompt: "Create codex.txt", timeout: 5m }
@@ -101,8 +106,10 @@ tasks:
 evaluate:
   command: >-
     for f in claude codex gemini opencode; do grep -qx "hello from $f" $f.txt || exit 1; done &&
-    test "$(cat manifest.txt)" = "$(printf 'claude.txt\\ncodex.txt\\ngemini.txt\\nopencode.txt')" && echo all five
+    test "$(cat manifest.txt)" = "$(printf '# files\\nclaude.txt\\ncodex.txt\\ngemini.txt\\nopencode.txt')" && echo all five
 `);
+  // a file the command agent finds in its HOME (the agents' `home` option)
+  writeFileSync(path.join(path.dirname(file), 'header.txt'), '# files\n');
   const report = await withRealWorker(() => runToEnd(file, { runId }));
   saveFixtures(report);
   const tasks = byId(report);
@@ -131,7 +138,7 @@ evaluate:
   }
   // the command agent started from all four branches
   expect(tasks.manifest.status).toBe('succeeded');
-  expect(sh(repo, 'show', `${tasks.manifest.branch}:manifest.txt`)).toBe('claude.txt\ncodex.txt\ngemini.txt\nopencode.txt\n');
+  expect(sh(repo, 'show', `${tasks.manifest.branch}:manifest.txt`)).toBe('# files\nclaude.txt\ncodex.txt\ngemini.txt\nopencode.txt\n');
   expect(report.merge.status).toBe('merged');
   expect(sh(repo, 'ls-tree', '-r', '--name-only', report.integrationBranch).split('\n')).toEqual(
     expect.arrayContaining(['claude.txt', 'codex.txt', 'gemini.txt', 'opencode.txt', 'manifest.txt']),
