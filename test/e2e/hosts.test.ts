@@ -12,6 +12,7 @@ import { startRun, waitForRun, type RunReport } from '../../client/api';
 import { describeHosts } from '../../client/hosts';
 import { containersOfRun, makeRepo, writeGraph } from '../support/repo';
 import { startHosts, type Hosts } from '../support/hosts';
+import { DockerRuntime } from '../../runtimes/docker';
 import { recordHistories } from '../support/record-history';
 import { recordStarts, until } from '../support/wait';
 import { testClient } from '../support/temporal';
@@ -162,6 +163,7 @@ tasks:
 
 test("a host's worker killed mid-task: the agent runs once and the task completes there after a restart", async () => {
   const runId = 'hosts-crash-1';
+  const runtime = new DockerRuntime();
   const starts = await recordStarts(runId);
   try {
     await start(
@@ -175,17 +177,21 @@ tasks:
 `,
       runId,
     );
-    await until('the agent running on host-a', async () => (await describeHosts(client)).hosts.find((h) => h.name === 'host-a')?.running.includes(`${runId}/slow: runAgent`) ?? false);
-    expect(await containersOfRun(runId)).toHaveLength(1);
+    await until('the agent container running', async () => {
+      const [name] = await containersOfRun(runId);
+      return !!name && (await runtime.inspect(name.replace(/^\//, ''))).state === 'running';
+    });
+    // `hosts` shows it running on host-a (from the server's view of the pending activity)
+    await until('hosts to show the agent on host-a', async () => (await describeHosts(client)).hosts.find((h) => h.name === 'host-a')?.running.includes(`${runId}/slow: runAgent`) ?? false, 20_000);
     await hosts.hosts['host-a'].kill9();
     await hosts.hosts['host-a'].start();
 
     const report = await finish(runId);
     expect({ status: report.status, error: report.error }).toEqual({ status: 'completed', error: undefined });
-    expect(report.tasks[0].host).toBe('host-a');
-    expect(git(origin, 'show', `${report.integrationBranch}:slow.txt`)).toBe('done\n');
     // re-attached to the container the first worker started, not run again
     expect(starts.counts()).toEqual({ slow: 1 });
+    expect(report.tasks[0]).toMatchObject({ host: 'host-a', files: ['slow.txt'] });
+    expect(git(origin, 'show', `${report.integrationBranch}:slow.txt`)).toBe('done\n');
     expect(await containersOfRun(runId)).toEqual([]);
     expect(leftoverWorktrees('host-a')).toEqual([]);
   } finally {
