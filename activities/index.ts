@@ -40,6 +40,7 @@ import {
 import { sandboxUser } from './sandbox-user';
 import { retryWatch, upstreamErrorsNote } from './retry-watch';
 import { coordinationActivities, sharedMounts } from './coordination';
+import { conflictActivities, restartConflictedMerge } from './conflicts';
 
 export interface ActivityDeps {
   runtime: ContainerRuntime;
@@ -101,6 +102,7 @@ export function createActivities({ runtime, scope = 'unscoped' }: ActivityDeps) 
 
   return {
     ...coordinationActivities({ owner }),
+    ...conflictActivities({ owner, worktreePath: taskWorktreePath }),
 
     /** The run's integration branch at the base commit (a resumed run names the earlier run's). */
     async prepareRun(input: { runId: string; repo: string; baseBranch: string; artifactsDir: string; baseCommit?: string }) {
@@ -188,7 +190,11 @@ export function createActivities({ runtime, scope = 'unscoped' }: ActivityDeps) 
           watch: async () => retries.exhausted() ?? (gw ? await checkBudget() : undefined),
           // a fresh start after a killed attempt begins from a clean worktree; the first attempt
           // has the one provisionWorkspace has just made (saves three git processes per task)
-          beforeCreate: firstAttempt() ? undefined : () => resetWorktree(input.worktree, input.startCommit, owner),
+          beforeCreate: firstAttempt()
+            ? undefined
+            : input.conflict // a resolver's worktree starts again with its merge in progress
+              ? () => restartConflictedMerge(input.worktree, input.startCommit, input.conflict!.branch, input.conflict!.taskId, owner)
+              : () => resetWorktree(input.worktree, input.startCommit, owner),
           progress: (line) => retries.progress(line),
         },
       );

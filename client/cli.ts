@@ -23,7 +23,7 @@ import { runArtifactsDir, type ClientConfig } from './config';
 import { runDevServer } from './dev-server';
 import { addCoordinationCommands } from './cli-coordination';
 import { formatUsd, ProgressView, renderTable } from './progress';
-import { isLive, type RunReport } from '../workflows/run-types';
+import { describeResolution, isLive, type RunReport } from '../workflows/run-types';
 import { currentTracing } from '../telemetry/tracing';
 import { createLogger, logLevelFrom } from '../telemetry/logger';
 
@@ -85,7 +85,7 @@ function printSummary(report: RunReport, cfg: ClientConfig) {
     console.log(`proposal ${p.file || '(drop folder)'} of ${p.by}${tasks}: ${p.status}${p.reason ? `: ${p.reason}` : ''}`);
   }
   for (const c of report.merge.conflicts) {
-    console.log(`conflict: task ${c.taskId}${c.conflictsWith.length ? ` with ${c.conflictsWith.join(', ')}` : ''} in ${c.files.join(', ')}`);
+    console.log(`conflict: task ${c.taskId}${c.conflictsWith.length ? ` with ${c.conflictsWith.join(', ')}` : ''} in ${c.files.join(', ')}${describeResolution(c.resolution)}`);
   }
   if (link) console.log(`Temporal UI: ${link}`);
 }

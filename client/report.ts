@@ -3,7 +3,7 @@
 // merge and evaluation results.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import type { RunReport, TaskReport } from '../workflows/run-types';
+import { describeResolution, type RunReport, type TaskReport } from '../workflows/run-types';
 import { detailsMarkdown } from '../workflows/details';
 import { costOf, formatTokens, formatUsd, runTotals, tokensOf } from '../workflows/usage';
 
@@ -93,7 +93,7 @@ export function reportHtml(report: RunReport, after: Record<string, string[]> = 
       `<td><code>${esc(t.commit?.slice(0, 10))}</code></td><td>${t.logPath ? `<a href="file://${esc(t.logPath)}">log</a>` : ''}</td><td>${esc(t.error ?? t.note ?? (t.addedBy ? `added by ${t.addedBy}` : ''))}</td><td class="num">${tokensOf(t.usage)}</td><td class="num">${costOf(t.usage)}</td></tr>`,
   );
   const merge = report.merge.conflicts.length
-    ? report.merge.conflicts.map((c) => `conflict: <b>${esc(c.taskId)}</b> with ${esc(c.conflictsWith.join(', '))} in ${esc(c.files.join(', '))}`).join('<br>')
+    ? report.merge.conflicts.map((c) => `conflict: <b>${esc(c.taskId)}</b> with ${esc(c.conflictsWith.join(', '))} in ${esc(c.files.join(', '))}${esc(describeResolution(c.resolution))}`).join('<br>')
     : esc(report.merge.status);
   const evaluation = report.evaluation
     ? `${report.evaluation.passed ? 'passed' : `failed (exit ${report.evaluation.exitCode})`} · <a href="file://${esc(report.evaluation.logPath)}">log</a>`

@@ -4,6 +4,9 @@
 import { SAFE_ID, findCycle } from './dag';
 import type { TaskSpec } from './types';
 
+/** Statuses a dependency cannot be started from, as the refusal says them. */
+const ENDED_BADLY: Record<string, string> = { failed: 'failed', cancelled: 'was cancelled', skipped: 'was skipped', budget_exceeded: 'ran out of budget' };
+
 export interface RunTaskState {
   id: string;
   after?: string[];
@@ -36,9 +39,7 @@ export function checkAddedTasks(opts: {
       const old = before.get(dep);
       if (dep === task.id) problems.push(`task "${task.id}" depends on itself`);
       else if (!old && !seen.has(dep)) problems.push(`unknown dependency "${dep}" of task "${task.id}"`);
-      else if (old && ['failed', 'cancelled', 'skipped', 'budget_exceeded'].includes(old.status)) {
-        problems.push(`task "${task.id}" depends on "${dep}", which ${old.status === 'skipped' ? 'was skipped' : `is ${old.status.replace('_', ' ')}`}`);
-      }
+      else if (old && ENDED_BADLY[old.status]) problems.push(`task "${task.id}" depends on "${dep}", which ${ENDED_BADLY[old.status]}`);
     }
   }
   const cycle = findCycle([...existing.map((t) => ({ id: t.id, after: t.after ?? [] })), ...added]);

@@ -15,6 +15,18 @@ export function checkCoordination(graph: GraphFile): Problem[] {
       }
     });
   }
+  const { onConflict, resolver } = graph.merge;
+  if (onConflict === 'resolve') {
+    const agent = resolver === undefined ? undefined : graph.agents[resolver];
+    if (resolver === undefined) problems.push({ path: 'merge.onConflict', message: 'onConflict: resolve needs a resolver agent (merge.resolver)' });
+    else if (!agent) problems.push({ path: 'merge.resolver', message: `unknown agent "${resolver}" (agents: ${Object.keys(graph.agents).join(', ')})` });
+    else if (agent.readOnly) problems.push({ path: 'merge.resolver', message: `resolver agent "${resolver}" is read-only: it could not edit the conflicted files` });
+  } else if (resolver !== undefined) {
+    problems.push({ path: 'merge.resolver', message: `merge.resolver is set but onConflict is ${onConflict} (use onConflict: resolve)` });
+  }
+  if (onConflict !== 'fail' && graph.remote !== undefined) {
+    problems.push({ path: 'merge.onConflict', message: `onConflict: ${onConflict} does not work with a remote yet (use fail)` });
+  }
   if (graph.proposals) {
     graph.proposals.from.forEach((name, i) => {
       const agent = graph.agents[name];

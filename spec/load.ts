@@ -162,8 +162,13 @@ export function resolveTask(t: TaskFile): TaskSpec {
 
 /** The merge's coordination settings; undefined when the graph sets none (as graphs before them). */
 function mergeSpec(m: GraphFile['merge']): MergeSpec | undefined {
-  if (!m.approval) return undefined;
-  return { approval: m.approval && approval(m.approval) };
+  if (!m.approval && m.onConflict === 'fail') return undefined;
+  return {
+    approval: m.approval && approval(m.approval),
+    onConflict: m.onConflict,
+    resolver: m.resolver,
+    resolverTimeoutMs: m.resolverTimeout === undefined ? undefined : parseDuration(m.resolverTimeout),
+  };
 }
 
 function resolve(file: GraphFile, baseDir: string): GraphSpec {

@@ -162,9 +162,15 @@ export const graphSchema = z
       .object({ strategy: z.enum(['no-ff']).default('no-ff'), runsOn: placementSchema.optional() })
       .extend({
         approval: approvalSchema.optional().describe('Wait for approval before merging (the gate is named merge)'),
+        onConflict: z
+          .enum(['fail', 'retry', 'resolve'])
+          .default('fail')
+          .describe("A task branch that conflicts: fail the run; retry the task on top of the integration branch; or resolve: hand the conflicted merge to the resolver agent"),
+        resolver: z.string().optional().describe('The agent that resolves conflicts (onConflict: resolve); it gets a worktree with the conflicted merge in progress'),
+        resolverTimeout: duration.optional().describe("The resolver's wall-clock limit; default 30m"),
       })
       .strict()
-      .default({ strategy: 'no-ff' }),
+      .default({ strategy: 'no-ff', onConflict: 'fail' }),
     evaluate: z
       .object({
         command: z.string().min(1).describe('Shell command run on the merged tree; exit 0 passes'),

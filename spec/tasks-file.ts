@@ -3,7 +3,7 @@
 // graph file. Problems come with their line and column; whether the tasks fit the run (agents,
 // dependencies, cycles) is for the run to say.
 import { readFileSync } from 'node:fs';
-import { LineCounter, isNode, parseDocument } from 'yaml';
+import { LineCounter, isMap, isNode, isScalar, parseDocument } from 'yaml';
 import { z } from 'zod';
 import { resolveTask } from './load';
 import { taskSchema } from './schema';
@@ -47,7 +47,8 @@ export function parseTasksText(text: string, opts: { defaultAfter?: string[] } =
         const key = issue.code === 'unrecognized_keys' ? issue.keys[0] : undefined;
         const message = key ? `unknown key "${key}"` : issue.message;
         const dotted = [...p, ...(key ? [key] : [])].map(String).join('.');
-        return { message, path: dotted || undefined, ...placeOf(doc, p as (string | number)[], at) };
+        const where = (key && placeOfKey(doc, p as (string | number)[], key, at)) || placeOf(doc, p as (string | number)[], at);
+        return { message, path: dotted || undefined, ...where };
       }),
     };
   }
@@ -67,6 +68,14 @@ export function loadTasksFileOrThrow(file: string): TaskSpec[] {
   const { tasks, problems } = parseTasksText(text);
   if (!tasks) throw new BadInputError(problems, file);
   return tasks;
+}
+
+/** Where an unknown key itself is written (its map may span lines). */
+function placeOfKey(doc: ReturnType<typeof parseDocument>, p: (string | number)[], key: string, at: (o: number) => { line: number; column: number }) {
+  const map = p.length === 0 ? doc.contents : doc.getIn(p, true);
+  if (!isMap(map)) return undefined;
+  const pair = map.items.find((item) => isScalar(item.key) && String(item.key.value) === key);
+  return isNode(pair?.key) && pair.key.range ? at(pair.key.range[0]) : undefined;
 }
 
 function placeOf(doc: ReturnType<typeof parseDocument>, p: (string | number)[], at: (o: number) => { line: number; column: number }) {

@@ -74,6 +74,11 @@ export interface ApprovalSpec {
 export interface MergeSpec {
   /** wait for approval before merging */
   approval?: ApprovalSpec;
+  /** a conflicting task branch: fail the run (also when absent), retry the task on the integration branch, or resolve it with an agent */
+  onConflict?: 'fail' | 'retry' | 'resolve';
+  /** the resolving agent (onConflict: resolve) */
+  resolver?: string;
+  resolverTimeoutMs?: number;
 }
 
 export interface RetrySpec {

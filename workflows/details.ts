@@ -1,5 +1,5 @@
 // The run's "current details" in the Temporal UI: a markdown table updated as tasks progress.
-import type { RunReport } from './run-types';
+import { describeResolution, type RunReport } from './run-types';
 import { costOf, tokensOf, totalsText } from './usage';
 
 const seconds = (from?: number, to?: number) => (from && to ? `${((to - from) / 1000).toFixed(1)}s` : '');
@@ -22,7 +22,7 @@ export function detailsMarkdown(r: RunReport): string {
   if (r.shared) lines.push('', `shared workspace: \`${r.shared.path}\`${r.shared.removed ? ' (removed by the rollback)' : ''}`);
   if (r.approvals?.length) lines.push('', ...r.approvals.map((a) => `approval of ${a.gate}: **${a.status}**${a.timedOut ? ' (timed out)' : ''}${a.reason ? ` (${a.reason})` : ''}`));
   if (r.proposals?.length) lines.push('', ...r.proposals.map((p) => `proposal ${p.file} of ${p.by}: **${p.status}**${p.reason ? ` (${p.reason})` : ''}`));
-  if (r.merge.status !== 'pending') lines.push('', `merge: **${r.merge.status}**${r.merge.conflicts.map((c) => ` · ${c.taskId} × ${c.conflictsWith.join(', ')} in ${c.files.join(', ')}`).join('')}`);
+  if (r.merge.status !== 'pending') lines.push('', `merge: **${r.merge.status}**${r.merge.conflicts.map((c) => ` · ${c.taskId} × ${c.conflictsWith.join(', ')} in ${c.files.join(', ')}${describeResolution(c.resolution)}`).join('')}`);
   if (r.evaluation) lines.push(`evaluation: **${r.evaluation.passed ? 'passed' : `failed (exit ${r.evaluation.exitCode})`}**`);
   if (r.error) lines.push('', `error: ${r.error}`);
   return lines.join('\n');

@@ -38,6 +38,7 @@ import {
 import { Saga } from './saga';
 import { Gates } from './approvals';
 import { Growth } from './growth';
+import { mergeResolvingConflicts } from './conflicts';
 import { MERGE_GATE } from '../spec/coordination-checks';
 import { COST, STATUS } from './search-attributes';
 import { runTotals } from './usage';
@@ -100,8 +101,11 @@ export async function runGraph(input: RunInput): Promise<RunReport> {
       publish(report);
     }
 
-    const results = await runTasks(input, report, baseCommit, saga, gateway, gates, growth);
-    if (gateway) await cleanup.stopGateway({ runId }); // no agent needs it any more
+    const taskInputs = new Map<string, TaskInput>();
+    const results = await runTasks(input, report, baseCommit, saga, gateway, gates, growth, taskInputs);
+    // a task retried after a conflict, or a resolver agent, may still need the gateway: it then stops after the merge
+    const agentsAtMerge = (graph.merge?.onConflict ?? 'fail') !== 'fail';
+    if (gateway && !agentsAtMerge) await cleanup.stopGateway({ runId }); // no agent needs it any more
     if (CancellationScope.current().consideredCancelled) throw new CancelledFailure('the run was cancelled');
     const failed = report.tasks.filter((t) => t.status !== 'succeeded');
     if (failed.length > 0) {
@@ -115,17 +119,32 @@ export async function runGraph(input: RunInput): Promise<RunReport> {
 
     // a run with a remote merges on a host of its placement
     const mergeTasks = graph.remote && patched(HOSTS_PATCH) ? (a: Parameters<typeof git.mergeTasks>[0]) => mergeOnHost(graph, a) : git.mergeTasks;
-    const merge = await mergeTasks({
-      runId,
-      repo: graph.repo,
-      artifactsDir,
-      tasks: graph.tasks.map((t) => ({ taskId: t.id, branch: results.get(t.id)!.branch, files: results.get(t.id)!.files })),
+    const mergeAll = () =>
+      mergeTasks({
+        runId,
+        repo: graph.repo,
+        artifactsDir,
+        tasks: graph.tasks.map((t) => ({ taskId: t.id, branch: results.get(t.id)!.branch, files: results.get(t.id)!.files })),
+      });
+    // a conflict goes to the graph's onConflict: fail (as before it existed), retry the task, or a resolver agent
+    const merge = await mergeResolvingConflicts({
+      input,
+      report,
+      saga,
+      results,
+      taskInputs,
+      gateway,
+      mergeAll,
+      publish: () => publish(report),
+      sharedFor: (task) => sharedFor(input, report, task),
     });
     report.merge = merge;
+    if (gateway && agentsAtMerge) await cleanup.stopGateway({ runId });
     if (merge.status === 'conflict') {
-      const c = merge.conflicts[0];
+      const c = merge.conflicts[merge.conflicts.length - 1];
       const others = c.conflictsWith.length ? ` with ${c.conflictsWith.join(', ')}` : '';
-      throw ApplicationFailure.nonRetryable(`merge conflict: task ${c.taskId} conflicts${others} in ${c.files.join(', ')}`);
+      const why = c.resolution?.reason ? `; ${c.resolution.strategy === 'retry' ? 'the task' : 'the conflict'} was ${c.resolution.strategy === 'retry' ? 'retried' : 'handed to a resolver'}: ${c.resolution.reason}` : '';
+      throw ApplicationFailure.nonRetryable(`merge conflict: task ${c.taskId} conflicts${others} in ${c.files.join(', ')}${why}`);
     }
 
     if (graph.evaluate) {
@@ -179,6 +198,7 @@ async function runTasks(
   gateway: TaskInput['gateway'],
   gates: Gates,
   growth: Growth,
+  taskInputs: Map<string, TaskInput>,
 ) {
   let runBudgetSpent = false;
   const { runId, graph } = input;
@@ -207,6 +227,7 @@ async function runTasks(
           task,
           shared: sharedFor(input, report, task),
         };
+        taskInputs.set(task.id, taskInput);
         if (runBudgetSpent) throw ApplicationFailure.nonRetryable("not started: the run's budget is spent", 'RunBudgetSpent');
         if (input.resume) {
           const reused = await reuseRecordedWork(input, taskInput, entry);

@@ -58,6 +58,28 @@ export interface MergeConflict {
   /** tasks already merged that changed the same files */
   conflictsWith: string[];
   files: string[];
+  /** what the graph's onConflict made of it (absent: fail) */
+  resolution?: ConflictResolution;
+}
+
+/** A conflict's resolution in a few words, for the CLI, the report and the UI. */
+export function describeResolution(r?: ConflictResolution): string {
+  if (!r) return '';
+  if (r.status === 'failed') return ` (${r.strategy === 'retry' ? 'retry' : 'resolution'} failed: ${r.reason})`;
+  return r.strategy === 'retry' ? ' (resolved: the task was retried on top of the integration branch)' : ` (resolved by ${r.by})`;
+}
+
+export interface ConflictResolution {
+  /** retry: the task ran again on top of the integration branch; resolve: an agent resolved the merge */
+  strategy: 'retry' | 'resolve';
+  /** the resolver agent */
+  by?: string;
+  status: 'resolved' | 'failed';
+  reason?: string;
+  /** the merge commit the resolver's work became */
+  commit?: string;
+  /** the resolver's output */
+  logPath?: string;
 }
 
 export interface MergeReport {
@@ -157,6 +179,8 @@ export interface TaskInput {
   task: import('../spec/types').TaskSpec;
   /** the run's shared workspace, when this task's agent has access to it */
   shared?: { dir: string; readOnly: boolean; dropDir?: string };
+  /** a resolver's run: the conflicting task, whose branch's merge is in progress in the worktree */
+  conflict?: { taskId: string; branch: string };
 }
 
 export interface Usage {

@@ -314,6 +314,74 @@ describe('agentvisor run refuses bad input with exit 2 and leaves nothing behind
   });
 });
 
+describe('coordination settings and commands refuse bad input with exit 2', () => {
+  it.concurrent('shared workspace access that is not rw, ro or none', async () => {
+    const repo = makeRepo();
+    const file = writeGraph(graphYaml(repo, { name: 'bad-input-shared', agents: '  worker: { harness: command, command: "true", shared: write }' }));
+    const stderr = await expectRefused(repo, runOf('bad-input-shared'), 'run', file);
+    expect(stderr).toMatch(new RegExp(`^error: ${file}:4:56: agents\\.worker\\.shared: .*"rw".*"ro".*"none"`));
+  });
+
+  it.concurrent('an approval gate with a malformed timeout or outcome, and a task named like the merge gate', async () => {
+    const repo = makeRepo();
+    const tasks = '  - { id: first, agent: worker, approval: { timeout: soon } }\n  - { id: merge, agent: worker, approval: { onTimeout: maybe } }';
+    const file = writeGraph(graphYaml(repo, { name: 'bad-input-gate', tasks }) + 'merge:\n  approval: {}\n');
+    const stderr = await expectRefused(repo, runOf('bad-input-gate'), 'run', file);
+    expect(stderr).toContain(`${file}:6:54: tasks.0.approval.timeout: expected a duration such as 90s, 10m or 1h`);
+    expect(stderr).toContain(`${file}:7:56: tasks.1.approval.onTimeout: Invalid option: expected one of "approve"|"reject"`);
+    const named = writeGraph(graphYaml(repo, { name: 'bad-input-gate2', tasks: '  - { id: merge, agent: worker }' }) + 'merge:\n  approval: {}\n');
+    expect(await expectRefused(repo, runOf('bad-input-gate2'), 'run', named)).toBe(
+      `error: ${named}:6:11: tasks.0.id: task id "merge" is taken by the merge's approval gate; rename the task\n`,
+    );
+  });
+
+  it.concurrent('proposals from an unknown agent, or from one that cannot write them', async () => {
+    const repo = makeRepo();
+    const agents = '  worker: { harness: command, command: "true", shared: ro }';
+    const file = writeGraph(graphYaml(repo, { name: 'bad-input-proposals', agents }) + 'proposals: { from: [ghost, worker], maxTasks: 0 }\n');
+    const stderr = await expectRefused(repo, runOf('bad-input-proposals'), 'run', file);
+    expect(stderr).toContain('proposals.maxTasks: Too small');
+    const file2 = writeGraph(graphYaml(repo, { name: 'bad-input-proposals2', agents }) + 'proposals: { from: [ghost, worker] }\n');
+    expect((await expectRefused(repo, runOf('bad-input-proposals2'), 'run', file2)).split('\n').filter(Boolean)).toEqual([
+      `error: ${file2}:8:21: proposals.from.0: unknown agent "ghost" (agents: worker)`,
+      `error: ${file2}:8:28: proposals.from.1: agent "worker" may propose tasks but cannot write them: give it shared: rw (its drop folder is /shared/proposals)`,
+    ]);
+  });
+
+  it.concurrent('conflict resolution without a resolver, with an unknown or read-only one, or a resolver without resolve', async () => {
+    const repo = makeRepo();
+    const agents = '  worker: { harness: command, command: "true" }\n  auditor: { harness: command, command: "true", readOnly: true }';
+    const cases: [string, string][] = [
+      ['merge: { onConflict: resolve }', 'merge.onConflict: onConflict: resolve needs a resolver agent (merge.resolver)'],
+      ['merge: { onConflict: resolve, resolver: ghost }', 'merge.resolver: unknown agent "ghost" (agents: worker, auditor)'],
+      ['merge: { onConflict: resolve, resolver: auditor }', 'merge.resolver: resolver agent "auditor" is read-only: it could not edit the conflicted files'],
+      ['merge: { onConflict: retry, resolver: worker }', 'merge.resolver: merge.resolver is set but onConflict is retry (use onConflict: resolve)'],
+      ['merge: { onConflict: rebase }', 'merge.onConflict: Invalid option'],
+    ];
+    for (const [i, [merge, message]] of cases.entries()) {
+      const file = writeGraph(graphYaml(repo, { name: `bad-input-resolve${i}`, agents }) + merge + '\n');
+      const stderr = await expectRefused(repo, runOf(`bad-input-resolve${i}`), 'run', file);
+      expect(stderr).toContain(`${file}:9:`);
+      expect(stderr).toContain(message);
+    }
+  });
+
+  it.concurrent('add: a malformed tasks file (before any run is asked), a run that does not exist', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'agentvisor-add-'));
+    const bad = path.join(dir, 'tasks.yaml');
+    writeFileSync(bad, 'tasks:\n  - { id: x, agent: worker, colour: red }\n');
+    expect(await expectRefused(undefined, undefined, 'add', 'no-such-run', bad)).toBe(`error: ${bad}:2:29: tasks.0.colour: unknown key "colour"\n`);
+    const good = path.join(dir, 'good.yaml');
+    writeFileSync(good, '- { id: x, agent: worker }\n');
+    expect(await expectRefused(undefined, undefined, 'add', 'no-such-run', good)).toBe('error: input: no run with id "no-such-run"\n');
+  });
+
+  it.concurrent('approve or reject: a run that does not exist; reject without a reason', async () => {
+    expect(await expectRefused(undefined, undefined, 'approve', 'no-such-run')).toBe('error: input: no run with id "no-such-run"\n');
+    expect(await expectRefused(undefined, undefined, 'reject', 'no-such-run', 'merge')).toBe("error: required option '--reason <text>' not specified\n");
+  });
+});
+
 describe('agentvisor validate', () => {
   it.concurrent('says ok for the example graph on a fresh sample repository, and creates nothing', async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'agentvisor-example-'));
