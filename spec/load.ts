@@ -147,7 +147,7 @@ function approval(a: { timeout: string | number; onTimeout: 'approve' | 'reject'
   return { timeoutMs: parseDuration(a.timeout)!, onTimeout: a.onTimeout };
 }
 
-/** One task as the workflow takes it (defaults applied, milliseconds); for tasks added to a running run. */
+/** One task as the workflow takes it (defaults applied, milliseconds): a graph file's, or one added to a running run. */
 export function resolveTask(t: TaskFile): TaskSpec {
   return {
     id: t.id,
@@ -157,6 +157,7 @@ export function resolveTask(t: TaskFile): TaskSpec {
     timeoutMs: t.timeout === undefined ? DEFAULT_TASK_TIMEOUT_MS : parseDuration(t.timeout)!,
     retry: t.retry ? { maximumAttempts: t.retry.attempts, initialIntervalMs: parseDuration(t.retry.backoff)! } : DEFAULT_RETRY,
     approval: t.approval && approval(t.approval),
+    runsOn: resolvePlacement(t.runsOn),
   };
 }
 
@@ -191,20 +192,7 @@ function resolve(file: GraphFile, baseDir: string): GraphSpec {
       budget: a.budget,
     };
   }
-  const tasks = topologicalOrder(
-    file.tasks.map((t) => ({
-      id: t.id,
-      agent: t.agent,
-      prompt: t.prompt,
-      after: t.after,
-      timeoutMs: t.timeout === undefined ? DEFAULT_TASK_TIMEOUT_MS : parseDuration(t.timeout)!,
-      retry: t.retry
-        ? { maximumAttempts: t.retry.attempts, initialIntervalMs: parseDuration(t.retry.backoff)! }
-        : DEFAULT_RETRY,
-      approval: t.approval && approval(t.approval),
-      runsOn: resolvePlacement(t.runsOn),
-    })),
-  );
+  const tasks = topologicalOrder(file.tasks.map(resolveTask));
   return {
     name: file.name,
     // with a remote, the run uses no local repository: the remote stands for it in reports

@@ -1,5 +1,7 @@
 // The coordination settings of a graph file as the workflow gets them, and the pure checks behind
 // `agentvisor add` and agents' proposals (the e2e tests run them for real; these pin every message).
+import { readFileSync } from 'node:fs';
+import * as path from 'node:path';
 import { checkAddedTasks } from '../../spec/additions';
 import { parseGraph } from '../../spec/load';
 import { parseTasksText } from '../../spec/tasks-file';
@@ -17,6 +19,17 @@ describe('coordination settings in a graph file', () => {
     expect(g!.tasks[0].approval).toEqual({ timeoutMs: 90_000, onTimeout: 'reject' });
     expect(g!.merge).toEqual({ approval: { timeoutMs: 86_400_000, onTimeout: 'reject' }, onConflict: 'resolve', resolver: 'a', resolverTimeoutMs: 300_000 });
     expect(g!.proposals).toEqual({ from: ['a'], maxTasks: 10, maxDepth: 1 });
+  });
+
+  test("the README's coordination graph is a valid graph using every feature", () => {
+    const readme = readFileSync(path.join(__dirname, '..', '..', 'README.md'), 'utf8');
+    const yaml = /## Coordination[\s\S]*?```yaml\n([\s\S]*?)```/.exec(readme)![1];
+    const { graph: g, problems } = parseGraph(yaml, '/x');
+    expect(problems).toEqual([]);
+    expect(g!.shared).toBeDefined();
+    expect(g!.proposals).toBeDefined();
+    expect(g!.tasks.some((t) => t.approval)).toBe(true);
+    expect(g!.merge).toMatchObject({ approval: expect.anything(), onConflict: 'resolve', resolver: 'fixer' });
   });
 
   test('a graph without them resolves as graphs did before (nothing the workflow would act on)', () => {
