@@ -130,7 +130,8 @@ export async function startGateway(opts: {
   const controlUrl = `http://${ip}:${GATEWAY_PORT}`;
   const deadline = Date.now() + 20_000;
   for (;;) {
-    const ok = await fetch(`${controlUrl}/_agentvisor/health`).then((r) => r.ok, () => false);
+    // bounded: an address that drops packets would hold one attempt for minutes
+    const ok = await fetch(`${controlUrl}/_agentvisor/health`, { signal: AbortSignal.timeout(2000) }).then((r) => r.ok, () => false);
     if (ok) break;
     const state = await runtime.inspect(name);
     if (state.state === 'exited' || Date.now() > deadline) {

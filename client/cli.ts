@@ -26,6 +26,7 @@ import { formatUsd, ProgressView, renderTable } from './progress';
 import { describeResolution, isLive, type RunReport } from '../workflows/run-types';
 import { currentTracing } from '../telemetry/tracing';
 import { createLogger, logLevelFrom } from '../telemetry/logger';
+import { runtimeFromFlags, type RuntimeFlags } from '../runtimes/select';
 
 const err = (line: string) => process.stderr.write(line + '\n');
 
@@ -368,14 +369,20 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .option('--labels <labels>', 'labels of the host, comma-separated (e.g. gpu,big-memory); at most 4')
     .option('--capacity <n>', "agents the host runs at once (its queue's slots); default AGENTVISOR_WORKER_CAPACITY or 32")
     .option('--data-dir <dir>', "this worker's data folder for runs with a remote: its clones, worktrees and logs (default AGENTVISOR_HOME)")
-    .description('run a worker: executes runs and their agents on the local Docker engine')
+    .option('--runtime <runtime>', 'where agents run: docker (the local engine, default) or kubernetes (a Job per agent)')
+    .option('--namespace <name>', 'with --runtime kubernetes: the namespace of the Jobs (default: the pod\'s own, in a cluster)')
+    .option('--kubeconfig <file>', 'with --runtime kubernetes: the kubeconfig (default KUBECONFIG, ~/.kube/config, or in-cluster)')
+    .option('--image-pull-policy <policy>', 'with --runtime kubernetes: Always, IfNotPresent (default) or Never')
+    .description('run a worker: executes runs and their agents on the local Docker engine or in a Kubernetes namespace')
     .action(
-      action(async (opts: { metricsPort?: string; host?: string; labels?: string; capacity?: string; dataDir?: string }) => {
+      action(async (opts: { metricsPort?: string; host?: string; labels?: string; capacity?: string; dataDir?: string } & RuntimeFlags) => {
         const cfg = loadConfig();
         const { hostOptions } = await import('../workers/host');
         const host = hostOptions(opts, Number(process.env.AGENTVISOR_WORKER_CAPACITY) || 32);
+        const runtime = await runtimeFromFlags(opts);
         const { createWorker } = await import('../workers/worker');
         const { worker, connection, hostWorkers } = await createWorker({
+          runtime,
           address: cfg.address,
           namespace: cfg.namespace,
           logLevel: (process.env.AGENTVISOR_LOG_LEVEL as 'INFO' | undefined) ?? 'INFO',
@@ -384,7 +391,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
           dataDir: opts.dataDir ? path.resolve(opts.dataDir) : undefined,
         });
         const where = host ? ` as host ${host.name}${host.labels.length ? ` (labels ${host.labels.join(', ')})` : ''}, capacity ${host.capacity}` : '';
-        err(`worker polling ${cfg.address} (namespace ${cfg.namespace})${where}`);
+        err(`worker polling ${cfg.address} (namespace ${cfg.namespace})${where}, agents on ${runtime.kind}`);
         // the SDK shuts every worker down on SIGINT/SIGTERM
         await Promise.all([worker.run(), ...hostWorkers.map((w) => w.run())]);
         await connection.close();
@@ -425,26 +432,30 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .option('--dry-run', 'list what would be removed')
     .option('--branches', 'also delete the branches of runs that did not complete')
     .option('--json', 'print JSON')
+    .option('--runtime <runtime>', 'the runtime to sweep: docker (default) or kubernetes')
+    .option('--namespace <name>', 'with --runtime kubernetes: the namespace to sweep')
+    .option('--kubeconfig <file>', 'with --runtime kubernetes: the kubeconfig (default KUBECONFIG, ~/.kube/config, or in-cluster)')
     .description('remove containers and worktrees that crashed runs left behind (never those of running runs)')
     .action(
-      action((opts: { dryRun?: boolean; branches?: boolean; json?: boolean }) =>
-        withClient(async (client, cfg) => {
+      action(async (opts: { dryRun?: boolean; branches?: boolean; json?: boolean } & RuntimeFlags) => {
+        const runtime = await runtimeFromFlags(opts);
+        return withClient(async (client, cfg) => {
         const { collectGarbage } = await import('./gc');
-        const { DockerRuntime } = await import('../runtimes/docker');
         const { scopeOf } = await import('../runtimes/runtime');
-            const report = await collectGarbage({ client, runtime: new DockerRuntime(), dataDir: cfg.dataDir, scope: scopeOf(cfg.namespace, cfg.address), ...opts });
+        const report = await collectGarbage({ client, runtime, dataDir: cfg.dataDir, scope: scopeOf(cfg.namespace, cfg.address), dryRun: opts.dryRun, branches: opts.branches });
         if (opts.json) console.log(JSON.stringify(report, null, 2));
         else {
           const verb = opts.dryRun ? 'would remove' : 'removed';
           for (const c of report.containers) console.log(`${verb} container ${c}`);
+          for (const n of report.networks) console.log(`${verb} network ${n}`);
           for (const w of report.worktrees) console.log(`${verb} worktree ${w}`);
           for (const b of report.branches) console.log(`${verb} branch ${b}`);
           if (report.skippedRunning.length) console.log(`left alone (running): ${report.skippedRunning.join(', ')}`);
-          if (!report.containers.length && !report.worktrees.length && !report.branches.length) console.log('nothing to remove');
+          if (!report.containers.length && !report.networks.length && !report.worktrees.length && !report.branches.length) console.log('nothing to remove');
         }
         return 0;
-        }),
-      ),
+        });
+      }),
     );
 
   const images = program.command('images').description('agent images');

@@ -11,6 +11,8 @@ import {
   ANNOTATION_LABELS,
   ANNOTATION_MOUNTS,
   ANNOTATION_NAME,
+  COPY_IN,
+  ISOLATION_POLICY,
   LABEL_JOB,
   MAIN,
   MANAGED_BY,
@@ -78,16 +80,17 @@ export class KubernetesRuntime implements ContainerRuntime {
   private prepare(): Promise<void> {
     this.prepared ??= (async () => {
       const namespace = this.namespace;
-      await this.core
-        .createNamespacedServiceAccount({
-          namespace,
-          body: { metadata: { name: SERVICE_ACCOUNT, labels: MANAGED_BY }, automountServiceAccountToken: false },
-        })
-        .catch(ignore(409));
-      await this.net.createNamespacedNetworkPolicy({ namespace, body: isolationPolicy(namespace) }).catch(ignore(409));
+      // read first: an installation that made them need not grant the worker their creation
+      if (!(await this.core.readNamespacedServiceAccount({ name: SERVICE_ACCOUNT, namespace }).catch(ignore(404)))) {
+        await this.core
+          .createNamespacedServiceAccount({ namespace, body: { metadata: { name: SERVICE_ACCOUNT, labels: MANAGED_BY }, automountServiceAccountToken: false } })
+          .catch(ignore(409));
+      }
+      if (!(await this.net.readNamespacedNetworkPolicy({ name: ISOLATION_POLICY, namespace }).catch(ignore(404)))) {
+        await this.net.createNamespacedNetworkPolicy({ namespace, body: isolationPolicy(namespace) }).catch(ignore(409));
+      }
     })().catch((err) => {
       this.prepared = undefined;
-      if (codeOf(err) === 404) throw new Error(`Kubernetes namespace "${this.namespace}" does not exist`);
       throw err;
     });
     return this.prepared;
@@ -126,22 +129,34 @@ export class KubernetesRuntime implements ContainerRuntime {
     }
   }
 
-  /** Waits until the pod's copy-in container can take the directories, then copies them in. */
+  /**
+   * Copies the directories in as soon as the pod's copy-in container takes them. Exec into it works
+   * only while it runs, that is before the main container starts: a copy can never land in a
+   * running agent's workspace. Its having ended means a copy was made (by an earlier attempt).
+   */
   private async copyInto(jobName: string, mounts: MountPlan[]): Promise<void> {
+    let failures = 0;
     for (;;) {
       const r = await this.read(jobName);
       const j = judge(r.job, r.pods);
       if (j.state === 'missing') throw new Error(`Job ${jobName} disappeared while it started`);
       if (j.cannotRun) throw new ContainerCannotRun(j.cannotRun);
-      if (j.exit || j.mainStarted) return; // ended, or someone else copied already
+      if (j.exit || r.job?.metadata?.annotations?.[ANNOTATION_COPIED_IN] === 'true') return;
       const pod = j.pod;
-      const copyIn = pod?.status?.initContainerStatuses?.find((s) => s.name === 'copy-in');
-      if (pod?.spec?.nodeName && copyIn && !copyIn.state?.waiting && !pod.metadata?.deletionTimestamp) {
-        await copyIn_(this.execApi, this.namespace, pod.metadata!.name!, mounts);
-        await this.annotate(jobName, { [ANNOTATION_COPIED_IN]: 'true' });
-        return;
+      if (pod?.spec?.nodeName && !pod.metadata?.deletionTimestamp) {
+        try {
+          await copyIn({ exec: this.execApi, namespace: this.namespace, pod: pod.metadata!.name! }, mounts);
+          await this.annotate(jobName, { [ANNOTATION_COPIED_IN]: 'true' });
+          return;
+        } catch (err) {
+          const state = pod.status?.initContainerStatuses?.find((s) => s.name === COPY_IN)?.state;
+          if (state?.terminated?.exitCode === 0) return;
+          // failing while it runs: the copy itself fails (no tar in the image, exec not allowed)
+          if (state?.running && ++failures >= 3) throw err;
+          // else it does not run yet (being created, its image coming): again at the next change
+        }
       }
-      await this.changed(r);
+      await this.changed(r, 5_000);
     }
   }
 
@@ -198,6 +213,9 @@ export class KubernetesRuntime implements ContainerRuntime {
       return;
     }
     const through = new PassThrough();
+    // the client pipes the response into `through` and leaves its errors unheard: an aborted
+    // stream's error would end the process
+    through.on('pipe', (source: NodeJS.ReadableStream) => source.on('error', () => through.end()));
     through.pipe(sink, { end: false });
     const ended = new Promise<void>((resolve) => through.on('end', resolve).on('close', resolve).on('error', () => resolve()));
     const controller = await this.logApi.log(this.namespace, pod, MAIN, through, { follow: true });
@@ -258,10 +276,11 @@ export class KubernetesRuntime implements ContainerRuntime {
     const job = await this.readJob(jobName);
     if (!job) throw new Error(`container ${container} does not exist`);
     const ports = (job.spec?.template.spec?.containers.find((c) => c.name === MAIN)?.ports ?? []).map((p) => p.containerPort);
-    const labels = labelsOf(job);
     const namespace = this.namespace;
-    if (ports.length) await this.core.createNamespacedService({ namespace, body: serviceFor(network, jobName, ports, labels, alias, namespace) }).catch(ignore(409));
     const policy = await this.net.readNamespacedNetworkPolicy({ name: objectName(network), namespace }).catch(ignore(404));
+    // the Service belongs to the network (and goes with it): the network's labels
+    const labels = policy ? (JSON.parse(policy.metadata?.annotations?.[ANNOTATION_LABELS] ?? '{}') as Record<string, string>) : labelsOf(job);
+    if (ports.length) await this.core.createNamespacedService({ namespace, body: serviceFor(network, jobName, ports, labels, alias, namespace) }).catch(ignore(409));
     if (!policy) return; // not a network of ours (e.g. the one with the route out)
     const servers = (policy.spec?.egress?.[0]?.to ?? []).map((p) => p.podSelector?.matchLabels?.[LABEL_JOB]).filter((s): s is string => !!s);
     if (servers.includes(jobName) || policy.spec?.egress?.some((e) => !e.to)) return;
@@ -309,7 +328,7 @@ export class KubernetesRuntime implements ContainerRuntime {
     const found = new Map<string, Record<string, string>>();
     for (const o of [...policies.items, ...services.items]) {
       const name = o.metadata?.annotations?.[ANNOTATION_NAME];
-      if (name) found.set(name, JSON.parse(o.metadata?.annotations?.[ANNOTATION_LABELS] ?? '{}'));
+      if (name && !found.has(name)) found.set(name, JSON.parse(o.metadata?.annotations?.[ANNOTATION_LABELS] ?? '{}'));
     }
     return [...found].map(([name, l]) => ({ name, labels: l }));
   }
@@ -376,8 +395,6 @@ export class KubernetesRuntime implements ContainerRuntime {
     return this.core.readNamespacedService({ name: objectName(network), namespace: this.namespace }).catch(ignore(404));
   }
 }
-
-const copyIn_ = (exec: k8s.Exec, namespace: string, pod: string, mounts: MountPlan[]) => copyIn({ exec, namespace, pod }, mounts);
 
 function mountsOf(job: k8s.V1Job): MountPlan[] {
   return JSON.parse(job.metadata?.annotations?.[ANNOTATION_MOUNTS] ?? '[]') as MountPlan[];

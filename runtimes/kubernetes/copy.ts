@@ -4,7 +4,9 @@
 import type { Exec, V1Status } from '@kubernetes/client-node';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdir, readdir, rename, rm } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { mkdir, mkdtemp, readdir, rename, rm, stat } from 'node:fs/promises';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { PassThrough, type Readable, type Writable } from 'node:stream';
 import { COPY_IN, COPY_OUT, DONE_MARKER, READY_MARKER, type MountPlan } from './objects';
@@ -54,12 +56,21 @@ function tar(args: string[], io: { stdin?: Readable; stdout?: Writable }): { don
 /**
  * Copies each mount's source directory into its volume, then drops the marker that lets the
  * copy-in container (and so the pod's main container) go on. A repeated copy starts from empty.
+ * The archive is made first, so the pod's side reads exactly its size (`head -c`) rather than up
+ * to the end of its input, which not every exec implementation passes on (kwok's does not).
  */
 export async function copyIn(t: Target, mounts: MountPlan[]): Promise<void> {
-  for (const m of mounts) {
-    const local = tar(['-c', '-f', '-', '-C', m.source, '.'], {});
-    const remote = execIn(t, COPY_IN, ['sh', '-c', `mkdir -p ${m.volume} && find ${m.volume} -mindepth 1 -delete && tar -x -f - -C ${m.volume}`], { stdin: local.stdout });
-    await Promise.all([local.done, remote]);
+  const scratch = await mkdtemp(path.join(os.tmpdir(), 'agentvisor-copy-in-'));
+  try {
+    for (const m of mounts) {
+      const archive = path.join(scratch, `${m.volume}.tar`);
+      await tar(['-c', '-f', archive, '-C', m.source, '.'], {}).done;
+      const size = (await stat(archive)).size;
+      const script = `mkdir -p ${m.volume} && find ${m.volume} -mindepth 1 -delete && head -c ${size} | tar -x -f - -C ${m.volume}`;
+      await execIn(t, COPY_IN, ['sh', '-c', script], { stdin: createReadStream(archive) });
+    }
+  } finally {
+    await rm(scratch, { recursive: true, force: true });
   }
   await execIn(t, COPY_IN, ['touch', READY_MARKER]);
 }

@@ -1,0 +1,82 @@
+// The Kubernetes test cluster (scripts/k8s-cluster.sh): a real API server, controller manager and
+// scheduler, with one node simulated by kwok. Started here when it is not up (building it first
+// takes many minutes; scripts/test.sh builds it in the background while the other tests run).
+import * as k8s from '@kubernetes/client-node';
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import * as path from 'node:path';
+
+export const K8S_SCRIPT = path.join(__dirname, '..', '..', 'scripts', 'k8s-cluster.sh');
+export const K8S_DATA = process.env.AGENTVISOR_K8S_DATA || '/tmp/agentvisor-k8s';
+
+export interface TestCluster {
+  kubeconfig: string;
+  /** the file kwok serves as every pod's log (CRI format) */
+  podLog: string;
+  /** the folder kwok runs every exec in: the stand-in for every pod's file system */
+  execDir: string;
+  core: k8s.CoreV1Api;
+  batch: k8s.BatchV1Api;
+  net: k8s.NetworkingV1Api;
+  kc: k8s.KubeConfig;
+  /** stops the cluster if this process started it */
+  stop: () => void;
+}
+
+/** Why the Kubernetes tests cannot run here, or undefined when they can. */
+export function clusterUnavailable(): string | undefined {
+  return existsSync(K8S_SCRIPT) ? undefined : `${K8S_SCRIPT} is not there`;
+}
+
+export function startCluster(): TestCluster {
+  const env = { ...process.env, AGENTVISOR_K8S_DATA: K8S_DATA };
+  let up = false;
+  try {
+    execFileSync(K8S_SCRIPT, ['status'], { env, stdio: 'ignore' });
+    up = true;
+  } catch {
+    execFileSync(K8S_SCRIPT, ['start'], { env, stdio: ['ignore', 'ignore', 'inherit'] });
+  }
+  const kubeconfig = path.join(K8S_DATA, 'kubeconfig');
+  const kc = new k8s.KubeConfig();
+  kc.loadFromFile(kubeconfig);
+  return {
+    kubeconfig,
+    podLog: path.join(K8S_DATA, 'pod.log'),
+    execDir: path.join(K8S_DATA, 'exec'),
+    core: kc.makeApiClient(k8s.CoreV1Api),
+    batch: kc.makeApiClient(k8s.BatchV1Api),
+    net: kc.makeApiClient(k8s.NetworkingV1Api),
+    kc,
+    stop: () => {
+      if (!up) execFileSync(K8S_SCRIPT, ['stop'], { env, stdio: 'ignore' });
+    },
+  };
+}
+
+/** A namespace of its own for a test, where Pod Security "restricted" is enforced. */
+export async function restrictedNamespace(cluster: TestCluster, prefix: string): Promise<string> {
+  const name = `${prefix}-${Date.now().toString(36)}`;
+  const level = { enforce: 'restricted', 'enforce-version': 'latest', warn: 'restricted', audit: 'restricted' };
+  await cluster.core.createNamespace({
+    body: { metadata: { name, labels: Object.fromEntries(Object.entries(level).map(([k, v]) => [`pod-security.kubernetes.io/${k}`, v])) } },
+  });
+  return name;
+}
+
+/** Every object of a run (by its label) the runtime makes, by kind; empty kinds left out. */
+export async function objectsOfRun(cluster: TestCluster, namespace: string, runId: string): Promise<Record<string, string[]>> {
+  const labelSelector = `org.agentvisor.run=${runId}`;
+  const names = (l: { items: { metadata?: { name?: string } }[] }) => l.items.map((i) => i.metadata!.name!);
+  const found: Record<string, string[]> = {
+    jobs: names(await cluster.batch.listNamespacedJob({ namespace, labelSelector })),
+    pods: names(await cluster.core.listNamespacedPod({ namespace, labelSelector })),
+    secrets: names(await cluster.core.listNamespacedSecret({ namespace, labelSelector })),
+    services: names(await cluster.core.listNamespacedService({ namespace, labelSelector })),
+    networkPolicies: names(await cluster.net.listNamespacedNetworkPolicy({ namespace, labelSelector })),
+  };
+  return Object.fromEntries(Object.entries(found).filter(([, v]) => v.length));
+}
+
+/** A line as kwok serves it from the pod log file (CRI format: time, stream, tag, text). */
+export const criLine = (text: string) => `${new Date().toISOString().replace('Z', '000000Z')} stdout F ${text}\n`;
