@@ -25,7 +25,6 @@ import { addCoordinationCommands } from './cli-coordination';
 import { formatUsd, ProgressView, renderTable } from './progress';
 import { describeResolution, isLive, type RunReport } from '../workflows/run-types';
 import { currentTracing } from '../telemetry/tracing';
-import { createLogger, logLevelFrom } from '../telemetry/logger';
 import { runtimeFromFlags, type RuntimeFlags } from '../runtimes/select';
 
 const err = (line: string) => process.stderr.write(line + '\n');
