@@ -2,12 +2,12 @@
 // Every problem found is reported with its line and column; nothing here touches the repository.
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { isMap, isNode, isScalar, LineCounter, parseDocument, type Document } from 'yaml';
 import { graphSchema, type GraphFile, type TaskFile } from './schema';
 import { checkGraph, topologicalOrder } from './graph-checks';
 import { BadInputError, type Problem } from './problems';
 import { parseDuration, parseSize } from './units';
 import { resolvePlacement, resolveRemote } from './placement';
+import { parseYamlWithPlaces, placeOf, placeOfKey } from './yaml-places';
 import {
   DEFAULT_RETRY,
   DEFAULT_EVALUATE_TIMEOUT_MS,
@@ -39,18 +39,8 @@ export function loadGraphFile(file: string): LoadResult {
 }
 
 export function parseGraph(text: string, baseDir: string): LoadResult {
-  const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false });
-  const at = (offset: number) => {
-    const pos = lines.linePos(offset);
-    return { line: pos.line, column: pos.col };
-  };
-  if (doc.errors.length > 0) {
-    // the first syntax error is the one to fix; the rest usually follow from it
-    const first = doc.errors[0];
-    const more = doc.errors.length > 1 ? ` (and ${doc.errors.length - 1} more errors after it)` : '';
-    return { problems: [{ message: `YAML: ${first.message.split('\n')[0]}${more}`, ...at(first.pos[0]) }] };
-  }
+  const { doc, at, syntaxProblem } = parseYamlWithPlaces(text);
+  if (syntaxProblem) return { problems: [syntaxProblem] };
   const parsed = graphSchema.safeParse(doc.toJS());
   if (!parsed.success) {
     return {
@@ -91,24 +81,6 @@ export function loadGraphOrThrow(file: string): GraphSpec {
   return graph;
 }
 
-function placeOf(doc: Document, p: string[], at: (o: number) => { line: number; column: number }) {
-  // Walk up the path until a node exists (a missing key is reported at its parent).
-  for (let n = p.length; n >= 0; n--) {
-    const node = n === 0 ? doc.contents : doc.getIn(p.slice(0, n).map(keyOf), true);
-    if (isNode(node) && node.range) return at(node.range[0]);
-  }
-  return {};
-}
-
-/** Where a key (not its value, which may start on a later line) is written in the map at path p. */
-function placeOfKey(doc: Document, p: string[], key: string, at: (o: number) => { line: number; column: number }) {
-  const map = p.length === 0 ? doc.contents : doc.getIn(p.map(keyOf), true);
-  if (!isMap(map)) return undefined;
-  const pair = map.items.find((item) => isScalar(item.key) && String(item.key.value) === key);
-  return isNode(pair?.key) && pair.key.range ? at(pair.key.range[0]) : undefined;
-}
-
-const keyOf = (k: string) => (/^\d+$/.test(k) ? Number(k) : k);
 
 /** An agent's HOME files travel in the workflow's input (Temporal history): kept small. */
 export const MAX_HOME_BYTES = 256 * 1024;

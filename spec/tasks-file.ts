@@ -3,23 +3,18 @@
 // graph file. Problems come with their line and column; whether the tasks fit the run (agents,
 // dependencies, cycles) is for the run to say.
 import { readFileSync } from 'node:fs';
-import { LineCounter, isMap, isNode, isScalar, parseDocument } from 'yaml';
 import { z } from 'zod';
 import { resolveTask } from './load';
 import { taskSchema } from './schema';
 import { BadInputError, type Problem } from './problems';
 import type { TaskSpec } from './types';
+import { parseYamlWithPlaces, placeOf, placeOfKey } from './yaml-places';
 
 const taskList = z.array(taskSchema).min(1, { message: 'no tasks' });
 
 export function parseTasksText(text: string, opts: { defaultAfter?: string[] } = {}): { tasks?: TaskSpec[]; problems: Problem[] } {
-  const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false });
-  const at = (offset: number) => {
-    const pos = lines.linePos(offset);
-    return { line: pos.line, column: pos.col };
-  };
-  if (doc.errors.length > 0) return { problems: [{ message: `YAML: ${doc.errors[0].message.split('\n')[0]}`, ...at(doc.errors[0].pos[0]) }] };
+  const { doc, at, syntaxProblem } = parseYamlWithPlaces(text);
+  if (syntaxProblem) return { problems: [syntaxProblem] };
 
   const js: unknown = doc.toJS();
   let list: unknown;
@@ -43,11 +38,11 @@ export function parseTasksText(text: string, opts: { defaultAfter?: string[] } =
       problems: parsed.error.issues.map((issue) => {
         const [first, ...rest] = issue.path;
         // an item's problem is placed at the item; a problem of the whole list (empty) at the list
-        const p = typeof first === 'number' ? [...place(first), ...rest] : place(0).slice(0, -1);
+        const p = (typeof first === 'number' ? [...place(first), ...rest] : place(0).slice(0, -1)).map((k) => (typeof k === 'number' ? k : String(k)));
         const key = issue.code === 'unrecognized_keys' ? issue.keys[0] : undefined;
         const message = key ? `unknown key "${key}"` : issue.message;
         const dotted = [...p, ...(key ? [key] : [])].map(String).join('.');
-        const where = (key && placeOfKey(doc, p as (string | number)[], key, at)) || placeOf(doc, p as (string | number)[], at);
+        const where = (key && placeOfKey(doc, p, key, at)) || placeOf(doc, p, at);
         return { message, path: dotted || undefined, ...where };
       }),
     };
@@ -68,20 +63,4 @@ export function loadTasksFileOrThrow(file: string): TaskSpec[] {
   const { tasks, problems } = parseTasksText(text);
   if (!tasks) throw new BadInputError(problems, file);
   return tasks;
-}
-
-/** Where an unknown key itself is written (its map may span lines). */
-function placeOfKey(doc: ReturnType<typeof parseDocument>, p: (string | number)[], key: string, at: (o: number) => { line: number; column: number }) {
-  const map = p.length === 0 ? doc.contents : doc.getIn(p, true);
-  if (!isMap(map)) return undefined;
-  const pair = map.items.find((item) => isScalar(item.key) && String(item.key.value) === key);
-  return isNode(pair?.key) && pair.key.range ? at(pair.key.range[0]) : undefined;
-}
-
-function placeOf(doc: ReturnType<typeof parseDocument>, p: (string | number)[], at: (o: number) => { line: number; column: number }) {
-  for (let n = p.length; n >= 0; n--) {
-    const node = n === 0 ? doc.contents : doc.getIn(p.slice(0, n), true);
-    if (isNode(node) && node.range) return at(node.range[0]);
-  }
-  return {};
 }
