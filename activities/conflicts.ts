@@ -2,70 +2,74 @@
 // conflicting task branch's merge in progress (the agent edits the conflicted files in its
 // container, as any agent edits its worktree), then the merge committed and the integration
 // branch moved to it, unless conflict markers are left. Idempotent, as every activity.
-import { constants } from 'node:fs';
-import { lstat, open } from 'node:fs/promises';
 import * as path from 'node:path';
 import { integrationBranch, taskBranch } from '../workflows/run-types';
-import { addDetachedWorktree, chownTree, GitCommandError, gitIn, isAncestor, resolveCommit, resetWorktree } from './git';
+import { gitIn, isAncestor, resolveCommit } from './git';
 import { withHeartbeat } from './heartbeat';
+import { createWorkspace, type collectWork } from './workspace';
 
 type Owner = { uid: number; gid: number } | undefined;
+/** collectWork with the worker's own settings (runtime, user) already given. */
+type Collect = (o: Omit<Parameters<typeof collectWork>[0], 'runtime' | 'scope' | 'user' | 'owner'>) => ReturnType<typeof collectWork>;
 
-/** The resolver's own id in the run: its worktree, container and log (never a task id: those start with a letter or digit). */
+/** The resolver's own id in the run: its workspace, container and log (never a task id: those start with a letter or digit). */
 export const resolverId = (taskId: string) => `_resolve-${taskId}`;
 
 /** A line that opens or closes a conflict hunk as git writes them. */
 const MARKER = /^(<{7}|>{7})( |$)/m;
 
-/** Starts the merge of `branch` in the worktree and leaves it in progress; returns the conflicted files. */
-export async function startConflictedMerge(worktree: string, branch: string, taskId: string, owner?: Owner): Promise<string[]> {
-  try {
-    await gitIn(worktree, ['merge', '--no-ff', '--no-commit', '-m', `agentvisor: merge ${taskId}`, branch]);
-  } catch (err) {
-    if (!(err instanceof GitCommandError)) throw err; // a conflict exits non-zero and leaves the merge in progress
-  }
-  const unmerged = await gitIn(worktree, ['diff', '--name-only', '--diff-filter=U']);
-  if (owner) await chownTree(worktree, owner.uid, owner.gid);
-  return [...new Set(unmerged.split('\n').filter(Boolean))];
+/**
+ * The resolver's workspace, made afresh: the integration commit (with its history: git needs the
+ * merge base) and the task branch's merge in progress. Returns the conflicted files.
+ */
+export async function restartConflictedMerge(opts: { repo: string; dir: string; startCommit: string; branch: string; taskId: string; author: string; owner?: Owner }): Promise<string[]> {
+  const theirs = await resolveCommit(opts.repo, opts.branch);
+  const { conflicted } = await createWorkspace({
+    repo: opts.repo,
+    dir: opts.dir,
+    commit: opts.startCommit,
+    branch: `agentvisor-resolve/${opts.taskId}`,
+    author: opts.author,
+    owner: opts.owner,
+    history: true,
+    merge: { commit: theirs, message: `agentvisor: merge ${opts.taskId}` },
+  });
+  return conflicted;
 }
 
-/** Back to the integration commit with the merge started again: what a killed resolver left is discarded. */
-export async function restartConflictedMerge(worktree: string, startCommit: string, branch: string, taskId: string, owner?: Owner): Promise<void> {
-  await gitIn(worktree, ['merge', '--abort']).catch(() => undefined);
-  await resetWorktree(worktree, startCommit);
-  await startConflictedMerge(worktree, branch, taskId, owner);
-}
-
-/** Files among `files` that still hold conflict markers (regular files only: a symlink is not read). */
-async function filesWithMarkers(worktree: string, files: string[]): Promise<string[]> {
+/** Files among `files` that hold conflict markers in `commit` (read from git's objects; a deleted file is a resolution too). */
+async function filesWithMarkers(repo: string, commit: string, files: string[]): Promise<string[]> {
   const left: string[] = [];
   for (const file of files) {
-    const full = path.join(worktree, file);
-    const stat = await lstat(full).catch(() => undefined);
-    if (!stat?.isFile()) continue; // deleted: a resolution too
-    const handle = await open(full, constants.O_RDONLY | constants.O_NOFOLLOW);
-    const text = await handle.readFile('utf8').finally(() => handle.close());
-    if (MARKER.test(text)) left.push(file);
+    const text = await gitIn(repo, ['cat-file', 'blob', `${commit}:${file}`]).catch(() => undefined);
+    if (text !== undefined && MARKER.test(text)) left.push(file);
   }
   return left;
 }
 
-export function conflictActivities({ owner, worktreePath }: { owner?: Owner; worktreePath: (artifactsDir: string, id: string) => string }) {
+export function conflictActivities({ owner, worktreePath, collect }: { owner?: Owner; worktreePath: (artifactsDir: string, id: string) => string; collect: Collect }) {
   return {
-    /** The resolver's worktree: the integration branch, the task branch's merge in progress. */
+    /** The resolver's workspace: the integration branch, the task branch's merge in progress. */
     async prepareResolution(input: { runId: string; repo: string; artifactsDir: string; taskId: string }): Promise<{ worktree: string; startCommit: string; files: string[] }> {
       const worktree = worktreePath(input.artifactsDir, resolverId(input.taskId));
       return withHeartbeat('prepare the conflicted merge', async () => {
-        await addDetachedWorktree(input.repo, worktree, integrationBranch(input.runId));
-        const startCommit = await resolveCommit(worktree, 'HEAD');
-        const files = await startConflictedMerge(worktree, taskBranch(input.runId, input.taskId), input.taskId, owner);
+        const startCommit = await resolveCommit(input.repo, integrationBranch(input.runId));
+        const files = await restartConflictedMerge({
+          repo: input.repo,
+          dir: worktree,
+          startCommit,
+          branch: taskBranch(input.runId, input.taskId),
+          taskId: input.taskId,
+          author: 'resolver',
+          owner,
+        });
         return { worktree, startCommit, files };
       });
     },
 
     /**
-     * Commits what the resolver left as the merge and moves the integration branch to it, unless
-     * conflict markers remain in the files that conflicted (then nothing changes).
+     * Collects what the resolver left as the merge (workspace.ts) and moves the integration branch
+     * to it, unless conflict markers remain in the files that conflicted (then nothing changes).
      */
     async finishResolution(input: {
       runId: string;
@@ -80,17 +84,22 @@ export function conflictActivities({ owner, worktreePath }: { owner?: Owner; wor
       const branch = taskBranch(input.runId, input.taskId);
       return withHeartbeat('commit the resolution', async () => {
         if (await isAncestor(input.repo, branch, integration)) return { resolved: true, commit: await resolveCommit(input.repo, integration) }; // a retry
-        const inProgress = await gitIn(input.worktree, ['rev-parse', '-q', '--verify', 'MERGE_HEAD']).then(() => true, () => false);
-        if (!inProgress) return { resolved: false, reason: 'the merge is no longer in progress in its worktree' };
-        const markers = await filesWithMarkers(input.worktree, input.files);
+        const commit = await collect({
+          runId: input.runId,
+          id: resolverId(input.taskId),
+          taskId: resolverId(input.taskId),
+          repo: input.repo,
+          workspace: input.worktree,
+          // the workspace is <artifacts>/worktrees/<id> (worktreePath)
+          artifactsDir: path.dirname(path.dirname(input.worktree)),
+          startCommit: input.startCommit,
+          author: input.resolver,
+          message: `agentvisor: merge ${input.taskId} (conflict resolved by ${input.resolver})`,
+          mergeParent: await resolveCommit(input.repo, branch),
+        });
+        if (!commit) return { resolved: false, reason: 'the resolution made no commit' };
+        const markers = await filesWithMarkers(input.repo, commit, input.files);
         if (markers.length) return { resolved: false, reason: `conflict markers are left in ${markers.join(', ')}` };
-        await gitIn(input.worktree, ['add', '--all']);
-        const email = `${input.resolver.replace(/[^A-Za-z0-9._-]/g, '-')}@agents.agentvisor`;
-        await gitIn(input.worktree, [
-          'commit', '--no-verify', '--quiet', '--author', `${input.resolver} <${email}>`,
-          '-m', `agentvisor: merge ${input.taskId} (conflict resolved by ${input.resolver})`,
-        ]);
-        const commit = await resolveCommit(input.worktree, 'HEAD');
         // only from the commit the resolver started on: anything else moved the branch meanwhile
         await gitIn(input.repo, ['update-ref', `refs/heads/${integration}`, commit, input.startCommit]);
         return { resolved: true, commit };

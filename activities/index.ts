@@ -13,6 +13,7 @@ import type { EvaluateSpec, GraphSpec } from '../spec/types';
 import { GATEWAY_ALIAS, GATEWAY_PORT, gatewayUrl, startGateway, stopGateway, taskToken, taskUsage, type GatewayHandle } from './gateway';
 import {
   integrationBranch,
+  taskBranch,
   type EvaluationReport,
   type MergeReport,
   type RunReport,
@@ -23,20 +24,8 @@ import { runContainer, type ContainerOutcome } from './container-run';
 import { withHeartbeat } from './heartbeat';
 import { countAgentOutcome, countAgentRetry, countEvaluation, recordUsage } from './metrics';
 import { appendLedger, decideReuse, taskSpecHash, type LedgerEntry, type ReuseDecision } from './ledger';
-import {
-  addDetachedWorktree,
-  addTaskWorktree,
-  chownTree,
-  commitWorktree,
-  createIntegrationBranch,
-  deleteBranches,
-  git,
-  mergeTaskBranches,
-  removeWorktree,
-  resetWorktree,
-  type DiffStats,
-  type Worktree,
-} from './git';
+import { chownTree, createIntegrationBranch, deleteBranches, diffStats, git, mergeTaskBranches, resolveCommit, setBranch, startTaskBranch, type DiffStats } from './git';
+import { collectWork, createWorkspace, removeWorkspaceDir } from './workspace';
 import { sandboxUser } from './sandbox-user';
 import { retryWatch, upstreamErrorsNote } from './retry-watch';
 import { coordinationActivities, sharedMounts } from './coordination';
@@ -48,7 +37,15 @@ export interface ActivityDeps {
   scope?: string;
 }
 
+/** A task's workspace on the worker's host (the agent's own repository, mounted at /workspace). */
 export const taskWorktreePath = (artifactsDir: string, taskId: string) => path.join(artifactsDir, 'worktrees', taskId);
+
+/** Where a task's workspace is, and the commit it starts from. */
+export interface Workspace {
+  path: string;
+  branch: string;
+  startCommit: string;
+}
 export const ledgerPath = (artifactsDir: string) => path.join(artifactsDir, 'ledger.jsonl');
 export const taskLogPath = (artifactsDir: string, taskId: string) => path.join(artifactsDir, 'logs', `${taskId}.log`);
 
@@ -102,7 +99,7 @@ export function createActivities({ runtime, scope = 'unscoped' }: ActivityDeps) 
 
   return {
     ...coordinationActivities({ owner }),
-    ...conflictActivities({ owner, worktreePath: taskWorktreePath }),
+    ...conflictActivities({ owner, worktreePath: taskWorktreePath, collect: (o) => collectWork({ runtime, scope, user: `${user.uid}:${user.gid}`, owner, ...o }) }),
 
     /** The run's integration branch at the base commit (a resumed run names the earlier run's). */
     async prepareRun(input: { runId: string; repo: string; baseBranch: string; artifactsDir: string; baseCommit?: string }) {
@@ -113,15 +110,13 @@ export function createActivities({ runtime, scope = 'unscoped' }: ActivityDeps) 
       return { baseCommit };
     },
 
-    async provisionWorkspace(input: TaskInput & { branch: string }): Promise<Worktree> {
-      return withHeartbeat('provision worktree', () => addTaskWorktree({
-        repo: input.repo,
-        path: taskWorktreePath(input.artifactsDir, input.taskId),
-        branch: input.branch,
-        startPoint: input.baseCommit,
-        merge: input.dependencyBranches,
-        owner,
-      }));
+    async provisionWorkspace(input: TaskInput & { branch: string }): Promise<Workspace> {
+      return withHeartbeat('provision workspace', async () => {
+        const startCommit = await startTaskBranch({ repo: input.repo, branch: input.branch, startPoint: input.baseCommit, merge: input.dependencyBranches });
+        const dir = taskWorktreePath(input.artifactsDir, input.taskId);
+        await createWorkspace({ repo: input.repo, dir, commit: startCommit, branch: input.branch, author: input.agent.name, owner });
+        return { path: dir, branch: input.branch, startCommit };
+      });
     },
 
     async runAgent(
@@ -190,11 +185,13 @@ export function createActivities({ runtime, scope = 'unscoped' }: ActivityDeps) 
           watch: async () => retries.exhausted() ?? (gw ? await checkBudget() : undefined),
           // a fresh start after a killed attempt begins from a clean worktree; the first attempt
           // has the one provisionWorkspace has just made (saves three git processes per task)
+          // a fresh start after a killed attempt begins from a new workspace (nothing of the
+          // former one is read); the first attempt has the one provisionWorkspace has just made
           beforeCreate: firstAttempt()
             ? undefined
-            : input.conflict // a resolver's worktree starts again with its merge in progress
-              ? () => restartConflictedMerge(input.worktree, input.startCommit, input.conflict!.branch, input.conflict!.taskId, owner)
-              : () => resetWorktree(input.worktree, input.startCommit, owner),
+            : input.conflict // a resolver's workspace starts again with its merge in progress
+              ? () => restartConflictedMerge({ repo: input.repo, dir: input.worktree, startCommit: input.startCommit, branch: input.conflict!.branch, taskId: input.conflict!.taskId, author: input.agent.name, owner }).then(() => undefined)
+              : () => createWorkspace({ repo: input.repo, dir: input.worktree, commit: input.startCommit, branch: taskBranch(input.runId, input.taskId), author: input.agent.name, owner }).then(() => undefined),
           progress: (line) => retries.progress(line),
         },
       );
@@ -244,17 +241,34 @@ export function createActivities({ runtime, scope = 'unscoped' }: ActivityDeps) 
       await stopGateway(runtime, input.runId);
     },
 
-    /** Commits the agent's changes on its branch and records the work in the run's ledger. */
+    /**
+     * The agent's work (committed or not) onto its branch, through the collector (workspace.ts),
+     * and recorded in the run's ledger. A read-only agent changed nothing: no collector runs.
+     */
     async collectOutput(input: TaskInput & { worktree: string; startCommit: string }): Promise<DiffStats> {
       const summary = input.task.prompt.split('\n')[0].slice(0, 200);
-      const stats = await withHeartbeat('commit', () =>
-        commitWorktree({
-          worktree: input.worktree,
-          startCommit: input.startCommit,
-          author: input.agent.name,
-          message: `agentvisor: ${input.taskId} (${input.agent.name})${summary ? `\n\n${summary}` : ''}`,
-        }),
-      );
+      const branch = taskBranch(input.runId, input.taskId);
+      const stats = await withHeartbeat('collect', async () => {
+        const tip = input.agent.readOnly
+          ? undefined
+          : await collectWork({
+              runtime,
+              scope,
+              user: `${user.uid}:${user.gid}`,
+              owner,
+              runId: input.runId,
+              id: input.taskId,
+              taskId: input.taskId,
+              repo: input.repo,
+              workspace: input.worktree,
+              artifactsDir: input.artifactsDir,
+              startCommit: input.startCommit,
+              author: input.agent.name,
+              message: `agentvisor: ${input.taskId} (${input.agent.name})${summary ? `\n\n${summary}` : ''}`,
+            });
+        await setBranch(input.repo, branch, tip ?? input.startCommit);
+        return diffStats(input.repo, input.startCommit, branch);
+      });
       await appendLedger(ledgerPath(input.artifactsDir), {
         runId: input.runId,
         taskId: input.taskId,
@@ -288,7 +302,7 @@ export function createActivities({ runtime, scope = 'unscoped' }: ActivityDeps) 
 
     async removeWorkspace(input: { repo: string; artifactsDir: string; taskId: string }): Promise<void> {
       // it may queue behind other worktree commands of the repository (git.ts): heartbeat meanwhile
-      await withHeartbeat('remove worktree', () => removeWorktree(input.repo, taskWorktreePath(input.artifactsDir, input.taskId)));
+      await withHeartbeat('remove workspace', () => removeWorkspaceDir(taskWorktreePath(input.artifactsDir, input.taskId)));
     },
 
     /** Compensation: every container of the run (or of one task), whatever state it is in. */
@@ -313,7 +327,6 @@ export function createActivities({ runtime, scope = 'unscoped' }: ActivityDeps) 
       return withHeartbeat('merge', () =>
         mergeTaskBranches({
           repo: input.repo,
-          worktree: taskWorktreePath(input.artifactsDir, '_merge'),
           integrationBranch: integrationBranch(input.runId),
           tasks: input.tasks,
         }),
@@ -327,7 +340,8 @@ export function createActivities({ runtime, scope = 'unscoped' }: ActivityDeps) 
       // Re-attaching to a running evaluation must keep the worktree it has mounted.
       if ((await runtime.inspect(name)).state === 'missing' || !existsSync(worktree)) {
         await runtime.remove(name);
-        await addDetachedWorktree(input.repo, worktree, integrationBranch(input.runId), owner);
+        const commit = await resolveCommit(input.repo, integrationBranch(input.runId));
+        await createWorkspace({ repo: input.repo, dir: worktree, commit, branch: integrationBranch(input.runId), author: 'evaluation', owner });
       }
       {
         const outcome = await runContainer(
@@ -361,7 +375,7 @@ export function createActivities({ runtime, scope = 'unscoped' }: ActivityDeps) 
     /** After the evaluation's result is recorded: its container and worktree go. */
     async removeEvaluation(input: { runId: string; repo: string; artifactsDir: string }): Promise<void> {
       await runtime.remove(containerName(input.runId, '_evaluate'));
-      await removeWorktree(input.repo, taskWorktreePath(input.artifactsDir, '_evaluate'));
+      await removeWorkspaceDir(taskWorktreePath(input.artifactsDir, '_evaluate'));
     },
 
     async writeReport(report: RunReport): Promise<string> {

@@ -4,7 +4,7 @@ import type { Client } from '@temporalio/client';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { existsSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import * as path from 'node:path';
-import { branchesWithPrefix, deleteBranches, removeWorktree } from '../activities/git';
+import { branchesWithPrefix, deleteBranches } from '../activities/git';
 import { LABEL_RUN, LABEL_SCOPE, type ContainerRuntime } from '../runtimes/runtime';
 import { integrationBranch } from '../workflows/run-types';
 
@@ -71,10 +71,8 @@ export async function collectGarbage(opts: GcOptions): Promise<GcReport> {
     for (const name of existsSync(worktrees) ? readdirSync(worktrees) : []) {
       const wt = path.join(worktrees, name);
       report.worktrees.push(wt);
-      if (!opts.dryRun) {
-        if (existsSync(repo)) await removeWorktree(repo, wt);
-        rmSync(wt, { recursive: true, force: true });
-      }
+      // an agent's workspace is its own repository, not a worktree of the user's: nothing to prune
+      if (!opts.dryRun) rmSync(wt, { recursive: true, force: true });
     }
     if (opts.branches && status !== 'COMPLETED' && existsSync(repo)) {
       const branches = [integrationBranch(runId), ...(await branchesWithPrefix(repo, `agentvisor-tasks/${runId}/`))];

@@ -1,0 +1,271 @@
+// An agent's workspace: a git repository of the agent's own, mounted at /workspace, which the agent
+// may change in any way (its files, its commits, its `.git`: config, hooks, attributes, pointers).
+// So everything in it is an adversary's data, and the host treats it that way:
+//
+// - The host writes it once, into a folder it has just emptied, before any container mounts it: a
+//   fresh `git init` and a fetch of the one commit the task starts from (no remote, no link to the
+//   user's repository), with no system or global git config and no hooks. A retry starts again
+//   from an empty folder; nothing of a former attempt is read.
+// - Afterwards the host never runs git in it, nor reads anything from it. What the agent made comes
+//   out through a collector: a container as confined as the agent (its user, no network, no
+//   capabilities) that runs git in the workspace, so whatever the agent's `.git` makes git do
+//   happens in that box, and leaves a git bundle in a folder of its own.
+// - The bundle is plain data: the host copies it (a regular file, never through a link) into a
+//   private folder, fetches its one ref into the user's repository with every object checked
+//   (transfer.fsckObjects), and moves the task's branch only if the commit builds on the task's
+//   start (or, for a conflict's resolution, has exactly the two parents it must have).
+import { ApplicationFailure } from '@temporalio/common';
+import { constants, createWriteStream } from 'node:fs';
+import { mkdir, mkdtemp, open, rm } from 'node:fs/promises';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { BASE_IMAGE } from '../images/constants';
+import { LABEL_ROLE, LABEL_RUN, LABEL_SCOPE, LABEL_TASK, containerName, type ContainerRuntime } from '../runtimes/runtime';
+import { runContainer } from './container-run';
+import { chownTree, gitIn, isAncestor, resolveCommit, setBranch } from './git';
+import { runCommand } from './spawner';
+
+type Owner = { uid: number; gid: number } | undefined;
+
+/** An agent's identity in the commits made for it. */
+export const agentEmail = (name: string) => `${name.replace(/[^A-Za-z0-9._-]/g, '-')}@agents.agentvisor`;
+
+/**
+ * git in a workspace the host has just made and no agent has touched yet: no system or global
+ * config (the user's drivers and hooks are not wanted there), no hooks, no prompts.
+ */
+async function freshGit(dir: string, args: string[]): Promise<string> {
+  const r = await runCommand(
+    'env',
+    ['GIT_CONFIG_NOSYSTEM=1', 'GIT_CONFIG_GLOBAL=/dev/null', 'GIT_TERMINAL_PROMPT=0', 'git', '-c', 'core.hooksPath=/dev/null', ...args],
+    dir,
+  );
+  if (r.code !== 0) throw new Error(`git ${args.join(' ')} failed (exit ${r.code}): ${(r.stderr || r.stdout).trim() || 'no message'}`);
+  return r.stdout;
+}
+
+/**
+ * Makes `dir` the agent's repository at `commit`, on a branch named `branch`, its files owned by
+ * the agent's user. `history`: the whole history (a resolver merges; git needs the merge base);
+ * otherwise the one commit (cheap on large repositories; `git log` shows where the task starts).
+ * `merge`: a commit whose merge is left in progress (a conflict's resolver); returns the conflicted files.
+ */
+export async function createWorkspace(opts: {
+  repo: string;
+  dir: string;
+  commit: string;
+  branch: string;
+  author: string;
+  owner?: Owner;
+  history?: boolean;
+  merge?: { commit: string; message: string };
+}): Promise<{ conflicted: string[] }> {
+  await removeWorkspaceDir(opts.dir);
+  await mkdir(opts.dir, { recursive: true });
+  await freshGit(opts.dir, ['init', '--quiet', `--initial-branch=${opts.branch}`]);
+  const wanted = [opts.commit, ...(opts.merge ? [opts.merge.commit] : [])];
+  // the user's repository serves the commits (its upload-pack, its config): a path, not a remote
+  await freshGit(opts.dir, [
+    '-c', 'uploadpack.allowAnySHA1InWant=true',
+    'fetch', '--quiet', '--no-tags', '--no-write-fetch-head', ...(opts.history ? [] : ['--depth', '1']),
+    path.resolve(opts.repo), ...wanted,
+  ]);
+  await freshGit(opts.dir, ['config', 'user.name', opts.author]);
+  await freshGit(opts.dir, ['config', 'user.email', agentEmail(opts.author)]);
+  await freshGit(opts.dir, ['reset', '--hard', '--quiet', opts.commit]);
+  let conflicted: string[] = [];
+  if (opts.merge) {
+    // a conflict exits non-zero and leaves the merge in progress, as the resolver must find it
+    await freshGit(opts.dir, ['merge', '--no-ff', '--no-commit', '-m', opts.merge.message, opts.merge.commit]).catch(() => undefined);
+    const unmerged = await freshGit(opts.dir, ['diff', '--name-only', '--diff-filter=U']);
+    conflicted = [...new Set(unmerged.split('\n').filter(Boolean))];
+  }
+  if (opts.owner) await chownTree(opts.dir, opts.owner.uid, opts.owner.gid);
+  return { conflicted };
+}
+
+/** The workspace and all in it; a symlink inside is removed, never followed. */
+export async function removeWorkspaceDir(dir: string): Promise<void> {
+  await rm(dir, { recursive: true, force: true });
+}
+
+/**
+ * Runs in the collector container, in /workspace, as the agent's user: everything the agent left
+ * (committed or not; ignored files stay out, as with git) as one commit on top of its own history,
+ * or squashed onto the start commit when its history does not start there; then a bundle of that
+ * commit alone (its start is a prerequisite the user's repository has). Problems are written to
+ * /out/error as text; the exit code does not matter.
+ */
+const COLLECTOR = `
+cd /workspace 2>/dev/null || { echo "the workspace is gone" > /out/error; exit 0; }
+fail() { echo "$1" > /out/error; exit 0; }
+export GIT_AUTHOR_NAME="$AV_AUTHOR" GIT_AUTHOR_EMAIL="$AV_EMAIL" GIT_COMMITTER_NAME=agentvisor GIT_COMMITTER_EMAIL=agentvisor@localhost
+git rev-parse --git-dir >/dev/null 2>&1 || fail "the workspace is no longer a git repository"
+git cat-file -e "$AV_START^{commit}" 2>/dev/null || fail "the task's start commit is no longer in the workspace's repository"
+git add --all >/dev/null 2>&1 || fail "git add failed in the workspace"
+tree=$(git write-tree) || fail "git write-tree failed in the workspace"
+if [ -n "$AV_MERGE_PARENT" ]; then
+  tip=$(git commit-tree "$tree" -p "$AV_START" -p "$AV_MERGE_PARENT" -m "$AV_MESSAGE") || fail "git commit-tree failed"
+else
+  head=$(git rev-parse -q --verify 'HEAD^{commit}' 2>/dev/null)
+  if [ -n "$head" ] && git merge-base --is-ancestor "$AV_START" "$head" 2>/dev/null; then
+    if [ "$(git rev-parse "$head^{tree}")" = "$tree" ]; then tip=$head
+    else tip=$(git commit-tree "$tree" -p "$head" -m "$AV_MESSAGE") || fail "git commit-tree failed"; fi
+  else
+    tip=$(git commit-tree "$tree" -p "$AV_START" -m "$AV_MESSAGE (squashed: the agent's history did not start from the task's start)") || fail "git commit-tree failed"
+  fi
+  # a second collection of the same workspace finds the same commit
+  git reset --soft -q "$tip" >/dev/null 2>&1
+fi
+if [ "$tip" = "$AV_START" ]; then echo none > /out/result; exit 0; fi
+git update-ref refs/agentvisor/collected "$tip" || fail "git update-ref failed"
+git bundle create /out/work.bundle refs/agentvisor/collected "^$AV_START" \${AV_MERGE_PARENT:+"^$AV_MERGE_PARENT"} >/dev/null 2>&1 || fail "git bundle failed"
+echo bundle > /out/result
+`;
+
+/** Where a task's collector leaves its bundle: a folder of the run's, mounted into the collector alone. */
+export const collectDir = (artifactsDir: string, id: string) => path.join(artifactsDir, 'collect', id);
+
+/**
+ * The agent's work as a commit of the user's repository, on `branch` (or on no branch, for a
+ * resolution: the caller moves the integration branch). Undefined: the agent changed nothing.
+ */
+export async function collectWork(opts: {
+  runtime: ContainerRuntime;
+  scope: string;
+  user: string;
+  owner?: Owner;
+  runId: string;
+  /** the task's (or resolver's) id: labels and names of the collector */
+  id: string;
+  taskId: string;
+  repo: string;
+  workspace: string;
+  artifactsDir: string;
+  startCommit: string;
+  author: string;
+  message: string;
+  /** a resolution: the commit must be the merge of startCommit and this */
+  mergeParent?: string;
+}): Promise<string | undefined> {
+  const out = collectDir(opts.artifactsDir, opts.id);
+  const name = containerName(opts.runId, `_collect-${opts.id}`);
+  // a re-attached collector (a worker that died meanwhile) keeps its folder
+  if ((await opts.runtime.inspect(name)).state === 'missing') {
+    await rm(out, { recursive: true, force: true });
+    await mkdir(out, { recursive: true });
+    if (opts.owner) await chownTree(out, opts.owner.uid, opts.owner.gid);
+  }
+  const outcome = await runContainer(
+    opts.runtime,
+    {
+      name,
+      image: BASE_IMAGE,
+      command: ['sh', '-c', COLLECTOR],
+      env: {
+        HOME: '/tmp',
+        AV_START: opts.startCommit,
+        AV_MERGE_PARENT: opts.mergeParent ?? '',
+        AV_AUTHOR: opts.author,
+        AV_EMAIL: agentEmail(opts.author),
+        AV_MESSAGE: opts.message,
+      },
+      workdir: '/workspace',
+      mounts: [
+        { source: opts.workspace, target: '/workspace', readOnly: false },
+        { source: out, target: '/out', readOnly: false },
+      ],
+      user: opts.user,
+      labels: { [LABEL_RUN]: opts.runId, [LABEL_TASK]: opts.taskId, [LABEL_ROLE]: 'collector', [LABEL_SCOPE]: opts.scope },
+      memoryBytes: 1024 ** 3,
+      cpus: 1,
+      pids: 256,
+      network: 'none',
+      tmpfs: ['/tmp'],
+    },
+    // whatever the agent's .git makes git do, it gets this long
+    { logPath: path.join(opts.artifactsDir, 'logs', `_collect-${opts.id}.log`), timeoutMs: 3 * 60_000 },
+  );
+  await opts.runtime.remove(name);
+  if (outcome.timedOut) throw ApplicationFailure.nonRetryable("collecting the agent's work took longer than 3 minutes", 'CollectFailed');
+  const error = await readSmallFile(path.join(out, 'error'));
+  if (error !== undefined) throw ApplicationFailure.nonRetryable(`the agent's work cannot be collected: ${printable(error)}`, 'CollectFailed');
+  const result = (await readSmallFile(path.join(out, 'result')))?.trim();
+  if (result === 'none') return undefined;
+  if (result !== 'bundle') throw ApplicationFailure.nonRetryable(`the agent's work cannot be collected (collector exit ${outcome.exitCode})`, 'CollectFailed');
+  try {
+    return await importBundle({ repo: opts.repo, bundle: path.join(out, 'work.bundle'), id: `${opts.runId}/${opts.id}`, startCommit: opts.startCommit, mergeParent: opts.mergeParent });
+  } finally {
+    await rm(out, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Takes the collector's bundle into the user's repository under a ref of agentvisor's own, and
+ * returns its commit once it is known to build on the start (else the ref goes and the task fails).
+ */
+async function importBundle(opts: { repo: string; bundle: string; id: string; startCommit: string; mergeParent?: string }): Promise<string> {
+  const privateDir = await mkdtemp(path.join(os.tmpdir(), 'agentvisor-bundle-'));
+  const copy = path.join(privateDir, 'work.bundle');
+  const incoming = `refs/agentvisor/incoming/${opts.id}`;
+  try {
+    await copyRegularFile(opts.bundle, copy);
+    await gitIn(opts.repo, [
+      '-c', 'transfer.fsckObjects=true', '-c', 'fetch.fsckObjects=true',
+      'fetch', '--quiet', '--no-tags', '--no-write-fetch-head', copy, `+refs/agentvisor/collected:${incoming}`,
+    ]).catch((err: Error) => {
+      throw ApplicationFailure.nonRetryable(`the agent's work was refused: ${printable(err.message)}`, 'CollectFailed');
+    });
+    const tip = await resolveCommit(opts.repo, incoming);
+    if (opts.mergeParent) {
+      const parents = (await gitIn(opts.repo, ['rev-list', '--parents', '-n', '1', tip])).trim().split(' ').slice(1);
+      if (parents.length !== 2 || parents[0] !== opts.startCommit || parents[1] !== opts.mergeParent) {
+        throw ApplicationFailure.nonRetryable('the resolution is not the merge it must be (its parents differ)', 'CollectFailed');
+      }
+    } else if (!(await isAncestor(opts.repo, opts.startCommit, tip))) {
+      throw ApplicationFailure.nonRetryable("the agent's work does not build on the task's start commit", 'CollectFailed');
+    }
+    return tip;
+  } finally {
+    await gitIn(opts.repo, ['update-ref', '-d', incoming]).catch(() => undefined);
+    await rm(privateDir, { recursive: true, force: true });
+  }
+}
+
+/** Moves the task's branch to the collected commit (or keeps it at its start when nothing changed). */
+export async function adoptWork(repo: string, branch: string, commit: string): Promise<void> {
+  await setBranch(repo, branch, commit);
+}
+
+/** Copies a file only when it is a regular file, opened without following a link or blocking on a FIFO. */
+async function copyRegularFile(from: string, to: string): Promise<void> {
+  const handle = await open(from, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK).catch(() => {
+    throw ApplicationFailure.nonRetryable("the agent's work cannot be collected: the collector left no bundle", 'CollectFailed');
+  });
+  try {
+    if (!(await handle.stat()).isFile()) throw ApplicationFailure.nonRetryable("the agent's work cannot be collected: the bundle is not a regular file", 'CollectFailed');
+    await pipeline(handle.createReadStream({ autoClose: false }), createWriteStream(to, { flags: 'wx', mode: 0o600 }));
+  } finally {
+    await handle.close();
+  }
+}
+
+/** A small text file of the collector's (at most 1 KiB read), or undefined when absent or not a regular file. */
+async function readSmallFile(file: string): Promise<string | undefined> {
+  const handle = await open(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK).catch(() => undefined);
+  if (!handle) return undefined;
+  try {
+    if (!(await handle.stat()).isFile()) return undefined;
+    const buf = Buffer.alloc(1024);
+    const { bytesRead } = await handle.read(buf, 0, buf.length, 0);
+    return buf.subarray(0, bytesRead).toString('utf8');
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Text from a box, fit for a reason: printable characters only, one line, short. */
+function printable(text: string): string {
+  return text.replace(/[^\x20-\x7e]+/g, ' ').trim().slice(0, 300);
+}
