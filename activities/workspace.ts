@@ -11,11 +11,13 @@
 //   capabilities) that runs git in the workspace, so whatever the agent's `.git` makes git do
 //   happens in that box, and leaves a git bundle in a folder of its own.
 // - The bundle is plain data: the host copies it (a regular file, never through a link) into a
-//   private folder, fetches its one ref into the user's repository with every object checked
-//   (transfer.fsckObjects), and moves the task's branch only if the commit builds on the task's
-//   start (or, for a conflict's resolution, has exactly the two parents it must have).
+//   private folder, reads its header itself, indexes its pack into the user's repository with every
+//   object checked (`git index-pack --strict`), and moves the task's branch only if the commit
+//   builds on the task's start (or, for a conflict's resolution, has exactly the two parents it
+//   must have).
 import { ApplicationFailure } from '@temporalio/common';
-import { constants, createWriteStream } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { constants, createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, mkdtemp, open, rm } from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -23,7 +25,7 @@ import { pipeline } from 'node:stream/promises';
 import { BASE_IMAGE } from '../images/constants';
 import { LABEL_ROLE, LABEL_RUN, LABEL_SCOPE, LABEL_TASK, containerName, type ContainerRuntime } from '../runtimes/runtime';
 import { runContainer } from './container-run';
-import { chownTree, gitIn, isAncestor, resolveCommit, setBranch } from './git';
+import { chownTree, gitIn, isAncestor } from './git';
 import { runCommand } from './spawner';
 
 type Owner = { uid: number; gid: number } | undefined;
@@ -100,27 +102,29 @@ export async function removeWorkspaceDir(dir: string): Promise<void> {
 const COLLECTOR = `
 cd /workspace 2>/dev/null || { echo "the workspace is gone" > /out/error; exit 0; }
 fail() { echo "$1" > /out/error; exit 0; }
+# the agent's hooks and fsmonitor would only run here, in its box; off, so they cannot spoil the collection
+g() { git -c core.hooksPath=/dev/null -c core.fsmonitor=false "$@"; }
 export GIT_AUTHOR_NAME="$AV_AUTHOR" GIT_AUTHOR_EMAIL="$AV_EMAIL" GIT_COMMITTER_NAME=agentvisor GIT_COMMITTER_EMAIL=agentvisor@localhost
-git rev-parse --git-dir >/dev/null 2>&1 || fail "the workspace is no longer a git repository"
-git cat-file -e "$AV_START^{commit}" 2>/dev/null || fail "the task's start commit is no longer in the workspace's repository"
-git add --all >/dev/null 2>&1 || fail "git add failed in the workspace"
-tree=$(git write-tree) || fail "git write-tree failed in the workspace"
+g rev-parse --git-dir >/dev/null 2>&1 || fail "the workspace is no longer a git repository"
+g cat-file -e "$AV_START^{commit}" 2>/dev/null || fail "the task's start commit is no longer in the workspace's repository"
+g add --all >/dev/null 2>&1 || fail "git add failed in the workspace"
+tree=$(g write-tree) || fail "git write-tree failed in the workspace"
 if [ -n "$AV_MERGE_PARENT" ]; then
-  tip=$(git commit-tree "$tree" -p "$AV_START" -p "$AV_MERGE_PARENT" -m "$AV_MESSAGE") || fail "git commit-tree failed"
+  tip=$(g commit-tree "$tree" -p "$AV_START" -p "$AV_MERGE_PARENT" -m "$AV_MESSAGE") || fail "git commit-tree failed"
 else
-  head=$(git rev-parse -q --verify 'HEAD^{commit}' 2>/dev/null)
-  if [ -n "$head" ] && git merge-base --is-ancestor "$AV_START" "$head" 2>/dev/null; then
-    if [ "$(git rev-parse "$head^{tree}")" = "$tree" ]; then tip=$head
-    else tip=$(git commit-tree "$tree" -p "$head" -m "$AV_MESSAGE") || fail "git commit-tree failed"; fi
+  head=$(g rev-parse -q --verify 'HEAD^{commit}' 2>/dev/null)
+  if [ -n "$head" ] && g merge-base --is-ancestor "$AV_START" "$head" 2>/dev/null; then
+    if [ "$(g rev-parse "$head^{tree}")" = "$tree" ]; then tip=$head
+    else tip=$(g commit-tree "$tree" -p "$head" -m "$AV_MESSAGE") || fail "git commit-tree failed"; fi
   else
-    tip=$(git commit-tree "$tree" -p "$AV_START" -m "$AV_MESSAGE (squashed: the agent's history did not start from the task's start)") || fail "git commit-tree failed"
+    tip=$(g commit-tree "$tree" -p "$AV_START" -m "$AV_MESSAGE (squashed: the agent's history did not start from the task's start)") || fail "git commit-tree failed"
   fi
   # a second collection of the same workspace finds the same commit
-  git reset --soft -q "$tip" >/dev/null 2>&1
+  g reset --soft -q "$tip" >/dev/null 2>&1
 fi
 if [ "$tip" = "$AV_START" ]; then echo none > /out/result; exit 0; fi
-git update-ref refs/agentvisor/collected "$tip" || fail "git update-ref failed"
-git bundle create /out/work.bundle refs/agentvisor/collected "^$AV_START" \${AV_MERGE_PARENT:+"^$AV_MERGE_PARENT"} >/dev/null 2>&1 || fail "git bundle failed"
+g update-ref refs/agentvisor/collected "$tip" || fail "git update-ref failed"
+g bundle create /out/work.bundle refs/agentvisor/collected "^$AV_START" \${AV_MERGE_PARENT:+"^$AV_MERGE_PARENT"} >/dev/null 2>&1 || fail "git bundle failed"
 echo bundle > /out/result
 `;
 
@@ -195,47 +199,74 @@ export async function collectWork(opts: {
   if (result === 'none') return undefined;
   if (result !== 'bundle') throw ApplicationFailure.nonRetryable(`the agent's work cannot be collected (collector exit ${outcome.exitCode})`, 'CollectFailed');
   try {
-    return await importBundle({ repo: opts.repo, bundle: path.join(out, 'work.bundle'), id: `${opts.runId}/${opts.id}`, startCommit: opts.startCommit, mergeParent: opts.mergeParent });
+    return await importBundle({ repo: opts.repo, bundle: path.join(out, 'work.bundle'), startCommit: opts.startCommit, mergeParent: opts.mergeParent });
   } finally {
     await rm(out, { recursive: true, force: true });
   }
 }
 
 /**
- * Takes the collector's bundle into the user's repository under a ref of agentvisor's own, and
- * returns its commit once it is known to build on the start (else the ref goes and the task fails).
+ * Takes the collector's bundle into the user's repository and returns its commit once it is known
+ * to build on the start. The bundle is read as data: its header by this process (one ref, its
+ * commit), its pack by `git index-pack --strict`, which checks every object as fsck does (a tree
+ * holding `.git`, a malformed object or a missing link fails it; git 2.39's fetch from a bundle
+ * does not check them). No ref is written here: the caller moves the branch.
  */
-async function importBundle(opts: { repo: string; bundle: string; id: string; startCommit: string; mergeParent?: string }): Promise<string> {
+async function importBundle(opts: { repo: string; bundle: string; startCommit: string; mergeParent?: string }): Promise<string> {
   const privateDir = await mkdtemp(path.join(os.tmpdir(), 'agentvisor-bundle-'));
   const copy = path.join(privateDir, 'work.bundle');
-  const incoming = `refs/agentvisor/incoming/${opts.id}`;
   try {
     await copyRegularFile(opts.bundle, copy);
-    await gitIn(opts.repo, [
-      '-c', 'transfer.fsckObjects=true', '-c', 'fetch.fsckObjects=true',
-      'fetch', '--quiet', '--no-tags', '--no-write-fetch-head', copy, `+refs/agentvisor/collected:${incoming}`,
-    ]).catch((err: Error) => {
-      throw ApplicationFailure.nonRetryable(`the agent's work was refused: ${printable(err.message)}`, 'CollectFailed');
-    });
-    const tip = await resolveCommit(opts.repo, incoming);
+    const { tip, packOffset } = await readBundleHeader(copy);
+    await indexPack(opts.repo, copy, packOffset);
+    if ((await gitIn(opts.repo, ['cat-file', '-t', tip]).catch(() => '')).trim() !== 'commit') refuse('the bundle does not hold its commit');
     if (opts.mergeParent) {
       const parents = (await gitIn(opts.repo, ['rev-list', '--parents', '-n', '1', tip])).trim().split(' ').slice(1);
-      if (parents.length !== 2 || parents[0] !== opts.startCommit || parents[1] !== opts.mergeParent) {
-        throw ApplicationFailure.nonRetryable('the resolution is not the merge it must be (its parents differ)', 'CollectFailed');
-      }
+      if (parents.length !== 2 || parents[0] !== opts.startCommit || parents[1] !== opts.mergeParent) refuse('the resolution is not the merge it must be (its parents differ)');
     } else if (!(await isAncestor(opts.repo, opts.startCommit, tip))) {
-      throw ApplicationFailure.nonRetryable("the agent's work does not build on the task's start commit", 'CollectFailed');
+      refuse("it does not build on the task's start commit");
     }
     return tip;
   } finally {
-    await gitIn(opts.repo, ['update-ref', '-d', incoming]).catch(() => undefined);
     await rm(privateDir, { recursive: true, force: true });
   }
 }
 
-/** Moves the task's branch to the collected commit (or keeps it at its start when nothing changed). */
-export async function adoptWork(repo: string, branch: string, commit: string): Promise<void> {
-  await setBranch(repo, branch, commit);
+function refuse(why: string): never {
+  throw ApplicationFailure.nonRetryable(`the agent's work was refused: ${why}`, 'CollectFailed');
+}
+
+/** A v2 bundle's header: prerequisites, then exactly the one ref the collector writes; then the pack. */
+async function readBundleHeader(file: string): Promise<{ tip: string; packOffset: number }> {
+  const handle = await open(file, constants.O_RDONLY);
+  try {
+    const buf = Buffer.alloc(64 * 1024);
+    const { bytesRead } = await handle.read(buf, 0, buf.length, 0);
+    const end = buf.subarray(0, bytesRead).indexOf('\n\n');
+    if (end < 0) refuse('the bundle has no header');
+    const [signature, ...lines] = buf.subarray(0, end).toString('latin1').split('\n');
+    if (signature !== '# v2 git bundle') refuse('not a v2 git bundle');
+    const refs = lines.filter((l) => !l.startsWith('-'));
+    const m = refs.length === 1 ? /^([0-9a-f]{40}) refs\/agentvisor\/collected$/.exec(refs[0]) : null;
+    if (!m) refuse('the bundle must name exactly its one commit');
+    return { tip: m[1], packOffset: end + 2 };
+  } finally {
+    await handle.close();
+  }
+}
+
+/** `git index-pack --stdin --fix-thin --strict` of the pack in `file` from `offset`, into the repository. */
+async function indexPack(repo: string, file: string, offset: number): Promise<void> {
+  const child = spawn('git', ['-c', `safe.directory=${path.resolve(repo)}`, 'index-pack', '--stdin', '--fix-thin', '--strict'], { cwd: repo, stdio: ['pipe', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString('utf8')).slice(-2000)));
+  const exited = new Promise<number>((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (code) => resolve(code ?? 1));
+  });
+  await pipeline(createReadStream(file, { start: offset }), child.stdin).catch(() => undefined);
+  const code = await exited;
+  if (code !== 0) refuse(printable(stderr.split('\n').filter((l) => l.startsWith('error') || l.startsWith('fatal')).join('; ') || `git index-pack exited ${code}`));
 }
 
 /** Copies a file only when it is a regular file, opened without following a link or blocking on a FIFO. */
