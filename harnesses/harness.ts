@@ -121,9 +121,9 @@ export function agentInstructions({ graphName, agent, task }: HarnessInput): str
     `so never ask for confirmation; make reasonable assumptions and finish the task.`,
     agent.readOnly
       ? `Your working directory ${WORKSPACE} is a read-only checkout of the code: read and analyse, do not try to change files.`
-      : `Your working directory ${WORKSPACE} is the task's checkout of the repository. Change files there;` +
-        ` agentvisor commits your changes to the task's branch when you finish. Do not run git commands that` +
-        ` change history (the git metadata is not available in the container).`,
+      : `Your working directory ${WORKSPACE} is a git repository of your own, at the commit your task starts from.` +
+        ` Change files there; you may use git (status, diff, log, add, commit, branch) as you like. When you finish,` +
+        ` agentvisor takes your commits and whatever you left uncommitted onto the task's branch.`,
     `Work only inside ${WORKSPACE}. There is no internet access apart from the model provider.`,
     `When done, reply with a short summary of what you did.`,
     ``,

@@ -76,8 +76,8 @@ export async function copyIn(t: Target, mounts: MountPlan[]): Promise<void> {
 }
 
 /**
- * Copies each writable mount's volume back over its source directory (the worktree: files the
- * container deleted go, its .git stays the worker's), then lets the copy-out container end.
+ * Copies each writable mount's volume back over its source directory (files the container deleted
+ * go), then lets the copy-out container end.
  */
 export async function copyOut(t: Target, mounts: MountPlan[]): Promise<void> {
   for (const m of mounts.filter((x) => !x.readOnly)) {
@@ -88,8 +88,9 @@ export async function copyOut(t: Target, mounts: MountPlan[]): Promise<void> {
       const remote = execIn(t, COPY_OUT, ['tar', '-c', '-f', '-', '-C', m.volume, '.'], { stdout: local.stdin }).finally(() => local.stdin.end());
       await Promise.all([remote, local.done]);
       await mkdir(m.source, { recursive: true });
-      for (const entry of await readdir(m.source)) if (entry !== '.git') await rm(path.join(m.source, entry), { recursive: true, force: true });
-      for (const entry of await readdir(scratch)) if (entry !== '.git') await rename(path.join(scratch, entry), path.join(m.source, entry));
+      // all of it, .git too: the workspace is the agent's own repository (activities/workspace.ts)
+      for (const entry of await readdir(m.source)) await rm(path.join(m.source, entry), { recursive: true, force: true });
+      for (const entry of await readdir(scratch)) await rename(path.join(scratch, entry), path.join(m.source, entry));
     } finally {
       await rm(scratch, { recursive: true, force: true });
     }

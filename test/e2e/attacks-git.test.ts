@@ -92,9 +92,10 @@ evaluate:
 `);
     const report = await withRealWorker(() => runToEnd(file, { runId: runId('collected') }));
 
-    expect({ status: report.status, error: report.error }).toEqual({ status: 'completed', error: undefined });
-    expect(readdirSync(trap)).toEqual(['host-secret.txt']); // no trap sprang on the host
+    // first the evidence on the host: no trap sprang, the user's branch and checkout are as they were
+    expect(readdirSync(trap)).toEqual(['host-secret.txt']);
     expect(userState(repo)).toEqual(before);
+    expect({ status: report.status, error: report.error }).toEqual({ status: 'completed', error: undefined });
 
     const tree = (ref: string) => sh(repo, 'ls-tree', '-r', '--format=%(objectmode) %(path)', ref).trim().split('\n');
     const merged = tree(report.integrationBranch);
@@ -163,6 +164,8 @@ tasks:
     // kept on failure: the branches of the tasks that did not fail stay, as evidence
     const report = await withRealWorker(() => runToEnd(file, { runId: id, keepOnFailure: true })).finally(() => removeContainersOf(id));
 
+    expect(readdirSync(trap)).toEqual(['host-secret.txt']);
+    expect(userState(repo)).toEqual(before);
     expect(report.status).toBe('failed');
     const task = (id: string) => report.tasks.find((t) => t.id === id)!;
     expect(task('replace')).toMatchObject({ status: 'failed', error: expect.stringContaining("the task's start commit is no longer in the workspace's repository") });
@@ -173,8 +176,6 @@ tasks:
     expect(task('retry')).toMatchObject({ status: 'failed', error: expect.stringContaining('killed') });
     expect(task('victim')).toMatchObject({ status: 'succeeded' });
 
-    expect(readdirSync(trap)).toEqual(['host-secret.txt']);
-    expect(userState(repo)).toEqual(before);
     expect(existsSync(path.join(repo, 'pwn.txt'))).toBe(false);
     // the victim's branch holds its own work alone
     expect(sh(repo, 'ls-tree', '-r', '--name-only', task('victim').commit!).trim().split('\n').sort()).toEqual(['README.md', 'src/value.txt', 'victim.txt']);
