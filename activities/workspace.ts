@@ -97,11 +97,13 @@ export async function removeWorkspaceDir(dir: string): Promise<void> {
  * (committed or not; ignored files stay out, as with git) as one commit on top of its own history,
  * or squashed onto the start commit when its history does not start there; then a bundle of that
  * commit alone (its start is a prerequisite the user's repository has). Problems are written to
- * /out/error as text; the exit code does not matter.
+ * /out/error as text; the exit code does not matter. (AV_WORKSPACE and AV_OUT: only for the
+ * Kubernetes test cluster, whose simulated node runs it outside any container.)
  */
 const COLLECTOR = `
-cd /workspace 2>/dev/null || { echo "the workspace is gone" > /out/error; exit 0; }
-fail() { echo "$1" > /out/error; exit 0; }
+out=\${AV_OUT:-/out}
+cd "\${AV_WORKSPACE:-/workspace}" 2>/dev/null || { echo "the workspace is gone" > "$out/error"; exit 0; }
+fail() { echo "$1" > "$out/error"; exit 0; }
 # the agent's hooks and fsmonitor would only run here, in its box; off, so they cannot spoil the collection
 g() { git -c core.hooksPath=/dev/null -c core.fsmonitor=false "$@"; }
 export GIT_AUTHOR_NAME="$AV_AUTHOR" GIT_AUTHOR_EMAIL="$AV_EMAIL" GIT_COMMITTER_NAME=agentvisor GIT_COMMITTER_EMAIL=agentvisor@localhost
@@ -122,10 +124,10 @@ else
   # a second collection of the same workspace finds the same commit
   g reset --soft -q "$tip" >/dev/null 2>&1
 fi
-if [ "$tip" = "$AV_START" ]; then echo none > /out/result; exit 0; fi
+if [ "$tip" = "$AV_START" ]; then echo none > "$out/result"; exit 0; fi
 g update-ref refs/agentvisor/collected "$tip" || fail "git update-ref failed"
-g bundle create /out/work.bundle refs/agentvisor/collected "^$AV_START" \${AV_MERGE_PARENT:+"^$AV_MERGE_PARENT"} >/dev/null 2>&1 || fail "git bundle failed"
-echo bundle > /out/result
+g bundle create "$out/work.bundle" refs/agentvisor/collected "^$AV_START" \${AV_MERGE_PARENT:+"^$AV_MERGE_PARENT"} >/dev/null 2>&1 || fail "git bundle failed"
+echo bundle > "$out/result"
 `;
 
 /** Where a task's collector leaves its bundle: a folder of the run's, mounted into the collector alone. */

@@ -189,7 +189,7 @@ tasks:
     const report = await finish(runId);
     expect({ status: report.status, error: report.error }).toEqual({ status: 'completed', error: undefined });
     // re-attached to the container the first worker started, not run again
-    expect(starts.counts()).toEqual({ slow: 1 });
+    expect(starts.counts()).toEqual({ slow: 1, 'slow:collector': 1 });
     expect(report.tasks[0]).toMatchObject({ host: 'host-a', files: ['slow.txt'] });
     expect(git(origin, 'show', `${report.integrationBranch}:slow.txt`)).toBe('done\n');
     expect(await containersOfRun(runId)).toEqual([]);

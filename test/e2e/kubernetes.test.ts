@@ -17,7 +17,7 @@ import { KubernetesRuntime } from '../../runtimes/kubernetes';
 import { labelValue } from '../../runtimes/kubernetes/objects';
 import { ContainerCannotRun, LABEL_ROLE, LABEL_RUN, LABEL_TASK, type ContainerSpec } from '../../runtimes/runtime';
 import { createWorker } from '../../workers/worker';
-import { clusterUnavailable, criLine, objectsOfRun, restrictedNamespace, startCluster, type TestCluster } from '../support/k8s';
+import { clusterUnavailable, criLine, objectsOfRun, playCollectors, restrictedNamespace, startCluster, type TestCluster } from '../support/k8s';
 import { spawnWorker } from '../support/processes';
 import { makeRepo, sh, writeGraph } from '../support/repo';
 import { until } from '../support/wait';
@@ -259,11 +259,16 @@ tasks:
   describe('runs on a Kubernetes worker', () => {
     let ns: string;
     let runtime: KubernetesRuntime;
+    let collectors: { stop: () => void };
     beforeAll(async () => {
       ns = await restrictedNamespace(cluster, 'k8s-runs');
       runtime = new KubernetesRuntime({ namespace: ns, kubeconfig: cluster.kubeconfig });
+      collectors = playCollectors(cluster, ns);
     });
-    afterAll(() => cluster.core.deleteNamespace({ name: ns }).then(() => undefined, () => undefined));
+    afterAll(() => {
+      collectors.stop();
+      return cluster.core.deleteNamespace({ name: ns }).then(() => undefined, () => undefined);
+    });
 
     const inProcessWorker = async <T>(fn: () => Promise<T>): Promise<T> => {
       const { worker, connection } = await createWorker({ address: process.env.TEMPORAL_ADDRESS!, namespace: 'default', runtime, overrides: { shutdownGraceTime: '1 second' } });

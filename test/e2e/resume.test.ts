@@ -60,7 +60,7 @@ test('resume redoes only the failed task, after the old history is deleted and t
   expect(out.stdout).toContain('run resume-new: completed');
 
   starts.stop();
-  expect(starts.counts()).toEqual({ second: 1, third: 1, _evaluate: 1 }); // first did not run again
+  expect(starts.counts()).toEqual({ second: 1, third: 1, 'second:collector': 1, 'third:collector': 1, _evaluate: 1 }); // first did not run again
   const files = sh(repo, 'ls-tree', '--name-only', 'agentvisor/resume-new').split('\n');
   expect(files).toEqual(expect.arrayContaining(['first.txt', 'second.txt', 'third.txt']));
   expect(sh(repo, 'rev-parse', 'agentvisor-tasks/resume-new/first').trim()).toBe(failed.tasks[0].commit);

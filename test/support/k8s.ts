@@ -80,3 +80,44 @@ export async function objectsOfRun(cluster: TestCluster, namespace: string, runI
 
 /** A line as kwok serves it from the pod log file (CRI format: time, stream, tag, text). */
 export const criLine = (text: string) => `${new Date().toISOString().replace('Z', '000000Z')} stdout F ${text}\n`;
+
+/**
+ * kwok runs no container, so the test plays the one container a run needs to have really run: the
+ * collector (activities/workspace.ts). Once a collector pod's workspace is copied in, its script
+ * runs here, in kwok's exec folder (the stand-in for the pod's file system: m0 its workspace, m1
+ * its output), with the environment of its Secret; then the pod is told to end (kwok-stages.yaml).
+ */
+export function playCollectors(cluster: TestCluster, namespace: string): { stop: () => void } {
+  let stopped = false;
+  const played = new Set<string>();
+  const loop = async () => {
+    while (!stopped) {
+      const pods = await cluster.core.listNamespacedPod({ namespace, labelSelector: 'org.agentvisor.role=collector' }).catch(() => ({ items: [] as k8s.V1Pod[] }));
+      for (const pod of pods.items) {
+        const name = pod.metadata!.name!;
+        const jobName = pod.metadata!.labels?.['batch.kubernetes.io/job-name'];
+        if (played.has(name) || pod.status?.phase !== 'Running' || !jobName) continue;
+        const job = await cluster.batch.readNamespacedJob({ name: jobName, namespace }).catch(() => undefined);
+        if (job?.metadata?.annotations?.['org.agentvisor.copied-in'] !== 'true') continue;
+        played.add(name);
+        const secret = await cluster.core.readNamespacedSecret({ name: jobName, namespace });
+        const env = Object.fromEntries(Object.entries(secret.data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]));
+        const main = pod.spec!.containers[0];
+        const script = (main.args ?? main.command ?? []).at(-1)!;
+        const execDir = path.join(K8S_DATA, 'exec');
+        execFileSync('sh', ['-c', script], {
+          cwd: execDir,
+          env: { PATH: process.env.PATH, ...env, AV_WORKSPACE: path.join(execDir, 'm0'), AV_OUT: path.join(execDir, 'm1') },
+          stdio: 'ignore',
+        });
+        await cluster.core.patchNamespacedPod(
+          { name, namespace, body: { metadata: { annotations: { 'agentvisor.test/exit': '0' } } } },
+          k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
+        );
+      }
+      await new Promise((r) => setTimeout(r, 300));
+    }
+  };
+  void loop();
+  return { stop: () => (stopped = true) };
+}

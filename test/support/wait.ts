@@ -1,5 +1,5 @@
 import Docker from 'dockerode';
-import { LABEL_RUN, LABEL_TASK } from '../../runtimes/runtime';
+import { LABEL_ROLE, LABEL_RUN, LABEL_TASK } from '../../runtimes/runtime';
 
 /** Polls until `cond` holds; fails naming what it waited for. */
 export async function until(what: string, cond: () => Promise<boolean> | boolean, ms = 60_000): Promise<void> {
@@ -25,7 +25,9 @@ export async function recordStarts(runId: string): Promise<{ counts: () => Recor
     const lines = buffer.split('\n');
     buffer = lines.pop()!;
     for (const line of lines.filter(Boolean)) {
-      const task = JSON.parse(line).Actor.Attributes[LABEL_TASK];
+      const attributes = JSON.parse(line).Actor.Attributes;
+      // a task's collector (activities/workspace.ts) is its own container, counted apart
+      const task = attributes[LABEL_TASK] + (attributes[LABEL_ROLE] === 'collector' ? ':collector' : '');
       counts[task] = (counts[task] ?? 0) + 1;
     }
   });
