@@ -4,7 +4,7 @@ import type { Client } from '@temporalio/client';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { existsSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import * as path from 'node:path';
-import { branchesWithPrefix, deleteBranches } from '../activities/git';
+import { branchesWithPrefix, deleteBranches, gitIn } from '../activities/git';
 import { LABEL_RUN, LABEL_SCOPE, type ContainerRuntime } from '../runtimes/runtime';
 import { integrationBranch } from '../workflows/run-types';
 
@@ -71,8 +71,12 @@ export async function collectGarbage(opts: GcOptions): Promise<GcReport> {
     for (const name of existsSync(worktrees) ? readdirSync(worktrees) : []) {
       const wt = path.join(worktrees, name);
       report.worktrees.push(wt);
-      // an agent's workspace is its own repository, not a worktree of the user's: nothing to prune
       if (!opts.dryRun) rmSync(wt, { recursive: true, force: true });
+    }
+    // a workspace is the agent's own repository now; a run of an earlier version made worktrees,
+    // whose registrations in the repository go too (prune reads only the repository's own .git)
+    if (!opts.dryRun && existsSync(worktrees) && existsSync(repo)) {
+      await gitIn(repo, ['worktree', 'prune']);
     }
     if (opts.branches && status !== 'COMPLETED' && existsSync(repo)) {
       const branches = [integrationBranch(runId), ...(await branchesWithPrefix(repo, `agentvisor-tasks/${runId}/`))];
