@@ -24,7 +24,22 @@ export interface HostDeps {
 
 /** Every activity a worker registers. */
 export function workerActivities(deps: ActivityDeps & HostDeps) {
-  return { ...withRemote(createActivities(deps), deps), ...hostActivities(deps) };
+  return heartbeating({ ...withRemote(createActivities(deps), deps), ...hostActivities(deps) }, CLEANUP_ACTIVITIES);
+}
+
+/**
+ * The compensations and clean-ups (workflows' CLEANUP_ACTIVITY): they heartbeat throughout, so a
+ * worker killed inside one costs the run the heartbeat timeout (10 s), not the start-to-close one.
+ */
+const CLEANUP_ACTIVITIES = ['removeContainers', 'deleteBranches', 'removeWorkspace', 'removeEvaluation', 'removeSharedWorkspace', 'stopGateway'] as const;
+
+function heartbeating<T extends Record<string, unknown>>(activities: T, names: readonly (keyof T & string)[]): T {
+  const wrapped: Record<string, unknown> = { ...activities };
+  for (const name of names) {
+    const fn = activities[name] as (...args: unknown[]) => Promise<unknown>;
+    wrapped[name] = (...args: unknown[]) => withHeartbeat(name, () => fn(...args));
+  }
+  return wrapped as T;
 }
 
 export type WorkerActivities = ReturnType<typeof workerActivities>;

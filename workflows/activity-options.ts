@@ -10,9 +10,13 @@ export const GIT_ACTIVITY: ActivityOptions = {
   retry: { maximumAttempts: 3, initialInterval: '1 second', backoffCoefficient: 2 },
 };
 
-/** Compensations must finish even when the engine is slow; they are idempotent, so retry more. */
+/**
+ * Compensations must finish even when the engine is slow; they are idempotent, so retry more. They
+ * heartbeat (activities/remote.ts): a worker killed inside one is noticed in 10 s, not 2 minutes.
+ */
 export const CLEANUP_ACTIVITY: ActivityOptions = {
   startToCloseTimeout: '2 minutes',
+  heartbeatTimeout: '10 seconds',
   retry: { maximumAttempts: 5, initialInterval: '1 second', backoffCoefficient: 2 },
 };
 

@@ -5,6 +5,7 @@ import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { loadConfig } from '../../client/config';
+import type { Client } from '@temporalio/client';
 import { getRunReport, startRun, waitForRun } from '../../client/api';
 import { containersOfRun, makeRepo, repoState, sh, writeGraph } from '../support/repo';
 import { spawnWorker, type WorkerProcess } from '../support/processes';
@@ -13,7 +14,8 @@ import { recordStarts, until } from '../support/wait';
 /**
  * The repository's reference-transaction hook (the user's own hook, which agentvisor's ref updates
  * run) stalls a chosen step once, so the test can kill the worker inside it: `setup`, the creation
- * of a task branch as its workspace is provisioned; `merge`, the move of the integration branch.
+ * of a task branch as its workspace is provisioned; `commit`, the move of a task branch to the
+ * collected work; `merge`, the move of the integration branch.
  * Installed before the run starts; a step is armed by a flag file and disarmed by its first hit.
  */
 function installStallHook(repo: string, flags: string): void {
@@ -24,8 +26,13 @@ function installStallHook(repo: string, flags: string): void {
 [ "$1" = prepared ] || exit 0
 while read old new ref; do
   case "$ref" in
-    refs/heads/agentvisor-tasks/*) [ "$old" = ${'0'.repeat(40)} ] || continue; step=setup ;;
-    refs/heads/agentvisor/*) [ "$old" = ${'0'.repeat(40)} ] && continue; step=merge ;;
+    refs/heads/agentvisor-tasks/*)
+      # (an update without an expected value shows old as zeros: ask the ref itself)
+      now=$(git rev-parse -q --verify "$ref")
+      if [ -z "$now" ]; then step=setup
+      elif [ "$new" != ${'0'.repeat(40)} ] && [ "$new" != "$now" ]; then step=commit
+      else continue; fi ;;
+    refs/heads/agentvisor/*) [ -n "$(git rev-parse -q --verify "$ref")" ] && [ "$new" != ${'0'.repeat(40)} ] || continue; step=merge ;;
     *) continue ;;
   esac
   if mkdir ${flags}/$step.hit 2>/dev/null; then sleep 6; fi
@@ -36,7 +43,7 @@ exit 0
   chmodSync(file, 0o755);
 }
 
-test('SIGKILL of the worker during worktree setup, agents, merge and evaluation loses nothing', async () => {
+test('SIGKILL of the worker during workspace setup, agents, commit, merge and evaluation loses nothing and costs seconds', async () => {
   const repo = makeRepo();
   const before = repoState(repo);
   const flags = mkdtempSync(path.join(os.tmpdir(), 'agentvisor-flags-'));
@@ -58,10 +65,11 @@ evaluate: { command: "sleep 6; test -f a.txt && test -f b.txt && echo eval-ok" }
   installStallHook(repo, flags);
   let worker: WorkerProcess = await spawnWorker();
   const started = await startRun(file, { config: cfg, worker: 'none', runId });
+  const kills: { stage: string; at: number }[] = [];
   const restart = async (stage: string) => {
     await worker.kill9();
+    kills.push({ stage, at: Date.now() });
     worker = await spawnWorker();
-    void stage;
   };
   try {
     await until('workspace setup', () => existsSync(path.join(flags, 'setup.hit')));
@@ -69,6 +77,9 @@ evaluate: { command: "sleep 6; test -f a.txt && test -f b.txt && echo eval-ok" }
 
     await until('agents running', async () => (await containersOfRun(runId)).length === 2);
     await restart('agents');
+
+    await until('commit', () => existsSync(path.join(flags, 'commit.hit')));
+    await restart('commit');
 
     await until('merge', () => existsSync(path.join(flags, 'merge.hit')));
     await restart('merge');
@@ -79,15 +90,26 @@ evaluate: { command: "sleep 6; test -f a.txt && test -f b.txt && echo eval-ok" }
     const report = await waitForRun(started.client, runId, cfg);
     expect({ status: report.status, error: report.error }).toEqual({ status: 'completed', error: undefined });
     expect(report.evaluation).toMatchObject({ passed: true });
-    expect(sh(repo, 'ls-tree', '--name-only', report.integrationBranch).split('\n')).toEqual(expect.arrayContaining(['a.txt', 'b.txt']));
+    expect(sh(repo, 'ls-tree', '-r', '--name-only', report.integrationBranch).trim().split('\n')).toEqual(['README.md', 'a.txt', 'b.txt', 'src/value.txt']);
     // one commit per agent, one merge per task: nothing made twice
     expect(sh(repo, 'log', '--format=%an', report.integrationBranch).split('\n').filter((a) => a.startsWith('slow')).sort()).toEqual(['slow-a', 'slow-b']);
     expect(sh(repo, 'log', '--merges', '--format=%s', report.integrationBranch).trim().split('\n').sort()).toEqual([
       'agentvisor: merge a',
       'agentvisor: merge b',
     ]);
-    // each agent's container started once: re-attached after the kill, not run again
-    expect(starts.counts()).toEqual({ a: 1, b: 1, 'a:collector': 1, 'b:collector': 1, _evaluate: 1 });
+    // each agent's container started once: re-attached after the kill, not run again; the task killed
+    // in its commit collected again (the same commit: the log above has one commit per agent)
+    const counts = starts.counts();
+    expect({ a: counts.a, b: counts.b, _evaluate: counts._evaluate }).toEqual({ a: 1, b: 1, _evaluate: 1 });
+    // (a collector in flight at the kill may run again too: it finds the same commit)
+    expect(counts['a:collector'] + counts['b:collector']).toBeGreaterThanOrEqual(3);
+    expect(Math.max(counts['a:collector'], counts['b:collector'])).toBeLessThanOrEqual(2);
+    // every retry after a kill started within the heartbeat timeout (10 s) + the retry interval (1 s)
+    // + a worker's start and a margin: the recovery time, from the history's timestamps
+    const recoveries = await recoveryTimes(started.client, [runId, `${runId}/a`, `${runId}/b`], kills);
+    expect([...new Set(recoveries.map((r) => r.stage))].sort()).toEqual(kills.map((k) => k.stage).sort()); // each kill cost a retry
+    expect(Math.max(...recoveries.map((r) => r.ms))).toBeLessThan(20_000);
+    console.log('recovery after each kill (ms):', recoveries.map((r) => `${r.stage} ${r.activity} ${r.ms}`).join(', '));
     expect(await containersOfRun(runId)).toEqual([]);
     expect(repoState(repo).worktrees).toBe(before.worktrees);
   } finally {
@@ -97,3 +119,24 @@ evaluate: { command: "sleep 6; test -f a.txt && test -f b.txt && echo eval-ok" }
     rmSync(flags, { recursive: true, force: true });
   }
 });
+
+/**
+ * For each retried activity (attempt > 1) of these workflows: how long after the last kill before
+ * it the attempt started (the history records the start of the last attempt).
+ */
+async function recoveryTimes(client: Client, workflowIds: string[], kills: { stage: string; at: number }[]) {
+  const found: { stage: string; activity: string; ms: number }[] = [];
+  for (const id of workflowIds) {
+    const history = await client.workflow.getHandle(id).fetchHistory();
+    const scheduled = new Map<string, string>();
+    for (const e of history.events ?? []) {
+      if (e.activityTaskScheduledEventAttributes) scheduled.set(String(e.eventId), e.activityTaskScheduledEventAttributes.activityType?.name ?? '?');
+      const started = e.activityTaskStartedEventAttributes;
+      if (!started || (started.attempt ?? 1) < 2) continue;
+      const at = Number(e.eventTime!.seconds) * 1000 + Math.round((e.eventTime!.nanos ?? 0) / 1e6);
+      const kill = [...kills].reverse().find((k) => k.at <= at);
+      if (kill) found.push({ stage: kill.stage, activity: scheduled.get(String(started.scheduledEventId)) ?? '?', ms: at - kill.at });
+    }
+  }
+  return found;
+}
