@@ -12,13 +12,14 @@ import type { GraphSpec } from '../spec/types';
 import { TASK_QUEUE, type RunInput, type RunReport } from '../workflows/run-types';
 import { runGraph, statusQuery } from '../workflows';
 import { loadConfig, runArtifactsDir, runUiLink, type ClientConfig } from './config';
-import { connect, hasPollers } from './connection';
+import { connect, hasPollers, pollerBuilds } from './connection';
 import { allImagesPresent } from './image-presence';
 import { checkAgents, checkGateway, checkImages, checkRepository, imagesOf } from './preflight';
 import { registerSearchAttributes } from './setup';
 import { checkRemote } from './remote-check';
 import { scopeOf } from '../runtimes/runtime';
 import * as SA from '../workflows/search-attributes';
+import { buildId, workerVersion } from '../workers/version';
 
 export type { RunReport } from '../workflows/run-types';
 export { BadInputError } from '../spec/problems';
@@ -120,6 +121,13 @@ export async function startRun(file: string, opts: StartOptions = {}): Promise<S
   };
   const [pollers, setup] = await Promise.all([hasPollers(client), registerSearchAttributes(client)]);
   if (!pollers) await provide();
+  if (!pollers && mode === 'none') {
+    const seen = await pollerBuilds(client);
+    opts.log?.(
+      `warning: no worker of this version (build ${buildId()}) polls the task queue${seen.length ? ` (workers seen: build ${seen.join(', ')})` : ''}; ` +
+        'the run waits until one does: start `agentvisor worker` from this installation',
+    );
+  }
   if (graph.remote && !(await (await import('./hosts')).anyHostPolls(client))) {
     opts.log?.('warning: no worker started with --host polls this server: the run\'s tasks wait until one does (agentvisor worker --host NAME)');
   }
@@ -129,6 +137,8 @@ export async function startRun(file: string, opts: StartOptions = {}): Promise<S
   const handle = await client.workflow.start(runGraph, {
     workflowId: runId,
     taskQueue: TASK_QUEUE,
+    // only workers of this code take the run (workers/version.ts)
+    versioningOverride: { pinnedTo: workerVersion() },
     args: [input],
     staticSummary: `${graph.name}: ${graph.tasks.length} task${graph.tasks.length === 1 ? '' : 's'} on ${path.basename(graph.repo)}${opts.resume ? ` (resumes ${opts.resume.fromRunId})` : ''}`,
     staticDetails: graphDetails(graph),

@@ -1,5 +1,6 @@
 // Connecting to Temporal, starting the embedded dev server when the user named none, and running
 // an in-process worker when nobody polls the task queue.
+import { buildId, DEPLOYMENT_NAME } from '../workers/version';
 import { Client, Connection } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import { TASK_QUEUE } from '../workflows/run-types';
@@ -34,14 +35,20 @@ export function splitAddress(address: string): [string, number] {
 }
 
 /**
- * True when the server lists pollers of the task queue. They may be stale (the server remembers a
- * dead worker for a few minutes), so callers treat true as "maybe" and false as "surely nobody".
+ * True when the server lists pollers of the task queue that run this code (workers/version.ts):
+ * only they can take a run this process starts. They may be stale (the server remembers a dead
+ * worker for a few minutes), so callers treat true as "maybe" and false as "surely nobody".
  */
 export async function hasPollers(client: Client, taskQueue = TASK_QUEUE): Promise<boolean> {
+  return (await pollerBuilds(client, taskQueue)).includes(buildId());
+}
+
+/** The build ids of the workers polling the task queue ('unversioned' for a worker of an older agentvisor). */
+export async function pollerBuilds(client: Client, taskQueue = TASK_QUEUE): Promise<string[]> {
   const response = await client.workflowService.describeTaskQueue({
     namespace: client.options.namespace,
     taskQueue: { name: taskQueue, kind: temporal.api.enums.v1.TaskQueueKind.TASK_QUEUE_KIND_NORMAL },
     taskQueueType: temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
   });
-  return (response.pollers ?? []).length > 0;
+  return [...new Set((response.pollers ?? []).map((p) => (p.deploymentOptions?.deploymentName === DEPLOYMENT_NAME && p.deploymentOptions.buildId) || 'unversioned'))];
 }

@@ -10,6 +10,9 @@ const logger = { log() {}, trace() {}, debug() {}, info() {}, warn: console.warn
 const dist = path.join(__dirname, '..', 'dist');
 
 (async () => {
+  // the workers' and CLI's version (workers/version.ts): a hash of the sources this bundle is made of
+  const { sourceBuildId } = require('../dist/workers/version');
+  fs.writeFileSync(path.join(dist, 'build-id.txt'), sourceBuildId(path.join(__dirname, '..')) + '\n');
   const workflowsPath = require.resolve('../dist/workflows');
   const { WORKFLOW_INTERCEPTORS_MODULE } = require('../dist/telemetry/tracing');
   const plain = await bundleWorkflowCode({ workflowsPath, logger });

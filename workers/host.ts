@@ -7,6 +7,7 @@ import * as os from 'node:os';
 import { BadInputError, type Problem } from '../spec/problems';
 import { HOST_NAME, MAX_WORKER_LABELS } from '../spec/placement';
 import { ANY_HOST_QUEUE, hostQueue, labelQueuesOf } from '../workflows/queues';
+import { deploymentOptions } from './version';
 
 export interface HostOptions {
   name: string;
@@ -61,6 +62,7 @@ export async function createHostWorkers(opts: {
         taskQueue,
         activities: opts.activities,
         identity,
+        workerDeploymentOptions: deploymentOptions(),
         // the host's queue runs its tasks' agents (and their git steps): the capacity is its slots.
         // The any-host and label queues carry only claims, which hand the work on to the host's queue.
         maxConcurrentActivityTaskExecutions: i === 0 ? opts.host.capacity : Math.min(opts.host.capacity, 4),

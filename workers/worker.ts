@@ -6,6 +6,7 @@ import * as path from 'node:path';
 import { workerActivities } from '../activities/remote';
 import { loadConfig } from '../client/config';
 import { createHostWorkers, identityOf, type HostOptions } from './host';
+import { deploymentOptions } from './version';
 import { DockerRuntime } from '../runtimes/docker';
 import { scopeOf, type ContainerRuntime } from '../runtimes/runtime';
 import { TASK_QUEUE } from '../workflows/run-types';
@@ -49,6 +50,7 @@ export async function createWorker(
     connection,
     namespace: opts.namespace,
     taskQueue: opts.taskQueue ?? TASK_QUEUE,
+    workerDeploymentOptions: deploymentOptions(),
     ...code,
     ...(tracing ? tracingOptions(tracing, !code.workflowBundle) : {}),
     activities,
