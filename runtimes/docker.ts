@@ -90,18 +90,47 @@ export class DockerRuntime implements ContainerRuntime {
     const existing = await this.docker.listNetworks({ filters: { name: [name] } });
     if (existing.some((n) => n.Name === name)) return;
     try {
-      await this.docker.createNetwork({ Name: name, Internal: opts.internal, Labels: opts.labels, CheckDuplicate: true });
+      await this.docker.createNetwork({
+        Name: name,
+        Internal: opts.internal,
+        Labels: opts.labels,
+        CheckDuplicate: true,
+        // An internal network still gives its containers a default route to the bridge's address on
+        // the host, and the host answers there (and on all its other addresses): without that
+        // address, a member's packets reach the other members and go nowhere else.
+        ...(opts.internal ? { Options: { [INHIBIT_IPV4]: 'true' } } : {}),
+      });
     } catch (err) {
-      if (statusOf(err) !== 409) throw err;
+      if (statusOf(err) === 409) return;
+      if (/non-overlapping IPv4 address pool/i.test(String((err as Error).message))) {
+        throw new Error(
+          `${(err as Error).message}: Docker has no address range left for network ${name} (each agent with a gateway has a network of its own); ` +
+            `remove leftover networks (agentvisor gc) or give Docker more, smaller ranges ("default-address-pools" in daemon.json, e.g. {"base": "10.200.0.0/16", "size": 28})`,
+        );
+      }
+      throw err;
     }
   }
 
   async removeNetwork(name: string): Promise<void> {
+    const network = this.docker.getNetwork(name);
     try {
-      await this.docker.getNetwork(name).remove();
+      // still attached (the gateway): detached first, else Docker refuses to remove the network
+      const info = (await network.inspect()) as { Containers?: Record<string, unknown> };
+      for (const id of Object.keys(info.Containers ?? {})) {
+        await network.disconnect({ Container: id, Force: true }).catch((err) => {
+          if (![404, 500].includes(statusOf(err) ?? 0)) throw err;
+        });
+      }
+      await network.remove();
     } catch (err) {
       if (statusOf(err) !== 404) throw err;
     }
+  }
+
+  async listNetworks(labels: Record<string, string>): Promise<{ name: string; labels: Record<string, string> }[]> {
+    const found = await this.docker.listNetworks({ filters: { label: Object.entries(labels).map(([k, v]) => (v ? `${k}=${v}` : k)) } });
+    return found.map((n) => ({ name: n.Name, labels: n.Labels ?? {} }));
   }
 
   async connect(network: string, container: string, alias?: string): Promise<void> {
@@ -130,6 +159,9 @@ export class DockerRuntime implements ContainerRuntime {
   }
 }
 
+/** libnetwork's bridge option: no IPv4 address on the host side of the bridge */
+export const INHIBIT_IPV4 = 'com.docker.network.bridge.inhibit_ipv4';
+
 /** The hardening every agent and evaluation container gets; see DESIGN "Isolation over constraints". */
 export function createOptions(spec: ContainerSpec): Docker.ContainerCreateOptions {
   return {
@@ -150,6 +182,8 @@ export function createOptions(spec: ContainerSpec): Docker.ContainerCreateOption
       SecurityOpt: ['no-new-privileges'],
       Tmpfs: Object.fromEntries(spec.tmpfs.map((dir) => [dir, tmpfsOptions(spec.user)])),
       NetworkMode: spec.network,
+      ExtraHosts: spec.hosts ? Object.entries(spec.hosts).map(([host, ip]) => `${host}:${ip}`) : undefined,
+      Dns: spec.dns,
       Memory: spec.memoryBytes,
       MemorySwap: spec.memoryBytes, // no swap beyond the memory limit
       NanoCpus: spec.cpus ? Math.round(spec.cpus * 1e9) : undefined,
