@@ -125,7 +125,10 @@ const udp = (host, port, payload) => new Promise((resolve) => {
   try {
     const s = dgram.createSocket(host.includes(':') ? 'udp6' : 'udp4');
     s.on('error', (e) => { try { s.close(); } catch {} resolve(e.code); });
-    s.send(Buffer.from(payload), port, host, (e) => { try { s.close(); } catch {} resolve(e ? e.code : 'sent'); });
+    s.bind(() => {
+      s.setBroadcast(true); // 255.255.255.255 too
+      s.send(Buffer.from(payload), port, host, (e) => { try { s.close(); } catch {} resolve(e ? e.code : 'sent'); });
+    });
   } catch (e) { resolve(e.code || e.message); }
 });
 const defaultGateway = () => {
@@ -141,10 +144,11 @@ const http = (path) => 'GET ' + path + ' HTTP/1.1\r\nhost: x\r\nconnection: clos
 const report = async (what, list) => console.log(what, JSON.stringify(await Promise.all(list)));
 `;
 
-// every address of the host it can think of: its default route, docker0's usual address, the host's own
+// every address of the host it can think of: its default route, docker0's usual address, the host's
+// own; and the limited broadcast (UDP), which a bridge with no address still takes in
 const HOST = String.raw`
 (async () => {
-  const targets = [...new Set([defaultGateway(), '172.17.0.1', ...process.env.HOST_ADDRS.split(','), ...range(ownPrefix(), 1, 1)].filter(Boolean))];
+  const targets = [...new Set([defaultGateway(), '172.17.0.1', ...process.env.HOST_ADDRS.split(','), ...range(ownPrefix(), 1, 1), '255.255.255.255'].filter(Boolean))];
   for (let round = 0; round < 2; round++) {
     await report('tcp', targets.map((h) => tcp(h, +process.env.HOST_TCP, 'knock ' + process.env.MARKER + '\n')));
     await report('udp', targets.map((h) => udp(h, +process.env.HOST_UDP, 'knock ' + process.env.MARKER)));
@@ -153,7 +157,8 @@ const HOST = String.raw`
 `;
 
 // a name whose lookup would carry data out, asked every way: the system resolver, c-ares, and a raw
-// query to port 53 of each host address
+// query to port 53 of each host address and to the limited broadcast (a host resolver on all
+// addresses would forward it out)
 const DNS = String.raw`
 const query = (name) => {
   const labels = name.split('.').map((l) => Buffer.concat([Buffer.from([l.length]), Buffer.from(l)]));
@@ -164,7 +169,7 @@ const query = (name) => {
   console.log('lookup', await new Promise((r) => dns.lookup(name, (e, a) => r(e ? e.code : a))));
   console.log('resolve4', await new Promise((r) => dns.resolve4(name, (e, a) => r(e ? e.code : a))));
   const targets = [...new Set([defaultGateway(), '172.17.0.1', ...process.env.HOST_ADDRS.split(',')].filter(Boolean))];
-  await report('raw udp 53', targets.map((h) => udp(h, 53, query(name))));
+  await report('raw udp 53', [...targets, '255.255.255.255'].map((h) => udp(h, 53, query(name))));
   await report('raw tcp 53', targets.map((h) => tcp(h, 53, query(name))));
 })();
 `;
