@@ -1,6 +1,14 @@
-// The run's gateway: a container on the run's internal network (agents' only way out) and on a
-// network with a route out. Its config names credentials by reference; the values are read here,
-// inside the activity, and handed to the gateway container alone, never to Temporal or an agent.
+// The run's gateway: a container on a network with a route out, and on one internal network per
+// agent (openTaskNetwork), the agent's only way out. Its config names credentials by reference;
+// the values are read here, inside the activity, and handed to the gateway container alone, never
+// to Temporal or an agent.
+//
+// What an agent's packets can reach (README "Isolation", "Network"): its network is internal and
+// its bridge has no address on the host (Docker's inhibit_ipv4), so nothing answers its default
+// route: not the host, not another network. Its only neighbour is the gateway, whose agents' port
+// (GATEWAY_PORT) listens on all its addresses; the control side (GATEWAY_CONTROL_PORT) listens
+// only on the address the gateway had when it started, on the egress network, where the worker
+// reaches it and agents cannot. One network per agent: agents of a run do not reach each other.
 import { createHmac, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -13,8 +21,13 @@ import { chownTree } from './git';
 
 export const GATEWAY_ALIAS = 'agentvisor-gateway';
 export const GATEWAY_PORT = 8080;
+/** the control side (health, usage): on the gateway's egress-network address only */
+export const GATEWAY_CONTROL_PORT = 8081;
 export const gatewayUrl = `http://${GATEWAY_ALIAS}:${GATEWAY_PORT}`;
+/** the run's network name; it prefixes the names of its agents' networks (older runs joined it) */
 export const runNetworkName = (runId: string) => `agentvisor-${runId}`.replace(/[^a-zA-Z0-9_.-]/g, '_');
+export const taskNetworkName = (runId: string, taskId: string) => `${runNetworkName(runId)}-${taskId}.net`.replace(/[^a-zA-Z0-9_.-]/g, '_').slice(0, 250);
+const gatewayName = (runId: string) => containerName(runId, '_gateway');
 
 /**
  * Per-task tokens are derived from a key that never leaves the worker's data folder, so they need
@@ -44,6 +57,7 @@ function resolveCredential(ref: string): string {
 }
 
 export interface GatewayHandle {
+  /** the run's network name (agents join networks of their own, taskNetworkName) */
   network: string;
   /** where the worker reaches the gateway's control side (usage) */
   controlUrl: string;
@@ -62,7 +76,6 @@ export async function startGateway(opts: {
   const { runtime, runId, graph } = opts;
   const network = runNetworkName(runId);
   const labels = { [LABEL_RUN]: runId, [LABEL_SCOPE]: opts.scope };
-  await runtime.createNetwork(network, { internal: true, labels });
 
   // credential values go into the gateway container's environment under neutral names
   const credentialEnv: Record<string, string> = {};
@@ -88,6 +101,8 @@ export async function startGateway(opts: {
   const mode = graph.gateway?.mode ?? 'live';
   const config = {
     listen: { host: '0.0.0.0', port: GATEWAY_PORT },
+    // eth0: the egress network, the only one the container has when it starts (see below)
+    control: { interface: 'eth0', port: GATEWAY_CONTROL_PORT },
     mode,
     ...(mode !== 'live' ? { cassetteDir: '/cassettes' } : {}),
     controlToken: controlToken(runId),
@@ -104,8 +119,11 @@ export async function startGateway(opts: {
   if (opts.owner) await chownTree(dir, opts.owner.uid, opts.owner.gid);
   if (mode === 'record' && opts.owner) await chownTree(cassettes, opts.owner.uid, opts.owner.gid);
 
-  const name = containerName(runId, '_gateway');
+  const name = gatewayName(runId);
   const egress = process.env.AGENTVISOR_GATEWAY_EGRESS_NETWORK || 'bridge';
+  // A gateway container that stopped is made again rather than started: started again, it would
+  // come up on the agents' networks too, and its eth0 might be one of them.
+  if (!['missing', 'running'].includes((await runtime.inspect(name)).state)) await runtime.remove(name);
   await runtime.start({
     name,
     image: BASE_IMAGE,
@@ -123,11 +141,11 @@ export async function startGateway(opts: {
     pids: 256,
     network: egress,
     tmpfs: ['/tmp'],
+    // the agents' port only (Kubernetes: the Service, and the port its network's policy lets agents reach)
     ports: [GATEWAY_PORT],
   });
-  await runtime.connect(network, name, GATEWAY_ALIAS);
   const ip = await runtime.addressOf(name, egress);
-  const controlUrl = `http://${ip}:${GATEWAY_PORT}`;
+  const controlUrl = `http://${ip}:${GATEWAY_CONTROL_PORT}`;
   const deadline = Date.now() + 20_000;
   for (;;) {
     // bounded: an address that drops packets would hold one attempt for minutes
@@ -146,9 +164,28 @@ export async function startGateway(opts: {
   return { network, controlUrl };
 }
 
-export async function stopGateway(runtime: ContainerRuntime, runId: string): Promise<void> {
-  await runtime.remove(containerName(runId, '_gateway'));
-  await runtime.removeNetwork(runNetworkName(runId));
+export async function stopGateway(runtime: ContainerRuntime, runId: string, scope: string): Promise<void> {
+  await runtime.remove(gatewayName(runId));
+  // the agents' networks that are left (an agent that did not finish), and an older run's network
+  const left = (await runtime.listNetworks?.({ [LABEL_RUN]: runId, [LABEL_SCOPE]: scope })) ?? [];
+  for (const name of new Set([...left.map((n) => n.name), runNetworkName(runId)])) await runtime.removeNetwork(name);
+}
+
+/**
+ * An agent's own network: internal, with the run's gateway on it under GATEWAY_ALIAS and nothing
+ * else. Returns the network and the gateway's address there (the agent's hosts file names it, and
+ * its DNS forwards there: nowhere). Idempotent (a retried attempt finds the network).
+ */
+export async function openTaskNetwork(runtime: ContainerRuntime, runId: string, taskId: string, scope: string): Promise<{ network: string; gatewayIp: string }> {
+  const network = taskNetworkName(runId, taskId);
+  await runtime.createNetwork(network, { internal: true, labels: { [LABEL_RUN]: runId, [LABEL_TASK]: taskId, [LABEL_SCOPE]: scope } });
+  await runtime.connect(network, gatewayName(runId), GATEWAY_ALIAS);
+  return { network, gatewayIp: await runtime.addressOf(gatewayName(runId), network) };
+}
+
+/** Once the agent's container has exited: its network goes (the gateway is detached from it). */
+export async function closeTaskNetwork(runtime: ContainerRuntime, runId: string, taskId: string): Promise<void> {
+  await runtime.removeNetwork(taskNetworkName(runId, taskId));
 }
 
 export interface GatewayUsage {

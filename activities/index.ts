@@ -10,7 +10,7 @@ import { HOME_FILES_MOUNT, WORKSPACE, type AgentResult } from '../harnesses/harn
 import { BASE_IMAGE } from '../images/constants';
 import { LABEL_ROLE, LABEL_RUN, LABEL_SCOPE, LABEL_TASK, containerName, type ContainerRuntime } from '../runtimes/runtime';
 import type { EvaluateSpec, GraphSpec } from '../spec/types';
-import { GATEWAY_ALIAS, GATEWAY_PORT, gatewayUrl, startGateway, stopGateway, taskToken, taskUsage, type GatewayHandle } from './gateway';
+import { GATEWAY_ALIAS, GATEWAY_PORT, closeTaskNetwork, gatewayUrl, openTaskNetwork, startGateway, stopGateway, taskToken, taskUsage, type GatewayHandle } from './gateway';
 import {
   integrationBranch,
   taskBranch,
@@ -158,6 +158,8 @@ export function createActivities({ runtime, scope = 'unscoped' }: ActivityDeps) 
       // the harness's own files (settings, instructions), then the agent's `home` files
       const home = await writeHomeFiles(input.artifactsDir, input.taskId, [...(invocation.files ?? []), ...(input.agent.home ?? [])], owner);
       const shared = await sharedMounts(input, owner);
+      // an agent with the gateway: a network of its own, where the gateway is all there is
+      const net = gw ? await withHeartbeat('network', () => openTaskNetwork(runtime, input.runId, input.taskId, scope)) : undefined;
       const outcome = await runContainer(
         runtime,
         {
@@ -176,7 +178,10 @@ export function createActivities({ runtime, scope = 'unscoped' }: ActivityDeps) 
           memoryBytes: input.agent.limits.memoryBytes,
           cpus: input.agent.limits.cpus,
           pids: input.agent.limits.pids ?? 512,
-          network: gw?.network ?? 'none',
+          network: net?.network ?? 'none',
+          // the gateway's name without DNS; names it does not know are forwarded to the gateway,
+          // which answers no DNS: they go nowhere (not to the host's resolvers)
+          ...(net ? { hosts: { [GATEWAY_ALIAS]: net.gatewayIp }, dns: [net.gatewayIp] } : {}),
           tmpfs: ['/home/agent', '/tmp'],
         },
         {
@@ -195,6 +200,8 @@ export function createActivities({ runtime, scope = 'unscoped' }: ActivityDeps) 
           progress: (line) => retries.progress(line),
         },
       );
+      // the container has exited: its network goes (a container still running keeps it; stopGateway sweeps)
+      if (net) await closeTaskNetwork(runtime, input.runId, input.taskId);
       const parsed = harness.result?.(await readFile(logPath, 'utf8'), outcome.exitCode);
       const result = (outcome.stoppedFor && retries.result(parsed?.usage)) || parsed;
       let usage = result?.usage;
@@ -238,7 +245,7 @@ export function createActivities({ runtime, scope = 'unscoped' }: ActivityDeps) 
     },
 
     async stopGateway(input: { runId: string }): Promise<void> {
-      await stopGateway(runtime, input.runId);
+      await stopGateway(runtime, input.runId, scope);
     },
 
     /**

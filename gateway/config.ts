@@ -89,6 +89,16 @@ export const gatewayConfigSchema = z
     listen: z
       .object({ host: z.string().min(1).default('0.0.0.0'), port: z.number().int().min(0).max(65535) })
       .strict(),
+    control: z
+      .object({
+        host: z.string().min(1).optional(),
+        interface: z.string().min(1).optional().describe('Listen on the IPv4 address this interface has when the gateway starts'),
+        port: z.number().int().min(0).max(65535),
+      })
+      .strict()
+      .refine((c) => !(c.host && c.interface), { message: 'give host or interface, not both' })
+      .optional()
+      .describe('A listener of its own for /_agentvisor/...; with it, the listen port serves no control route'),
     mode: z.enum(['live', 'record', 'replay']).default('live'),
     cassetteDir: z.string().min(1).optional().describe('Folder of <taskId>.yaml cassettes (record and replay)'),
     controlToken: z
@@ -135,6 +145,8 @@ export interface TaskConfig {
 
 export interface GatewayConfig {
   listen: { host: string; port: number };
+  /** the control side's own listener (host, or an interface's IPv4 address; default 127.0.0.1) */
+  control?: { host?: string; interface?: string; port: number };
   mode: 'live' | 'record' | 'replay';
   cassetteDir?: string;
   controlToken?: string;
@@ -249,6 +261,7 @@ export function resolveGatewayConfig(raw: unknown, opts: ResolveOptions = {}): G
   }
   return {
     listen: c.listen,
+    ...(c.control ? { control: c.control } : {}),
     mode: c.mode,
     cassetteDir,
     controlToken: c.controlToken,

@@ -50,8 +50,9 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
 
   try {
     const addr = await gateway.listen();
+    const ctl = gateway.controlAddress();
     process.stdout.write(
-      `agentvisor gateway: listening on ${addr.address}:${addr.port} mode=${cfg.mode} tasks=${[...cfg.tasks.values()].map((t) => t.taskId).join(',')} ` +
+      `agentvisor gateway: listening on ${addr.address}:${addr.port}${ctl ? ` control on ${ctl.address}:${ctl.port}` : ''} mode=${cfg.mode} tasks=${[...cfg.tasks.values()].map((t) => t.taskId).join(',')} ` +
         `providers=${[...cfg.providers.values()].map((p) => `${p.name}->${p.upstream.origin}`).join(',')}\n`,
     );
   } catch (err) {

@@ -1,10 +1,14 @@
-// The gateway server: one port, three jobs.
+// The gateway server: three jobs.
 //
 //   /<provider>/<path>     model routes: the task's token in, the real credential out; metered,
 //                          budgeted, recorded or replayed
 //   CONNECT host:port,     the egress allowlist: a forward proxy for HTTPS (CONNECT) and plain
 //   GET http://host/...    HTTP (absolute-URI requests), authenticated with Proxy-Authorization
 //   /_agentvisor/...       the control side: health, and usage (with the control token)
+//
+// Without `control` in the config, all three are on the one `listen` port. With it, the control
+// side has a listener of its own (agentvisor binds it to the address the worker reaches, which
+// agents cannot) and the `listen` port, the agents' one, serves no control route at all.
 //
 // Proxy library: http-proxy-3 (sagemathinc/http-proxy-3). It is the maintained, TypeScript rewrite of
 // node-http-proxy (whose last release is years old, with known socket leaks on current Node), is used
@@ -20,6 +24,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import * as http from 'node:http';
 import * as https from 'node:https';
 import * as net from 'node:net';
+import * as os from 'node:os';
 import { Readable } from 'node:stream';
 import * as zlib from 'node:zlib';
 import { createProxyServer } from 'http-proxy-3';
@@ -43,10 +48,23 @@ export interface GatewayOptions {
 
 export interface Gateway {
   server: http.Server;
+  /** the control side's own server, when the config gives it a listener */
+  controlServer?: http.Server;
   ledger: Ledger;
-  /** Starts listening; resolves to the bound address (port 0 picks a free port). */
+  /** Starts listening (and the control listener); resolves to the bound address (port 0 picks a free port). */
   listen(): Promise<net.AddressInfo>;
+  /** where the control listener is bound, once listening */
+  controlAddress(): net.AddressInfo | undefined;
   close(): Promise<void>;
+}
+
+/** The control listener's host: given, or the IPv4 address an interface has now; else loopback. */
+export function controlHost(control: { host?: string; interface?: string }, interfaces = os.networkInterfaces()): string {
+  if (control.host) return control.host;
+  if (!control.interface) return '127.0.0.1';
+  const found = (interfaces[control.interface] ?? []).find((a) => a.family === 'IPv4' && !a.internal);
+  if (!found) throw new Error(`interface ${control.interface} has no IPv4 address (interfaces: ${Object.keys(interfaces).join(', ')})`);
+  return found.address;
 }
 
 type Kind = ProviderKind | 'control' | 'proxy';
@@ -550,6 +568,10 @@ export function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {}): Ga
 
   // ---------- the control side ----------
   function control(req: http.IncomingMessage, res: http.ServerResponse, pathname: string): void {
+    // a refused control call is worth a line: it is someone without the token, or an agent probing
+    res.on('finish', () => {
+      if (res.statusCode >= 400) say(`agentvisor gateway: control ${req.method} ${pathname} status=${res.statusCode} from=${req.socket.remoteAddress ?? '-'}`);
+    });
     const json = (status: number, v: unknown) => {
       const body = JSON.stringify(v, null, 2) + '\n';
       res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
@@ -584,13 +606,17 @@ export function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {}): Ga
         const local = server.address();
         const selfPort = typeof local === 'object' && local ? local.port : -1;
         const first = url.pathname.split('/')[1] ?? '';
-        if (Number(url.port || 80) === selfPort && (cfg.providers.has(first) || first === '_agentvisor')) pathAndQuery = url.pathname + url.search;
+        if (Number(url.port || 80) === selfPort && (cfg.providers.has(first) || (!cfg.control && first === '_agentvisor'))) pathAndQuery = url.pathname + url.search;
         else return forwardHttp(req, res, url);
       }
       const q = pathAndQuery.indexOf('?');
       const pathname = q < 0 ? pathAndQuery : pathAndQuery.slice(0, q);
       const query = new URLSearchParams(q < 0 ? '' : pathAndQuery.slice(q + 1));
-      if (pathname.startsWith('/_agentvisor/')) return control(req, res, pathname);
+      if (pathname.startsWith('/_agentvisor/')) {
+        if (!cfg.control) return control(req, res, pathname);
+        say(`agentvisor gateway: ${req.method} ${pathname} status=404 refused: no control route on this port from=${req.socket.remoteAddress ?? '-'}`);
+        return sendError(res, 'control', 404, 'not_found', `agentvisor gateway: no route ${pathname}`);
+      }
       const m = /^\/([^/]+)(\/.*)?$/.exec(pathname);
       const provider = m ? cfg.providers.get(m[1]) : undefined;
       if (!provider) {
@@ -615,21 +641,57 @@ export function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {}): Ga
   // Long model calls: no request-wide timeout (the upstream socket has proxyTimeout).
   server.requestTimeout = 0;
 
+  // the control side's own listener: control routes only
+  const controlServer = cfg.control
+    ? http.createServer((req, res) => {
+        try {
+          const pathname = new URL(req.url ?? '/', 'http://x').pathname;
+          if (pathname.startsWith('/_agentvisor/')) return control(req, res, pathname);
+          sendError(res, 'control', 404, 'not_found', `agentvisor gateway: the control port serves /_agentvisor/... only`);
+        } catch {
+          sendError(res, 'control', 400, 'invalid_request', 'agentvisor gateway: bad request');
+        }
+      })
+    : undefined;
+  controlServer?.on('clientError', (_err, socket) => {
+    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n');
+  });
+  const listenOn = (srv: http.Server, port: number, host: string) =>
+    new Promise<net.AddressInfo>((resolve, reject) => {
+      srv.once('error', reject);
+      srv.listen(port, host, () => {
+        srv.off('error', reject);
+        resolve(srv.address() as net.AddressInfo);
+      });
+    });
+
   return {
     server,
+    controlServer,
     ledger,
-    listen: () =>
-      new Promise((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(cfg.listen.port, cfg.listen.host, () => {
-          server.off('error', reject);
-          resolve(server.address() as net.AddressInfo);
-        });
-      }),
+    listen: async () => {
+      const addr = await listenOn(server, cfg.listen.port, cfg.listen.host);
+      if (controlServer && cfg.control) {
+        try {
+          await listenOn(controlServer, cfg.control.port, controlHost(cfg.control));
+        } catch (err) {
+          server.close();
+          throw new Error(`control listener: ${(err as Error).message}`);
+        }
+      }
+      return addr;
+    },
+    controlAddress: () => (controlServer?.address() as net.AddressInfo | null) ?? undefined,
     close: () =>
       new Promise((resolve) => {
-        server.close(() => resolve());
+        let open = controlServer?.listening ? 2 : 1;
+        const done = () => --open === 0 && resolve();
+        server.close(done);
         server.closeAllConnections();
+        if (controlServer?.listening) {
+          controlServer.close(done);
+          controlServer.closeAllConnections();
+        }
         agents.http.destroy();
         agents.https.destroy();
         proxy.close();

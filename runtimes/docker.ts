@@ -1,5 +1,7 @@
 // Docker backend (dockerode): the local socket by default, or a remote engine via DOCKER_HOST.
 import Docker from 'dockerode';
+import { createHash } from 'node:crypto';
+import { writeFile } from 'node:fs/promises';
 import type { Writable } from 'node:stream';
 import type { ContainerInfo, ContainerRuntime, ContainerSpec, ExitInfo } from './runtime';
 
@@ -88,20 +90,52 @@ export class DockerRuntime implements ContainerRuntime {
 
   async createNetwork(name: string, opts: { internal: boolean; labels: Record<string, string> }): Promise<void> {
     const existing = await this.docker.listNetworks({ filters: { name: [name] } });
-    if (existing.some((n) => n.Name === name)) return;
-    try {
-      await this.docker.createNetwork({ Name: name, Internal: opts.internal, Labels: opts.labels, CheckDuplicate: true });
-    } catch (err) {
-      if (statusOf(err) !== 409) throw err;
+    if (!existing.some((n) => n.Name === name)) {
+      try {
+        await this.docker.createNetwork({
+          Name: name,
+          Internal: opts.internal,
+          Labels: opts.labels,
+          CheckDuplicate: true,
+          // An internal network still gives its containers a default route to the bridge's address on
+          // the host, and the host answers there (and on all its other addresses): without that
+          // address, a member's packets reach the other members and go nowhere else. The bridge is
+          // named avn… so that a host rule can match all of them (README "Network").
+          ...(opts.internal ? { Options: { [INHIBIT_IPV4]: 'true', [BRIDGE_NAME]: bridgeName(name) } } : {}),
+        });
+      } catch (err) {
+        if (/non-overlapping IPv4 address pool/i.test(String((err as Error).message))) {
+          throw new Error(
+            `${(err as Error).message}: Docker has no address range left for network ${name} (each agent with a gateway has a network of its own); ` +
+              `remove leftover networks (agentvisor gc) or give Docker more, smaller ranges ("default-address-pools" in daemon.json, e.g. {"base": "10.200.0.0/16", "size": 28})`,
+          );
+        }
+        if (statusOf(err) !== 409) throw err;
+      }
     }
+    // every time: an attempt that made the network may have died before this
+    if (opts.internal) await hardenBridge(bridgeName(name));
   }
 
   async removeNetwork(name: string): Promise<void> {
+    const network = this.docker.getNetwork(name);
     try {
-      await this.docker.getNetwork(name).remove();
+      // still attached (the gateway): detached first, else Docker refuses to remove the network
+      const info = (await network.inspect()) as { Containers?: Record<string, unknown> };
+      for (const id of Object.keys(info.Containers ?? {})) {
+        await network.disconnect({ Container: id, Force: true }).catch((err) => {
+          if (![404, 500].includes(statusOf(err) ?? 0)) throw err;
+        });
+      }
+      await network.remove();
     } catch (err) {
       if (statusOf(err) !== 404) throw err;
     }
+  }
+
+  async listNetworks(labels: Record<string, string>): Promise<{ name: string; labels: Record<string, string> }[]> {
+    const found = await this.docker.listNetworks({ filters: { label: Object.entries(labels).map(([k, v]) => (v ? `${k}=${v}` : k)) } });
+    return found.map((n) => ({ name: n.Name, labels: n.Labels ?? {} }));
   }
 
   async connect(network: string, container: string, alias?: string): Promise<void> {
@@ -130,6 +164,38 @@ export class DockerRuntime implements ContainerRuntime {
   }
 }
 
+/** libnetwork's bridge option: no IPv4 address on the host side of the bridge */
+export const INHIBIT_IPV4 = 'com.docker.network.bridge.inhibit_ipv4';
+const BRIDGE_NAME = 'com.docker.network.bridge.name';
+
+/** The host-side bridge of an internal network: `avn` and 12 hex digits (interface names: ≤ 15). */
+export const bridgeName = (network: string) => `avn${createHash('sha256').update(network).digest('hex').slice(0, 12)}`;
+
+let warnedHarden = false;
+
+/**
+ * A bridge with no address still takes one kind of packet into the host's own stack: the limited
+ * broadcast (255.255.255.255), which a host service listening on all addresses receives (measured
+ * on Docker 20.10). A strict reverse-path filter on the bridge drops every packet arriving there for
+ * the host (none has a route back through an address-less bridge); what the bridge forwards between
+ * its members (agent and gateway) is not routed, so not filtered. The setting lives and dies with
+ * the interface: nothing to undo. It needs the worker to run as root next to the engine; otherwise
+ * a warning, once, and the README's host rule does the same.
+ */
+async function hardenBridge(bridge: string): Promise<void> {
+  try {
+    await writeFile(`/proc/sys/net/ipv4/conf/${bridge}/rp_filter`, '1');
+  } catch (err) {
+    if (warnedHarden) return;
+    warnedHarden = true;
+    process.emitWarning(
+      `agentvisor: cannot set rp_filter on the bridge ${bridge} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}): ` +
+        `agents can still send limited broadcasts (255.255.255.255) to the host's services on all addresses. ` +
+        `Run the worker as root on the Docker host, or add the host rule "iptables -I INPUT -i avn+ -j DROP" (README, Network)`,
+    );
+  }
+}
+
 /** The hardening every agent and evaluation container gets; see DESIGN "Isolation over constraints". */
 export function createOptions(spec: ContainerSpec): Docker.ContainerCreateOptions {
   return {
@@ -150,6 +216,8 @@ export function createOptions(spec: ContainerSpec): Docker.ContainerCreateOption
       SecurityOpt: ['no-new-privileges'],
       Tmpfs: Object.fromEntries(spec.tmpfs.map((dir) => [dir, tmpfsOptions(spec.user)])),
       NetworkMode: spec.network,
+      ExtraHosts: spec.hosts ? Object.entries(spec.hosts).map(([host, ip]) => `${host}:${ip}`) : undefined,
+      Dns: spec.dns,
       Memory: spec.memoryBytes,
       MemorySwap: spec.memoryBytes, // no swap beyond the memory limit
       NanoCpus: spec.cpus ? Math.round(spec.cpus * 1e9) : undefined,

@@ -285,7 +285,8 @@ export class KubernetesRuntime implements ContainerRuntime {
     const servers = (policy.spec?.egress?.[0]?.to ?? []).map((p) => p.podSelector?.matchLabels?.[LABEL_JOB]).filter((s): s is string => !!s);
     if (servers.includes(jobName) || policy.spec?.egress?.some((e) => !e.to)) return;
     const annotations = policy.metadata?.annotations ?? {};
-    const updated = networkPolicy(annotations[ANNOTATION_NAME] ?? network, JSON.parse(annotations[ANNOTATION_LABELS] ?? '{}'), namespace, [...servers, jobName]);
+    const allowed = [...new Set([...(policy.spec?.egress?.[0]?.ports ?? []).map((p) => Number(p.port)), ...ports])];
+    const updated = networkPolicy(annotations[ANNOTATION_NAME] ?? network, JSON.parse(annotations[ANNOTATION_LABELS] ?? '{}'), namespace, [...servers, jobName], allowed);
     await this.net.replaceNamespacedNetworkPolicy({ name: objectName(network), namespace, body: { ...updated, metadata: { ...updated.metadata, resourceVersion: policy.metadata?.resourceVersion } } });
   }
 

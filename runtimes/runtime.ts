@@ -35,6 +35,13 @@ export interface ContainerSpec {
   deadlineSeconds?: number;
   /** TCP ports the container serves to others on its networks (Kubernetes: its Service's ports) */
   ports?: number[];
+  /** Names set in the container's hosts file (name → IP), so it needs no DNS for them (Docker: ExtraHosts; Kubernetes: hostAliases) */
+  hosts?: Record<string, string>;
+  /**
+   * The only DNS servers names go to (Docker: Dns, where its embedded DNS forwards the names it
+   * does not know, instead of to the host's resolvers; Kubernetes: dnsPolicy None, dnsConfig).
+   */
+  dns?: string[];
 }
 
 export type ContainerState = 'created' | 'running' | 'exited' | 'missing';
@@ -77,11 +84,13 @@ export interface ContainerRuntime {
   /** Removes the container (forcibly). Missing is fine. */
   remove(name: string): Promise<void>;
   /**
-   * A private network for one run. `internal`: no route out; the gateway, attached to it and to a
-   * network with a route out, is the agents' only way out. Idempotent.
+   * A private network (one per agent of a run). `internal`: its members reach each other and
+   * nothing else: no route out, and not the host either (Docker: the bridge gets no address on the
+   * host side). The gateway, attached to it and to a network with a route out, is the agents' only
+   * way out. Idempotent.
    */
   createNetwork(name: string, opts: { internal: boolean; labels: Record<string, string> }): Promise<void>;
-  /** Removes the network (missing is fine). */
+  /** Removes the network, detaching what is still attached to it (missing is fine). */
   removeNetwork(name: string): Promise<void>;
   /** Attaches a container to a further network, reachable there under `alias`. Idempotent. */
   connect(network: string, container: string, alias?: string): Promise<void>;

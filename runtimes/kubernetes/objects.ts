@@ -168,8 +168,10 @@ export function jobFor(spec: ContainerSpec, opts: KubernetesOptions & { serviceI
           enableServiceLinks: false,
           terminationGracePeriodSeconds: 10,
           securityContext: podSecurity,
-          // the gateway's name on the run's network, without DNS (agents may reach nothing else)
-          ...(opts.serviceIp && opts.serviceAlias ? { hostAliases: [{ ip: opts.serviceIp, hostnames: [opts.serviceAlias] }] } : {}),
+          // the gateway's name on the agent's network, without DNS (agents may reach nothing else)
+          ...hostAliases({ ...(opts.serviceIp && opts.serviceAlias ? { [opts.serviceAlias]: opts.serviceIp } : {}), ...spec.hosts }),
+          // names go to these servers only, never to the cluster's DNS (which the network's policy blocks anyway)
+          ...(spec.dns?.length ? { dnsPolicy: 'None', dnsConfig: { nameservers: spec.dns } } : {}),
           volumes,
           initContainers: mounts.length
             ? [
@@ -232,6 +234,11 @@ export function jobFor(spec: ContainerSpec, opts: KubernetesOptions & { serviceI
   return { job, secret, mounts };
 }
 
+function hostAliases(hosts: Record<string, string>): { hostAliases?: { ip: string; hostnames: string[] }[] } {
+  const entries = Object.entries(hosts);
+  return entries.length ? { hostAliases: entries.map(([name, ip]) => ({ ip, hostnames: [name] })) } : {};
+}
+
 /** Denies all traffic to and from agentvisor's pods except gateways; each network allows its part. */
 export function isolationPolicy(namespace: string): V1NetworkPolicy {
   return {
@@ -249,10 +256,13 @@ export function isolationPolicy(namespace: string): V1NetworkPolicy {
 }
 
 /**
- * A run's network: its pods may reach the pods of the Jobs that serve it (the gateway, added by
- * connect), and nothing else; with none yet, nothing at all.
+ * A network (one agent's): its pods may reach the pods of the Jobs that serve it (the gateway,
+ * added by connect) on the ports those serve it (`ports`: the gateway's agents' port, not its
+ * control port), and nothing else: no DNS (the gateway's name is in the pod's hostAliases), not
+ * the node, not another pod; with no server yet, nothing at all. Ingress to agent pods is denied
+ * by isolationPolicy, so other agents cannot reach them either.
  */
-export function networkPolicy(network: string, labels: Record<string, string>, namespace: string, servers: string[] = []): V1NetworkPolicy {
+export function networkPolicy(network: string, labels: Record<string, string>, namespace: string, servers: string[] = [], ports: number[] = []): V1NetworkPolicy {
   const net = labelValue(network);
   return {
     apiVersion: 'networking.k8s.io/v1',
@@ -261,7 +271,11 @@ export function networkPolicy(network: string, labels: Record<string, string>, n
     spec: {
       podSelector: { matchLabels: { ...MANAGED_BY, [LABEL_NETWORK]: net } },
       policyTypes: ['Egress'],
-      egress: servers.length ? [{ to: servers.map((job) => ({ podSelector: { matchLabels: { [LABEL_JOB]: job } } })) }] : [],
+      // a server with no declared port is not reachable at all (no rule without ports: that would be every port)
+      egress:
+        servers.length && ports.length
+          ? [{ to: servers.map((job) => ({ podSelector: { matchLabels: { [LABEL_JOB]: job } } })), ports: ports.map((port) => ({ protocol: 'TCP', port })) }]
+          : [],
     },
   };
 }

@@ -10,6 +10,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { bundleGateway } from '../../gateway/bundle';
+import { controlHost } from '../../gateway/server';
 
 const rnd = () => randomBytes(12).toString('hex');
 const ANTHROPIC_KEY = `sk-ant-api03-REAL-${rnd()}`;
@@ -400,6 +401,35 @@ describe('the gateway (live)', () => {
     const self = await call(gw.port, 'POST', `http://127.0.0.1:${gw.port}/openai/v1/chat/completions`, { authorization: `Bearer ${TOKEN_IMPLEMENT}` }, { model: 'gpt-4.1-mini' });
     expect(self.status).toBe(200);
     expect(self.body).toBe(CHAT_JSON);
+  });
+});
+
+describe('a control listener of its own (what agentvisor runs)', () => {
+  it('serves the control routes there only; the agents\' port answers them with 404, and refusals are logged', async () => {
+    const gw = await startGateway(writeConfig('control.json', config({ control: { host: '127.0.0.1', port: 0 } })));
+    const controlPort = Number(/control on 127\.0\.0\.1:(\d+) /.exec(gw.output())![1]);
+    const token = { 'x-agentvisor-control-token': CONTROL };
+    // the agents' port: no control route at all, with or without the token
+    expect((await call(gw.port, 'GET', '/_agentvisor/health', {})).status).toBe(404);
+    expect((await call(gw.port, 'GET', '/_agentvisor/usage', token)).status).toBe(404);
+    expect((await call(gw.port, 'GET', `http://127.0.0.1:${gw.port}/_agentvisor/usage`, token)).status).toBe(407); // not itself: a proxy request
+    // the control port: control routes only
+    expect((await call(controlPort, 'GET', '/_agentvisor/health', {})).status).toBe(200);
+    expect((await call(controlPort, 'GET', '/_agentvisor/usage', token)).status).toBe(200);
+    expect((await call(controlPort, 'GET', '/_agentvisor/usage', {})).status).toBe(401);
+    expect((await call(controlPort, 'POST', '/anthropic/v1/messages', { 'x-api-key': TOKEN_IMPLEMENT }, { model: 'claude-sonnet-4-5' })).status).toBe(404);
+    expect(gw.output()).toMatch(/GET \/_agentvisor\/usage status=404 refused: no control route on this port from=127\.0\.0\.1/);
+    expect(gw.output()).toMatch(/control GET \/_agentvisor\/usage status=401 from=127\.0\.0\.1/);
+    await gw.stop();
+  });
+
+  it('binds an interface\'s IPv4 address, and refuses an interface without one', () => {
+    const v4 = { address: '172.17.0.5', netmask: '255.255.0.0', family: 'IPv4', mac: '02:42:ac:11:00:05', internal: false, cidr: '172.17.0.5/16' } as const;
+    const v6 = { address: 'fe80::1', netmask: 'ffff:ffff:ffff:ffff::', family: 'IPv6', mac: '02:42:ac:11:00:05', internal: false, cidr: 'fe80::1/64', scopeid: 2 } as const;
+    expect(controlHost({ interface: 'eth0' }, { eth0: [v6, v4], eth1: [{ ...v4, address: '172.20.0.2' }] })).toBe('172.17.0.5');
+    expect(() => controlHost({ interface: 'eth0' }, { eth0: [v6] })).toThrow(/interface eth0 has no IPv4 address/);
+    expect(controlHost({ host: '10.0.0.1' })).toBe('10.0.0.1');
+    expect(controlHost({})).toBe('127.0.0.1');
   });
 });
 

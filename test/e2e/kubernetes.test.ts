@@ -10,6 +10,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { createActivities } from '../../activities';
+import { openTaskNetwork } from '../../activities/gateway';
 import { validateGraphFile, cancelRun, getRunReport, startRun, waitForRun } from '../../client/api';
 import { loadConfig } from '../../client/config';
 import { BASE_IMAGE } from '../../images/constants';
@@ -150,7 +151,7 @@ describeCluster('agents as Kubernetes Jobs (real API server, kwok node)', () => 
     await runtime.remove(s.name);
   });
 
-  test("a run's gateway: pod and Service, a NetworkPolicy letting agents reach only it, credentials in its own Secret; a failed start leaves nothing", async () => {
+  test("a run's gateway: its pod; an agent's network: a Service and a NetworkPolicy letting the agent reach only its agents' port; credentials in its own Secret; a failed start leaves nothing", async () => {
     const ns = await namespace('k8s-gw');
     const runtime = new KubernetesRuntime({ namespace: ns, kubeconfig: cluster.kubeconfig });
     const activities = createActivities({ runtime, scope: 'k8s-test' });
@@ -169,23 +170,25 @@ tasks:
     const artifactsDir = mkdtempSync(path.join(os.tmpdir(), 'k8s-gw-'));
     // the gateway's pod starts, but no process answers on a simulated node: the start fails
     const started = activities.startGateway({ runId, artifactsDir, graph: graph! }).catch((e: Error) => e);
-    const net = `agentvisor-${runId}`;
-    let policy: k8s.V1NetworkPolicy | undefined;
-    await until('the gateway served on the run network', async () => {
-      policy = (await cluster.net.listNamespacedNetworkPolicy({ namespace: ns, labelSelector: `${LABEL_RUN}=${runId}` })).items[0];
-      return !!policy?.spec?.egress?.length;
-    }, 60_000);
-    const [service] = (await cluster.core.listNamespacedService({ namespace: ns, labelSelector: `${LABEL_RUN}=${runId}` })).items;
+    await until('the gateway pod', async () => (await podsOf(ns, '_gateway')).length > 0, 60_000);
     const [gateway] = await podsOf(ns, '_gateway');
+    const gatewayJob = gateway.metadata!.labels!['batch.kubernetes.io/job-name'];
+    // what runAgent does for an agent with the gateway: a network of its own, served by the gateway
+    const { network: net, gatewayIp } = await openTaskNetwork(runtime, runId, 't', 'k8s-test');
+    const [policy] = (await cluster.net.listNamespacedNetworkPolicy({ namespace: ns, labelSelector: `${LABEL_RUN}=${runId}` })).items;
+    const [service] = (await cluster.core.listNamespacedService({ namespace: ns, labelSelector: `${LABEL_RUN}=${runId}` })).items;
     expect(service.spec!.ports!.map((p) => p.port)).toEqual([8080]);
-    expect(service.spec!.selector).toEqual({ 'batch.kubernetes.io/job-name': gateway.metadata!.labels!['batch.kubernetes.io/job-name'] });
-    expect(policy!.spec!.egress).toEqual([{ to: [{ podSelector: { matchLabels: { 'batch.kubernetes.io/job-name': gateway.metadata!.labels!['batch.kubernetes.io/job-name'] } } }] }]);
+    expect(service.spec!.selector).toEqual({ 'batch.kubernetes.io/job-name': gatewayJob });
+    expect(gatewayIp).toBe(service.spec!.clusterIP);
+    // the gateway's agents' port and nothing else: not its control port (8081), no DNS
+    expect(policy.spec!.egress).toEqual([{ to: [{ podSelector: { matchLabels: { 'batch.kubernetes.io/job-name': gatewayJob } } }], ports: [{ protocol: 'TCP', port: 8080 }] }]);
 
-    // an agent on the run's network: the gateway's name is the Service's address; no credential near it
-    await runtime.start(spec('agent-on-net', { labels: { [LABEL_RUN]: runId, [LABEL_TASK]: 't', [LABEL_ROLE]: 'agent' }, network: net, command: ['sh', '-c', 'sleep 30'] }));
+    // the agent on its network: the gateway's name is the Service's address, no cluster DNS; no credential near it
+    await runtime.start(spec('agent-on-net', { labels: { [LABEL_RUN]: runId, [LABEL_TASK]: 't', [LABEL_ROLE]: 'agent' }, network: net, hosts: { 'agentvisor-gateway': gatewayIp }, dns: [gatewayIp], command: ['sh', '-c', 'sleep 30'] }));
     const [agent] = await podsOf(ns, 't');
     expect(agent.spec!.hostAliases).toEqual([{ ip: service.spec!.clusterIP, hostnames: ['agentvisor-gateway'] }]);
-    expect(agent.metadata!.labels!['org.agentvisor.network']).toBe(policy!.spec!.podSelector!.matchLabels!['org.agentvisor.network']);
+    expect([agent.spec!.dnsPolicy, agent.spec!.dnsConfig]).toEqual(['None', { nameservers: [service.spec!.clusterIP] }]);
+    expect(agent.metadata!.labels!['org.agentvisor.network']).toBe(policy.spec!.podSelector!.matchLabels!['org.agentvisor.network']);
     const secrets = (await cluster.core.listNamespacedSecret({ namespace: ns })).items;
     const holding = secrets.filter((x) => Object.values(x.data ?? {}).some((v) => Buffer.from(v, 'base64').toString() === 'sk-the-real-credential'));
     expect(holding.map((x) => x.metadata!.name)).toEqual([gateway.spec!.containers[0].envFrom![0].secretRef!.name]);

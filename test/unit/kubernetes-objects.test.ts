@@ -1,7 +1,7 @@
 // The Kubernetes runtime's objects and its reading of Job and pod states, without an API server
 // (test/e2e/kubernetes.test.ts has them admitted and followed by a real one).
 import type { V1Job, V1Pod } from '@kubernetes/client-node';
-import { jobFor, labelValue, networkPolicy, objectName, selectorFor } from '../../runtimes/kubernetes/objects';
+import { isolationPolicy, jobFor, labelValue, networkPolicy, objectName, selectorFor } from '../../runtimes/kubernetes/objects';
 import { judge } from '../../runtimes/kubernetes/status';
 import type { ContainerSpec } from '../../runtimes/runtime';
 
@@ -61,9 +61,41 @@ test('a Job: one pod, no retries, the deadline, limits, restricted security, env
   expect(() => jobFor({ ...spec, user: '0:0' }, { namespace: 'ns' })).toThrow(/other than root/);
 });
 
-test('a network lets its pods reach only the Jobs that serve it', () => {
+// What a hostile agent's pod may reach (README "Isolation", "Network"). These are the objects only:
+// the kwok test cluster has no CNI, so no policy is enforced there and no packet is ever dropped.
+test('a network lets its pods reach only the Jobs that serve it, on the ports they serve it', () => {
   expect(networkPolicy('net', {}, 'ns').spec).toMatchObject({ policyTypes: ['Egress'], egress: [] });
-  expect(networkPolicy('net', {}, 'ns', ['gw']).spec!.egress).toEqual([{ to: [{ podSelector: { matchLabels: { 'batch.kubernetes.io/job-name': 'gw' } } }] }]);
+  const gw = { podSelector: { matchLabels: { 'batch.kubernetes.io/job-name': 'gw' } } };
+  const policy = networkPolicy('net', {}, 'ns', ['gw'], [8080]);
+  expect(policy.spec!.policyTypes).toEqual(['Egress']);
+  expect(policy.spec!.podSelector).toEqual({ matchLabels: { 'app.kubernetes.io/managed-by': 'agentvisor', 'org.agentvisor.network': 'net' } });
+  // one rule: the gateway's pod, its agents' port; not its control port, no DNS, no node, no other pod or address
+  expect(policy.spec!.egress).toEqual([{ to: [gw], ports: [{ protocol: 'TCP', port: 8080 }] }]);
+  // a server that declares no port gives no rule at all (a rule without ports would open every port)
+  expect(networkPolicy('net', {}, 'ns', ['gw']).spec!.egress).toEqual([]);
+});
+
+test('agent pods take no traffic from anyone and send none but what their network allows', () => {
+  const policy = isolationPolicy('ns');
+  expect(policy.spec).toEqual({
+    podSelector: {
+      matchLabels: { 'app.kubernetes.io/managed-by': 'agentvisor' },
+      matchExpressions: [{ key: 'org.agentvisor.role', operator: 'NotIn', values: ['gateway'] }],
+    },
+    policyTypes: ['Ingress', 'Egress'],
+  });
+  expect(policy.spec!.ingress).toBeUndefined(); // none allowed: other agents cannot reach an agent
+});
+
+test('an agent pod names its gateway by hostAliases and asks no cluster DNS', () => {
+  const { job } = jobFor({ ...spec, network: 'net', hosts: { 'agentvisor-gateway': '10.96.0.7' }, dns: ['10.96.0.7'] }, { namespace: 'ns', serviceIp: '10.96.0.7', serviceAlias: 'agentvisor-gateway' });
+  const pod = job.spec!.template.spec!;
+  expect(pod.hostAliases).toEqual([{ ip: '10.96.0.7', hostnames: ['agentvisor-gateway'] }]);
+  expect(pod.dnsPolicy).toBe('None');
+  expect(pod.dnsConfig).toEqual({ nameservers: ['10.96.0.7'] });
+  // a container on no gateway's network: none of these
+  const alone = jobFor(spec, { namespace: 'ns' }).job.spec!.template.spec!;
+  expect([alone.hostAliases, alone.dnsPolicy, alone.dnsConfig]).toEqual([undefined, undefined, undefined]);
 });
 
 const job = (conditions: { type: string; reason?: string }[] = []): V1Job => ({
