@@ -44,20 +44,24 @@ export function htmlText(text: unknown): string {
   return String(text ?? '').replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
-/** Markdown's inline punctuation: emphasis, code, links and images, tables, strikethrough, headings. */
-const MARKDOWN_PUNCTUATION = /[\\`*_{}[\]()#!|~]/g;
+/**
+ * Markdown's punctuation: emphasis, code, links and images, tables, strikethrough, headings, and
+ * HTML (`<`, `>`) and entities (`&`). A backslash makes each one literal in CommonMark, which
+ * the Temporal UI's renderer (it shows entities as they are written) and GitHub's both follow.
+ */
+const MARKDOWN_PUNCTUATION = /[\\`*_{}[\]()#!|~<>&]/g;
 
 /**
- * For one line of markdown (a table cell, a line of the details): shown as the text it is. HTML
- * is written as entities (`<`, `>`, `&`), markdown's punctuation is backslash-escaped, and what the
- * terminal must not get is gone too (newlines become spaces: a value cannot start a new row or
- * block). A bare URL stays text that some renderers make a link of; a link with other text, an
- * image or raw HTML cannot be written.
+ * For one line of markdown (a table cell, a line of the details): shown as the text it is.
+ * Markdown's punctuation is backslash-escaped, and what the terminal must not get is gone too
+ * (newlines become spaces: a value cannot start a new row or block). No link, image or HTML can be
+ * written, nor a bare URL that a renderer would link (`://` and `www.` are escaped too).
  */
 export function markdownText(text: unknown): string {
   return terminalText(text)
-    .replace(/[&<>]/g, (c) => (c === '&' ? '&amp;' : c === '<' ? '&lt;' : '&gt;'))
-    .replace(MARKDOWN_PUNCTUATION, (c) => `\\${c}`);
+    .replace(MARKDOWN_PUNCTUATION, (c) => `\\${c}`)
+    .replace(/:\/\//g, '\\://') // not a bare link either (GFM autolinks)
+    .replace(/\bwww\./gi, (w) => `${w.slice(0, 3)}\\.`);
 }
 
 /**

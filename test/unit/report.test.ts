@@ -89,11 +89,11 @@ describe("an agent's text", () => {
 
   test('is escaped in the details markdown: no HTML, link, image, table row or terminal sequence', () => {
     const md = detailsMarkdown(attacked);
-    expect(md).not.toMatch(/<img|<script|<b>|\x1b|[^\\]\[click|!\[p|\n\| fake/);
+    expect(md).not.toMatch(/[^\\]<img|[^\\]<script|[^\\]<b>|\x1b|[^\\]\[click|[^\\]!\[p|\n\| fake/);
     expect(md).toContain('| b | agent-b | failed |');
-    expect(md).toContain('exit 1: &lt;img src=x onerror=alert\\(1\\)&gt; \\[click\\]\\(https://evil.example\\) \\*\\*x\\*\\* \\| y');
-    expect(md).toContain('proposal \\!\\[p\\]\\(https://tracker.example/p.png\\)&lt;b&gt;.yaml of b: **refused**');
-    expect(md).toContain('in &lt;script&gt;x&lt;/script&gt;.js');
+    expect(md).toContain('exit 1: \\<img src=x onerror=alert\\(1\\)\\> \\[click\\]\\(https\\://evil.example\\) \\*\\*x\\*\\* \\| y');
+    expect(md).toContain('proposal \\!\\[p\\]\\(https\\://tracker.example/p.png\\)\\<b\\>.yaml of b: **refused**');
+    expect(md).toContain('in \\<script\\>x\\</script\\>.js');
     // every table row still has its seven cells
     for (const row of md.split('\n').filter((l) => l.startsWith('| b '))) expect(row.split(/(?<!\\)\|/).length - 2).toBe(7);
   });

@@ -32,14 +32,16 @@ describe('terminalText', () => {
 
 describe('markdownText', () => {
   test('HTML is shown, not rendered', () => {
-    expect(markdownText('<img src=x onerror=alert(1)> & <script>')).toBe('&lt;img src=x onerror=alert\\(1\\)&gt; &amp; &lt;script&gt;');
-    expect(markdownText('&lt; stays literal')).toBe('&amp;lt; stays literal');
+    expect(markdownText('<img src=x onerror=alert(1)> & <script>')).toBe('\\<img src=x onerror=alert\\(1\\)\\> \\& \\<script\\>');
+    expect(markdownText('&lt; stays literal')).toBe('\\&lt; stays literal');
   });
 
   test('no links, images, emphasis, code, table cells or headings', () => {
-    expect(markdownText('[click](https://evil.example) ![x](https://tracker.example/p.png)')).toBe('\\[click\\]\\(https://evil.example\\) \\!\\[x\\]\\(https://tracker.example/p.png\\)');
+    expect(markdownText('[click](https://evil.example) ![x](https://tracker.example/p.png)')).toBe('\\[click\\]\\(https\\://evil.example\\) \\!\\[x\\]\\(https\\://tracker.example/p.png\\)');
     expect(markdownText('**bold** _it_ `code` ~~gone~~ a|b # h \\')).toBe('\\*\\*bold\\*\\* \\_it\\_ \\`code\\` \\~\\~gone\\~\\~ a\\|b \\# h \\\\');
-    expect(markdownText('<https://evil.example>')).toBe('&lt;https://evil.example&gt;');
+    expect(markdownText('<https://evil.example>')).toBe('\\<https\\://evil.example\\>');
+    // nor a bare link (GFM autolinks): the Temporal UI links neither
+    expect(markdownText('see http://evil.example or WWW.evil.example, at 10:30')).toBe('see http\\://evil.example or WWW\\.evil.example, at 10:30');
   });
 
   test('one line: newlines cannot start a row or a block; terminal sequences are gone', () => {
@@ -50,7 +52,7 @@ describe('markdownText', () => {
 
 describe('markdownLines', () => {
   test('keeps the lines; what would start a list, heading or rule is escaped', () => {
-    expect(markdownLines('Add multiply\n- item\n+ item\n1. first\n===\n> quote\n# title')).toBe('Add multiply  \n\\- item  \n\\+ item  \n1\\. first  \n\\===  \n&gt; quote  \n\\# title');
+    expect(markdownLines('Add multiply\n- item\n+ item\n1. first\n===\n> quote\n# title')).toBe('Add multiply  \n\\- item  \n\\+ item  \n1\\. first  \n\\===  \n\\> quote  \n\\# title');
     expect(markdownText('1 files, +1 −0')).toBe('1 files, +1 −0');
   });
 });
