@@ -10,6 +10,7 @@
 //   details, in `agentvisor status` and in the report;
 // - a read-only shared workspace and the home files mount cannot be written.
 import type { Client } from '@temporalio/client';
+import { chromium, type Page } from 'playwright-core';
 import { existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -37,6 +38,45 @@ async function waitFor(client: Client, runId: string, what: string, cond: (r: Ru
   let report: RunReport | undefined;
   await until(what, async () => cond((report = await getRunReport(client, runId, loadConfig()))), 90_000);
   return report!;
+}
+
+/** The UI renders summaries and details (markdown) in iframes of their own: waits for one showing `text`. */
+async function waitForFrameText(page: Page, text: string, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    for (const frame of page.frames()) {
+      if ((await frame.locator('body').innerText().catch(() => '')).includes(text)) return;
+    }
+    if (Date.now() > deadline) {
+      const shown = await Promise.all(page.frames().map((f) => f.locator('body').innerText().catch(() => '')));
+      throw new Error(`no frame of ${page.url()} shows "${text}"; they show:\n${shown.map((t) => t.slice(0, 3000)).join('\n---\n')}`);
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+/**
+ * Opens a workflow's User Metadata in the real Temporal UI (headless Chromium) and waits until its
+ * markdown shows `text` as text; returns the images, links and scripts the rendered markdown holds,
+ * and the dialogs (alert) that opened.
+ */
+async function uiMetadata(workflowId: string, text: string): Promise<{ elements: string[]; dialogs: string[] }> {
+  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true });
+  try {
+    const page = await browser.newPage({ viewport: { width: 1400, height: 1150 } });
+    const dialogs: string[] = [];
+    page.on('dialog', (d) => void (dialogs.push(d.message()), d.dismiss()));
+    await page.goto(`${process.env.AGENTVISOR_UI_URL}/namespaces/default/workflows/${encodeURIComponent(workflowId)}`);
+    await page.getByRole('tab', { name: /User Metadata/ }).click();
+    await waitForFrameText(page, text);
+    const elements: string[] = [];
+    for (const frame of page.frames().filter((f) => f !== page.mainFrame())) {
+      for (const el of await frame.locator('img, a, script, iframe').all()) elements.push(await el.evaluate((e) => e.outerHTML));
+    }
+    return { elements, dialogs };
+  } finally {
+    await browser.close();
+  }
 }
 
 async function finalReport(client: Client, runId: string): Promise<RunReport> {
@@ -253,6 +293,10 @@ tasks:
         // proposed task's static details
         const details = ((await client.workflow.getHandle(runId).query('__temporal_workflow_metadata')) as { currentDetails?: string }).currentDetails ?? '';
         const prompt = (await (await client.workflow.getHandle(`${runId}/painted`).describe()).staticDetails()) ?? '';
+        // and in a real browser: the UI renders the markdown, which shows the agent's text as text
+        const run = await uiMetadata(runId, 'proposal <img src=x onerror=alert(1)>[click](javascript:alert(1))**x**|y.yaml of name: accepted');
+        const child = await uiMetadata(`${runId}/painted`, '# Heading <script>alert(2)</script> [p](http://evil.example) ![i](http://tracker.example/i.png)');
+        for (const seen of [run, child]) expect(seen).toEqual({ elements: [], dialogs: [] });
         return { report, details, prompt };
       });
       // the agents did write it: a proposal under that name, and a conflict on that file
@@ -265,13 +309,13 @@ tasks:
 
       // UI details: text, never markup or escapes
       for (const md of [details, prompt]) {
-        expect(md).not.toMatch(/<img|<script|\]\(javascript|\]\(http|\x1b|\x07/);
+        expect(md).not.toMatch(/[^\\]<img|[^\\]<script|[^\\]\]\(javascript|[^\\]\]\(http|\x1b|\x07/);
       }
-      expect(details).toContain('proposal &lt;img src=x onerror=alert\\(1\\)&gt;\\[click\\]\\(javascript:alert\\(1\\)\\)\\*\\*x\\*\\*\\|y.yaml of name: **accepted**');
-      expect(details).toContain('unknown key "&lt;img src=x onerror=alert\\(3\\)&gt;\\[k\\]\\(javascript:x\\) \\*\\*k\\*\\* \\| c"');
-      expect(details).toContain('&lt;img src=x onerror=alert\\(4\\)&gt;\\*\\*clash\\*\\*');
+      expect(details).toContain('proposal \\<img src=x onerror=alert\\(1\\)\\>\\[click\\]\\(javascript:alert\\(1\\)\\)\\*\\*x\\*\\*\\|y.yaml of name: **accepted**');
+      expect(details).toContain('unknown key "\\<img src=x onerror=alert\\(3\\)\\>\\[k\\]\\(javascript:x\\) \\*\\*k\\*\\* \\| c"');
+      expect(details).toContain('\\<img src=x onerror=alert\\(4\\)\\>\\*\\*clash\\*\\*');
       expect(details).toMatch(/\| painted \| namer \| succeeded \|/);
-      expect(prompt).toBe('**Prompt**\n\n\\# Heading &lt;script&gt;alert\\(2\\)&lt;/script&gt; \\[p\\]\\(http://evil.example\\) \\!\\[i\\]\\(http://tracker.example/i.png\\)  \n\\- item');
+      expect(prompt).toBe('**Prompt**\n\n\\# Heading \\<script\\>alert\\(2\\)\\</script\\> \\[p\\]\\(http\\://evil.example\\) \\!\\[i\\]\\(http\\://tracker.example/i.png\\)  \n\\- item');
 
       // the terminal: no escape sequence or control character reaches it
       const status = await cli('status', runId);
@@ -285,7 +329,7 @@ tasks:
       const html = readFileSync(path.join(out, 'report.html'), 'utf8');
       expect(html).not.toMatch(/<img|<script>alert|\x1b/);
       expect(html).toContain('&#60;img src=x onerror=alert(1)&#62;');
-      expect(readFileSync(path.join(out, 'report.md'), 'utf8')).not.toMatch(/<img|\x1b/);
+      expect(readFileSync(path.join(out, 'report.md'), 'utf8')).not.toMatch(/[^\\]<img|\x1b/);
     } finally {
       await client.connection.close();
     }
