@@ -73,10 +73,12 @@ export class Growth {
     for (const p of found) {
       const tasks = p.tasks ?? [];
       const entry: ProposalReport = { by: task.id, file: p.file, tasks: tasks.map((t) => t.id), status: 'refused' };
+      // runs from before this check replay without it (they had no marker)
+      const privilege = !p.problems && limits?.from.includes(task.agent) && patched(PROPOSAL_AGENTS_PATCH) ? this.privilegeProblem(task, tasks) : undefined;
       if (p.problems) entry.reason = `malformed: ${p.problems.join('; ')}`;
       else if (!limits) entry.reason = 'this graph takes no proposals (it has no proposals: section)';
       else if (!limits.from.includes(task.agent)) entry.reason = `agent ${task.agent} may not propose tasks (proposals.from: ${limits.from.join(', ')})`;
-      else if (patched(PROPOSAL_AGENTS_PATCH) && this.privilegeProblem(task, tasks)) entry.reason = this.privilegeProblem(task, tasks);
+      else if (privilege) entry.reason = privilege;
       else if (depth > limits.maxDepth) entry.reason = `too deep: ${task.id} is itself ${depth - 1} proposal(s) down (proposals.maxDepth: ${limits.maxDepth})`;
       else if (this.accepted + tasks.length > limits.maxTasks) {
         entry.reason = `over the run's limit of ${limits.maxTasks} proposed tasks (${this.accepted} accepted before)`;
