@@ -1,7 +1,7 @@
 // Activities for agents that coordinate: the run's shared workspace (a folder in the run's
 // artifacts, mounted at /shared in the agents the graph lets in) and the drop folders where agents
 // leave proposals of follow-up tasks (one per task, mounted over /shared/proposals).
-import { constants } from 'node:fs';
+import { constants, type Stats } from 'node:fs';
 import { lchown, lstat, mkdir, open, readdir, rm } from 'node:fs/promises';
 import * as path from 'node:path';
 import type { Mount } from '../runtimes/runtime';
@@ -64,8 +64,10 @@ export function coordinationActivities({ owner }: { owner?: Owner }) {
     },
 
     /**
-     * The task files an agent left in its drop folder, parsed. Only regular files are read (a
-     * symlink could point anywhere on the worker's machine); the files stay as the record.
+     * The task files an agent left in its drop folder, parsed. Only regular files with one link
+     * are read: a symlink could point anywhere on the worker's machine, and a hard link is a name
+     * for a file that lives somewhere else too. The file is opened without following a link and
+     * checked again once open. The files stay as the record.
      */
     async collectProposals(input: { taskId: string; dropDir: string }): Promise<FoundProposal[]> {
       const names = (await readdir(input.dropDir).catch(() => [] as string[])).sort();
@@ -77,12 +79,16 @@ export function coordinationActivities({ owner }: { owner?: Owner }) {
         }
         const full = path.join(input.dropDir, file);
         const stat = await lstat(full);
-        if (!stat.isFile()) found.push({ file, problems: ['not a regular file'] });
-        else if (!/\.(ya?ml|json)$/.test(file)) found.push({ file, problems: ['not a .yaml, .yml or .json file'] });
-        else if (stat.size > MAX_PROPOSAL_BYTES) found.push({ file, problems: [`larger than ${MAX_PROPOSAL_BYTES / 1024} KiB`] });
+        const problem = proposalFileProblem(file, stat);
+        if (problem) found.push({ file, problems: [problem] });
         else {
-          const handle = await open(full, constants.O_RDONLY | constants.O_NOFOLLOW);
-          const text = await handle.readFile('utf8').finally(() => handle.close());
+          // O_NONBLOCK: were it swapped for a FIFO meanwhile, opening it must not wait for a writer
+          const handle = await open(full, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+          const text = await (async () => {
+            const again = proposalFileProblem(file, await handle.stat());
+            if (again) throw new Error(`${file} changed while it was read: ${again}`);
+            return handle.readFile('utf8');
+          })().finally(() => handle.close());
           const { tasks, problems } = parseTasksText(text, { defaultAfter: [input.taskId] });
           found.push(tasks ? { file, tasks } : { file, problems: problems.map((p) => `${p.line ? `line ${p.line}: ` : ''}${p.path ? `${p.path}: ` : ''}${p.message}`) });
         }
@@ -90,4 +96,13 @@ export function coordinationActivities({ owner }: { owner?: Owner }) {
       return found;
     },
   };
+}
+
+/** Why a file in a drop folder is not read as a proposal (undefined: it is). */
+function proposalFileProblem(file: string, stat: Stats): string | undefined {
+  if (!stat.isFile()) return 'not a regular file';
+  if (stat.nlink > 1) return 'a hard link (only a file the agent wrote there itself is read)';
+  if (!/\.(ya?ml|json)$/.test(file)) return 'not a .yaml, .yml or .json file';
+  if (stat.size > MAX_PROPOSAL_BYTES) return `larger than ${MAX_PROPOSAL_BYTES / 1024} KiB`;
+  return undefined;
 }

@@ -24,6 +24,7 @@ import { runDevServer } from './dev-server';
 import { addCoordinationCommands } from './cli-coordination';
 import { formatUsd, ProgressView, renderTable } from './progress';
 import { describeResolution, isLive, type RunReport } from '../workflows/run-types';
+import { terminalText as tty } from '../workflows/text-safety';
 import { currentTracing } from '../telemetry/tracing';
 import { runtimeFromFlags, type RuntimeFlags } from '../runtimes/select';
 
@@ -68,9 +69,10 @@ function publicReport(r: RunReport) {
   };
 }
 
+/** The run's state in lines; what agents could have written (errors, file names, proposals) without escape sequences. */
 function printSummary(report: RunReport, cfg: ClientConfig) {
   const link = runUiLink(cfg, report.runId);
-  console.log(`run ${report.runId}: ${report.status}${report.error ? ` (${report.error})` : ''}`);
+  console.log(`run ${report.runId}: ${report.status}${report.error ? ` (${tty(report.error)})` : ''}`);
   if (report.status === 'completed') console.log(`integration branch: ${report.integrationBranch}`);
   if (report.shared) {
     const access = Object.entries(report.shared.access).map(([agent, mode]) => `${agent} ${mode}`).join(', ');
@@ -78,14 +80,14 @@ function printSummary(report: RunReport, cfg: ClientConfig) {
   }
   for (const a of report.approvals ?? []) {
     if (a.status === 'waiting') console.log(`awaiting approval: ${a.gate} (agentvisor approve ${report.runId} ${a.gate}, or reject ${report.runId} ${a.gate} --reason …)`);
-    else console.log(`approval of ${a.gate}: ${a.status}${a.timedOut ? ' (timed out)' : ''}${a.reason ? `: ${a.reason}` : ''}`);
+    else console.log(`approval of ${a.gate}: ${a.status}${a.timedOut ? ' (timed out)' : ''}${a.reason ? `: ${tty(a.reason)}` : ''}`);
   }
   for (const p of report.proposals ?? []) {
-    const tasks = p.tasks.length ? ` (${p.tasks.join(', ')})` : '';
-    console.log(`proposal ${p.file || '(drop folder)'} of ${p.by}${tasks}: ${p.status}${p.reason ? `: ${p.reason}` : ''}`);
+    const tasks = p.tasks.length ? ` (${tty(p.tasks.join(', '))})` : '';
+    console.log(`proposal ${tty(p.file) || '(drop folder)'} of ${p.by}${tasks}: ${p.status}${p.reason ? `: ${tty(p.reason)}` : ''}`);
   }
   for (const c of report.merge.conflicts) {
-    console.log(`conflict: task ${c.taskId}${c.conflictsWith.length ? ` with ${c.conflictsWith.join(', ')}` : ''} in ${c.files.join(', ')}${describeResolution(c.resolution)}`);
+    console.log(`conflict: task ${c.taskId}${c.conflictsWith.length ? ` with ${c.conflictsWith.join(', ')}` : ''} in ${tty(c.files.join(', '))}${tty(describeResolution(c.resolution))}`);
   }
   if (link) console.log(`Temporal UI: ${link}`);
 }

@@ -1,9 +1,12 @@
 // Live progress of a run in the terminal: a redrawn table on a TTY, plain lines otherwise (CI logs).
+// What an agent could have written (errors, its last output line) is shown without escape
+// sequences or control characters: an agent cannot move the cursor or rewrite the terminal.
 import type { Client } from '@temporalio/client';
 import Table from 'cli-table3';
 import type { RunReport, TaskReport } from '../workflows/run-types';
 import { costOf, tokensOf, totalsText } from '../workflows/usage';
 import { lastActivityLines } from './activity-lines';
+import { terminalText as tty } from '../workflows/text-safety';
 
 export { formatTokens, formatUsd } from '../workflows/usage';
 
@@ -23,14 +26,15 @@ function elapsed(t: TaskReport, now: number): string {
   return `${(ms / 1000).toFixed(1)}s`;
 }
 
-/** What a task is doing (its last heartbeat line) or, once over, what it came to. */
+/** What a task is doing (its last heartbeat line) or, once over, what it came to; an agent's text without escape sequences. */
 function activity(t: TaskReport, lastLine?: string): string {
-  const text =
+  const text = tty(
     t.status === 'running'
       ? (lastLine ?? '')
       : t.status === 'succeeded'
         ? `${t.filesChanged} files${t.commit ? `, ${t.commit.slice(0, 10)}` : ''}`
-        : (t.error ?? t.note ?? '');
+        : (t.error ?? t.note ?? ''),
+  );
   return text.length > 48 ? `${text.slice(0, 47)}…` : text;
 }
 
@@ -39,7 +43,7 @@ export function renderTable(report: RunReport, colour: boolean, now = Date.now()
   for (const t of report.tasks) {
     const shown = t.reusedFrom ? 'reused' : t.status;
     const status = colour ? `${COLOURS[t.status] ?? ''}${shown}\x1b[0m` : shown;
-    table.push([t.id, t.agent, status, elapsed(t, now), tokensOf(t.usage), costOf(t.usage), activity(t, lastLines.get(t.id))]);
+    table.push([tty(t.id), tty(t.agent), status, elapsed(t, now), tokensOf(t.usage), costOf(t.usage), activity(t, lastLines.get(t.id))]);
   }
   const lines = [table.toString()];
   const totals = totalsText(report);
@@ -74,7 +78,7 @@ export class ProgressView {
     for (const t of report.tasks) {
       if (t.note && !this.lastStates.has(`${t.id}:note`)) {
         this.lastStates.set(`${t.id}:note`, t.note);
-        this.out.write(`task ${t.id} [${t.agent}] ${t.note}\n`);
+        this.out.write(`task ${tty(t.id)} [${tty(t.agent)}] ${tty(t.note)}\n`);
       }
       if (this.lastStates.get(t.id) !== t.status) {
         this.lastStates.set(t.id, t.status);
@@ -82,7 +86,7 @@ export class ProgressView {
         const usage = [t.usage && `${tokensOf(t.usage)} tokens`, costOf(t.usage)].filter(Boolean).join(', ');
         const detail =
           t.status === 'failed' && t.error
-            ? `: ${t.error}${usage ? ` (${usage})` : ''}`
+            ? `: ${tty(t.error)}${usage ? ` (${usage})` : ''}`
             : t.reusedFrom
               ? ` (reused from run ${t.reusedFrom}, ${commit})`
               : t.status === 'succeeded'
@@ -90,7 +94,7 @@ export class ProgressView {
                 : usage
                   ? ` (${usage})`
                   : '';
-        this.out.write(`task ${t.id} [${t.agent}] ${t.status}${detail}\n`);
+        this.out.write(`task ${tty(t.id)} [${tty(t.agent)}] ${t.status}${detail}\n`);
       }
     }
     for (const [key, value] of [

@@ -5,6 +5,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { describeResolution, type RunReport, type TaskReport } from '../workflows/run-types';
 import { detailsMarkdown } from '../workflows/details';
+import { htmlText, terminalText } from '../workflows/text-safety';
 import { costOf, formatTokens, formatUsd, runTotals, tokensOf } from '../workflows/usage';
 
 const COLOUR: Record<string, string> = {
@@ -17,7 +18,8 @@ const COLOUR: Record<string, string> = {
   skipped: '#c3c9d0',
 };
 
-const esc = (s: unknown) => String(s ?? '').replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+/** Every value is escaped (task errors, file names and proposals may be an agent's text), without terminal sequences. */
+const esc = (s: unknown) => htmlText(terminalText(s, { multiline: true }));
 const secs = (ms: number) => `${(ms / 1000).toFixed(1)}s`;
 
 const afterOf = (r: RunReport) => Object.fromEntries(r.tasks.map((t) => [t.id, t.after ?? []]));

@@ -35,6 +35,9 @@ export function checkCoordination(graph: GraphFile): Problem[] {
         problems.push({ path: `proposals.from.${i}`, message: `agent "${name}" may propose tasks but cannot write them: give it shared: rw (its drop folder is /shared/proposals)` });
       }
     });
+    graph.proposals.agents?.forEach((name, i) => {
+      if (!graph.agents[name]) problems.push({ path: `proposals.agents.${i}`, message: `unknown agent "${name}" (agents: ${Object.keys(graph.agents).join(', ')})` });
+    });
   }
   return problems;
 }

@@ -153,6 +153,11 @@ export const graphSchema = z
         from: z.array(z.string()).min(1).describe('Agents whose tasks may propose follow-up tasks (they need shared: rw)'),
         maxTasks: z.number().int().positive().default(10).describe('Proposed tasks accepted in the whole run, at most'),
         maxDepth: z.number().int().positive().default(1).describe("1: the graph's tasks may propose; 2: the tasks they proposed may too; …"),
+        agents: z
+          .array(z.string())
+          .min(1)
+          .optional()
+          .describe("Agents that proposed tasks may use; default: only the proposing task's own agent. A proposed task keeps the approval gate of its agent"),
       })
       .strict()
       .optional()

@@ -121,11 +121,13 @@ export interface GraphSpec {
   shared?: SharedSpec;
 }
 
-/** Which agents may propose follow-up tasks, and how many and how deep in all. */
+/** Which agents may propose follow-up tasks, which agents those tasks may use, and how many and how deep in all. */
 export interface ProposalsSpec {
   from: string[];
   maxTasks: number;
   maxDepth: number;
+  /** agents proposed tasks may use; absent: only the proposing task's own agent */
+  agents?: string[];
 }
 
 export interface SharedSpec {

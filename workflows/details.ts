@@ -1,5 +1,8 @@
 // The run's "current details" in the Temporal UI: a markdown table updated as tasks progress.
+// Every value an agent could have written (errors, file names, proposals) is escaped: it shows as
+// text, never as a link, an image or HTML.
 import { describeResolution, type RunReport } from './run-types';
+import { markdownText as md } from './text-safety';
 import { costOf, tokensOf, totalsText } from './usage';
 
 const seconds = (from?: number, to?: number) => (from && to ? `${((to - from) / 1000).toFixed(1)}s` : '');
@@ -7,8 +10,8 @@ const seconds = (from?: number, to?: number) => (from && to ? `${((to - from) / 
 export function detailsMarkdown(r: RunReport): string {
   const rows = r.tasks.map((t) => {
     const state = t.reusedFrom ? `reused (${t.reusedFrom})` : t.status;
-    const outcome = t.error ? t.error.replace(/\|/g, '\\|').slice(0, 120) : t.status === 'succeeded' ? `${t.filesChanged} files, +${t.insertions} −${t.deletions}` : '';
-    return `| ${t.id} | ${t.agent} | ${state} | ${seconds(t.startedAt, t.finishedAt)} | ${tokensOf(t.usage)} | ${costOf(t.usage)} | ${outcome} |`;
+    const outcome = t.error ? t.error.slice(0, 120) : t.status === 'succeeded' ? `${t.filesChanged} files, +${t.insertions} −${t.deletions}` : '';
+    return `| ${md(t.id)} | ${md(t.agent)} | ${md(state)} | ${seconds(t.startedAt, t.finishedAt)} | ${tokensOf(t.usage)} | ${costOf(t.usage)} | ${md(outcome)} |`;
   });
   const lines = [
     `**${r.graphName}** · ${r.status} · integration branch \`${r.integrationBranch}\``,
@@ -20,10 +23,10 @@ export function detailsMarkdown(r: RunReport): string {
   const totals = totalsText(r);
   if (totals) lines.push('', totals);
   if (r.shared) lines.push('', `shared workspace: \`${r.shared.path}\`${r.shared.removed ? ' (removed by the rollback)' : ''}`);
-  if (r.approvals?.length) lines.push('', ...r.approvals.map((a) => `approval of ${a.gate}: **${a.status}**${a.timedOut ? ' (timed out)' : ''}${a.reason ? ` (${a.reason})` : ''}`));
-  if (r.proposals?.length) lines.push('', ...r.proposals.map((p) => `proposal ${p.file} of ${p.by}: **${p.status}**${p.reason ? ` (${p.reason})` : ''}`));
-  if (r.merge.status !== 'pending') lines.push('', `merge: **${r.merge.status}**${r.merge.conflicts.map((c) => ` · ${c.taskId} × ${c.conflictsWith.join(', ')} in ${c.files.join(', ')}${describeResolution(c.resolution)}`).join('')}`);
+  if (r.approvals?.length) lines.push('', ...r.approvals.map((a) => `approval of ${md(a.gate)}: **${a.status}**${a.timedOut ? ' (timed out)' : ''}${a.reason ? ` (${md(a.reason)})` : ''}`));
+  if (r.proposals?.length) lines.push('', ...r.proposals.map((p) => `proposal ${md(p.file)} of ${md(p.by)}: **${p.status}**${p.reason ? ` (${md(p.reason)})` : ''}`));
+  if (r.merge.status !== 'pending') lines.push('', `merge: **${r.merge.status}**${r.merge.conflicts.map((c) => ` · ${md(c.taskId)} × ${md(c.conflictsWith.join(', '))} in ${md(c.files.join(', '))}${md(describeResolution(c.resolution))}`).join('')}`);
   if (r.evaluation) lines.push(`evaluation: **${r.evaluation.passed ? 'passed' : `failed (exit ${r.evaluation.exitCode})`}**`);
-  if (r.error) lines.push('', `error: ${r.error}`);
+  if (r.error) lines.push('', `error: ${md(r.error)}`);
   return lines.join('\n');
 }

@@ -2,14 +2,16 @@
 // applies the graph file's rules (known agents, known dependencies, no cycles) to the run as it is:
 // a refused addition is an error to its sender and leaves no trace in the history. Agents propose
 // follow-up tasks by leaving task files in their drop folder (/shared/proposals); the run reads them
-// when the agent's task has succeeded and accepts them within the graph's limits (which agents,
-// how many in all, how deep). Every proposal is recorded with what became of it.
-import { ApplicationFailure, defineUpdate, proxyActivities, setHandler } from '@temporalio/workflow';
+// when the agent's task has succeeded and accepts them within the graph's limits (which agents
+// propose, which agents the proposed tasks may use, how many in all, how deep). A proposed task
+// waits at the approval gate of its agent, whatever the proposal says. Every proposal is recorded
+// with what became of it.
+import { ApplicationFailure, defineUpdate, patched, proxyActivities, setHandler } from '@temporalio/workflow';
 import type { RunActivities } from '../activities';
 import { checkAddedTasks } from '../spec/additions';
 import { MERGE_GATE } from '../spec/coordination-checks';
 import { topologicalOrder } from '../spec/dag';
-import type { GraphSpec, TaskSpec } from '../spec/types';
+import type { ApprovalSpec, GraphSpec, TaskSpec } from '../spec/types';
 import { GIT_ACTIVITY } from './activity-options';
 import { taskBranch, type ProposalReport, type RunReport } from './run-types';
 
@@ -28,13 +30,18 @@ export class Growth {
   /** set while tasks are running; undefined before they start and once they are all done */
   private schedule?: (task: TaskSpec) => void;
   private closed = false;
+  /** agent → the approval gate its tasks wait at in the graph file (proposed tasks of it wait there too) */
+  private readonly gates = new Map<string, ApprovalSpec>();
 
   constructor(
     private readonly graph: GraphSpec,
     private readonly report: RunReport,
     private readonly changed: () => void,
   ) {
-    for (const t of graph.tasks) this.depth.set(t.id, 0);
+    for (const t of graph.tasks) {
+      this.depth.set(t.id, 0);
+      if (t.approval) this.gates.set(t.agent, stricter(this.gates.get(t.agent), t.approval));
+    }
   }
 
   listen(): void {
@@ -66,9 +73,12 @@ export class Growth {
     for (const p of found) {
       const tasks = p.tasks ?? [];
       const entry: ProposalReport = { by: task.id, file: p.file, tasks: tasks.map((t) => t.id), status: 'refused' };
+      // runs from before this check replay without it (they had no marker)
+      const privilege = !p.problems && limits?.from.includes(task.agent) && patched(PROPOSAL_AGENTS_PATCH) ? this.privilegeProblem(task, tasks) : undefined;
       if (p.problems) entry.reason = `malformed: ${p.problems.join('; ')}`;
       else if (!limits) entry.reason = 'this graph takes no proposals (it has no proposals: section)';
       else if (!limits.from.includes(task.agent)) entry.reason = `agent ${task.agent} may not propose tasks (proposals.from: ${limits.from.join(', ')})`;
+      else if (privilege) entry.reason = privilege;
       else if (depth > limits.maxDepth) entry.reason = `too deep: ${task.id} is itself ${depth - 1} proposal(s) down (proposals.maxDepth: ${limits.maxDepth})`;
       else if (this.accepted + tasks.length > limits.maxTasks) {
         entry.reason = `over the run's limit of ${limits.maxTasks} proposed tasks (${this.accepted} accepted before)`;
@@ -76,6 +86,8 @@ export class Growth {
         const problems = this.problems(tasks);
         if (problems.length) entry.reason = problems.join('; ');
         else {
+          // each proposed task waits at its agent's gate, as that agent's tasks in the graph do
+          if (patched(PROPOSAL_AGENTS_PATCH)) for (const t of tasks) t.approval = this.gates.get(t.agent);
           this.add(tasks, `proposal of ${task.id}`, depth);
           this.accepted += tasks.length;
           entry.status = 'accepted';
@@ -83,6 +95,23 @@ export class Growth {
       }
       this.record(entry);
     }
+  }
+
+  /**
+   * Why a proposal asks for more than its proposer may give: an agent the graph does not let
+   * proposals use (proposals.agents; by default only the proposing task's own agent), or an
+   * approval gate of its own (gates are the graph's: a proposed task gets its agent's).
+   */
+  private privilegeProblem(by: TaskSpec, tasks: TaskSpec[]): string | undefined {
+    const listed = this.graph.proposals?.agents;
+    const allowed = listed ?? [by.agent];
+    const rule = listed ? `proposals.agents: ${listed.join(', ')}` : `without proposals.agents, only the proposing task's own agent ${by.agent}`;
+    const problems: string[] = [];
+    for (const t of tasks) {
+      if (!allowed.includes(t.agent)) problems.push(`task "${t.id}" uses agent ${t.agent}, which proposed tasks may not use (${rule})`);
+      if (t.approval) problems.push(`task "${t.id}" sets its own approval gate; gates are the graph's (a proposed task waits at its agent's)`);
+    }
+    return problems.length ? problems.join('; ') : undefined;
   }
 
   private record(entry: ProposalReport): void {
@@ -130,4 +159,14 @@ export class Growth {
     this.changed();
     return { added: tasks.map((t) => t.id) };
   }
+}
+
+/** Proposals are held to the agents the graph lets them use, and keep their agent's gate. */
+const PROPOSAL_AGENTS_PATCH = 'proposal-agents-v1';
+
+/** Of two gates of one agent, the one that holds more: rejecting on timeout, then the longer wait. */
+function stricter(a: ApprovalSpec | undefined, b: ApprovalSpec): ApprovalSpec {
+  if (!a) return b;
+  if (a.onTimeout !== b.onTimeout) return a.onTimeout === 'reject' ? a : b;
+  return a.timeoutMs >= b.timeoutMs ? a : b;
 }

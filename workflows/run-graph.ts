@@ -43,6 +43,7 @@ import { MERGE_GATE } from '../spec/coordination-checks';
 import { COST, STATUS } from './search-attributes';
 import { runTotals } from './usage';
 import { detailsMarkdown } from './details';
+import { markdownLines } from './text-safety';
 
 export const statusQuery = defineQuery<RunReport>('status');
 
@@ -247,7 +248,8 @@ async function runTasks(
           workflowId: `${runId}/${task.id}`,
           args: [taskInput],
           staticSummary: `${graph.name} · ${task.id} · ${agent.name} (${agent.harness})`,
-          staticDetails: task.prompt ? `**Prompt**\n\n${task.prompt}` : undefined,
+          // a proposed task's prompt is an agent's text: shown as text
+          staticDetails: task.prompt ? `**Prompt**\n\n${markdownLines(task.prompt)}` : undefined,
         });
         entry.status = 'running';
         entry.startedAt = Date.now();

@@ -5,7 +5,7 @@ import type { Exec, V1Status } from '@kubernetes/client-node';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, mkdtemp, readdir, rename, rm, stat } from 'node:fs/promises';
+import { chmod, lchown, lstat, mkdir, mkdtemp, readdir, rename, rm, stat } from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { PassThrough, type Readable, type Writable } from 'node:stream';
@@ -76,17 +76,28 @@ export async function copyIn(t: Target, mounts: MountPlan[]): Promise<void> {
 }
 
 /**
+ * How the worker extracts what a pod sends back (the agent wrote it, so it may be hostile): as the
+ * worker's own user whatever the archive says (the worker often runs as root, which tar would let
+ * restore owners), permissions without setuid, setgid and sticky bits (and the umask applied), no
+ * ACLs or extended attributes (file capabilities). GNU tar itself refuses names with `..`, strips a
+ * leading `/` from names and hard-link targets, and makes symlinks last, so nothing is written
+ * through one; confineExtracted checks the result whatever tar did.
+ */
+export const EXTRACT_UNTRUSTED = ['-x', '--no-same-owner', '--no-same-permissions', '--no-acls', '--no-xattrs'];
+
+/**
  * Copies each writable mount's volume back over its source directory (files the container deleted
- * go), then lets the copy-out container end.
+ * go; its .git too: the workspace is the agent's own repository), then lets the copy-out container end.
  */
 export async function copyOut(t: Target, mounts: MountPlan[]): Promise<void> {
   for (const m of mounts.filter((x) => !x.readOnly)) {
     const scratch = `${m.source.replace(/\/+$/, '')}.copy-out-${randomBytes(4).toString('hex')}`;
-    await mkdir(scratch, { recursive: true });
+    await mkdir(scratch, { recursive: true, mode: 0o755 });
     try {
-      const local = tar(['-x', '-f', '-', '-C', scratch], {});
+      const local = tar([...EXTRACT_UNTRUSTED, '-f', '-', '-C', scratch], {});
       const remote = execIn(t, COPY_OUT, ['tar', '-c', '-f', '-', '-C', m.volume, '.'], { stdout: local.stdin }).finally(() => local.stdin.end());
       await Promise.all([remote, local.done]);
+      await confineExtracted(scratch);
       await mkdir(m.source, { recursive: true });
       // all of it, .git too: the workspace is the agent's own repository (activities/workspace.ts)
       for (const entry of await readdir(m.source)) await rm(path.join(m.source, entry), { recursive: true, force: true });
@@ -96,4 +107,40 @@ export async function copyOut(t: Target, mounts: MountPlan[]): Promise<void> {
     }
   }
   await execIn(t, COPY_OUT, ['touch', DONE_MARKER]);
+}
+
+/**
+ * Makes what was extracted into `root` hold only what a worktree may, whatever the archive and tar
+ * did: directories, regular files and symlinks (devices, FIFOs and sockets, which root's tar would
+ * create, are removed: git keeps none of them), owned by the worker's user, without setuid, setgid
+ * or sticky bits. A regular file with a hard link outside `root` fails the copy: the worker would
+ * read a file of its own machine as the agent's work.
+ */
+export async function confineExtracted(root: string): Promise<void> {
+  const uid = process.getuid?.();
+  const gid = process.getgid?.();
+  /** inode → its links inside root, and how many it has in all */
+  const linked = new Map<string, { seen: number; nlink: number; first: string }>();
+  const visit = async (p: string): Promise<void> => {
+    const st = await lstat(p);
+    if (!st.isDirectory() && !st.isFile() && !st.isSymbolicLink()) {
+      await rm(p, { force: true });
+      return;
+    }
+    if (uid !== undefined && gid !== undefined && (st.uid !== uid || st.gid !== gid)) await lchown(p, uid, gid);
+    if (st.isSymbolicLink()) return; // the link itself is the work; nothing follows it here
+    if (st.mode & 0o7000) await chmod(p, st.mode & 0o777);
+    if (st.isDirectory()) {
+      for (const name of await readdir(p)) await visit(path.join(p, name));
+    } else if (st.nlink > 1) {
+      const key = `${st.dev}:${st.ino}`;
+      const entry = linked.get(key) ?? { seen: 0, nlink: st.nlink, first: p };
+      entry.seen++;
+      linked.set(key, entry);
+    }
+  };
+  await visit(root);
+  for (const { seen, nlink, first } of linked.values()) {
+    if (seen < nlink) throw new Error(`copy-out refused: ${path.relative(root, first)} is a hard link to a file outside the copied folder`);
+  }
 }

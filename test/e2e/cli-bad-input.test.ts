@@ -335,16 +335,17 @@ describe('coordination settings and commands refuse bad input with exit 2', () =
     );
   });
 
-  it.concurrent('proposals from an unknown agent, or from one that cannot write them', async () => {
+  it.concurrent('proposals from an unknown agent, or from one that cannot write them, or using an unknown agent', async () => {
     const repo = makeRepo();
     const agents = '  worker: { harness: command, command: "true", shared: ro }';
     const file = writeGraph(graphYaml(repo, { name: 'bad-input-proposals', agents }) + 'proposals: { from: [ghost, worker], maxTasks: 0 }\n');
     const stderr = await expectRefused(repo, runOf('bad-input-proposals'), 'run', file);
     expect(stderr).toContain('proposals.maxTasks: Too small');
-    const file2 = writeGraph(graphYaml(repo, { name: 'bad-input-proposals2', agents }) + 'proposals: { from: [ghost, worker] }\n');
+    const file2 = writeGraph(graphYaml(repo, { name: 'bad-input-proposals2', agents }) + 'proposals: { from: [ghost, worker], agents: [nobody] }\n');
     expect((await expectRefused(repo, runOf('bad-input-proposals2'), 'run', file2)).split('\n').filter(Boolean)).toEqual([
       `error: ${file2}:8:21: proposals.from.0: unknown agent "ghost" (agents: worker)`,
       `error: ${file2}:8:28: proposals.from.1: agent "worker" may propose tasks but cannot write them: give it shared: rw (its drop folder is /shared/proposals)`,
+      `error: ${file2}:8:46: proposals.agents.0: unknown agent "nobody" (agents: worker)`,
     ]);
   });
 

@@ -105,6 +105,7 @@ agents:
   scribe: { harness: command, shared: rw, command: "printf 'id: rogue\\nagent: coder\\n' > /shared/proposals/rogue.yaml" }
 proposals:
   from: [planner, coder]
+  agents: [coder]
   maxTasks: 2
   maxDepth: 1
 tasks:

@@ -21,6 +21,14 @@ describe('coordination settings in a graph file', () => {
     expect(g!.proposals).toEqual({ from: ['a'], maxTasks: 10, maxDepth: 1 });
   });
 
+  test('proposals.agents: the agents proposed tasks may use; unknown ones are placed in the file', () => {
+    expect(parseGraph(graph('proposals: { from: [a], agents: [a, b] }\n'), '/x').graph!.proposals).toEqual({ from: ['a'], maxTasks: 10, maxDepth: 1, agents: ['a', 'b'] });
+    expect(parseGraph(graph('proposals: { from: [a], agents: [b, ghost] }\n'), '/x').problems).toEqual([
+      { path: 'proposals.agents.1', message: 'unknown agent "ghost" (agents: a, b)', line: 8, column: 37 },
+    ]);
+    expect(parseGraph(graph('proposals: { from: [a], agents: [] }\n'), '/x').problems).toMatchObject([{ path: 'proposals.agents', line: 8, column: 33 }]);
+  });
+
   test("the README's coordination graph is a valid graph using every feature", () => {
     const readme = readFileSync(path.join(__dirname, '..', '..', 'README.md'), 'utf8');
     const yaml = /## Coordination[\s\S]*?```yaml\n([\s\S]*?)```/.exec(readme)![1];

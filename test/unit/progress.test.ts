@@ -72,3 +72,14 @@ test('the table: tokens, cost, last activity of running tasks, outcome of finish
   expect(text).toMatch(/│ b\s+│ agent-b\s+│ running\s+│ 4\.0s\s+│\s+│\s+│ Editing src\/app\.ts\s+│/);
   expect(rows[rows.length - 1]).toBe('total: 12.3k tokens, $0.0421');
 });
+
+test("an agent's text reaches the terminal without escape sequences or control characters", () => {
+  const error = 'exit 1\x1b[2J\x1b[H\x1b]0;owned\x07\rfake: \x1b[32mall tests passed\x1b[0m\nnext';
+  const o = plainOut();
+  new ProgressView(o.out).update(run('failed', [task('a', 'failed', { error, note: 'moved\x1b[1A' })]));
+  expect(o.text()).toBe('task a [agent-a] moved\ntask a [agent-a] failed: exit 1 fake: all tests passed next\n');
+  const table = renderTable(run('running', [task('a', 'failed', { error }), task('b', 'running')]), false, 6_000, new Map([['b', 'line\x1b[31m red\x9b2J']]));
+  expect(table).not.toMatch(/[\x00-\x08\x0b-\x1f\x7f-\x9f]/);
+  expect(table).toContain('exit 1 fake: all tests passed next');
+  expect(table).toContain('line red');
+});

@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { reportHtml, writeRunReport } from '../../client/report';
+import { detailsMarkdown } from '../../workflows/details';
 import type { RunReport } from '../../workflows/run-types';
 
 const t0 = 1_000_000;
@@ -66,4 +67,34 @@ test('tokens and cost per task and the totals', () => {
     cost: '$1.75',
   });
   expect(reportHtml(report)).toMatch(/data-total="cost">—</); // no usage reported: no made-up figure
+});
+
+// What an agent writes (its error tail, a proposal's file name and reason, a file it committed)
+// shows as text: in the HTML report, and in the markdown of report.md and the Temporal UI's details.
+describe("an agent's text", () => {
+  const hostile = '<img src=x onerror=alert(1)> [click](https://evil.example) **x** | y \x1b[2J';
+  const attacked: RunReport = {
+    ...report,
+    tasks: [{ ...report.tasks[1], error: `exit 1: ${hostile}\n| fake | row |` }],
+    proposals: [{ by: 'b', file: `![p](https://tracker.example/p.png)<b>.yaml`, tasks: [], status: 'refused', reason: `malformed: ${hostile}` }],
+    merge: { status: 'conflict', conflicts: [{ taskId: 'b', conflictsWith: ['a'], files: ['<script>x</script>.js'] }] },
+    error: `task failed: b (${hostile})`,
+  };
+
+  test('is escaped in the HTML report', () => {
+    const html = reportHtml(attacked);
+    expect(html).not.toMatch(/<img|<script|<b>\.yaml|\x1b/);
+    expect(html).toContain('&#60;img src=x onerror=alert(1)&#62;');
+  });
+
+  test('is escaped in the details markdown: no HTML, link, image, table row or terminal sequence', () => {
+    const md = detailsMarkdown(attacked);
+    expect(md).not.toMatch(/[^\\]<img|[^\\]<script|[^\\]<b>|\x1b|[^\\]\[click|[^\\]!\[p|\n\| fake/);
+    expect(md).toContain('| b | agent-b | failed |');
+    expect(md).toContain('exit 1: \\<img src=x onerror=alert\\(1\\)\\> \\[click\\]\\(https\\://evil.example\\) \\*\\*x\\*\\* \\| y');
+    expect(md).toContain('proposal \\!\\[p\\]\\(https\\://tracker.example/p.png\\)\\<b\\>.yaml of b: **refused**');
+    expect(md).toContain('in \\<script\\>x\\</script\\>.js');
+    // every table row still has its seven cells
+    for (const row of md.split('\n').filter((l) => l.startsWith('| b '))) expect(row.split(/(?<!\\)\|/).length - 2).toBe(7);
+  });
 });
