@@ -108,7 +108,8 @@ test('setuid bits, other owners, devices and FIFOs are defused; files, folders a
   expect(statSync(path.join(worktree, 'setuid')).mode & 0o111).not.toBe(0); // still executable, as the agent left it
   expect(readFileSync(path.join(worktree, 'owned'), 'utf8')).toBe('owned by someone else');
   expect(readlinkSync(path.join(worktree, 'link'))).toBe('setuid');
-  expect(readFileSync(path.join(worktree, '.git'), 'utf8')).toBe('gitdir: /repo/.git/worktrees/tree\n'); // the worker's, not the pod's
+  // the pod's .git comes back as data (the workspace is the agent's own repository; the host runs no git in it)
+  expect(readFileSync(path.join(worktree, '.git'), 'utf8')).toBe('gitdir: /elsewhere\n');
   expectNothingOutside();
 });
 
