@@ -3,7 +3,7 @@ import { WorkflowFailedError, WorkflowNotFoundError, type Client, type WorkflowH
 import type Docker from 'dockerode';
 import { randomBytes } from 'node:crypto';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { loadGraphFile } from '../spec/load';
 import { BadInputError, type Problem } from '../spec/problems';
@@ -102,6 +102,7 @@ export async function startRun(file: string, opts: StartOptions = {}): Promise<S
     resume: opts.resume,
   };
   // What resume needs to find this run again, even after its Temporal history is gone.
+  const createdDir = !existsSync(input.artifactsDir);
   mkdirSync(input.artifactsDir, { recursive: true });
   writeFileSync(
     path.join(input.artifactsDir, 'run.json'),
@@ -115,9 +116,11 @@ export async function startRun(file: string, opts: StartOptions = {}): Promise<S
   // server remembers a dead worker for minutes), start the run and see whether anyone picks it up.
   let stopWorker: (() => Promise<void>) | undefined;
   const mode = opts.worker ?? 'in-process';
+  let provided = false;
   const provide = async () => {
     if (mode === 'in-process') stopWorker = await startInProcessWorker(cfg, opts.log);
     else if (mode === 'background') spawnBackgroundWorker(cfg, opts.log);
+    provided = mode !== 'none';
   };
   const [pollers, setup] = await Promise.all([hasPollers(client), registerSearchAttributes(client)]);
   if (!pollers) await provide();
@@ -134,7 +137,7 @@ export async function startRun(file: string, opts: StartOptions = {}): Promise<S
   if ('error' in setup) opts.log?.(`warning: ${setup.error}`);
   input.searchAttributes = !('error' in setup);
   const harnesses = [...new Set(Object.values(graph.agents).map((a) => a.harness))];
-  const handle = await client.workflow.start(runGraph, {
+  const handle = await startPinned(provided, input.artifactsDir, createdDir, () => client.workflow.start(runGraph, {
     workflowId: runId,
     taskQueue: TASK_QUEUE,
     // only workers of this code take the run (workers/version.ts)
@@ -152,9 +155,39 @@ export async function startRun(file: string, opts: StartOptions = {}): Promise<S
         ]
       : undefined,
     memo: { graphName: graph.name, repo: graph.repo, artifactsDir: input.artifactsDir, graphFile: path.resolve(file) },
-  });
+  }));
   if (pollers && mode !== 'none' && !(await pickedUp(handle, 3000))) await provide();
   return { runId, client, uiLink: runUiLink(cfg, runId), stopWorker };
+}
+
+/** No worker of this build can take the run (workers/version.ts): nothing was started. */
+export class NoCompatibleWorkerError extends Error {
+  override readonly name = 'NoCompatibleWorkerError';
+}
+
+/**
+ * Starts the run pinned to this build. The server refuses a pin to a build none of whose workers has
+ * polled yet: when this process has just provided one, wait for it to poll (up to 30 s); otherwise
+ * say so, and leave nothing behind.
+ */
+async function startPinned<T>(waitForWorker: boolean, artifactsDir: string, createdDir: boolean, start: () => Promise<T>): Promise<T> {
+  const deadline = Date.now() + (waitForWorker ? 30_000 : 0);
+  for (;;) {
+    try {
+      return await start();
+    } catch (err) {
+      const notPresent = /Pinned version .* is not present in task queue/.test(`${(err as Error).message} ${((err as Error).cause as Error | undefined)?.message ?? ''}`);
+      if (!notPresent) throw err;
+      if (Date.now() >= deadline) {
+        if (createdDir) rmSync(artifactsDir, { recursive: true, force: true });
+        throw new NoCompatibleWorkerError(
+          `no worker of this version (build ${buildId()}) has polled this server yet, so none could take the run: ` +
+            'start `agentvisor worker` from this installation first (workers of other builds never take it)',
+        );
+      }
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
 }
 
 export interface ResumeOptions extends StartOptions {
