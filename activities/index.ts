@@ -26,6 +26,7 @@ import { countAgentOutcome, countAgentRetry, countEvaluation, recordUsage } from
 import { appendLedger, decideReuse, taskSpecHash, type LedgerEntry, type ReuseDecision } from './ledger';
 import { chownTree, createIntegrationBranch, deleteBranches, diffStats, git, mergeTaskBranches, resolveCommit, setBranch, startTaskBranch, type DiffStats } from './git';
 import { collectWork, createWorkspace, removeWorkspaceDir } from './workspace';
+import { terminalText } from '../workflows/text-safety';
 import { sandboxUser } from './sandbox-user';
 import { retryWatch, upstreamErrorsNote } from './retry-watch';
 import { coordinationActivities, sharedMounts } from './coordination';
@@ -253,7 +254,8 @@ export function createActivities({ runtime, scope = 'unscoped' }: ActivityDeps) 
      * and recorded in the run's ledger. A read-only agent changed nothing: no collector runs.
      */
     async collectOutput(input: TaskInput & { worktree: string; startCommit: string }): Promise<DiffStats> {
-      const summary = input.task.prompt.split('\n')[0].slice(0, 200);
+      // (a proposed task's prompt is an agent's text: no control characters into git log)
+      const summary = terminalText(input.task.prompt.split('\n')[0]).slice(0, 200);
       const branch = taskBranch(input.runId, input.taskId);
       const stats = await withHeartbeat('collect', async () => {
         const tip = input.agent.readOnly
