@@ -386,7 +386,7 @@ tasks:
       const watches = await Promise.all(
         [`/apis/batch/v1/namespaces/${ns}/jobs`, `/api/v1/namespaces/${ns}/pods`].map((p) =>
           new k8s.Watch(cluster.kc).watch(p, { labelSelector: `${LABEL_RUN}=${runId}` }, (type, obj: k8s.KubernetesObject) => {
-            if (type === 'ADDED') created.add(`${p.split('/').pop()}/${obj.metadata!.uid}`);
+            if (type === 'ADDED') created.add(`${p.split('/').pop()}/${obj.metadata!.labels?.['org.agentvisor.role']}/${obj.metadata!.uid}`);
           }, () => undefined),
         ),
       );
@@ -401,8 +401,9 @@ tasks:
         const report = await waitForRun(started.client, runId, cfg);
         expect(report.status).toBe('completed');
         expect(before).toEqual([`agentvisor-${runId}-slow`]);
-        // one Job and one pod, ever: re-attached after the kill, not made again
-        expect([...created].map((c) => c.split('/')[0]).sort()).toEqual(['jobs', 'pods']);
+        // one Job and one pod of the agent, ever: re-attached after the kill, not made again (and
+        // one of its collector's)
+        expect([...created].map((c) => c.split('/').slice(0, 2).join('/')).sort()).toEqual(['jobs/agent', 'jobs/collector', 'pods/agent', 'pods/collector']);
         await until('nothing of the run left', async () => Object.keys(await objectsOfRun(cluster, ns, runId)).length === 0, 30_000);
       } finally {
         watches.forEach((w) => w.abort());

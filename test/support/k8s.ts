@@ -107,7 +107,17 @@ export function playCollectors(cluster: TestCluster, namespace: string): { stop:
         const execDir = path.join(K8S_DATA, 'exec');
         execFileSync('sh', ['-c', script], {
           cwd: execDir,
-          env: { PATH: process.env.PATH, ...env, AV_WORKSPACE: path.join(execDir, 'm0'), AV_OUT: path.join(execDir, 'm1') },
+          env: {
+            PATH: process.env.PATH,
+            ...env,
+            AV_WORKSPACE: path.join(execDir, 'm0'),
+            AV_OUT: path.join(execDir, 'm1'),
+            // in a pod, the workspace's files are the collector's user's; here kwok's exec made them
+            // (as root, with the archive's owners), so git must be told to trust them
+            GIT_CONFIG_COUNT: '1',
+            GIT_CONFIG_KEY_0: 'safe.directory',
+            GIT_CONFIG_VALUE_0: '*',
+          },
           stdio: 'ignore',
         });
         await cluster.core.patchNamespacedPod(
