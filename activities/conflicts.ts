@@ -6,7 +6,8 @@ import { constants } from 'node:fs';
 import { lstat, open } from 'node:fs/promises';
 import * as path from 'node:path';
 import { integrationBranch, taskBranch } from '../workflows/run-types';
-import { addDetachedWorktree, chownTree, GitCommandError, gitIn, isAncestor, resolveCommit, resetWorktree } from './git';
+import { addDetachedWorktree, chownTree, GitCommandError, gitIn, isAncestor, removeWorktree, resolveCommit, resetWorktree } from './git';
+import { mountLimitedDir, releaseLimitedDir } from './disk-limit';
 import { withHeartbeat } from './heartbeat';
 
 type Owner = { uid: number; gid: number } | undefined;
@@ -50,12 +51,15 @@ async function filesWithMarkers(worktree: string, files: string[]): Promise<stri
   return left;
 }
 
-export function conflictActivities({ owner, worktreePath }: { owner?: Owner; worktreePath: (artifactsDir: string, id: string) => string }) {
+export function conflictActivities({ owner, worktreePath, diskBytes = 0 }: { owner?: Owner; worktreePath: (artifactsDir: string, id: string) => string; diskBytes?: number }) {
   return {
     /** The resolver's worktree: the integration branch, the task branch's merge in progress. */
     async prepareResolution(input: { runId: string; repo: string; artifactsDir: string; taskId: string }): Promise<{ worktree: string; startCommit: string; files: string[] }> {
       const worktree = worktreePath(input.artifactsDir, resolverId(input.taskId));
       return withHeartbeat('prepare the conflicted merge', async () => {
+        // DISK LIMIT (activities/disk-limit.ts): the resolver's worktree is a filesystem of the worker's default size
+        if (diskBytes && (await releaseLimitedDir(worktree))) await removeWorktree(input.repo, worktree);
+        if (diskBytes) await mountLimitedDir(worktree, diskBytes, owner);
         await addDetachedWorktree(input.repo, worktree, integrationBranch(input.runId));
         const startCommit = await resolveCommit(worktree, 'HEAD');
         const files = await startConflictedMerge(worktree, taskBranch(input.runId, input.taskId), input.taskId, owner);

@@ -41,11 +41,15 @@ import { sandboxUser } from './sandbox-user';
 import { retryWatch, upstreamErrorsNote } from './retry-watch';
 import { coordinationActivities, sharedMounts } from './coordination';
 import { conflictActivities, restartConflictedMerge } from './conflicts';
+import { DEFAULT_LIMITS, effectiveLimits, type ResolvedLimits } from './limits';
+import { DISK_LIMIT_EXCEEDED, isDiskFull, mountLimitedDir, releaseLimitedDir } from './disk-limit';
 
 export interface ActivityDeps {
   runtime: ContainerRuntime;
   /** LABEL_SCOPE value for this worker's containers (namespace@address) */
   scope?: string;
+  /** the worker's default limits, for what a graph leaves unset (activities/limits.ts) */
+  limits?: ResolvedLimits;
 }
 
 export const taskWorktreePath = (artifactsDir: string, taskId: string) => path.join(artifactsDir, 'worktrees', taskId);
@@ -96,13 +100,13 @@ function firstAttempt(): boolean {
   }
 }
 
-export function createActivities({ runtime, scope = 'unscoped' }: ActivityDeps) {
+export function createActivities({ runtime, scope = 'unscoped', limits: defaults = DEFAULT_LIMITS }: ActivityDeps) {
   const user = sandboxUser();
   const owner = user.chownWorktrees ? { uid: user.uid, gid: user.gid } : undefined;
 
   return {
-    ...coordinationActivities({ owner }),
-    ...conflictActivities({ owner, worktreePath: taskWorktreePath }),
+    ...coordinationActivities({ owner, diskBytes: defaults.diskBytes }),
+    ...conflictActivities({ owner, worktreePath: taskWorktreePath, diskBytes: defaults.diskBytes }),
 
     /** The run's integration branch at the base commit (a resumed run names the earlier run's). */
     async prepareRun(input: { runId: string; repo: string; baseBranch: string; artifactsDir: string; baseCommit?: string }) {
@@ -114,14 +118,22 @@ export function createActivities({ runtime, scope = 'unscoped' }: ActivityDeps) 
     },
 
     async provisionWorkspace(input: TaskInput & { branch: string }): Promise<Worktree> {
-      return withHeartbeat('provision worktree', () => addTaskWorktree({
-        repo: input.repo,
-        path: taskWorktreePath(input.artifactsDir, input.taskId),
-        branch: input.branch,
-        startPoint: input.baseCommit,
-        merge: input.dependencyBranches,
-        owner,
-      }));
+      const worktree = taskWorktreePath(input.artifactsDir, input.taskId);
+      return withHeartbeat('provision worktree', async () => {
+        // DISK LIMIT (activities/disk-limit.ts): the worktree is a filesystem of the agent's disk
+        // limit. A leftover of an earlier attempt goes first, with its registration in the repository.
+        const diskBytes = effectiveLimits(input.agent.limits, defaults).diskBytes;
+        if (diskBytes && (await releaseLimitedDir(worktree))) await removeWorktree(input.repo, worktree);
+        if (diskBytes) await mountLimitedDir(worktree, diskBytes, owner);
+        return addTaskWorktree({
+          repo: input.repo,
+          path: worktree,
+          branch: input.branch,
+          startPoint: input.baseCommit,
+          merge: input.dependencyBranches,
+          owner,
+        });
+      });
     },
 
     async runAgent(
@@ -163,6 +175,10 @@ export function createActivities({ runtime, scope = 'unscoped' }: ActivityDeps) 
       // the harness's own files (settings, instructions), then the agent's `home` files
       const home = await writeHomeFiles(input.artifactsDir, input.taskId, [...(invocation.files ?? []), ...(input.agent.home ?? [])], owner);
       const shared = await sharedMounts(input, owner);
+      const limits = effectiveLimits(input.agent.limits, defaults);
+      // DISK LIMIT: a full workspace (or a full shared workspace the agent writes) stops the agent
+      const diskFull = async () =>
+        (await isDiskFull(input.worktree)) || (!!input.shared && !input.shared.readOnly && (await isDiskFull(input.shared.dir))) ? DISK_LIMIT_EXCEEDED : undefined;
       const outcome = await runContainer(
         runtime,
         {
@@ -178,16 +194,17 @@ export function createActivities({ runtime, scope = 'unscoped' }: ActivityDeps) 
           ],
           user: `${user.uid}:${user.gid}`,
           labels: { [LABEL_RUN]: input.runId, [LABEL_TASK]: input.taskId, [LABEL_ROLE]: 'agent', [LABEL_SCOPE]: scope },
-          memoryBytes: input.agent.limits.memoryBytes,
-          cpus: input.agent.limits.cpus,
-          pids: input.agent.limits.pids ?? 512,
+          memoryBytes: limits.memoryBytes,
+          cpus: limits.cpus,
+          pids: limits.pids,
+          diskBytes: limits.diskBytes || undefined,
           network: gw?.network ?? 'none',
           tmpfs: ['/home/agent', '/tmp'],
         },
         {
           logPath,
           timeoutMs: input.task.timeoutMs,
-          watch: async () => retries.exhausted() ?? (gw ? await checkBudget() : undefined),
+          watch: async () => retries.exhausted() ?? (await diskFull()) ?? (gw ? await checkBudget() : undefined),
           // a fresh start after a killed attempt begins from a clean worktree; the first attempt
           // has the one provisionWorkspace has just made (saves three git processes per task)
           beforeCreate: firstAttempt()
@@ -199,7 +216,12 @@ export function createActivities({ runtime, scope = 'unscoped' }: ActivityDeps) 
         },
       );
       const parsed = harness.result?.(await readFile(logPath, 'utf8'), outcome.exitCode);
-      const result = (outcome.stoppedFor && retries.result(parsed?.usage)) || parsed;
+      // an agent that filled its disk fails with that reason, whether the watch stopped it or it
+      // gave up by itself between two looks (a write refused with ENOSPC), whatever it exits with
+      const overDisk = outcome.stoppedFor === DISK_LIMIT_EXCEEDED || (!outcome.stoppedFor && !outcome.timedOut && (await diskFull()) !== undefined);
+      const result = overDisk
+        ? { ...parsed, success: false, reason: DISK_LIMIT_EXCEEDED }
+        : (outcome.stoppedFor && retries.result(parsed?.usage)) || parsed;
       let usage = result?.usage;
       if (gw) {
         await checkBudget();
@@ -232,7 +254,7 @@ export function createActivities({ runtime, scope = 'unscoped' }: ActivityDeps) 
           killed ? 'AgentKilled' : 'AgentTransient',
         );
       }
-      return { ...outcome, logPath, result, usage };
+      return { ...outcome, ...(overDisk ? { stoppedFor: DISK_LIMIT_EXCEEDED } : {}), logPath, result, usage };
     },
 
     /** The run's gateway (network, container); returns where the worker reaches its control side. */
@@ -287,8 +309,12 @@ export function createActivities({ runtime, scope = 'unscoped' }: ActivityDeps) 
     },
 
     async removeWorkspace(input: { repo: string; artifactsDir: string; taskId: string }): Promise<void> {
+      const worktree = taskWorktreePath(input.artifactsDir, input.taskId);
       // it may queue behind other worktree commands of the repository (git.ts): heartbeat meanwhile
-      await withHeartbeat('remove worktree', () => removeWorktree(input.repo, taskWorktreePath(input.artifactsDir, input.taskId)));
+      await withHeartbeat('remove worktree', async () => {
+        await releaseLimitedDir(worktree); // DISK LIMIT: unmount, delete the folder and its image
+        await removeWorktree(input.repo, worktree);
+      });
     },
 
     /** Compensation: every container of the run (or of one task), whatever state it is in. */
@@ -324,9 +350,13 @@ export function createActivities({ runtime, scope = 'unscoped' }: ActivityDeps) 
       const worktree = taskWorktreePath(input.artifactsDir, '_evaluate');
       const logPath = path.join(input.artifactsDir, 'logs', 'evaluation.log');
       const name = containerName(input.runId, '_evaluate');
+      const limits = effectiveLimits(input.evaluate.limits, defaults);
       // Re-attaching to a running evaluation must keep the worktree it has mounted.
       if ((await runtime.inspect(name)).state === 'missing' || !existsSync(worktree)) {
         await runtime.remove(name);
+        // DISK LIMIT: the evaluation's worktree is a filesystem of its disk limit (see provisionWorkspace)
+        if (limits.diskBytes && (await releaseLimitedDir(worktree))) await removeWorktree(input.repo, worktree);
+        if (limits.diskBytes) await mountLimitedDir(worktree, limits.diskBytes, owner);
         await addDetachedWorktree(input.repo, worktree, integrationBranch(input.runId), owner);
       }
       {
@@ -341,26 +371,31 @@ export function createActivities({ runtime, scope = 'unscoped' }: ActivityDeps) 
             mounts: [{ source: worktree, target: '/workspace', readOnly: false }],
             user: `${user.uid}:${user.gid}`,
             labels: { [LABEL_RUN]: input.runId, [LABEL_TASK]: '_evaluate', [LABEL_ROLE]: 'evaluation', [LABEL_SCOPE]: scope },
-            memoryBytes: input.evaluate.limits.memoryBytes,
-            cpus: input.evaluate.limits.cpus,
-            pids: input.evaluate.limits.pids ?? 1024,
+            memoryBytes: limits.memoryBytes,
+            cpus: limits.cpus,
+            diskBytes: limits.diskBytes || undefined,
+            // a test suite may start many processes; still bounded
+            pids: input.evaluate.limits.pids ?? Math.max(limits.pids, 1024),
             network: 'none',
             tmpfs: ['/home/agent', '/tmp'],
           },
-          { logPath, timeoutMs: input.evaluate.timeoutMs },
+          { logPath, timeoutMs: input.evaluate.timeoutMs, watch: async () => ((await isDiskFull(worktree)) ? DISK_LIMIT_EXCEEDED : undefined) },
         );
         if (killedFromOutside(outcome)) {
           await runtime.remove(name);
           throw ApplicationFailure.retryable(`the evaluation container was killed (exit ${outcome.exitCode})`, 'AgentKilled');
         }
-        countEvaluation(outcome.exitCode === 0 && !outcome.timedOut);
-        return { passed: outcome.exitCode === 0 && !outcome.timedOut, exitCode: outcome.exitCode, logPath, timedOut: outcome.timedOut };
+        const overDisk = outcome.stoppedFor === DISK_LIMIT_EXCEEDED || (!outcome.timedOut && (await isDiskFull(worktree)));
+        const passed = outcome.exitCode === 0 && !outcome.timedOut && !overDisk;
+        countEvaluation(passed);
+        return { passed, exitCode: outcome.exitCode, logPath, timedOut: outcome.timedOut, ...(overDisk ? { reason: DISK_LIMIT_EXCEEDED } : {}) };
       }
     },
 
     /** After the evaluation's result is recorded: its container and worktree go. */
     async removeEvaluation(input: { runId: string; repo: string; artifactsDir: string }): Promise<void> {
       await runtime.remove(containerName(input.runId, '_evaluate'));
+      await releaseLimitedDir(taskWorktreePath(input.artifactsDir, '_evaluate')); // DISK LIMIT
       await removeWorktree(input.repo, taskWorktreePath(input.artifactsDir, '_evaluate'));
     },
 

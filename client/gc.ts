@@ -5,6 +5,7 @@ import { WorkflowNotFoundError } from '@temporalio/client';
 import { existsSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import * as path from 'node:path';
 import { branchesWithPrefix, deleteBranches, removeWorktree } from '../activities/git';
+import { dirOfImage, releaseLimitedDir } from '../activities/disk-limit';
 import { LABEL_RUN, LABEL_SCOPE, type ContainerRuntime } from '../runtimes/runtime';
 import { integrationBranch } from '../workflows/run-types';
 
@@ -68,10 +69,14 @@ export async function collectGarbage(opts: GcOptions): Promise<GcReport> {
       continue;
     }
     const worktrees = path.join(runsDir, runId, 'worktrees');
-    for (const name of existsSync(worktrees) ? readdirSync(worktrees) : []) {
+    const names = existsSync(worktrees) ? readdirSync(worktrees) : [];
+    // a worktree with a disk limit is a mounted filesystem with its image beside it (activities/disk-limit.ts)
+    const folders = new Set([...names.filter((n) => !dirOfImage(n)), ...names.map((n) => dirOfImage(n)).filter((d): d is string => !!d)]);
+    for (const name of folders) {
       const wt = path.join(worktrees, name);
       report.worktrees.push(wt);
       if (!opts.dryRun) {
+        await releaseLimitedDir(wt);
         if (existsSync(repo)) await removeWorktree(repo, wt);
         rmSync(wt, { recursive: true, force: true });
       }
