@@ -10,7 +10,7 @@
 // devices (Linux); a worker without them runs with AGENTVISOR_LIMIT_DISK=off.
 import { ApplicationFailure } from '@temporalio/common';
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, rm, rmdir, stat, statfs, truncate, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rename, rm, rmdir, stat, statfs, truncate, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { runCommand } from './spawner';
 
@@ -94,6 +94,23 @@ export async function isDiskFull(dir: string): Promise<boolean> {
   const left = s.bavail * s.bsize;
   // ext4 keeps a little back from ordinary writes (a small fs refused the last ~450 KiB of 56 MiB)
   return left < Math.max(1024 ** 2, total / 100) || s.ffree === 0;
+}
+
+/**
+ * Makes a limited folder a plain one with the same files (a kept shared workspace once its run is
+ * over: it is not written any more, and a mount would not survive a reboot). True when it was one.
+ */
+export async function settleLimitedDir(dir: string): Promise<boolean> {
+  if (!(await isMountPoint(dir)) && !existsSync(imageOf(dir))) return false;
+  if (!(await isMountPoint(dir))) await mountLimitedDir(dir, MIN_LIMITED_BYTES); // its image, mounted again
+  const plain = path.join(path.dirname(dir), `.${path.basename(dir)}.settling`);
+  await rm(plain, { recursive: true, force: true });
+  await mkdir(plain);
+  const r = await runCommand('cp', ['-a', '--', `${dir}/.`, plain], path.dirname(dir));
+  if (r.code !== 0) throw new Error(`cannot copy ${dir} out of its filesystem: ${r.stderr.trim()}`);
+  await releaseLimitedDir(dir);
+  await rename(plain, dir);
+  return true;
 }
 
 /**

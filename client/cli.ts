@@ -457,6 +457,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
           for (const n of report.networks) console.log(`${verb} network ${n}`);
           for (const w of report.worktrees) console.log(`${verb} worktree ${w}`);
           for (const b of report.branches) console.log(`${verb} branch ${b}`);
+          for (const s of report.settled) console.log(`unmounted shared workspace ${s} (its files kept)`);
           if (report.skippedRunning.length) console.log(`left alone (running): ${report.skippedRunning.join(', ')}`);
           if (!report.containers.length && !report.networks.length && !report.worktrees.length && !report.branches.length) console.log('nothing to remove');
         }

@@ -5,7 +5,7 @@ import { WorkflowNotFoundError } from '@temporalio/client';
 import { existsSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import * as path from 'node:path';
 import { branchesWithPrefix, deleteBranches, removeWorktree } from '../activities/git';
-import { dirOfImage, releaseLimitedDir } from '../activities/disk-limit';
+import { dirOfImage, releaseLimitedDir, settleLimitedDir } from '../activities/disk-limit';
 import { LABEL_RUN, LABEL_SCOPE, type ContainerRuntime } from '../runtimes/runtime';
 import { integrationBranch } from '../workflows/run-types';
 
@@ -26,11 +26,13 @@ export interface GcReport {
   networks: string[];
   worktrees: string[];
   branches: string[];
+  /** shared workspaces made plain folders (no longer a mounted filesystem of their disk limit) */
+  settled: string[];
   skippedRunning: string[];
 }
 
 export async function collectGarbage(opts: GcOptions): Promise<GcReport> {
-  const report: GcReport = { containers: [], networks: [], worktrees: [], branches: [], skippedRunning: [] };
+  const report: GcReport = { containers: [], networks: [], worktrees: [], branches: [], settled: [], skippedRunning: [] };
   const statusCache = new Map<string, string>();
   const statusOf = async (runId: string) => {
     if (!statusCache.has(runId)) statusCache.set(runId, await runStatus(opts.client, runId));
@@ -81,6 +83,9 @@ export async function collectGarbage(opts: GcOptions): Promise<GcReport> {
         rmSync(wt, { recursive: true, force: true });
       }
     }
+    // a kept shared workspace of a run that is over: the same files, in a plain folder (no mount)
+    const shared = path.join(runsDir, runId, 'shared');
+    if (!opts.dryRun && (await settleLimitedDir(shared))) report.settled.push(shared);
     if (opts.branches && status !== 'COMPLETED' && existsSync(repo)) {
       const branches = [integrationBranch(runId), ...(await branchesWithPrefix(repo, `agentvisor-tasks/${runId}/`))];
       const present = opts.dryRun ? branches : await deleteBranches(repo, branches);
