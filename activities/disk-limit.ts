@@ -63,6 +63,15 @@ export async function mountLimitedDir(dir: string, bytes: number, owner?: Owner)
 }
 
 /**
+ * Mounts `dir`'s filesystem again if its image is there but the mount is not (the host rebooted
+ * while a run went on); nothing otherwise. Never makes a new one: a folder without an image (no
+ * disk limit) is left as it is.
+ */
+export async function remountLimitedDir(dir: string): Promise<void> {
+  if (existsSync(imageOf(dir)) && !(await isMountPoint(dir))) await mountLimitedDir(dir, MIN_LIMITED_BYTES);
+}
+
+/**
  * Unmounts `dir` (if mounted) and deletes it and its image: the filesystem goes at once, however many
  * files it holds. True when there was something to remove.
  */

@@ -42,7 +42,7 @@ import { retryWatch, upstreamErrorsNote } from './retry-watch';
 import { coordinationActivities, sharedMounts } from './coordination';
 import { conflictActivities, restartConflictedMerge } from './conflicts';
 import { DEFAULT_LIMITS, effectiveLimits, type ResolvedLimits } from './limits';
-import { DISK_LIMIT_EXCEEDED, isDiskFull, mountLimitedDir, releaseLimitedDir } from './disk-limit';
+import { DISK_LIMIT_EXCEEDED, isDiskFull, mountLimitedDir, releaseLimitedDir, remountLimitedDir } from './disk-limit';
 
 export interface ActivityDeps {
   runtime: ContainerRuntime;
@@ -176,6 +176,9 @@ export function createActivities({ runtime, scope = 'unscoped', limits: defaults
       const home = await writeHomeFiles(input.artifactsDir, input.taskId, [...(invocation.files ?? []), ...(input.agent.home ?? [])], owner);
       const shared = await sharedMounts(input, owner);
       const limits = effectiveLimits(input.agent.limits, defaults);
+      // DISK LIMIT: after a reboot the folders are there but not their mounts: mounted again
+      await remountLimitedDir(input.worktree);
+      if (input.shared) await remountLimitedDir(input.shared.dir);
       // DISK LIMIT: a full workspace (or a full shared workspace the agent writes) stops the agent
       const diskFull = async () =>
         (await isDiskFull(input.worktree)) || (!!input.shared && !input.shared.readOnly && (await isDiskFull(input.shared.dir))) ? DISK_LIMIT_EXCEEDED : undefined;

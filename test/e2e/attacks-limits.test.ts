@@ -2,11 +2,12 @@
 // server, each judged by what the host sees (the run's result, the container as the engine and its
 // cgroup report it, the host's free space), never by what the agent prints. Limits are small (and
 // the CPU share low) so the attacks stay quick and gentle on a shared machine.
+import { execFileSync } from 'node:child_process';
 import { statfsSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import Docker from 'dockerode';
 import { workerLimits, type LimitFlags } from '../../activities/limits';
-import { IMAGE_SUFFIX, mountLimitedDir, releaseLimitedDirsUnder } from '../../activities/disk-limit';
+import { IMAGE_SUFFIX, isDiskFull, mountLimitedDir, releaseLimitedDir, releaseLimitedDirsUnder, remountLimitedDir } from '../../activities/disk-limit';
 import { collectGarbage } from '../../client/gc';
 import { DockerRuntime } from '../../runtimes/docker';
 import { scopeOf } from '../../runtimes/runtime';
@@ -182,4 +183,29 @@ test('gc: a finished run\'s limited worktrees are unmounted and deleted, its kep
   expect(readdirSync(dir).sort()).toEqual(['run.json', 'shared', 'worktrees']);
   expect(readFileSync(path.join(dir, 'shared', 'notes.md'), 'utf8')).toBe('kept\n');
   expect(statSync(path.join(dir, 'shared')).dev).toBe(statSync(dir).dev);
+});
+
+test('the limited folder itself: idempotent, full when full, mounted again after a reboot, released', async () => {
+  const dir = path.join(process.env.AGENTVISOR_HOME!, 'limited', 'w');
+  await mountLimitedDir(dir, 32 * MiB, { uid: 1000, gid: 1000 });
+  expect(readdirSync(dir)).toEqual([]); // empty: no lost+found
+  expect(statSync(dir).uid).toBe(1000);
+  writeFileSync(path.join(dir, 'kept'), 'x');
+  await mountLimitedDir(dir, 32 * MiB); // again: nothing changes
+  expect(readdirSync(dir)).toEqual(['kept']);
+  expect(await isDiskFull(dir)).toBe(false);
+  // a reboot: the mount goes, the image stays; the next agent mounts it again, files and all
+  execFileSync('umount', [dir]);
+  expect(mountsUnderHome()).toEqual([]);
+  await remountLimitedDir(dir);
+  expect(readdirSync(dir)).toEqual(['kept']);
+  expect(() => execFileSync('dd', ['if=/dev/zero', `of=${path.join(dir, 'big')}`, 'bs=1M', 'count=64'], { stdio: 'ignore' })).toThrow();
+  expect(await isDiskFull(dir)).toBe(true);
+  expect(await releaseLimitedDir(dir)).toBe(true);
+  expect(readdirSync(path.dirname(dir))).toEqual([]);
+  expect(mountsUnderHome()).toEqual([]);
+  // a folder without a disk limit is never made one by remounting
+  mkdirSync(dir);
+  await remountLimitedDir(dir);
+  expect(mountsUnderHome()).toEqual([]);
 });
