@@ -81,14 +81,20 @@ export async function copyIn(t: Target, mounts: MountPlan[]): Promise<void> {
  */
 export async function copyOut(t: Target, mounts: MountPlan[]): Promise<void> {
   for (const m of mounts.filter((x) => !x.readOnly)) {
-    const scratch = `${m.source.replace(/\/+$/, '')}.copy-out-${randomBytes(4).toString('hex')}`;
-    await mkdir(scratch, { recursive: true });
+    // The scratch folder is inside the source, so its entries move by rename: a workspace with a
+    // disk limit is a filesystem of its own (activities/disk-limit.ts), and a rename cannot leave
+    // it. The old entries go first, so the copy needs no more room than the pod's. (The pod keeps
+    // its volume until the marker below: a copy that fails half-way is done again from there.)
+    await mkdir(m.source, { recursive: true });
+    const scratchName = `.agentvisor-copy-out-${randomBytes(4).toString('hex')}`;
+    const scratch = path.join(m.source, scratchName);
+    const kept = (entry: string) => entry === '.git' || entry === scratchName;
     try {
+      for (const entry of await readdir(m.source)) if (!kept(entry)) await rm(path.join(m.source, entry), { recursive: true, force: true });
+      await mkdir(scratch);
       const local = tar(['-x', '-f', '-', '-C', scratch], {});
       const remote = execIn(t, COPY_OUT, ['tar', '-c', '-f', '-', '-C', m.volume, '.'], { stdout: local.stdin }).finally(() => local.stdin.end());
       await Promise.all([remote, local.done]);
-      await mkdir(m.source, { recursive: true });
-      for (const entry of await readdir(m.source)) if (entry !== '.git') await rm(path.join(m.source, entry), { recursive: true, force: true });
       for (const entry of await readdir(scratch)) if (entry !== '.git') await rename(path.join(scratch, entry), path.join(m.source, entry));
     } finally {
       await rm(scratch, { recursive: true, force: true });
