@@ -10,7 +10,7 @@
 // devices (Linux); a worker without them runs with AGENTVISOR_LIMIT_DISK=off.
 import { ApplicationFailure } from '@temporalio/common';
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, rename, rm, rmdir, stat, statfs, truncate, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, readlink, rename, rm, rmdir, stat, statfs, truncate, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { runCommand } from './spawner';
 
@@ -42,6 +42,10 @@ export async function mountLimitedDir(dir: string, bytes: number, owner?: Owner)
   if (!Number.isFinite(bytes) || bytes < MIN_LIMITED_BYTES) throw new Error(`a disk limit of ${bytes} bytes is below ${MIN_LIMITED_BYTES} bytes`);
   await serially(async () => {
     if (await isMountPoint(dir)) return;
+    const problem = await engineNamespaceProblem();
+    if (problem) {
+      throw ApplicationFailure.nonRetryable(`disk limit: ${problem}; run the worker in the engine's mount namespace (nsenter --net=… rather than ip netns exec), or with AGENTVISOR_LIMIT_DISK=off`, 'DiskLimitUnavailable');
+    }
     const image = imageOf(dir);
     await mkdir(path.dirname(dir), { recursive: true });
     const fresh = !existsSync(image);
@@ -58,6 +62,12 @@ export async function mountLimitedDir(dir: string, bytes: number, owner?: Owner)
     await mkdir(dir, { recursive: true });
     // nosuid, nodev: nothing the agent leaves there gains privileges on the host
     await must('mount', ['-t', 'ext4', '-o', 'loop,nosuid,nodev,noinit_itable', image, dir], path.dirname(dir));
+    if (!(await isMountPoint(dir))) {
+      throw ApplicationFailure.nonRetryable(
+        `disk limit: ${dir} was mounted but this worker does not see the mount (its mount namespace does not receive the host's mounts); run the worker in the host's mount namespace, or with AGENTVISOR_LIMIT_DISK=off`,
+        'DiskLimitUnavailable',
+      );
+    }
     if (fresh) await rmdir(path.join(dir, 'lost+found')).catch(() => undefined);
   });
 }
@@ -144,6 +154,29 @@ async function isMountPoint(dir: string): Promise<boolean> {
   } catch {
     return false;
   }
+}
+
+/**
+ * A worker in another mount namespace than the local Docker engine (`ip netns exec` gives a process
+ * one of its own) makes mounts the engine never sees: containers would get the empty folder beneath,
+ * and writes there would be bounded by nothing. Refused, saying so. (Checked when the engine's
+ * process can be found: the local engine, its pid file readable.)
+ */
+let namespaceProblem: Promise<string | undefined> | undefined;
+function engineNamespaceProblem(): Promise<string | undefined> {
+  namespaceProblem ??= (async () => {
+    if (process.env.DOCKER_HOST) return undefined;
+    const pidFile = ['/var/run/docker.pid', '/run/docker.pid'].find((f) => existsSync(f));
+    if (!pidFile) return undefined;
+    try {
+      const pid = (await readFile(pidFile, 'utf8')).trim();
+      const [own, engine] = await Promise.all([readlink('/proc/self/ns/mnt'), readlink(`/proc/${pid}/ns/mnt`)]);
+      return own === engine ? undefined : `this worker's mount namespace (${own}) is not the Docker engine's (${engine}): containers would not see its disk-limit mounts`;
+    } catch {
+      return undefined;
+    }
+  })();
+  return namespaceProblem;
 }
 
 async function must(file: string, args: string[], cwd: string): Promise<void> {
