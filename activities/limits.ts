@@ -3,6 +3,7 @@
 // with flags (`agentvisor worker --memory 8g --cpus 4 --pids 1024 --disk 20g`) or environment
 // variables (AGENTVISOR_LIMIT_MEMORY, _CPUS, _PIDS, _DISK; also read by the worker `agentvisor run`
 // starts in its own process); the flags win. Why these defaults: README, "Resource limits".
+import * as os from 'node:os';
 import { BadInputError, type Problem } from '../spec/problems';
 import type { Limits } from '../spec/types';
 import { parseSize } from '../spec/units';
@@ -64,7 +65,8 @@ export function workerLimits(flags: LimitFlags = {}, env: NodeJS.ProcessEnv = pr
   };
   const memoryBytes = size('memory', MIN_MEMORY_BYTES, DEFAULT_LIMITS.memoryBytes);
   const diskBytes = size('disk', MIN_DISK_BYTES, DEFAULT_LIMITS.diskBytes);
-  let cpus = DEFAULT_LIMITS.cpus;
+  // on a host with fewer cores the engine refuses the container (--cpus above the host's): as many as it has
+  let cpus = Math.min(DEFAULT_LIMITS.cpus, hostCpus());
   const c = pick('cpus');
   if (c) {
     cpus = Number(c.value);
@@ -84,6 +86,10 @@ export function workerLimits(flags: LimitFlags = {}, env: NodeJS.ProcessEnv = pr
   }
   if (problems.length) throw new BadInputError(problems);
   return { memoryBytes, cpus, pids, diskBytes };
+}
+
+function hostCpus(): number {
+  return typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
 }
 
 /** A container's limits: the graph's where it gives them, the worker's defaults for the rest. */
