@@ -52,12 +52,15 @@ export async function mountLimitedDir(dir: string, bytes: number, owner?: Owner)
     if (fresh) {
       // nothing of value can be in a plain folder here: it would only be hidden under the mount
       await rm(dir, { recursive: true, force: true });
-      await writeFile(image, '', { mode: 0o600 });
-      await truncate(image, Math.floor(bytes / 4096) * 4096); // sparse: no block is used yet
+      // made under another name and renamed once whole: an image is never half made
+      const making = `${image}.new`;
+      await writeFile(making, '', { mode: 0o600 });
+      await truncate(making, Math.floor(bytes / 4096) * 4096); // sparse: no block is used yet
       // -m 0: no blocks kept for root (the agent is never root); lazy init: the file reads as
       // zeros, so mkfs need not write the inode tables or the journal (a 10 GiB image stays ~4 MB)
       const owned = owner ? `,root_owner=${owner.uid}:${owner.gid}` : '';
-      await must('mkfs.ext4', ['-q', '-F', '-m', '0', '-E', `lazy_itable_init=1,lazy_journal_init=1,nodiscard${owned}`, image], path.dirname(dir));
+      await must('mkfs.ext4', ['-q', '-F', '-m', '0', '-E', `lazy_itable_init=1,lazy_journal_init=1,nodiscard${owned}`, making], path.dirname(dir));
+      await rename(making, image);
     }
     await mkdir(dir, { recursive: true });
     // nosuid, nodev: nothing the agent leaves there gains privileges on the host
@@ -97,6 +100,7 @@ export async function releaseLimitedDir(dir: string): Promise<boolean> {
     }
     await rm(dir, { recursive: true, force: true });
     await rm(image, { force: true });
+    await rm(`${image}.new`, { force: true });
     return found;
   });
 }
