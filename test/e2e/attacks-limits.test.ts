@@ -112,6 +112,19 @@ test('disk: writing past the disk limit fails the task with "disk limit exceeded
   expect((existsSync(worktrees) ? readdirSync(worktrees) : []).filter((n) => n.endsWith(IMAGE_SUFFIX) || n === 'stays' || n === 'quits')).toEqual([]);
 });
 
+test('disk: the evaluation has its own disk limit; past it the run fails saying so', async () => {
+  const file = graph(
+    `  w: { harness: command, command: "echo ok > ok.txt" }`,
+    `  - { id: w, agent: w }`,
+    `evaluate: { command: "dd if=/dev/zero of=big bs=1M count=512", limits: { disk: 32m, cpus: 0.5 } }`,
+  );
+  const report = await withWorker({}, () => runToEnd(file, { runId: 'attack-disk-eval' }));
+  expect(report.status).toBe('failed');
+  expect(report.evaluation).toMatchObject({ passed: false, reason: 'disk limit exceeded' });
+  expect(report.error).toMatch(/^evaluation failed \(disk limit exceeded\)/);
+  expect(mountsUnderHome()).toEqual([]);
+});
+
 test('processes: a fork bomb is held by the default process limit', async () => {
   const name = containerName('attack-fork', 'bomb');
   const file = graph(
