@@ -22,7 +22,7 @@ const MARKER = /^(<{7}|>{7})( |$)/m;
  * The resolver's workspace, made afresh: the integration commit (with its history: git needs the
  * merge base) and the task branch's merge in progress. Returns the conflicted files.
  */
-export async function restartConflictedMerge(opts: { repo: string; dir: string; startCommit: string; branch: string; taskId: string; author: string; owner?: Owner }): Promise<string[]> {
+export async function restartConflictedMerge(opts: { repo: string; dir: string; startCommit: string; branch: string; taskId: string; author: string; owner?: Owner; diskBytes?: number }): Promise<string[]> {
   const theirs = await resolveCommit(opts.repo, opts.branch);
   const { conflicted } = await createWorkspace({
     repo: opts.repo,
@@ -31,6 +31,7 @@ export async function restartConflictedMerge(opts: { repo: string; dir: string; 
     branch: `agentvisor-resolve/${opts.taskId}`,
     author: opts.author,
     owner: opts.owner,
+    diskBytes: opts.diskBytes,
     history: true,
     merge: { commit: theirs, message: `agentvisor: merge ${opts.taskId}` },
   });
@@ -47,7 +48,7 @@ async function filesWithMarkers(repo: string, commit: string, files: string[]): 
   return left;
 }
 
-export function conflictActivities({ owner, worktreePath, collect }: { owner?: Owner; worktreePath: (artifactsDir: string, id: string) => string; collect: Collect }) {
+export function conflictActivities({ owner, worktreePath, collect, diskBytes = 0 }: { owner?: Owner; worktreePath: (artifactsDir: string, id: string) => string; collect: Collect; diskBytes?: number }) {
   return {
     /** The resolver's workspace: the integration branch, the task branch's merge in progress. */
     async prepareResolution(input: { runId: string; repo: string; artifactsDir: string; taskId: string }): Promise<{ worktree: string; startCommit: string; files: string[] }> {
@@ -62,6 +63,8 @@ export function conflictActivities({ owner, worktreePath, collect }: { owner?: O
           taskId: input.taskId,
           author: 'resolver',
           owner,
+          // DISK LIMIT (activities/disk-limit.ts): the resolver's workspace, of the worker's default size
+          diskBytes,
         });
         return { worktree, startCommit, files };
       });
@@ -96,6 +99,7 @@ export function conflictActivities({ owner, worktreePath, collect }: { owner?: O
           author: input.resolver,
           message: `agentvisor: merge ${input.taskId} (conflict resolved by ${input.resolver})`,
           mergeParent: await resolveCommit(input.repo, branch),
+          diskBytes,
         });
         if (!commit) return { resolved: false, reason: 'the resolution made no commit' };
         const markers = await filesWithMarkers(input.repo, commit, input.files);

@@ -39,6 +39,8 @@ export async function runContainer(
     progress?: (line: string) => string | undefined;
     /** asked at every heartbeat: a reason to stop the container now (e.g. its budget is spent) */
     watch?: () => Promise<string | undefined>;
+    /** the log file's size at most (about): its start and its last MiB; default LOG_LIMIT_BYTES */
+    logLimitBytes?: number;
   },
 ): Promise<ContainerOutcome & { reattached: boolean }> {
   const ctx = activityContext();
@@ -64,6 +66,7 @@ export async function runContainer(
 
   // A re-attached container replays its output from the start, so the log file is rewritten.
   const file = createWriteStream(opts.logPath, { flags: 'w' });
+  const capped = new CappedLog(opts.logLimitBytes ?? LOG_LIMIT_BYTES);
   let lastLine = '';
   const sink = new Writable({
     write(chunk: Buffer, _enc, done) {
@@ -71,7 +74,9 @@ export async function runContainer(
         const shown = opts.progress ? opts.progress(line) : line;
         if (shown) lastLine = shown.slice(0, 200);
       }
-      file.write(chunk, done);
+      const head = capped.take(chunk);
+      if (head.length) file.write(head, done);
+      else done();
     },
   });
   // output that arrives after the end (a cancelled run's last words) is dropped, never a crash
@@ -131,7 +136,54 @@ export async function runContainer(
     clearTimeout(deadline);
     // the sink may still hold demuxed output: flush it into the file before closing the file
     await new Promise<void>((resolve) => sink.end(resolve));
+    const tail = capped.tail();
+    if (tail) file.write(tail);
     await new Promise<void>((resolve) => file.end(resolve));
+  }
+}
+
+/**
+ * An agent's output may be endless (`yes`): the log file on the worker's disk keeps its first bytes
+ * up to the limit and its last MiB (where CLIs print their result), with a line saying how much was
+ * left out between. The engine's own copy is bounded too (runtimes/docker.ts, LogConfig).
+ */
+export const LOG_LIMIT_BYTES = 64 * 1024 ** 2;
+const LOG_TAIL_BYTES = 1024 ** 2;
+
+export class CappedLog {
+  private written = 0;
+  private dropped = 0;
+  private last: Buffer[] = [];
+  private lastBytes = 0;
+  constructor(readonly limit: number) {}
+
+  /** The part of `chunk` to write now; the rest is kept as the tail (its last MiB). */
+  take(chunk: Buffer): Buffer {
+    const room = Math.max(0, this.limit - LOG_TAIL_BYTES - this.written);
+    const head = chunk.subarray(0, room);
+    this.written += head.length;
+    const rest = chunk.subarray(head.length);
+    if (rest.length) {
+      this.last.push(Buffer.from(rest));
+      this.lastBytes += rest.length;
+      while (this.lastBytes - this.last[0].length >= LOG_TAIL_BYTES) {
+        this.lastBytes -= this.last[0].length;
+        this.dropped += this.last.shift()!.length;
+      }
+    }
+    return head;
+  }
+
+  /** What goes at the end of the file: the kept tail, after a line saying what was left out. */
+  tail(): Buffer | undefined {
+    if (!this.lastBytes) return undefined;
+    let tail = Buffer.concat(this.last);
+    if (tail.length > LOG_TAIL_BYTES) {
+      this.dropped += tail.length - LOG_TAIL_BYTES;
+      tail = tail.subarray(tail.length - LOG_TAIL_BYTES);
+    }
+    const note = this.dropped ? `\n[agentvisor: ${this.dropped} bytes of output left out: the log keeps its first ${this.limit - LOG_TAIL_BYTES} bytes and its last ${LOG_TAIL_BYTES}]\n` : '';
+    return Buffer.concat([Buffer.from(note), tail]);
   }
 }
 

@@ -9,6 +9,7 @@ import { parseTasksText } from '../spec/tasks-file';
 import type { TaskSpec } from '../spec/types';
 import { PROPOSALS_MOUNT, SHARED_MOUNT, type TaskInput } from '../workflows/run-types';
 import { withHeartbeat } from './heartbeat';
+import { mountLimitedDir, releaseLimitedDir } from './disk-limit';
 
 export const sharedDir = (artifactsDir: string) => path.join(artifactsDir, 'shared');
 
@@ -43,12 +44,15 @@ export interface FoundProposal {
   problems?: string[];
 }
 
-export function coordinationActivities({ owner }: { owner?: Owner }) {
+/** diskBytes: the shared workspace's size (the worker's default disk limit; 0: unbounded) */
+export function coordinationActivities({ owner, diskBytes = 0 }: { owner?: Owner; diskBytes?: number }) {
   return {
     /** Creates the run's shared workspace (idempotent), owned by the agents' user. */
     async createSharedWorkspace(input: { runId: string; artifactsDir: string; proposals?: boolean }): Promise<{ path: string }> {
       const dir = sharedDir(input.artifactsDir);
       await withHeartbeat('create shared workspace', async () => {
+        // DISK LIMIT (activities/disk-limit.ts): the shared workspace is a filesystem of that size
+        if (diskBytes) await mountLimitedDir(dir, diskBytes, owner);
         // with proposals, /shared/proposals is where each agent's own drop folder is mounted
         for (const d of input.proposals ? [dir, path.join(dir, 'proposals')] : [dir]) {
           await mkdir(d, { recursive: true });
@@ -60,6 +64,7 @@ export function coordinationActivities({ owner }: { owner?: Owner }) {
 
     /** Compensation: the shared workspace and everything agents left in it. */
     async removeSharedWorkspace(input: { artifactsDir: string }): Promise<void> {
+      await releaseLimitedDir(sharedDir(input.artifactsDir)); // DISK LIMIT: unmount, delete its image
       await rm(sharedDir(input.artifactsDir), { recursive: true, force: true });
     },
 

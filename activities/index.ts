@@ -31,11 +31,15 @@ import { sandboxUser } from './sandbox-user';
 import { retryWatch, upstreamErrorsNote } from './retry-watch';
 import { coordinationActivities, sharedMounts } from './coordination';
 import { conflictActivities, restartConflictedMerge } from './conflicts';
+import { DEFAULT_LIMITS, effectiveLimits, type ResolvedLimits } from './limits';
+import { DISK_LIMIT_EXCEEDED, isDiskFull, remountLimitedDir } from './disk-limit';
 
 export interface ActivityDeps {
   runtime: ContainerRuntime;
   /** LABEL_SCOPE value for this worker's containers (namespace@address) */
   scope?: string;
+  /** the worker's default limits, for what a graph leaves unset (activities/limits.ts) */
+  limits?: ResolvedLimits;
 }
 
 /** A task's workspace on the worker's host (the agent's own repository, mounted at /workspace). */
@@ -94,13 +98,13 @@ function firstAttempt(): boolean {
   }
 }
 
-export function createActivities({ runtime, scope = 'unscoped' }: ActivityDeps) {
+export function createActivities({ runtime, scope = 'unscoped', limits: defaults = DEFAULT_LIMITS }: ActivityDeps) {
   const user = sandboxUser();
   const owner = user.chownWorktrees ? { uid: user.uid, gid: user.gid } : undefined;
 
   return {
-    ...coordinationActivities({ owner }),
-    ...conflictActivities({ owner, worktreePath: taskWorktreePath, collect: (o) => collectWork({ runtime, scope, user: `${user.uid}:${user.gid}`, owner, ...o }) }),
+    ...coordinationActivities({ owner, diskBytes: defaults.diskBytes }),
+    ...conflictActivities({ owner, worktreePath: taskWorktreePath, diskBytes: defaults.diskBytes, collect: (o) => collectWork({ runtime, scope, user: `${user.uid}:${user.gid}`, owner, ...o }) }),
 
     /** The run's integration branch at the base commit (a resumed run names the earlier run's). */
     async prepareRun(input: { runId: string; repo: string; baseBranch: string; artifactsDir: string; baseCommit?: string }) {
@@ -115,7 +119,9 @@ export function createActivities({ runtime, scope = 'unscoped' }: ActivityDeps) 
       return withHeartbeat('provision workspace', async () => {
         const startCommit = await startTaskBranch({ repo: input.repo, branch: input.branch, startPoint: input.baseCommit, merge: input.dependencyBranches });
         const dir = taskWorktreePath(input.artifactsDir, input.taskId);
-        await createWorkspace({ repo: input.repo, dir, commit: startCommit, branch: input.branch, author: input.agent.name, owner });
+        // DISK LIMIT: the workspace is a filesystem of the agent's disk limit (activities/disk-limit.ts)
+        const diskBytes = effectiveLimits(input.agent.limits, defaults).diskBytes;
+        await createWorkspace({ repo: input.repo, dir, commit: startCommit, branch: input.branch, author: input.agent.name, owner, diskBytes });
         return { path: dir, branch: input.branch, startCommit };
       });
     },
@@ -161,6 +167,13 @@ export function createActivities({ runtime, scope = 'unscoped' }: ActivityDeps) 
       const shared = await sharedMounts(input, owner);
       // an agent with the gateway: a network of its own, where the gateway is all there is
       const net = gw ? await withHeartbeat('network', () => openTaskNetwork(runtime, input.runId, input.taskId, scope)) : undefined;
+      const limits = effectiveLimits(input.agent.limits, defaults);
+      // DISK LIMIT: after a reboot the folders are there but not their mounts: mounted again
+      await remountLimitedDir(input.worktree);
+      if (input.shared) await remountLimitedDir(input.shared.dir);
+      // DISK LIMIT: a full workspace (or a full shared workspace the agent writes) stops the agent
+      const diskFull = async () =>
+        (await isDiskFull(input.worktree)) || (!!input.shared && !input.shared.readOnly && (await isDiskFull(input.shared.dir))) ? DISK_LIMIT_EXCEEDED : undefined;
       const outcome = await runContainer(
         runtime,
         {
@@ -176,9 +189,10 @@ export function createActivities({ runtime, scope = 'unscoped' }: ActivityDeps) 
           ],
           user: `${user.uid}:${user.gid}`,
           labels: { [LABEL_RUN]: input.runId, [LABEL_TASK]: input.taskId, [LABEL_ROLE]: 'agent', [LABEL_SCOPE]: scope },
-          memoryBytes: input.agent.limits.memoryBytes,
-          cpus: input.agent.limits.cpus,
-          pids: input.agent.limits.pids ?? 512,
+          memoryBytes: limits.memoryBytes,
+          cpus: limits.cpus,
+          pids: limits.pids,
+          diskBytes: limits.diskBytes || undefined,
           network: net?.network ?? 'none',
           // the gateway's name without DNS; names it does not know are forwarded to the gateway,
           // which answers no DNS: they go nowhere (not to the host's resolvers)
@@ -188,23 +202,26 @@ export function createActivities({ runtime, scope = 'unscoped' }: ActivityDeps) 
         {
           logPath,
           timeoutMs: input.task.timeoutMs,
-          watch: async () => retries.exhausted() ?? (gw ? await checkBudget() : undefined),
-          // a fresh start after a killed attempt begins from a clean worktree; the first attempt
-          // has the one provisionWorkspace has just made (saves three git processes per task)
+          watch: async () => retries.exhausted() ?? (await diskFull()) ?? (gw ? await checkBudget() : undefined),
           // a fresh start after a killed attempt begins from a new workspace (nothing of the
           // former one is read); the first attempt has the one provisionWorkspace has just made
           beforeCreate: firstAttempt()
             ? undefined
             : input.conflict // a resolver's workspace starts again with its merge in progress
-              ? () => restartConflictedMerge({ repo: input.repo, dir: input.worktree, startCommit: input.startCommit, branch: input.conflict!.branch, taskId: input.conflict!.taskId, author: input.agent.name, owner }).then(() => undefined)
-              : () => createWorkspace({ repo: input.repo, dir: input.worktree, commit: input.startCommit, branch: taskBranch(input.runId, input.taskId), author: input.agent.name, owner }).then(() => undefined),
+              ? () => restartConflictedMerge({ repo: input.repo, dir: input.worktree, startCommit: input.startCommit, branch: input.conflict!.branch, taskId: input.conflict!.taskId, author: input.agent.name, owner, diskBytes: limits.diskBytes }).then(() => undefined)
+              : () => createWorkspace({ repo: input.repo, dir: input.worktree, commit: input.startCommit, branch: taskBranch(input.runId, input.taskId), author: input.agent.name, owner, diskBytes: limits.diskBytes }).then(() => undefined),
           progress: (line) => retries.progress(line),
         },
       );
       // the container has exited: its network goes (a container still running keeps it; stopGateway sweeps)
       if (net) await closeTaskNetwork(runtime, input.runId, input.taskId);
       const parsed = harness.result?.(await readFile(logPath, 'utf8'), outcome.exitCode);
-      const result = (outcome.stoppedFor && retries.result(parsed?.usage)) || parsed;
+      // an agent that filled its disk fails with that reason, whether the watch stopped it or it
+      // gave up by itself between two looks (a write refused with ENOSPC), whatever it exits with
+      const overDisk = outcome.stoppedFor === DISK_LIMIT_EXCEEDED || (!outcome.stoppedFor && !outcome.timedOut && (await diskFull()) !== undefined);
+      const result = overDisk
+        ? { ...parsed, success: false, reason: DISK_LIMIT_EXCEEDED }
+        : (outcome.stoppedFor && retries.result(parsed?.usage)) || parsed;
       let usage = result?.usage;
       if (gw) {
         await checkBudget();
@@ -237,7 +254,7 @@ export function createActivities({ runtime, scope = 'unscoped' }: ActivityDeps) 
           killed ? 'AgentKilled' : 'AgentTransient',
         );
       }
-      return { ...outcome, logPath, result, usage };
+      return { ...outcome, ...(overDisk ? { stoppedFor: DISK_LIMIT_EXCEEDED } : {}), logPath, result, usage };
     },
 
     /** The run's gateway (network, container); returns where the worker reaches its control side. */
@@ -274,6 +291,7 @@ export function createActivities({ runtime, scope = 'unscoped' }: ActivityDeps) 
               startCommit: input.startCommit,
               author: input.agent.name,
               message: `agentvisor: ${input.taskId} (${input.agent.name})${summary ? `\n\n${summary}` : ''}`,
+              diskBytes: effectiveLimits(input.agent.limits, defaults).diskBytes,
             });
         await setBranch(input.repo, branch, tip ?? input.startCommit);
         return diffStats(input.repo, input.startCommit, branch);
@@ -310,7 +328,9 @@ export function createActivities({ runtime, scope = 'unscoped' }: ActivityDeps) 
     },
 
     async removeWorkspace(input: { repo: string; artifactsDir: string; taskId: string }): Promise<void> {
+      const worktree = taskWorktreePath(input.artifactsDir, input.taskId);
       // it may queue behind other worktree commands of the repository (git.ts): heartbeat meanwhile
+      // DISK LIMIT: unmounts, then deletes the folder and its image
       await withHeartbeat('remove workspace', () => removeWorkspaceDir(taskWorktreePath(input.artifactsDir, input.taskId)));
     },
 
@@ -346,11 +366,13 @@ export function createActivities({ runtime, scope = 'unscoped' }: ActivityDeps) 
       const worktree = taskWorktreePath(input.artifactsDir, '_evaluate');
       const logPath = path.join(input.artifactsDir, 'logs', 'evaluation.log');
       const name = containerName(input.runId, '_evaluate');
+      const limits = effectiveLimits(input.evaluate.limits, defaults);
       // Re-attaching to a running evaluation must keep the worktree it has mounted.
       if ((await runtime.inspect(name)).state === 'missing' || !existsSync(worktree)) {
         await runtime.remove(name);
         const commit = await resolveCommit(input.repo, integrationBranch(input.runId));
-        await createWorkspace({ repo: input.repo, dir: worktree, commit, branch: integrationBranch(input.runId), author: 'evaluation', owner });
+        // DISK LIMIT: the evaluation's workspace is a filesystem of its disk limit (see provisionWorkspace)
+        await createWorkspace({ repo: input.repo, dir: worktree, commit, branch: integrationBranch(input.runId), author: 'evaluation', owner, diskBytes: limits.diskBytes });
       }
       {
         const outcome = await runContainer(
@@ -364,27 +386,31 @@ export function createActivities({ runtime, scope = 'unscoped' }: ActivityDeps) 
             mounts: [{ source: worktree, target: '/workspace', readOnly: false }],
             user: `${user.uid}:${user.gid}`,
             labels: { [LABEL_RUN]: input.runId, [LABEL_TASK]: '_evaluate', [LABEL_ROLE]: 'evaluation', [LABEL_SCOPE]: scope },
-            memoryBytes: input.evaluate.limits.memoryBytes,
-            cpus: input.evaluate.limits.cpus,
-            pids: input.evaluate.limits.pids ?? 1024,
+            memoryBytes: limits.memoryBytes,
+            cpus: limits.cpus,
+            diskBytes: limits.diskBytes || undefined,
+            // a test suite may start many processes; still bounded
+            pids: input.evaluate.limits.pids ?? Math.max(limits.pids, 1024),
             network: 'none',
             tmpfs: ['/home/agent', '/tmp'],
           },
-          { logPath, timeoutMs: input.evaluate.timeoutMs },
+          { logPath, timeoutMs: input.evaluate.timeoutMs, watch: async () => ((await isDiskFull(worktree)) ? DISK_LIMIT_EXCEEDED : undefined) },
         );
         if (killedFromOutside(outcome)) {
           await runtime.remove(name);
           throw ApplicationFailure.retryable(`the evaluation container was killed (exit ${outcome.exitCode})`, 'AgentKilled');
         }
-        countEvaluation(outcome.exitCode === 0 && !outcome.timedOut);
-        return { passed: outcome.exitCode === 0 && !outcome.timedOut, exitCode: outcome.exitCode, logPath, timedOut: outcome.timedOut };
+        const overDisk = outcome.stoppedFor === DISK_LIMIT_EXCEEDED || (!outcome.timedOut && (await isDiskFull(worktree)));
+        const passed = outcome.exitCode === 0 && !outcome.timedOut && !overDisk;
+        countEvaluation(passed);
+        return { passed, exitCode: outcome.exitCode, logPath, timedOut: outcome.timedOut, ...(overDisk ? { reason: DISK_LIMIT_EXCEEDED } : {}) };
       }
     },
 
     /** After the evaluation's result is recorded: its container and worktree go. */
     async removeEvaluation(input: { runId: string; repo: string; artifactsDir: string }): Promise<void> {
       await runtime.remove(containerName(input.runId, '_evaluate'));
-      await removeWorkspaceDir(taskWorktreePath(input.artifactsDir, '_evaluate'));
+      await removeWorkspaceDir(taskWorktreePath(input.artifactsDir, '_evaluate')); // DISK LIMIT: unmounts too
     },
 
     async writeReport(report: RunReport): Promise<string> {

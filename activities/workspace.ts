@@ -25,6 +25,7 @@ import { pipeline } from 'node:stream/promises';
 import { BASE_IMAGE } from '../images/constants';
 import { LABEL_ROLE, LABEL_RUN, LABEL_SCOPE, LABEL_TASK, containerName, type ContainerRuntime } from '../runtimes/runtime';
 import { runContainer } from './container-run';
+import { mountLimitedDir, releaseLimitedDir } from './disk-limit';
 import { chownTree, gitIn, isAncestor } from './git';
 import { runCommand } from './spawner';
 
@@ -62,9 +63,12 @@ export async function createWorkspace(opts: {
   owner?: Owner;
   history?: boolean;
   merge?: { commit: string; message: string };
+  /** the agent's disk limit: the folder is a filesystem of that size (disk-limit.ts); 0/absent: none */
+  diskBytes?: number;
 }): Promise<{ conflicted: string[] }> {
   await removeWorkspaceDir(opts.dir);
-  await mkdir(opts.dir, { recursive: true });
+  if (opts.diskBytes) await mountLimitedDir(opts.dir, opts.diskBytes, opts.owner);
+  else await mkdir(opts.dir, { recursive: true });
   await freshGit(opts.dir, ['init', '--quiet', `--initial-branch=${opts.branch}`]);
   const wanted = [opts.commit, ...(opts.merge ? [opts.merge.commit] : [])];
   // the user's repository serves the commits (its upload-pack, its config): a path, not a remote
@@ -87,9 +91,9 @@ export async function createWorkspace(opts: {
   return { conflicted };
 }
 
-/** The workspace and all in it; a symlink inside is removed, never followed. */
+/** The workspace and all in it (unmounted first, when it is a disk-limited filesystem); a symlink inside is removed, never followed. */
 export async function removeWorkspaceDir(dir: string): Promise<void> {
-  await rm(dir, { recursive: true, force: true });
+  await releaseLimitedDir(dir);
 }
 
 /**
@@ -154,13 +158,19 @@ export async function collectWork(opts: {
   message: string;
   /** a resolution: the commit must be the merge of startCommit and this */
   mergeParent?: string;
+  /**
+   * The agent's disk limit, for the collector's output folder too: the agent's config can make git
+   * run commands in the collector (filter drivers), and they may write there.
+   */
+  diskBytes?: number;
 }): Promise<string | undefined> {
   const out = collectDir(opts.artifactsDir, opts.id);
   const name = containerName(opts.runId, `_collect-${opts.id}`);
   // a re-attached collector (a worker that died meanwhile) keeps its folder
   if ((await opts.runtime.inspect(name)).state === 'missing') {
-    await rm(out, { recursive: true, force: true });
-    await mkdir(out, { recursive: true });
+    await releaseLimitedDir(out);
+    if (opts.diskBytes) await mountLimitedDir(out, opts.diskBytes, opts.owner);
+    else await mkdir(out, { recursive: true });
     if (opts.owner) await chownTree(out, opts.owner.uid, opts.owner.gid);
   }
   const outcome = await runContainer(
@@ -203,7 +213,7 @@ export async function collectWork(opts: {
   try {
     return await importBundle({ repo: opts.repo, bundle: path.join(out, 'work.bundle'), startCommit: opts.startCommit, mergeParent: opts.mergeParent });
   } finally {
-    await rm(out, { recursive: true, force: true });
+    await releaseLimitedDir(out);
   }
 }
 

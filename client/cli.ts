@@ -27,6 +27,7 @@ import { describeResolution, isLive, type RunReport } from '../workflows/run-typ
 import { terminalText as tty } from '../workflows/text-safety';
 import { currentTracing } from '../telemetry/tracing';
 import { runtimeFromFlags, type RuntimeFlags } from '../runtimes/select';
+import type { LimitFlags } from '../activities/limits';
 
 const err = (line: string) => process.stderr.write(line + '\n');
 
@@ -374,11 +375,17 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .option('--namespace <name>', 'with --runtime kubernetes: the namespace of the Jobs (default: the pod\'s own, in a cluster)')
     .option('--kubeconfig <file>', 'with --runtime kubernetes: the kubeconfig (default KUBECONFIG, ~/.kube/config, or in-cluster)')
     .option('--image-pull-policy <policy>', 'with --runtime kubernetes: Always, IfNotPresent (default) or Never')
+    .option('--memory <size>', "default memory limit of a container, /tmp and HOME included (default AGENTVISOR_LIMIT_MEMORY or 4g)")
+    .option('--cpus <n>', 'default CPU cores of a container (default AGENTVISOR_LIMIT_CPUS or 2)')
+    .option('--pids <n>', 'default process limit of a container (default AGENTVISOR_LIMIT_PIDS or 512)')
+    .option('--disk <size>', 'default size of a workspace, or off (default AGENTVISOR_LIMIT_DISK or 10g; needs root and loop devices)')
     .description('run a worker: executes runs and their agents on the local Docker engine or in a Kubernetes namespace')
     .action(
-      action(async (opts: { metricsPort?: string; host?: string; labels?: string; capacity?: string; dataDir?: string } & RuntimeFlags) => {
+      action(async (opts: { metricsPort?: string; host?: string; labels?: string; capacity?: string; dataDir?: string } & RuntimeFlags & LimitFlags) => {
         const cfg = loadConfig();
         const { hostOptions } = await import('../workers/host');
+        const { workerLimits, describeLimits } = await import('../activities/limits');
+        const limits = workerLimits(opts, process.env);
         const host = hostOptions(opts, Number(process.env.AGENTVISOR_WORKER_CAPACITY) || 32);
         const runtime = await runtimeFromFlags(opts);
         const { createWorker } = await import('../workers/worker');
@@ -390,9 +397,10 @@ export function buildProgram(setExit: (code: number) => void): Command {
           metricsAddress: opts.metricsPort ? `0.0.0.0:${opts.metricsPort}` : undefined,
           host,
           dataDir: opts.dataDir ? path.resolve(opts.dataDir) : undefined,
+          limits,
         });
         const where = host ? ` as host ${host.name}${host.labels.length ? ` (labels ${host.labels.join(', ')})` : ''}, capacity ${host.capacity}` : '';
-        err(`worker polling ${cfg.address} (namespace ${cfg.namespace})${where}, agents on ${runtime.kind}`);
+        err(`worker polling ${cfg.address} (namespace ${cfg.namespace})${where}, agents on ${runtime.kind}; default limits: ${describeLimits(limits)}`);
         // the SDK shuts every worker down on SIGINT/SIGTERM
         await Promise.all([worker.run(), ...hostWorkers.map((w) => w.run())]);
         await connection.close();
@@ -451,6 +459,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
           for (const n of report.networks) console.log(`${verb} network ${n}`);
           for (const w of report.worktrees) console.log(`${verb} worktree ${w}`);
           for (const b of report.branches) console.log(`${verb} branch ${b}`);
+          for (const s of report.settled) console.log(`unmounted shared workspace ${s} (its files kept)`);
           if (report.skippedRunning.length) console.log(`left alone (running): ${report.skippedRunning.join(', ')}`);
           if (!report.containers.length && !report.networks.length && !report.worktrees.length && !report.branches.length) console.log('nothing to remove');
         }

@@ -5,6 +5,7 @@ import { WorkflowNotFoundError } from '@temporalio/client';
 import { existsSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import * as path from 'node:path';
 import { branchesWithPrefix, deleteBranches, gitIn } from '../activities/git';
+import { dirOfImage, releaseLimitedDir, releaseLimitedDirsUnder, settleLimitedDir } from '../activities/disk-limit';
 import { LABEL_RUN, LABEL_SCOPE, type ContainerRuntime } from '../runtimes/runtime';
 import { integrationBranch } from '../workflows/run-types';
 
@@ -25,11 +26,13 @@ export interface GcReport {
   networks: string[];
   worktrees: string[];
   branches: string[];
+  /** shared workspaces made plain folders (no longer a mounted filesystem of their disk limit) */
+  settled: string[];
   skippedRunning: string[];
 }
 
 export async function collectGarbage(opts: GcOptions): Promise<GcReport> {
-  const report: GcReport = { containers: [], networks: [], worktrees: [], branches: [], skippedRunning: [] };
+  const report: GcReport = { containers: [], networks: [], worktrees: [], branches: [], settled: [], skippedRunning: [] };
   const statusCache = new Map<string, string>();
   const statusOf = async (runId: string) => {
     if (!statusCache.has(runId)) statusCache.set(runId, await runStatus(opts.client, runId));
@@ -68,16 +71,27 @@ export async function collectGarbage(opts: GcOptions): Promise<GcReport> {
       continue;
     }
     const worktrees = path.join(runsDir, runId, 'worktrees');
-    for (const name of existsSync(worktrees) ? readdirSync(worktrees) : []) {
+    const names = existsSync(worktrees) ? readdirSync(worktrees) : [];
+    // a worktree with a disk limit is a mounted filesystem with its image beside it (activities/disk-limit.ts)
+    const folders = new Set([...names.filter((n) => !dirOfImage(n)), ...names.map((n) => dirOfImage(n)).filter((d): d is string => !!d)]);
+    for (const name of folders) {
       const wt = path.join(worktrees, name);
       report.worktrees.push(wt);
-      if (!opts.dryRun) rmSync(wt, { recursive: true, force: true });
+      if (!opts.dryRun) await releaseLimitedDir(wt); // unmounts a disk-limited one, then deletes it
+    }
+    // a collector's output folders (activities/workspace.ts), disk-limited ones too
+    if (!opts.dryRun) {
+      await releaseLimitedDirsUnder(path.join(runsDir, runId, 'collect'));
+      rmSync(path.join(runsDir, runId, 'collect'), { recursive: true, force: true });
     }
     // a workspace is the agent's own repository now; a run of an earlier version made worktrees,
     // whose registrations in the repository go too (prune reads only the repository's own .git)
     if (!opts.dryRun && existsSync(worktrees) && existsSync(repo)) {
       await gitIn(repo, ['worktree', 'prune']);
     }
+    // a kept shared workspace of a run that is over: the same files, in a plain folder (no mount)
+    const shared = path.join(runsDir, runId, 'shared');
+    if (!opts.dryRun && (await settleLimitedDir(shared))) report.settled.push(shared);
     if (opts.branches && status !== 'COMPLETED' && existsSync(repo)) {
       const branches = [integrationBranch(runId), ...(await branchesWithPrefix(repo, `agentvisor-tasks/${runId}/`))];
       const present = opts.dryRun ? branches : await deleteBranches(repo, branches);

@@ -223,11 +223,18 @@ export function createOptions(spec: ContainerSpec): Docker.ContainerCreateOption
       NanoCpus: spec.cpus ? Math.round(spec.cpus * 1e9) : undefined,
       PidsLimit: spec.pids,
       Init: true, // reap zombies and forward signals, so stop is prompt
+      // the engine's copy of the output, on the host's disk, is bounded (the worker keeps its own log)
+      LogConfig: { Type: 'json-file', Config: { 'max-size': '32m', 'max-file': '2' } },
     },
   };
 }
 
-/** Owned by the container's user (else HOME is root's and unwritable); exec so tools can run there. */
+/**
+ * Owned by the container's user (else HOME is root's and unwritable); exec so tools can run there.
+ * Their pages are charged to the container's memory cgroup, so with the memory limit they are bounded
+ * twice: 512m each, and together with the processes' memory by the memory limit (a write past it
+ * gets the writer killed, as out of memory).
+ */
 function tmpfsOptions(user: string): string {
   const [uid, gid = uid] = user.split(':');
   return `rw,exec,nosuid,nodev,size=512m,mode=0755,uid=${uid},gid=${gid}`;

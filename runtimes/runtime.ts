@@ -23,6 +23,12 @@ export interface ContainerSpec {
   memoryBytes?: number;
   cpus?: number;
   pids?: number;
+  /**
+   * What the container may write to disk, in bytes. Docker: enforced on the host (each writable
+   * folder mounted is a filesystem of that size, activities/disk-limit.ts), so unused here; Kubernetes:
+   * the size limit of each writable volume and the pod's ephemeral-storage limit.
+   */
+  diskBytes?: number;
   /** 'none' (default) or the name of a network to join */
   network: string;
   /** writable in-memory directories on the read-only root, e.g. HOME and /tmp */

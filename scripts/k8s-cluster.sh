@@ -266,7 +266,7 @@ EOF
     api -X POST -H 'Content-Type: application/json' "https://127.0.0.1:$PORT_API/api/v1/nodes" -d @- >/dev/null <<EOF
 {"apiVersion":"v1","kind":"Node","metadata":{"name":"$NODE","annotations":{"kwok.x-k8s.io/node":"fake","node.alpha.kubernetes.io/ttl":"0"},
  "labels":{"kubernetes.io/hostname":"$NODE","kubernetes.io/os":"linux","kubernetes.io/arch":"amd64","type":"kwok"}},
- "status":{"allocatable":{"cpu":"32","memory":"256Gi","pods":"110"},"capacity":{"cpu":"32","memory":"256Gi","pods":"110"}}}
+ "status":{"allocatable":{"cpu":"32","memory":"256Gi","ephemeral-storage":"1Ti","pods":"110"},"capacity":{"cpu":"32","memory":"256Gi","ephemeral-storage":"1Ti","pods":"110"}}}
 EOF
   fi
   node_ready() {

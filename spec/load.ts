@@ -107,11 +107,12 @@ function homeFileProblems(file: GraphFile, baseDir: string): Problem[] {
   return problems;
 }
 
-function limits(l: { memory?: string | number; cpus?: number; pids?: number }): Limits {
+function limits(l: { memory?: string | number; cpus?: number; pids?: number; disk?: string | number }): Limits {
   return {
     memoryBytes: l.memory === undefined ? undefined : parseSize(l.memory),
     cpus: l.cpus,
     pids: l.pids,
+    ...(l.disk === undefined ? {} : { diskBytes: parseSize(l.disk) }),
   };
 }
 

@@ -21,11 +21,20 @@ export const credentialRef = z
     message: 'expected a reference: env:VARIABLE or file:/path (never the secret itself)',
   });
 
+/** At least this much memory or disk (Docker refuses under 6 MB; a filesystem needs room of its own). */
+const MIN_LIMIT_BYTES = 16 * 1024 ** 2;
+// (a malformed size is reported once, by `size`)
+const limitSize = size.refine((v) => (parseSize(v) ?? MIN_LIMIT_BYTES) >= MIN_LIMIT_BYTES, { message: 'expected at least 16m' });
+
+/** Every field defaults to the worker's (agentvisor worker --memory/--cpus/--pids/--disk; README "Resource limits"). */
 export const limitsSchema = z
   .object({
-    memory: size.optional().describe('Memory limit; the agent is killed (exit 137) above it'),
-    cpus: z.number().positive().optional().describe('CPU cores the container may use'),
-    pids: z.number().int().positive().optional().describe('Maximum number of processes'),
+    memory: limitSize.optional().describe("Memory limit, /tmp and HOME (in memory) included; the agent is killed (exit 137) above it. Default: the worker's, 4g"),
+    cpus: z.number().min(0.01).optional().describe("CPU cores the container may use. Default: the worker's, 2"),
+    pids: z.number().int().min(8).optional().describe("Maximum number of processes. Default: the worker's, 512"),
+    disk: limitSize
+      .optional()
+      .describe("Size of the workspace (/workspace is a filesystem of this size); past it the agent is stopped and the task fails with \"disk limit exceeded\". Default: the worker's, 10g"),
   })
   .strict();
 

@@ -5,10 +5,13 @@ export type { Placement } from './placement';
 
 export type HarnessName = 'command' | 'claude-code' | 'gemini-cli' | 'codex' | 'opencode';
 
+/** The graph's own limits; each one absent takes the worker's default (activities/limits.ts). */
 export interface Limits {
   memoryBytes?: number;
   cpus?: number;
   pids?: number;
+  /** size of the workspace's filesystem */
+  diskBytes?: number;
 }
 
 export interface AgentSpec {

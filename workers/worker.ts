@@ -4,6 +4,7 @@ import { NativeConnection, Runtime, Worker, makeTelemetryFilterString, type Work
 import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 import { workerActivities } from '../activities/remote';
+import { workerLimits, type ResolvedLimits } from '../activities/limits';
 import { loadConfig } from '../client/config';
 import { createHostWorkers, identityOf, type HostOptions } from './host';
 import { deploymentOptions } from './version';
@@ -30,6 +31,8 @@ export interface AgentvisorWorkerOptions {
   host?: HostOptions;
   /** where this worker keeps clones of remotes and the folders of their runs; default AGENTVISOR_HOME */
   dataDir?: string;
+  /** default limits of its containers; default: AGENTVISOR_LIMIT_* or the built-in ones (activities/limits.ts) */
+  limits?: ResolvedLimits;
 }
 
 export async function createWorker(
@@ -45,6 +48,7 @@ export async function createWorker(
     scope: scopeOf(opts.namespace, opts.address),
     dataDir: opts.dataDir ?? loadConfig().dataDir,
     host: opts.host?.name,
+    limits: opts.limits ?? workerLimits({}, process.env),
   });
   const worker = await Worker.create({
     connection,

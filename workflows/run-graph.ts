@@ -158,7 +158,7 @@ export async function runGraph(input: RunInput): Promise<RunReport> {
         : await evaluate({ runId, repo: graph.repo, artifactsDir, evaluate: graph.evaluate });
       if (!onHost) await cleanup.removeEvaluation({ runId, repo: graph.repo, artifactsDir });
       if (!report.evaluation.passed) {
-        const why = report.evaluation.timedOut ? 'timed out' : `exit code ${report.evaluation.exitCode}`;
+        const why = report.evaluation.timedOut ? 'timed out' : (report.evaluation.reason ?? `exit code ${report.evaluation.exitCode}`);
         throw ApplicationFailure.nonRetryable(`evaluation failed (${why}); see ${report.evaluation.logPath}`);
       }
     }

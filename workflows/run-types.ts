@@ -95,6 +95,8 @@ export interface EvaluationReport {
   exitCode: number;
   logPath: string;
   timedOut?: boolean;
+  /** why it failed when the exit code does not say (disk limit exceeded) */
+  reason?: string;
   /** runs with a remote: the host it ran on (the log is there) */
   host?: string;
 }

@@ -91,16 +91,21 @@ export const EXTRACT_UNTRUSTED = ['-x', '--no-same-owner', '--no-same-permission
  */
 export async function copyOut(t: Target, mounts: MountPlan[]): Promise<void> {
   for (const m of mounts.filter((x) => !x.readOnly)) {
-    const scratch = `${m.source.replace(/\/+$/, '')}.copy-out-${randomBytes(4).toString('hex')}`;
-    await mkdir(scratch, { recursive: true, mode: 0o755 });
+    // The scratch folder is inside the source, so its entries move by rename: a workspace with a
+    // disk limit is a filesystem of its own (activities/disk-limit.ts), and a rename cannot leave
+    // it. The old entries go first, so the copy needs no more room than the pod's. (The pod keeps
+    // its volume until the marker below: a copy that fails half-way is done again from there.)
+    // All of it, .git too: the workspace is the agent's own repository (activities/workspace.ts).
+    await mkdir(m.source, { recursive: true });
+    const scratchName = `.agentvisor-copy-out-${randomBytes(4).toString('hex')}`;
+    const scratch = path.join(m.source, scratchName);
     try {
+      for (const entry of await readdir(m.source)) if (entry !== scratchName) await rm(path.join(m.source, entry), { recursive: true, force: true });
+      await mkdir(scratch, { mode: 0o755 });
       const local = tar([...EXTRACT_UNTRUSTED, '-f', '-', '-C', scratch], {});
       const remote = execIn(t, COPY_OUT, ['tar', '-c', '-f', '-', '-C', m.volume, '.'], { stdout: local.stdin }).finally(() => local.stdin.end());
       await Promise.all([remote, local.done]);
       await confineExtracted(scratch);
-      await mkdir(m.source, { recursive: true });
-      // all of it, .git too: the workspace is the agent's own repository (activities/workspace.ts)
-      for (const entry of await readdir(m.source)) await rm(path.join(m.source, entry), { recursive: true, force: true });
       for (const entry of await readdir(scratch)) await rename(path.join(scratch, entry), path.join(m.source, entry));
     } finally {
       await rm(scratch, { recursive: true, force: true });

@@ -111,9 +111,13 @@ export function jobFor(spec: ContainerSpec, opts: KubernetesOptions & { serviceI
   const pull = opts.imagePullPolicy ?? 'IfNotPresent';
   const emptyDir = (v: string, sizeLimit?: string): V1Volume => ({ name: v, emptyDir: sizeLimit ? { sizeLimit } : {} });
 
+  // the disk limit: each directory volume holds at most that much (the kubelet evicts the pod past
+  // it), and the main container's ephemeral-storage limit bounds the pod's use of the node's disk
+  const disk = spec.diskBytes ? String(spec.diskBytes) : undefined;
   const volumes: V1Volume[] = [
-    ...mounts.map((m) => emptyDir(m.volume)),
-    ...spec.tmpfs.map((_, i) => emptyDir(`t${i}`, '512Mi')),
+    ...mounts.map((m) => emptyDir(m.volume, disk)),
+    // in memory, as Docker's tmpfs: counted against the memory limit as well as their own size
+    ...spec.tmpfs.map((_, i) => ({ name: `t${i}`, emptyDir: { medium: 'Memory', sizeLimit: '512Mi' } })),
     ...(mounts.length ? [emptyDir('copy-in', '1Mi')] : []),
     ...(writable.length ? [emptyDir('copy-out', '1Mi')] : []),
   ];
@@ -126,10 +130,13 @@ export function jobFor(spec: ContainerSpec, opts: KubernetesOptions & { serviceI
     requests: {
       cpu: spec.cpus ? String(spec.cpus) : '100m',
       ...(spec.memoryBytes ? { memory: String(spec.memoryBytes) } : { memory: '256Mi' }),
+      // a small request (a limit alone would request the whole limit from the node's disk)
+      ...(disk ? { 'ephemeral-storage': String(Math.min(spec.diskBytes!, 256 * 1024 ** 2)) } : {}),
     },
     limits: {
       ...(spec.cpus ? { cpu: String(spec.cpus) } : {}),
       ...(spec.memoryBytes ? { memory: String(spec.memoryBytes) } : {}),
+      ...(disk ? { 'ephemeral-storage': disk } : {}),
     },
   };
   // the marker is the archive's last entry: the container ends once everything before it is there

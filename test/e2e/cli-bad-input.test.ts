@@ -20,7 +20,12 @@ interface CliResult {
 
 /** The CLI as a user runs it, with this test's Temporal server and data folder (inherited env). */
 function cli(...args: string[]): Promise<CliResult> {
-  const env = { ...process.env };
+  return cliWith({}, ...args);
+}
+
+/** The CLI with some more environment variables. */
+function cliWith(extraEnv: Record<string, string>, ...args: string[]): Promise<CliResult> {
+  const env = { ...process.env, ...extraEnv };
   delete env[UNSET_VAR];
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -61,8 +66,12 @@ const runOf = (graphName: string) => new RegExp(`${graphName}-\\d{8}-\\d{6}-[0-9
 
 /** Runs the CLI and checks: exit 2, nothing on stdout, an error on stderr, and no side effect. */
 async function expectRefused(repo: string | undefined, run: RegExp | undefined, ...args: string[]): Promise<string> {
+  return expectRefusedWith({}, repo, run, ...args);
+}
+
+async function expectRefusedWith(env: Record<string, string>, repo: string | undefined, run: RegExp | undefined, ...args: string[]): Promise<string> {
   const before = await snapshot(repo, run);
-  const r = await cli(...args);
+  const r = await cliWith(env, ...args);
   const after = await snapshot(repo, run);
   expect({ status: r.status, stdout: r.stdout }).toEqual({ status: 2, stdout: '' });
   expect(r.stderr).toMatch(/^error: /);
@@ -380,6 +389,39 @@ describe('coordination settings and commands refuse bad input with exit 2', () =
   it.concurrent('approve or reject: a run that does not exist; reject without a reason', async () => {
     expect(await expectRefused(undefined, undefined, 'approve', 'no-such-run')).toBe('error: input: no run with id "no-such-run"\n');
     expect(await expectRefused(undefined, undefined, 'reject', 'no-such-run', 'merge')).toBe("error: required option '--reason <text>' not specified\n");
+  });
+});
+
+describe('resource limits refuse bad values with exit 2', () => {
+  it.concurrent('in the graph: a disk or memory too small or malformed, a process limit too low', async () => {
+    const repo = makeRepo();
+    const agents = '  worker: { harness: command, command: "true", limits: { disk: 1k, memory: lots, pids: 2 } }';
+    const file = writeGraph(graphYaml(repo, { name: 'bad-input-limits', agents }) + 'evaluate: { command: "true", limits: { disk: 10 gigs } }\n');
+    const stderr = await expectRefused(repo, runOf('bad-input-limits'), 'run', file);
+    expect(stderr).toContain(`${file}:4:`);
+    expect(stderr).toContain('agents.worker.limits.disk: expected at least 16m');
+    expect(stderr).toContain('agents.worker.limits.memory: expected a size such as 512m or 2g');
+    expect(stderr).toContain('agents.worker.limits.pids: Too small');
+    expect(stderr).toContain('evaluate.limits.disk: expected a size such as 512m or 2g');
+  });
+
+  it.concurrent("the worker's flags", async () => {
+    expect(await expectRefused(undefined, undefined, 'worker', '--memory', 'lots', '--cpus', '0', '--pids', '1.5', '--disk', '5m')).toBe(
+      [
+        'error: input: --memory "lots" is not a memory limit: expected a size of at least 16m, such as 512m or 4g',
+        'error: input: --disk "5m" is not a disk limit: expected a size of at least 16m, such as 512m or 4g, or off',
+        'error: input: --cpus "0" is not a CPU limit: expected a number of cores such as 0.5 or 2',
+        'error: input: --pids "1.5" is not a process limit: expected a whole number of at least 8, such as 512',
+        '',
+      ].join('\n'),
+    );
+  });
+
+  it.concurrent('the environment of the worker a run starts, before anything is made', async () => {
+    const repo = makeRepo();
+    const file = writeGraph(graphYaml(repo, { name: 'bad-input-limit-env' }));
+    const stderr = await expectRefusedWith({ AGENTVISOR_LIMIT_DISK: 'huge' }, repo, runOf('bad-input-limit-env'), 'run', file);
+    expect(stderr).toBe('error: input: AGENTVISOR_LIMIT_DISK "huge" is not a disk limit: expected a size of at least 16m, such as 512m or 4g, or off\n');
   });
 });
 

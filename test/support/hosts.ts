@@ -146,7 +146,9 @@ export async function startHosts(specs: HostSpec[], origin: string): Promise<Hos
       dataDir,
       start: async () => {
         const env = { ...process.env, TEMPORAL_ADDRESS: workerAddress, AGENTVISOR_HOME: dataDir };
-        const prefix = namespaces ? ['ip', 'netns', 'exec', namespaces.ns[spec.name]] : undefined;
+        // the host's own network only: `ip netns exec` would also give the worker a mount namespace of
+        // its own, whose mounts (the disk limit's, activities/disk-limit.ts) the Docker engine never sees
+        const prefix = namespaces ? ['nsenter', `--net=/run/netns/${namespaces.ns[spec.name]}`, '--'] : undefined;
         const worker = await spawnWorker(env, args, prefix);
         // started once every queue of the host has its worker (one SDK worker per queue)
         const queues = 1 + queuesOf({ name: spec.name, labels: spec.labels ?? [], capacity: 1 }).length;

@@ -61,6 +61,31 @@ test('a Job: one pod, no retries, the deadline, limits, restricted security, env
   expect(() => jobFor({ ...spec, user: '0:0' }, { namespace: 'ns' })).toThrow(/other than root/);
 });
 
+test('limits on the pod: memory, CPU, the disk as ephemeral-storage and volume size limits, /tmp and HOME in memory', () => {
+  const disk = 64 * 1024 ** 2;
+  const { job } = jobFor({ ...spec, diskBytes: disk }, { namespace: 'ns' });
+  const pod = job.spec!.template.spec!;
+  expect(pod.containers[0].resources).toEqual({
+    requests: { cpu: '1.5', memory: String(512 * 1024 ** 2), 'ephemeral-storage': String(disk) },
+    limits: { cpu: '1.5', memory: String(512 * 1024 ** 2), 'ephemeral-storage': String(disk) },
+  });
+  const volumes = Object.fromEntries(pod.volumes!.map((v) => [v.name, v.emptyDir]));
+  // the directory mounts (workspace, home files) hold at most the disk limit
+  expect(volumes.m0).toEqual({ sizeLimit: String(disk) });
+  expect(volumes.m1).toEqual({ sizeLimit: String(disk) });
+  // tmpfs: in memory (counted against the memory limit), 512Mi each at most
+  expect(volumes.t0).toEqual({ medium: 'Memory', sizeLimit: '512Mi' });
+  expect(volumes.t1).toEqual({ medium: 'Memory', sizeLimit: '512Mi' });
+  // a large disk limit asks the node for little, and bounds at the limit
+  const big = jobFor({ ...spec, diskBytes: 10 * 1024 ** 3 }, { namespace: 'ns' }).job.spec!.template.spec!.containers[0].resources!;
+  expect(big.requests!['ephemeral-storage']).toBe(String(256 * 1024 ** 2));
+  expect(big.limits!['ephemeral-storage']).toBe(String(10 * 1024 ** 3));
+  // without a disk limit (a worker with --disk off): no ephemeral-storage, volumes unbounded
+  const none = jobFor(spec, { namespace: 'ns' }).job.spec!.template.spec!;
+  expect(none.containers[0].resources!.limits).not.toHaveProperty('ephemeral-storage');
+  expect(none.volumes!.find((v) => v.name === 'm0')!.emptyDir).toEqual({});
+});
+
 // What a hostile agent's pod may reach (README "Isolation", "Network"). These are the objects only:
 // the kwok test cluster has no CNI, so no policy is enforced there and no packet is ever dropped.
 test('a network lets its pods reach only the Jobs that serve it, on the ports they serve it', () => {
