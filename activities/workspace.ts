@@ -67,7 +67,8 @@ export async function createWorkspace(opts: {
   diskBytes?: number;
 }): Promise<{ conflicted: string[] }> {
   await removeWorkspaceDir(opts.dir);
-  if (opts.diskBytes) await mountLimitedDir(opts.dir, opts.diskBytes, opts.owner);
+  // the worker's own until it is filled (git trusts no folder of another user); then the agent's
+  if (opts.diskBytes) await mountLimitedDir(opts.dir, opts.diskBytes);
   else await mkdir(opts.dir, { recursive: true });
   await freshGit(opts.dir, ['init', '--quiet', `--initial-branch=${opts.branch}`]);
   const wanted = [opts.commit, ...(opts.merge ? [opts.merge.commit] : [])];
@@ -204,13 +205,14 @@ export async function collectWork(opts: {
     { logPath: path.join(opts.artifactsDir, 'logs', `_collect-${opts.id}.log`), timeoutMs: 3 * 60_000 },
   );
   await opts.runtime.remove(name);
-  if (outcome.timedOut) throw ApplicationFailure.nonRetryable("collecting the agent's work took longer than 3 minutes", 'CollectFailed');
-  const error = await readSmallFile(path.join(out, 'error'));
-  if (error !== undefined) throw ApplicationFailure.nonRetryable(`the agent's work cannot be collected: ${printable(error)}`, 'CollectFailed');
-  const result = (await readSmallFile(path.join(out, 'result')))?.trim();
-  if (result === 'none') return undefined;
-  if (result !== 'bundle') throw ApplicationFailure.nonRetryable(`the agent's work cannot be collected (collector exit ${outcome.exitCode})`, 'CollectFailed');
+  // the folder goes whatever came of it (a disk-limited one is a mount)
   try {
+    if (outcome.timedOut) throw ApplicationFailure.nonRetryable("collecting the agent's work took longer than 3 minutes", 'CollectFailed');
+    const error = await readSmallFile(path.join(out, 'error'));
+    if (error !== undefined) throw ApplicationFailure.nonRetryable(`the agent's work cannot be collected: ${printable(error)}`, 'CollectFailed');
+    const result = (await readSmallFile(path.join(out, 'result')))?.trim();
+    if (result === 'none') return undefined;
+    if (result !== 'bundle') throw ApplicationFailure.nonRetryable(`the agent's work cannot be collected (collector exit ${outcome.exitCode})`, 'CollectFailed');
     return await importBundle({ repo: opts.repo, bundle: path.join(out, 'work.bundle'), startCommit: opts.startCommit, mergeParent: opts.mergeParent });
   } finally {
     await releaseLimitedDir(out);

@@ -55,12 +55,15 @@ afterEach(async () => {
 
 const inspect = (name: string) => docker.getContainer(name).inspect();
 const task = (report: RunReport, id: string) => report.tasks.find((t) => t.id === id)!;
-/** Mounts of this process's namespace under the test's data folder (limited folders left mounted). */
+/**
+ * Mounts of this process's namespace under this file's runs and folders (limited folders left
+ * mounted); other test files share the data folder, and a completed run's kept /shared stays mounted.
+ */
 const mountsUnderHome = () =>
   readFileSync('/proc/self/mountinfo', 'utf8')
     .split('\n')
     .map((l) => l.split(' ')[4])
-    .filter((p) => p && p.startsWith(process.env.AGENTVISOR_HOME!));
+    .filter((p) => p && [path.join(process.env.AGENTVISOR_HOME!, 'runs', 'attack-'), path.join(process.env.AGENTVISOR_HOME!, 'limited')].some((prefix) => p.startsWith(prefix)));
 
 test('memory: an agent with no limits that takes 3 GiB is killed by the worker\'s default', async () => {
   // the worker's default (here 512m, from its flags) applies to an agent whose graph sets no limits
@@ -186,8 +189,9 @@ test('gc: a finished run\'s limited worktrees are unmounted and deleted, its kep
   const client = await testClient();
   try {
     const report = await collectGarbage({ client, runtime: new DockerRuntime(), scope: scopeOf('default', process.env.TEMPORAL_ADDRESS!), dataDir: process.env.AGENTVISOR_HOME! });
-    expect(report.worktrees).toEqual([path.join(dir, 'worktrees', 't')]);
-    expect(report.settled).toEqual([path.join(dir, 'shared')]);
+    // (gc sweeps the other test files' finished runs too)
+    expect(report.worktrees.filter((p) => p.startsWith(dir + path.sep))).toEqual([path.join(dir, 'worktrees', 't')]);
+    expect(report.settled.filter((p) => p.startsWith(dir + path.sep))).toEqual([path.join(dir, 'shared')]);
   } finally {
     await client.connection.close();
   }
