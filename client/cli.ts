@@ -374,6 +374,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .option('--namespace <name>', 'with --runtime kubernetes: the namespace of the Jobs (default: the pod\'s own, in a cluster)')
     .option('--kubeconfig <file>', 'with --runtime kubernetes: the kubeconfig (default KUBECONFIG, ~/.kube/config, or in-cluster)')
     .option('--image-pull-policy <policy>', 'with --runtime kubernetes: Always, IfNotPresent (default) or Never')
+    .option('--network-range <cidr>', "with --runtime docker: the IPv4 range agents' networks take their /29 subnets from (default AGENTVISOR_NETWORK_RANGE or 10.213.0.0/16)")
     .description('run a worker: executes runs and their agents on the local Docker engine or in a Kubernetes namespace')
     .action(
       action(async (opts: { metricsPort?: string; host?: string; labels?: string; capacity?: string; dataDir?: string } & RuntimeFlags) => {
