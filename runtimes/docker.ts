@@ -1,6 +1,6 @@
 // Docker backend (dockerode): the local socket by default, or a remote engine via DOCKER_HOST.
 import Docker from 'dockerode';
-import { createHash } from 'node:crypto';
+import { createHash, randomInt } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import type { Writable } from 'node:stream';
 import type { ContainerInfo, ContainerRuntime, ContainerSpec, ExitInfo } from './runtime';
@@ -9,6 +9,11 @@ import { AGENT_SUBNET_PREFIX, DEFAULT_NETWORK_RANGE, NETWORK_RANGE_ENV, chooseSu
 export interface DockerRuntimeOptions {
   /** where agents' networks take their subnets (default: AGENTVISOR_NETWORK_RANGE, else 10.213.0.0/16) */
   networkRange?: string;
+  /**
+   * The block of the range this runtime's search for a free one begins at (default: one at random,
+   * so that workers sharing an engine seldom race for the same blocks; tests make them race).
+   */
+  firstSubnet?: number;
 }
 
 /** overlap refusals one network creation takes before it gives up (another worker racing for each block) */
@@ -17,6 +22,7 @@ const MAX_SUBNET_ATTEMPTS = 64;
 export class DockerRuntime implements ContainerRuntime {
   readonly kind = 'docker';
   readonly networkRange: Cidr;
+  readonly firstSubnet: number;
   /** subnets of networks this runtime is making, or made while a listing was under way */
   readonly claims = new SubnetClaims();
 
@@ -25,6 +31,7 @@ export class DockerRuntime implements ContainerRuntime {
     const { range, problem } = parseNetworkRange(text);
     if (!range) throw new Error(`the agents' network range ${problem} (${opts.networkRange !== undefined ? '--network-range' : NETWORK_RANGE_ENV})`);
     this.networkRange = range;
+    this.firstSubnet = opts.firstSubnet ?? randomInt(subnetsIn(range));
   }
 
   async start(spec: ContainerSpec): Promise<ContainerInfo> {
@@ -107,8 +114,8 @@ export class DockerRuntime implements ContainerRuntime {
   }
 
   /**
-   * An internal network (an agent's) gets a /29 of the worker's range (subnets.ts), the first that
-   * no network on the engine has, so agents' networks never draw on the engine's default address
+   * An internal network (an agent's) gets a /29 of the worker's range (subnets.ts), the first from
+   * this runtime's starting block on that no network on the engine has, so agents' networks never draw on the engine's default address
    * pools. Several creations at once in this worker keep apart (SubnetClaims); another worker on
    * the same engine may pick the same block between our listing and our creation: Docker refuses
    * the second ("Pool overlaps"), and that one moves on to the next block.
@@ -131,13 +138,14 @@ export class DockerRuntime implements ContainerRuntime {
 
   private async createAgentNetwork(name: string, labels: Record<string, string>): Promise<void> {
     const refused: Cidr[] = [];
+    let start = this.firstSubnet;
     for (let attempt = 1; ; attempt++) {
       const { answer: networks, claim } = await this.claims.choose(
         () => this.docker.listNetworks(),
         (networks, unseen) => {
           if (networks.some((n) => n.Name === name)) return undefined;
           const onEngine = networks.flatMap((n) => (n.IPAM?.Config ?? []).map((c) => parseCidr(c.Subnet ?? '')).filter((c): c is Cidr => !!c));
-          return chooseSubnet(this.networkRange, [...onEngine, ...unseen, ...refused]);
+          return chooseSubnet(this.networkRange, [...onEngine, ...unseen, ...refused], AGENT_SUBNET_PREFIX, start);
         },
       );
       if (networks.some((n) => n.Name === name)) return;
@@ -169,6 +177,8 @@ export class DockerRuntime implements ContainerRuntime {
         // another worker took the block (or made a network our listing did not show): the next one
         if (!/pool overlaps/i.test(String((err as Error).message)) || attempt >= MAX_SUBNET_ATTEMPTS) throw err;
         refused.push(claim.subnet);
+        // another worker searches from here too: go on from a block at random, away from it
+        start = randomInt(subnetsIn(this.networkRange));
       }
     }
   }

@@ -62,20 +62,28 @@ export function parseNetworkRange(text: string): { range?: Cidr; problem?: strin
 export const subnetsIn = (range: Cidr, prefix = AGENT_SUBNET_PREFIX) => size(range.prefix) / size(prefix);
 
 /**
- * The first block of `prefix` in `range` that overlaps none of `taken` (the engine's subnets, those
- * being made right now, those Docker just refused), or undefined when the range is full. Jumps over
- * each taken block, so a large range costs as many steps as there are taken blocks, not slots.
+ * The first block of `prefix` in `range` from block number `start` on (wrapping round to the
+ * range's start) that overlaps none of `taken` (the engine's subnets, those being made right now,
+ * those Docker just refused), or undefined when the range is full. Jumps over each taken block, so
+ * a large range costs as many steps as there are taken blocks, not slots.
  */
-export function chooseSubnet(range: Cidr, taken: Cidr[], prefix = AGENT_SUBNET_PREFIX): Cidr | undefined {
+export function chooseSubnet(range: Cidr, taken: Cidr[], prefix = AGENT_SUBNET_PREFIX, start = 0): Cidr | undefined {
   const step = size(prefix);
   const relevant = taken.filter((t) => overlaps(t, range)).sort((a, b) => a.base - b.base);
-  let candidate = range.base;
-  for (const t of relevant) {
+  const from = range.base + (start % subnetsIn(range, prefix)) * step;
+  const base = firstFit(from, last(range), relevant, step) ?? firstFit(range.base, Math.min(from + step - 1, last(range)), relevant, step);
+  return base === undefined ? undefined : { base, prefix };
+}
+
+/** The first aligned block of `step` addresses within [lo, hi] that overlaps none of `sorted`. */
+function firstFit(lo: number, hi: number, sorted: Cidr[], step: number): number | undefined {
+  let candidate = lo;
+  for (const t of sorted) {
     if (last(t) < candidate) continue;
     if (t.base > candidate + step - 1) break; // a gap before this one: the candidate fits there
     candidate = Math.ceil((last(t) + 1) / step) * step; // the first aligned block past it
   }
-  return candidate + step - 1 <= last(range) ? { base: candidate, prefix } : undefined;
+  return candidate + step - 1 <= hi ? candidate : undefined;
 }
 
 /** A subnet a worker has picked for a network it is making. */

@@ -31,6 +31,21 @@ describe('choosing a subnet', () => {
     expect(choose('10.213.0.0/16', '10.213.0.8/29', '10.213.0.0/27', '10.213.0.32/29')).toBe('10.213.0.40/29');
   });
 
+  test('from a starting block on, wrapping round to the range’s start', () => {
+    const start = (range: string, n: number, ...taken: string[]) => {
+      const c = chooseSubnet(cidr(range), taken.map(cidr), 29, n);
+      return c && formatCidr(c);
+    };
+    expect(start('10.213.0.0/16', 1000)).toBe('10.213.31.64/29'); // 1000 × 8 = 8000 = 31·256 + 64
+    expect(start('10.213.0.0/16', 8191)).toBe('10.213.255.248/29');
+    expect(start('10.213.0.0/16', 8191, '10.213.255.248/29')).toBe('10.213.0.0/29');
+    expect(start('10.213.0.0/16', 8191, '10.213.255.0/24', '10.213.0.0/29')).toBe('10.213.0.8/29');
+    expect(start('10.213.0.0/28', 1, '10.213.0.8/29')).toBe('10.213.0.0/29');
+    expect(start('10.213.0.0/28', 1, '10.213.0.8/29', '10.213.0.0/29')).toBeUndefined();
+    // a taken block that spans the start
+    expect(start('10.213.0.0/16', 4, '10.213.0.0/26')).toBe('10.213.0.64/29');
+  });
+
   test('a full range: none', () => {
     expect(choose('10.213.0.0/29', '10.213.0.0/29')).toBeUndefined();
     expect(choose('10.213.0.0/28', '10.213.0.0/29', '10.213.0.8/29')).toBeUndefined();
@@ -140,8 +155,9 @@ describe('creating agents’ networks', () => {
 
   test('two workers on one engine race for the same blocks: the refused one moves on', async () => {
     const engine = new FakeEngine();
-    const a = new DockerRuntime(engine as unknown as Docker);
-    const b = new DockerRuntime(engine as unknown as Docker);
+    // both begin at the range's first block (by default each begins at a block of its own, at random)
+    const a = new DockerRuntime(engine as unknown as Docker, { firstSubnet: 0 });
+    const b = new DockerRuntime(engine as unknown as Docker, { firstSubnet: 0 });
     await Promise.all(
       Array.from({ length: 20 }, (_, i) => [
         a.createNetwork(`a-${i}.net`, { internal: true, labels: {} }),
