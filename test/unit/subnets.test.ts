@@ -4,6 +4,7 @@
 // that answers as Docker 20.10 does; test/e2e/network-pools.test.ts does the same on the real one.
 import type Docker from 'dockerode';
 import { DockerRuntime } from '../../runtimes/docker';
+import { runtimeFromFlags } from '../../runtimes/select';
 import { chooseSubnet, formatCidr, overlaps, parseCidr, parseNetworkRange, subnetsIn, type Cidr } from '../../runtimes/subnets';
 
 const cidr = (text: string) => parseCidr(text)!;
@@ -80,6 +81,20 @@ describe('the range a worker is given', () => {
     expect(parseNetworkRange('10.213.0.0/30').problem).toMatch(/smaller than one agent's network \(a \/29\)/);
     for (const bad of ['10.213.0.0', 'fd00::/64', '10.213.0.256/16', '10.213.0.0/33', 'ten/8', '']) {
       expect(parseNetworkRange(bad).problem).toMatch(/is not an IPv4 range/);
+    }
+  });
+
+  test('`agentvisor worker`: a bad --network-range or AGENTVISOR_NETWORK_RANGE is bad input (exit 2), nothing started', async () => {
+    await expect(runtimeFromFlags({ networkRange: '10.0.0.1/8' })).rejects.toMatchObject({ name: 'BadInputError', message: expect.stringMatching(/--network-range "10.0.0.1\/8" has host bits set/) });
+    await expect(runtimeFromFlags({ runtime: 'kubernetes', namespace: 'x', networkRange: '10.0.0.0/8' })).rejects.toThrow(/--network-range is for --runtime docker/);
+    process.env.AGENTVISOR_NETWORK_RANGE = '10.1.0.0/30';
+    try {
+      await expect(runtimeFromFlags({})).rejects.toThrow(/AGENTVISOR_NETWORK_RANGE "10.1.0.0\/30" is smaller than one agent's network/);
+      // the flag wins over the variable
+      const runtime = (await runtimeFromFlags({ networkRange: '10.50.0.0/16' })) as DockerRuntime;
+      expect(formatCidr(runtime.networkRange)).toBe('10.50.0.0/16');
+    } finally {
+      delete process.env.AGENTVISOR_NETWORK_RANGE;
     }
   });
 
