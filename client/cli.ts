@@ -379,6 +379,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .option('--cpus <n>', 'default CPU cores of a container (default AGENTVISOR_LIMIT_CPUS or 2)')
     .option('--pids <n>', 'default process limit of a container (default AGENTVISOR_LIMIT_PIDS or 512)')
     .option('--disk <size>', 'default size of a workspace, or off (default AGENTVISOR_LIMIT_DISK or 10g; needs root and loop devices)')
+    .option('--network-range <cidr>', "with --runtime docker: the IPv4 range agents' networks take their /29 subnets from (default AGENTVISOR_NETWORK_RANGE or 10.213.0.0/16)")
     .description('run a worker: executes runs and their agents on the local Docker engine or in a Kubernetes namespace')
     .action(
       action(async (opts: { metricsPort?: string; host?: string; labels?: string; capacity?: string; dataDir?: string } & RuntimeFlags & LimitFlags) => {

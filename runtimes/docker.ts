@@ -1,13 +1,38 @@
 // Docker backend (dockerode): the local socket by default, or a remote engine via DOCKER_HOST.
 import Docker from 'dockerode';
-import { createHash } from 'node:crypto';
+import { createHash, randomInt } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import type { Writable } from 'node:stream';
 import type { ContainerInfo, ContainerRuntime, ContainerSpec, ExitInfo } from './runtime';
+import { AGENT_SUBNET_PREFIX, DEFAULT_NETWORK_RANGE, NETWORK_RANGE_ENV, chooseSubnet, formatCidr, parseCidr, parseNetworkRange, subnetsIn, SubnetClaims, type Cidr } from './subnets';
+
+export interface DockerRuntimeOptions {
+  /** where agents' networks take their subnets (default: AGENTVISOR_NETWORK_RANGE, else 10.213.0.0/16) */
+  networkRange?: string;
+  /**
+   * The block of the range this runtime's search for a free one begins at (default: one at random,
+   * so that workers sharing an engine seldom race for the same blocks; tests make them race).
+   */
+  firstSubnet?: number;
+}
+
+/** overlap refusals one network creation takes before it gives up (another worker racing for each block) */
+const MAX_SUBNET_ATTEMPTS = 64;
 
 export class DockerRuntime implements ContainerRuntime {
   readonly kind = 'docker';
-  constructor(readonly docker: Docker = new Docker()) {}
+  readonly networkRange: Cidr;
+  readonly firstSubnet: number;
+  /** subnets of networks this runtime is making, or made while a listing was under way */
+  readonly claims = new SubnetClaims();
+
+  constructor(readonly docker: Docker = new Docker(), opts: DockerRuntimeOptions = {}) {
+    const text = opts.networkRange ?? (process.env[NETWORK_RANGE_ENV] || DEFAULT_NETWORK_RANGE);
+    const { range, problem } = parseNetworkRange(text);
+    if (!range) throw new Error(`the agents' network range ${problem} (${opts.networkRange !== undefined ? '--network-range' : NETWORK_RANGE_ENV})`);
+    this.networkRange = range;
+    this.firstSubnet = opts.firstSubnet ?? randomInt(subnetsIn(range));
+  }
 
   async start(spec: ContainerSpec): Promise<ContainerInfo> {
     let info = await this.inspect(spec.name);
@@ -88,33 +113,74 @@ export class DockerRuntime implements ContainerRuntime {
     }
   }
 
+  /**
+   * An internal network (an agent's) gets a /29 of the worker's range (subnets.ts), the first from
+   * this runtime's starting block on that no network on the engine has, so agents' networks never draw on the engine's default address
+   * pools. Several creations at once in this worker keep apart (SubnetClaims); another worker on
+   * the same engine may pick the same block between our listing and our creation: Docker refuses
+   * the second ("Pool overlaps"), and that one moves on to the next block.
+   */
   async createNetwork(name: string, opts: { internal: boolean; labels: Record<string, string> }): Promise<void> {
-    const existing = await this.docker.listNetworks({ filters: { name: [name] } });
-    if (!existing.some((n) => n.Name === name)) {
-      try {
-        await this.docker.createNetwork({
-          Name: name,
-          Internal: opts.internal,
-          Labels: opts.labels,
-          CheckDuplicate: true,
-          // An internal network still gives its containers a default route to the bridge's address on
-          // the host, and the host answers there (and on all its other addresses): without that
-          // address, a member's packets reach the other members and go nowhere else. The bridge is
-          // named avn… so that a host rule can match all of them (README "Network").
-          ...(opts.internal ? { Options: { [INHIBIT_IPV4]: 'true', [BRIDGE_NAME]: bridgeName(name) } } : {}),
-        });
-      } catch (err) {
-        if (/non-overlapping IPv4 address pool/i.test(String((err as Error).message))) {
-          throw new Error(
-            `${(err as Error).message}: Docker has no address range left for network ${name} (each agent with a gateway has a network of its own); ` +
-              `remove leftover networks (agentvisor gc) or give Docker more, smaller ranges ("default-address-pools" in daemon.json, e.g. {"base": "10.200.0.0/16", "size": 28})`,
-          );
+    if (opts.internal) await this.createAgentNetwork(name, opts.labels);
+    else {
+      const existing = await this.docker.listNetworks({ filters: { name: [name] } });
+      if (!existing.some((n) => n.Name === name)) {
+        try {
+          await this.docker.createNetwork({ Name: name, Internal: false, Labels: opts.labels, CheckDuplicate: true });
+        } catch (err) {
+          if (statusOf(err) !== 409) throw err;
         }
-        if (statusOf(err) !== 409) throw err;
       }
     }
     // every time: an attempt that made the network may have died before this
     if (opts.internal) await hardenBridge(bridgeName(name));
+  }
+
+  private async createAgentNetwork(name: string, labels: Record<string, string>): Promise<void> {
+    const refused: Cidr[] = [];
+    let start = this.firstSubnet;
+    for (let attempt = 1; ; attempt++) {
+      const { answer: networks, claim } = await this.claims.choose(
+        () => this.docker.listNetworks(),
+        (networks, unseen) => {
+          if (networks.some((n) => n.Name === name)) return undefined;
+          const onEngine = networks.flatMap((n) => (n.IPAM?.Config ?? []).map((c) => parseCidr(c.Subnet ?? '')).filter((c): c is Cidr => !!c));
+          return chooseSubnet(this.networkRange, [...onEngine, ...unseen, ...refused], AGENT_SUBNET_PREFIX, start);
+        },
+      );
+      if (networks.some((n) => n.Name === name)) return;
+      if (!claim) {
+        throw new Error(
+          `no free /${AGENT_SUBNET_PREFIX} left in ${formatCidr(this.networkRange)} for network ${name} ` +
+            `(each agent with a gateway has a network of its own; the range holds ${subnetsIn(this.networkRange)}): ` +
+            `remove leftover networks (agentvisor gc) or give the worker a larger range (--network-range or ${NETWORK_RANGE_ENV})`,
+        );
+      }
+      try {
+        await this.docker.createNetwork({
+          Name: name,
+          Internal: true,
+          Labels: labels,
+          CheckDuplicate: true,
+          IPAM: { Driver: 'default', Config: [{ Subnet: formatCidr(claim.subnet) }] },
+          // An internal network still gives its containers a default route to the bridge's address on
+          // the host, and the host answers there (and on all its other addresses): without that
+          // address, a member's packets reach the other members and go nowhere else. The bridge is
+          // named avn… so that a host rule can match all of them (README "Network").
+          Options: { [INHIBIT_IPV4]: 'true', [BRIDGE_NAME]: bridgeName(name) },
+        });
+        claim.made();
+        return;
+      } catch (err) {
+        claim.dropped();
+        if (statusOf(err) === 409) return; // a concurrent attempt made it
+        // another worker took the block (or made a network our listing did not show): the next one
+        if (!/pool overlaps/i.test(String((err as Error).message)) || attempt >= MAX_SUBNET_ATTEMPTS) throw err;
+        refused.push(claim.subnet);
+        // another worker searches from here too: go on from a block at random, away from it
+        start = randomInt(subnetsIn(this.networkRange));
+      }
+    }
   }
 
   async removeNetwork(name: string): Promise<void> {

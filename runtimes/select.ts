@@ -4,12 +4,15 @@ import { existsSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { BadInputError, type Problem } from '../spec/problems';
 import type { ContainerRuntime } from './runtime';
+import { NETWORK_RANGE_ENV, parseNetworkRange } from './subnets';
 
 export interface RuntimeFlags {
   runtime?: string;
   namespace?: string;
   kubeconfig?: string;
   imagePullPolicy?: string;
+  /** docker: the range agents' networks take their subnets from (default AGENTVISOR_NETWORK_RANGE, else 10.213.0.0/16) */
+  networkRange?: string;
 }
 
 /** The namespace of the pod the worker runs in, when it runs in one. */
@@ -24,10 +27,14 @@ export async function runtimeFromFlags(flags: RuntimeFlags): Promise<ContainerRu
     for (const [flag, value] of [['--namespace', flags.namespace], ['--kubeconfig', flags.kubeconfig], ['--image-pull-policy', flags.imagePullPolicy]] as const) {
       if (value !== undefined) problems.push({ message: `${flag} is for --runtime kubernetes` });
     }
+    const range = flags.networkRange ?? (process.env[NETWORK_RANGE_ENV] || undefined);
+    const problem = range !== undefined ? parseNetworkRange(range).problem : undefined;
+    if (problem) problems.push({ message: `${flags.networkRange !== undefined ? '--network-range' : NETWORK_RANGE_ENV} ${problem}` });
     if (problems.length) throw new BadInputError(problems);
     const { DockerRuntime } = await import('./docker');
-    return new DockerRuntime();
+    return new DockerRuntime(undefined, { networkRange: flags.networkRange });
   }
+  if (flags.networkRange !== undefined) problems.push({ message: '--network-range is for --runtime docker' });
   if (kind !== 'kubernetes') throw new BadInputError([{ message: `--runtime "${kind}" is not a runtime (docker or kubernetes)` }]);
   const namespace = flags.namespace ?? (existsSync(IN_CLUSTER_NAMESPACE) ? readFileSync(IN_CLUSTER_NAMESPACE, 'utf8').trim() : undefined);
   if (!namespace) problems.push({ message: '--runtime kubernetes needs --namespace NAME (the namespace its Jobs run in)' });
