@@ -12,10 +12,10 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { PassThrough } from 'node:stream';
 import Docker from 'dockerode';
 import { openTaskNetwork, startGateway, stopGateway } from '../../activities/gateway';
 import { BASE_IMAGE } from '../../images/constants';
+import { follow } from '../support/follow';
 import { DockerRuntime } from '../../runtimes/docker';
 import { containerName } from '../../runtimes/runtime';
 import type { GraphSpec } from '../../spec/types';
@@ -67,18 +67,6 @@ async function listenUdp(port: number): Promise<dgram.Socket> {
   return socket;
 }
 
-/** A container's log from its start until it is removed (the run's gateway goes at the run's end). */
-function follow(name: string): { text: () => string; stop: () => void } {
-  let text = '';
-  let stopped = false;
-  const sink = new PassThrough();
-  sink.on('data', (d) => (text += d));
-  void (async () => {
-    while (!stopped && (await runtime.inspect(name)).state === 'missing') await new Promise((r) => setTimeout(r, 100));
-    if (!stopped) await runtime.logs(name, sink, { follow: true }).catch(() => undefined);
-  })();
-  return { text: () => text, stop: () => (stopped = true) };
-}
 
 beforeAll(async () => {
   const tcp = await listenTcp(0);

@@ -8,9 +8,9 @@
 // earlier run of it left.
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { PassThrough } from 'node:stream';
 import Docker from 'dockerode';
 import { taskNetworkName } from '../../activities/gateway';
+import { follow } from '../support/follow';
 import { DockerRuntime, INHIBIT_IPV4, bridgeName } from '../../runtimes/docker';
 import { LABEL_RUN, LABEL_SCOPE, LABEL_TASK, containerName } from '../../runtimes/runtime';
 import { overlaps, parseCidr, type Cidr } from '../../runtimes/subnets';
@@ -56,19 +56,6 @@ async function sweep(): Promise<void> {
   await Promise.allSettled(left.map((n) => runtime.removeNetwork(n.name)));
 }
 
-/** A container's log from its start until it is removed (the run's gateway goes at the run's end). */
-function follow(name: string): { text: () => string; stop: () => void } {
-  const runtime = new DockerRuntime();
-  let text = '';
-  let stopped = false;
-  const sink = new PassThrough();
-  sink.on('data', (d) => (text += d));
-  void (async () => {
-    while (!stopped && (await runtime.inspect(name)).state === 'missing') await new Promise((r) => setTimeout(r, 100));
-    if (!stopped) await runtime.logs(name, sink, { follow: true }).catch(() => undefined);
-  })();
-  return { text: () => text, stop: () => (stopped = true) };
-}
 
 beforeAll(sweep);
 afterAll(async () => {
