@@ -7,6 +7,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } fro
 import * as os from 'node:os';
 import * as path from 'node:path';
 import Docker from 'dockerode';
+import { removeWorkspaceDir } from '../../activities/workspace';
 import { containersOfRun, makeRepo, sh, writeGraph } from '../support/repo';
 import { runToEnd, withRealWorker } from '../support/temporal';
 
@@ -163,6 +164,7 @@ tasks:
 `);
     // kept on failure: the branches of the tasks that did not fail stay, as evidence
     const report = await withRealWorker(() => runToEnd(file, { runId: id, keepOnFailure: true })).finally(() => removeContainersOf(id));
+    afterWreckage.push(() => removeWorkspaces(id));
 
     expect(readdirSync(trap)).toEqual(['host-secret.txt']);
     expect(userState(repo)).toEqual(before);
@@ -190,6 +192,18 @@ tasks:
     expect(refs.filter((r) => r.startsWith('refs/agentvisor/'))).toEqual([]);
   });
 });
+
+/** The kept run's workspaces (disk-limited ones are mounts) go once the test has looked at them. */
+const afterWreckage: (() => Promise<void>)[] = [];
+afterAll(async () => {
+  for (const f of afterWreckage) await f();
+});
+
+async function removeWorkspaces(id: string) {
+  const worktrees = path.join(process.env.AGENTVISOR_HOME!, 'runs', id, 'worktrees');
+  // (each folder's image file, beside it, goes with it)
+  for (const name of existsSync(worktrees) ? readdirSync(worktrees) : []) if (!name.startsWith('.')) await removeWorkspaceDir(path.join(worktrees, name));
+}
 
 async function removeContainersOf(id: string) {
   const docker = new Docker();

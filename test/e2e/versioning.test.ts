@@ -26,19 +26,25 @@ evaluate: { command: "test -f one.txt && test -f two.txt && test -f three.txt" }
   const cfg = loadConfig();
   const runId = `versioned-${process.pid}`;
   const workers: WorkerProcess[] = [];
+  // builds of this test's own (the server is shared with the other test files, whose workers have
+  // polled as the real build): the CLI here and the current worker are one, the older another
+  const current = `current-${process.pid}-${Date.now().toString(36)}`;
+  const older = `older-${process.pid}-${Date.now().toString(36)}`;
+  process.env.AGENTVISOR_BUILD_ID = current;
   try {
     // an older build alone: the CLI says no worker of its build has polled, and starts nothing
-    workers.push(await spawnWorker({ ...process.env, AGENTVISOR_BUILD_ID: `an-older-build-${process.pid}` }));
-    const [older] = workers;
+    workers.push(await spawnWorker({ ...process.env, AGENTVISOR_BUILD_ID: older }));
+    const [olderWorker] = workers;
     await expect(startRun(file, { config: cfg, worker: 'none', runId })).rejects.toThrow(/no worker of this version \(build .*\) has polled this server yet/);
     expect(existsSync(runArtifactsDir(cfg.dataDir, runId))).toBe(false);
 
     // both builds poll at once: the run goes to the current one only
-    workers.push(await spawnWorker());
-    const current = workers[1];
+    workers.push(await spawnWorker({ ...process.env, AGENTVISOR_BUILD_ID: current }));
+    const currentWorker = workers[1];
     const started = await startRun(file, { config: cfg, worker: 'none', runId });
     try {
-      expect((await pollerBuilds(started.client)).sort()).toEqual([`an-older-build-${process.pid}`, buildId()].sort());
+      expect(buildId()).toBe(current);
+      expect(await pollerBuilds(started.client)).toEqual(expect.arrayContaining([older, current]));
 
       const report = await waitForRun(started.client, runId, cfg);
       expect({ status: report.status, error: report.error }).toEqual({ status: 'completed', error: undefined });
@@ -46,12 +52,13 @@ evaluate: { command: "test -f one.txt && test -f two.txt && test -f three.txt" }
 
       const identities = await workerIdentities(started.client, [runId, `${runId}/one`, `${runId}/two`, `${runId}/three`]);
       expect(identities.size).toBeGreaterThan(0);
-      expect([...identities].every((id) => id.startsWith(`${current.child.pid}@`))).toBe(true);
-      expect([...identities].some((id) => id.startsWith(`${older.child.pid}@`))).toBe(false);
+      expect([...identities].every((id) => id.startsWith(`${currentWorker.child.pid}@`))).toBe(true);
+      expect([...identities].some((id) => id.startsWith(`${olderWorker.child.pid}@`))).toBe(false);
     } finally {
       await started.client.connection.close();
     }
   } finally {
+    delete process.env.AGENTVISOR_BUILD_ID;
     for (const w of workers) await w.stop();
   }
 });
