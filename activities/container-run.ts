@@ -117,6 +117,11 @@ export async function runContainer(
       return cannotRunFails(err);
     });
     if (outcome === 'cancelled') {
+      // A worker stopping (SIGTERM) hands the container back, running: the next attempt, on any
+      // worker, re-attaches to it, so the agent's work goes on instead of starting over.
+      if (ctx?.cancellationDetails?.workerShutdown) {
+        throw ApplicationFailure.retryable(`the worker stopped; container ${spec.name} keeps running for the next attempt to re-attach`, 'WorkerShutdown');
+      }
       await runtime.stop(spec.name, 5);
       await runtime.remove(spec.name);
       throw new CancelledFailure('agent container stopped: the activity was cancelled');
