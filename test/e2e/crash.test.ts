@@ -75,9 +75,13 @@ evaluate: { command: "sleep 6; test -f a.txt && test -f b.txt && echo eval-ok" }
     // every retry after a kill started within the heartbeat timeout (10 s) + the retry interval (1 s)
     // + a worker's start and a margin: the recovery time, from the history's timestamps
     const recoveries = await recoveryTimes(started.client, [runId, `${runId}/a`, `${runId}/b`], kills);
+    // (printed before the checks, so that a failure shows them)
+    console.log(
+      'kills (ms from the first):', kills.map((k) => `${k.stage} ${k.at - kills[0].at}`).join(', '),
+      '; recovery after each kill (ms):', recoveries.map((r) => `${r.stage} ${r.workflow} ${r.activity}#${r.attempt} ${r.ms}`).join(', '),
+    );
     expect([...new Set(recoveries.map((r) => r.stage))].sort()).toEqual(kills.map((k) => k.stage).sort()); // each kill cost a retry
     expect(Math.max(...recoveries.map((r) => r.ms))).toBeLessThan(20_000);
-    console.log('recovery after each kill (ms):', recoveries.map((r) => `${r.stage} ${r.activity} ${r.ms}`).join(', '));
     expect(await containersOfRun(runId)).toEqual([]);
     expect(repoState(repo).worktrees).toBe(before.worktrees);
   } finally {
