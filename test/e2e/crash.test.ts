@@ -1,47 +1,15 @@
 // Chaos on the real parts: the worker is killed with SIGKILL at each stage of a run (workspace
 // setup, agents running, merge, evaluation); a new worker finishes the run with the same result as
 // an undisturbed one, no container runs twice, no commit or merge is made twice, nothing is left.
-import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { loadConfig } from '../../client/config';
-import type { Client } from '@temporalio/client';
 import { getRunReport, startRun, waitForRun } from '../../client/api';
 import { containersOfRun, makeRepo, repoState, sh, writeGraph } from '../support/repo';
 import { spawnWorker, type WorkerProcess } from '../support/processes';
 import { recordStarts, until } from '../support/wait';
-
-/**
- * The repository's reference-transaction hook (the user's own hook, which agentvisor's ref updates
- * run) stalls a chosen step once, so the test can kill the worker inside it: `setup`, the creation
- * of a task branch as its workspace is provisioned; `commit`, the move of a task branch to the
- * collected work; `merge`, the move of the integration branch.
- * Installed before the run starts; a step is armed by a flag file and disarmed by its first hit.
- */
-function installStallHook(repo: string, flags: string): void {
-  const file = path.join(repo, '.git', 'hooks', 'reference-transaction');
-  writeFileSync(
-    file,
-    `#!/bin/sh
-[ "$1" = prepared ] || exit 0
-while read old new ref; do
-  case "$ref" in
-    refs/heads/agentvisor-tasks/*)
-      # (an update without an expected value shows old as zeros: ask the ref itself)
-      now=$(git rev-parse -q --verify "$ref")
-      if [ -z "$now" ]; then step=setup
-      elif [ "$new" != ${'0'.repeat(40)} ] && [ "$new" != "$now" ]; then step=commit
-      else continue; fi ;;
-    refs/heads/agentvisor/*) [ -n "$(git rev-parse -q --verify "$ref")" ] && [ "$new" != ${'0'.repeat(40)} ] || continue; step=merge ;;
-    *) continue ;;
-  esac
-  if mkdir ${flags}/$step.hit 2>/dev/null; then sleep 6; fi
-done
-exit 0
-`,
-  );
-  chmodSync(file, 0o755);
-}
+import { installStallHook, recoveryTimes } from '../support/stall';
 
 test('SIGKILL of the worker during workspace setup, agents, commit, merge and evaluation loses nothing and costs seconds', async () => {
   const repo = makeRepo();
@@ -62,7 +30,7 @@ evaluate: { command: "sleep 6; test -f a.txt && test -f b.txt && echo eval-ok" }
   const runId = `chaos-${Date.now().toString(36)}`;
   const starts = await recordStarts(runId);
   // both stalls are in place before the run starts: a step cannot pass before its stall exists
-  installStallHook(repo, flags);
+  installStallHook(repo, flags, ['setup', 'commit', 'merge']);
   let worker: WorkerProcess = await spawnWorker();
   const started = await startRun(file, { config: cfg, worker: 'none', runId });
   const kills: { stage: string; at: number }[] = [];
@@ -107,9 +75,16 @@ evaluate: { command: "sleep 6; test -f a.txt && test -f b.txt && echo eval-ok" }
     // every retry after a kill started within the heartbeat timeout (10 s) + the retry interval (1 s)
     // + a worker's start and a margin: the recovery time, from the history's timestamps
     const recoveries = await recoveryTimes(started.client, [runId, `${runId}/a`, `${runId}/b`], kills);
-    expect([...new Set(recoveries.map((r) => r.stage))].sort()).toEqual(kills.map((k) => k.stage).sort()); // each kill cost a retry
+    // (printed before the checks, so that a failure shows them)
+    console.log(
+      'kills (ms from the first):', kills.map((k) => `${k.stage} ${k.at - kills[0].at}`).join(', '),
+      '; recovery after each kill (ms):', recoveries.map((r) => `${r.stage} ${r.workflow} ${r.activity}#${r.attempt} ${r.ms}`).join(', '),
+    );
+    // each kill cost a retry of the activity it interrupted (kills close together share retries,
+    // which are then measured from the later kill: the bound still holds from the earlier one)
+    const interrupted: Record<string, string> = { 'workspace setup': 'provisionWorkspace', agents: 'runAgent', commit: 'collectOutput', merge: 'mergeTasks', evaluation: 'evaluate' };
+    for (const k of kills) expect(recoveries.map((r) => r.activity)).toContain(interrupted[k.stage]);
     expect(Math.max(...recoveries.map((r) => r.ms))).toBeLessThan(20_000);
-    console.log('recovery after each kill (ms):', recoveries.map((r) => `${r.stage} ${r.activity} ${r.ms}`).join(', '));
     expect(await containersOfRun(runId)).toEqual([]);
     expect(repoState(repo).worktrees).toBe(before.worktrees);
   } finally {
@@ -119,24 +94,3 @@ evaluate: { command: "sleep 6; test -f a.txt && test -f b.txt && echo eval-ok" }
     rmSync(flags, { recursive: true, force: true });
   }
 });
-
-/**
- * For each retried activity (attempt > 1) of these workflows: how long after the last kill before
- * it the attempt started (the history records the start of the last attempt).
- */
-async function recoveryTimes(client: Client, workflowIds: string[], kills: { stage: string; at: number }[]) {
-  const found: { stage: string; activity: string; ms: number }[] = [];
-  for (const id of workflowIds) {
-    const history = await client.workflow.getHandle(id).fetchHistory();
-    const scheduled = new Map<string, string>();
-    for (const e of history.events ?? []) {
-      if (e.activityTaskScheduledEventAttributes) scheduled.set(String(e.eventId), e.activityTaskScheduledEventAttributes.activityType?.name ?? '?');
-      const started = e.activityTaskStartedEventAttributes;
-      if (!started || (started.attempt ?? 1) < 2) continue;
-      const at = Number(e.eventTime!.seconds) * 1000 + Math.round((e.eventTime!.nanos ?? 0) / 1e6);
-      const kill = [...kills].reverse().find((k) => k.at <= at);
-      if (kill) found.push({ stage: kill.stage, activity: scheduled.get(String(started.scheduledEventId)) ?? '?', ms: at - kill.at });
-    }
-  }
-  return found;
-}

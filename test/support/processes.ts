@@ -45,6 +45,8 @@ export async function spawnWorker(env: NodeJS.ProcessEnv = process.env, args: st
 export interface ServerProcess {
   address: string;
   stop: () => Promise<void>;
+  /** SIGKILL: no clean shutdown, whatever it had not written to its file is lost */
+  kill9: () => Promise<void>;
   start: () => Promise<void>;
 }
 
@@ -61,12 +63,12 @@ export async function devServerWithFile(dataDir: string, port: number, uiPort: n
       await new Promise((r) => setTimeout(r, 100));
     }
   };
-  const stop = async () => {
-    if (!child || child.exitCode !== null) return;
+  const signal = async (sig: NodeJS.Signals) => {
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
     const exited = new Promise((r) => child!.once('exit', r));
-    child.kill('SIGTERM');
+    child.kill(sig);
     await exited;
   };
   await start();
-  return { address: `127.0.0.1:${port}`, start, stop };
+  return { address: `127.0.0.1:${port}`, start, stop: () => signal('SIGTERM'), kill9: () => signal('SIGKILL') };
 }
