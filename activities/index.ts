@@ -21,6 +21,7 @@ import {
   type Usage,
 } from '../workflows/run-types';
 import { runContainer, type ContainerOutcome } from './container-run';
+import { throughOutages } from './engine-outage';
 import { withHeartbeat } from './heartbeat';
 import { countAgentOutcome, countAgentRetry, countEvaluation, recordUsage } from './metrics';
 import { appendLedger, decideReuse, taskSpecHash, type LedgerEntry, type ReuseDecision } from './ledger';
@@ -246,7 +247,7 @@ export function createActivities({ runtime, scope = 'unscoped', limits: defaults
       if (killed || (result && !result.success && result.transient)) {
         // a transient failure: the next attempt starts a fresh container from a clean worktree
         countAgentRetry(input.agent.harness, killed ? 'killed' : 'transient');
-        await runtime.remove(name);
+        await throughOutages(runtime, () => runtime.remove(name));
         throw ApplicationFailure.retryable(
           killed
             ? `the agent's container was killed (exit ${outcome.exitCode}) by something other than agentvisor`
@@ -338,8 +339,8 @@ export function createActivities({ runtime, scope = 'unscoped', limits: defaults
     async removeContainers(input: { runId: string; taskId?: string }): Promise<number> {
       const labels: Record<string, string> = { [LABEL_RUN]: input.runId };
       if (input.taskId) labels[LABEL_TASK] = input.taskId;
-      const found = await runtime.list(labels);
-      await Promise.all(found.map((c) => runtime.remove(c.name)));
+      const found = await throughOutages(runtime, () => runtime.list(labels));
+      await Promise.all(found.map((c) => throughOutages(runtime, () => runtime.remove(c.name))));
       return found.length;
     },
 
@@ -368,8 +369,8 @@ export function createActivities({ runtime, scope = 'unscoped', limits: defaults
       const name = containerName(input.runId, '_evaluate');
       const limits = effectiveLimits(input.evaluate.limits, defaults);
       // Re-attaching to a running evaluation must keep the worktree it has mounted.
-      if ((await runtime.inspect(name)).state === 'missing' || !existsSync(worktree)) {
-        await runtime.remove(name);
+      if ((await throughOutages(runtime, () => runtime.inspect(name))).state === 'missing' || !existsSync(worktree)) {
+        await throughOutages(runtime, () => runtime.remove(name));
         const commit = await resolveCommit(input.repo, integrationBranch(input.runId));
         // DISK LIMIT: the evaluation's workspace is a filesystem of its disk limit (see provisionWorkspace)
         await createWorkspace({ repo: input.repo, dir: worktree, commit, branch: integrationBranch(input.runId), author: 'evaluation', owner, diskBytes: limits.diskBytes });
@@ -397,7 +398,7 @@ export function createActivities({ runtime, scope = 'unscoped', limits: defaults
           { logPath, timeoutMs: input.evaluate.timeoutMs, watch: async () => ((await isDiskFull(worktree)) ? DISK_LIMIT_EXCEEDED : undefined) },
         );
         if (killedFromOutside(outcome)) {
-          await runtime.remove(name);
+          await throughOutages(runtime, () => runtime.remove(name));
           throw ApplicationFailure.retryable(`the evaluation container was killed (exit ${outcome.exitCode})`, 'AgentKilled');
         }
         const overDisk = outcome.stoppedFor === DISK_LIMIT_EXCEEDED || (!outcome.timedOut && (await isDiskFull(worktree)));

@@ -4,6 +4,7 @@
 // It restarts the machine's engine: it runs alone (jest --runInBand), as every test here does.
 import { spawn } from 'node:child_process';
 import { openSync, readFileSync } from 'node:fs';
+import type { Client } from '@temporalio/client';
 import Docker from 'dockerode';
 import { loadConfig } from '../../client/config';
 import { startRun, waitForRun } from '../../client/api';
@@ -59,9 +60,18 @@ evaluate: { command: "test -f a.txt && test -f b.txt" }
     expect(sh(repo, 'ls-tree', '-r', '--name-only', report.integrationBranch).trim().split('\n')).toEqual(['README.md', 'a.txt', 'b.txt', 'src/value.txt']);
     // one commit per agent: the dead containers' attempts left nothing
     expect(sh(repo, 'log', '--format=%an', report.integrationBranch).split('\n').filter((n) => n === 'a' || n === 'b').sort()).toEqual(['a', 'b']);
+    // the agents died with the engine and ran again: their runAgent took a second attempt
+    for (const t of ['a', 'b']) expect(await runAgentAttempts(started.client, `${runId}/${t}`)).toBeGreaterThanOrEqual(2);
     expect(await containersOfRun(runId)).toEqual([]);
   } finally {
     await worker.stop();
     await started.client.connection.close();
   }
 });
+
+/** The attempt that finished the task's runAgent (its history records the last attempt's start). */
+async function runAgentAttempts(client: Client, workflowId: string): Promise<number> {
+  const events = (await client.workflow.getHandle(workflowId).fetchHistory()).events ?? [];
+  const scheduled = new Set(events.filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'runAgent').map((e) => String(e.eventId)));
+  return Math.max(0, ...events.map((e) => e.activityTaskStartedEventAttributes).filter((a) => a && scheduled.has(String(a.scheduledEventId))).map((a) => a!.attempt ?? 1));
+}
