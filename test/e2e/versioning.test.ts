@@ -9,6 +9,8 @@ import { startRun, waitForRun } from '../../client/api';
 import { buildId } from '../../workers/version';
 import { makeRepo, sh, writeGraph } from '../support/repo';
 import { spawnWorker, type WorkerProcess } from '../support/processes';
+import { testClient } from '../support/temporal';
+import { until } from '../support/wait';
 
 test('runs started by this build are processed only by workers of this build', async () => {
   const repo = makeRepo();
@@ -41,6 +43,9 @@ evaluate: { command: "test -f one.txt && test -f two.txt && test -f three.txt" }
     // both builds poll at once: the run goes to the current one only
     workers.push(await spawnWorker({ ...process.env, AGENTVISOR_BUILD_ID: current }));
     const currentWorker = workers[1];
+    // (a worker logs that it runs a moment before the server has its first poll)
+    const probe = await testClient();
+    await until('the current build polls', async () => (await pollerBuilds(probe)).includes(current)).finally(() => probe.connection.close());
     const started = await startRun(file, { config: cfg, worker: 'none', runId });
     try {
       expect(buildId()).toBe(current);
