@@ -6,9 +6,8 @@ import { createWriteStream } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import * as path from 'node:path';
 import { Writable } from 'node:stream';
-import { ContainerCannotRun, LABEL_ROLE, type ContainerRuntime, type ContainerSpec, type ExitInfo } from '../runtimes/runtime';
+import { ContainerCannotRun, LABEL_ROLE, type ContainerRuntime, type ContainerSpec } from '../runtimes/runtime';
 import { recordContainerStart } from './metrics';
-import { engineUnreachable, throughOutages, untilEngineAnswers } from './engine-outage';
 import { withHeartbeat } from './heartbeat';
 
 export interface ContainerOutcome {
@@ -54,17 +53,14 @@ export async function runContainer(
   const asked = Date.now();
   // A busy engine can take longer than the heartbeat timeout to start a container, and a worker
   // that asks for 200 at once gets them all late: heartbeat throughout, and start a few at a time.
-  // (an engine that restarts meanwhile is waited for, and the start is looked at again)
-  const { reattached, info } = await withHeartbeat('start container', () =>
-    throughOutages(runtime, async () => {
-      const existing = await runtime.inspect(spec.name);
-      if (existing.state !== 'missing') return { reattached: true, info: await runtime.start(spec) };
-      return containerStarts.run(ctx, async () => {
-        await opts.beforeCreate?.();
-        return { reattached: false, info: await runtime.start(spec) };
-      });
-    }),
-  ).catch(cannotRunFails);
+  const { reattached, info } = await withHeartbeat('start container', async () => {
+    const existing = await runtime.inspect(spec.name);
+    if (existing.state !== 'missing') return { reattached: true, info: await runtime.start(spec) };
+    return containerStarts.run(ctx, async () => {
+      await opts.beforeCreate?.();
+      return { reattached: false, info: await runtime.start(spec) };
+    });
+  }).catch(cannotRunFails);
   if (!reattached) recordContainerStart(Date.now() - asked, spec.labels[LABEL_ROLE] ?? 'agent');
   const startedAt = info.startedAt?.getTime() ?? Date.now();
 
@@ -113,7 +109,7 @@ export async function runContainer(
 
   try {
     const outcome = await Promise.race([
-      waitThroughOutages(runtime, spec.name).then((exit) => ({ ...exit, timedOut: exit.timedOut ?? false })),
+      runtime.wait(spec.name).then((exit) => ({ ...exit, timedOut: exit.timedOut ?? false })),
       new Promise<'timeout'>((resolve) => (deadline = setTimeout(() => resolve('timeout'), remaining))),
       ...(ctx ? [ctx.cancelled.then(() => 'cancelled' as const)] : []),
     ]).catch((err) => {
@@ -126,14 +122,14 @@ export async function runContainer(
       if (ctx?.cancellationDetails?.workerShutdown) {
         throw ApplicationFailure.retryable(`the worker stopped; container ${spec.name} keeps running for the next attempt to re-attach`, 'WorkerShutdown');
       }
-      await throughOutages(runtime, () => runtime.stop(spec.name, 5));
-      await throughOutages(runtime, () => runtime.remove(spec.name));
+      await runtime.stop(spec.name, 5);
+      await runtime.remove(spec.name);
       throw new CancelledFailure('agent container stopped: the activity was cancelled');
     }
     let result: ContainerOutcome & { reattached: boolean };
     if (outcome === 'timeout') {
-      await throughOutages(runtime, () => runtime.stop(spec.name, 5));
-      const exit = await waitThroughOutages(runtime, spec.name);
+      await runtime.stop(spec.name, 5);
+      const exit = await runtime.wait(spec.name);
       result = { exitCode: exit.exitCode, oomKilled: false, timedOut: true, durationMs: Date.now() - startedAt, reattached };
     } else {
       result = { exitCode: outcome.exitCode, oomKilled: outcome.oomKilled, timedOut: outcome.timedOut, durationMs: Date.now() - startedAt, reattached, stoppedFor };
@@ -193,25 +189,6 @@ export class CappedLog {
     }
     const note = this.dropped ? `\n[agentvisor: ${this.dropped} bytes of output left out: the log keeps its first ${this.limit - LOG_TAIL_BYTES} bytes and its last ${LOG_TAIL_BYTES}]\n` : '';
     return Buffer.concat([Buffer.from(note), tail]);
-  }
-}
-
-/**
- * runtime.wait, through an engine restart: once the engine answers again, a container that exited
- * (killed with the engine) gives its exit code, one still running is waited for again, and one that
- * is gone fails the attempt (the next one starts it afresh).
- */
-async function waitThroughOutages(runtime: ContainerRuntime, name: string): Promise<ExitInfo> {
-  for (;;) {
-    try {
-      return await runtime.wait(name);
-    } catch (err) {
-      if (!engineUnreachable(err)) throw err;
-      await untilEngineAnswers(runtime);
-      const info = await runtime.inspect(name);
-      if (info.state === 'exited') return { exitCode: info.exitCode ?? 137, oomKilled: info.oomKilled ?? false };
-      if (info.state === 'missing') throw new Error(`container ${name} is gone after the engine came back`);
-    }
   }
 }
 

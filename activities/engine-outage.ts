@@ -42,3 +42,41 @@ export async function throughOutages<T>(runtime: ContainerRuntime, work: () => P
     }
   }
 }
+
+/**
+ * The runtime as activities use it: every call waits out an outage of the engine and is made again
+ * (each is idempotent); `wait` then looks at the container again, since it may have died with the
+ * engine (its exit code is the answer), still run (waited for again) or be gone (the attempt fails,
+ * and the next one starts it afresh). Following logs is left as it is: a stream cut by an outage
+ * only loses lines of a container that died with the engine.
+ */
+export function outageTolerant(runtime: ContainerRuntime): ContainerRuntime {
+  const through = <T>(work: () => Promise<T>) => throughOutages(runtime, work);
+  return {
+    kind: runtime.kind,
+    start: (spec) => through(() => runtime.start(spec)),
+    inspect: (name) => through(() => runtime.inspect(name)),
+    wait: async (name) => {
+      for (;;) {
+        try {
+          return await runtime.wait(name);
+        } catch (err) {
+          if (!engineUnreachable(err)) throw err;
+          await untilEngineAnswers(runtime);
+          const info = await runtime.inspect(name);
+          if (info.state === 'exited') return { exitCode: info.exitCode ?? 137, oomKilled: info.oomKilled ?? false };
+          if (info.state === 'missing') throw new Error(`container ${name} is gone after the engine came back`);
+        }
+      }
+    },
+    logs: (name, sink, opts) => runtime.logs(name, sink, opts),
+    stop: (name, grace) => through(() => runtime.stop(name, grace)),
+    remove: (name) => through(() => runtime.remove(name)),
+    createNetwork: (name, opts) => through(() => runtime.createNetwork(name, opts)),
+    removeNetwork: (name) => through(() => runtime.removeNetwork(name)),
+    connect: (network, container, alias) => through(() => runtime.connect(network, container, alias)),
+    addressOf: (name, network) => through(() => runtime.addressOf(name, network)),
+    list: (labels) => through(() => runtime.list(labels)),
+    ...(runtime.listNetworks ? { listNetworks: (labels: Record<string, string>) => through(() => runtime.listNetworks!(labels)) } : {}),
+  };
+}

@@ -21,7 +21,7 @@ import {
   type Usage,
 } from '../workflows/run-types';
 import { runContainer, type ContainerOutcome } from './container-run';
-import { throughOutages } from './engine-outage';
+import { outageTolerant } from './engine-outage';
 import { withHeartbeat } from './heartbeat';
 import { countAgentOutcome, countAgentRetry, countEvaluation, recordUsage } from './metrics';
 import { appendLedger, decideReuse, taskSpecHash, type LedgerEntry, type ReuseDecision } from './ledger';
@@ -99,7 +99,9 @@ function firstAttempt(): boolean {
   }
 }
 
-export function createActivities({ runtime, scope = 'unscoped', limits: defaults = DEFAULT_LIMITS }: ActivityDeps) {
+export function createActivities({ runtime: engine, scope = 'unscoped', limits: defaults = DEFAULT_LIMITS }: ActivityDeps) {
+  // every engine call of the activities waits out an engine restart (activities/engine-outage.ts)
+  const runtime = outageTolerant(engine);
   const user = sandboxUser();
   const owner = user.chownWorktrees ? { uid: user.uid, gid: user.gid } : undefined;
 
@@ -247,7 +249,7 @@ export function createActivities({ runtime, scope = 'unscoped', limits: defaults
       if (killed || (result && !result.success && result.transient)) {
         // a transient failure: the next attempt starts a fresh container from a clean worktree
         countAgentRetry(input.agent.harness, killed ? 'killed' : 'transient');
-        await throughOutages(runtime, () => runtime.remove(name));
+        await runtime.remove(name);
         throw ApplicationFailure.retryable(
           killed
             ? `the agent's container was killed (exit ${outcome.exitCode}) by something other than agentvisor`
@@ -339,8 +341,8 @@ export function createActivities({ runtime, scope = 'unscoped', limits: defaults
     async removeContainers(input: { runId: string; taskId?: string }): Promise<number> {
       const labels: Record<string, string> = { [LABEL_RUN]: input.runId };
       if (input.taskId) labels[LABEL_TASK] = input.taskId;
-      const found = await throughOutages(runtime, () => runtime.list(labels));
-      await Promise.all(found.map((c) => throughOutages(runtime, () => runtime.remove(c.name))));
+      const found = await runtime.list(labels);
+      await Promise.all(found.map((c) => runtime.remove(c.name)));
       return found.length;
     },
 
@@ -369,8 +371,8 @@ export function createActivities({ runtime, scope = 'unscoped', limits: defaults
       const name = containerName(input.runId, '_evaluate');
       const limits = effectiveLimits(input.evaluate.limits, defaults);
       // Re-attaching to a running evaluation must keep the worktree it has mounted.
-      if ((await throughOutages(runtime, () => runtime.inspect(name))).state === 'missing' || !existsSync(worktree)) {
-        await throughOutages(runtime, () => runtime.remove(name));
+      if ((await runtime.inspect(name)).state === 'missing' || !existsSync(worktree)) {
+        await runtime.remove(name);
         const commit = await resolveCommit(input.repo, integrationBranch(input.runId));
         // DISK LIMIT: the evaluation's workspace is a filesystem of its disk limit (see provisionWorkspace)
         await createWorkspace({ repo: input.repo, dir: worktree, commit, branch: integrationBranch(input.runId), author: 'evaluation', owner, diskBytes: limits.diskBytes });
@@ -398,7 +400,7 @@ export function createActivities({ runtime, scope = 'unscoped', limits: defaults
           { logPath, timeoutMs: input.evaluate.timeoutMs, watch: async () => ((await isDiskFull(worktree)) ? DISK_LIMIT_EXCEEDED : undefined) },
         );
         if (killedFromOutside(outcome)) {
-          await throughOutages(runtime, () => runtime.remove(name));
+          await runtime.remove(name);
           throw ApplicationFailure.retryable(`the evaluation container was killed (exit ${outcome.exitCode})`, 'AgentKilled');
         }
         const overDisk = outcome.stoppedFor === DISK_LIMIT_EXCEEDED || (!outcome.timedOut && (await isDiskFull(worktree)));

@@ -26,7 +26,6 @@ import { BASE_IMAGE } from '../images/constants';
 import { LABEL_ROLE, LABEL_RUN, LABEL_SCOPE, LABEL_TASK, containerName, type ContainerRuntime } from '../runtimes/runtime';
 import { runContainer } from './container-run';
 import { mountLimitedDir, releaseLimitedDir } from './disk-limit';
-import { throughOutages } from './engine-outage';
 import { chownTree, gitIn, isAncestor } from './git';
 import { runCommand } from './spawner';
 
@@ -169,7 +168,7 @@ export async function collectWork(opts: {
   const out = collectDir(opts.artifactsDir, opts.id);
   const name = containerName(opts.runId, `_collect-${opts.id}`);
   // a re-attached collector (a worker that died meanwhile) keeps its folder
-  if ((await throughOutages(opts.runtime, () => opts.runtime.inspect(name))).state === 'missing') {
+  if ((await opts.runtime.inspect(name)).state === 'missing') {
     await releaseLimitedDir(out);
     if (opts.diskBytes) await mountLimitedDir(out, opts.diskBytes, opts.owner);
     else await mkdir(out, { recursive: true });
@@ -205,7 +204,7 @@ export async function collectWork(opts: {
     // whatever the agent's .git makes git do, it gets this long
     { logPath: path.join(opts.artifactsDir, 'logs', `_collect-${opts.id}.log`), timeoutMs: 3 * 60_000 },
   );
-  await throughOutages(opts.runtime, () => opts.runtime.remove(name));
+  await opts.runtime.remove(name);
   // the folder goes whatever came of it (a disk-limited one is a mount)
   try {
     if (outcome.timedOut) throw ApplicationFailure.nonRetryable("collecting the agent's work took longer than 3 minutes", 'CollectFailed');
