@@ -8,7 +8,7 @@ import Docker from 'dockerode';
 import { loadConfig, runArtifactsDir } from '../../client/config';
 import { startRun, waitForRun } from '../../client/api';
 import { containersOfRun, makeRepo, repoState, writeGraph } from '../support/repo';
-import { spawnWorker, type WorkerProcess } from '../support/processes';
+import { killedWorkers } from '../support/processes';
 import { until } from '../support/wait';
 import { installStallHook, recoveryTimes } from '../support/stall';
 
@@ -37,14 +37,9 @@ tasks:
 `);
   const cfg = loadConfig();
   const runId = `cleanup-kill-${Date.now().toString(36)}`;
-  let worker: WorkerProcess = await spawnWorker();
+  const workers = await killedWorkers();
+  const { kills, restart } = workers;
   const started = await startRun(file, { config: cfg, worker: 'none', runId });
-  const kills: { stage: string; at: number }[] = [];
-  const restart = async (stage: string) => {
-    await worker.kill9();
-    kills.push({ stage, at: Date.now() });
-    worker = await spawnWorker();
-  };
   try {
     await until('the task branch deletion', () => existsSync(path.join(flags, 'delete-c.hit')));
     await restart('deleteBranches (task)');
@@ -75,7 +70,7 @@ tasks:
     const worktrees = path.join(runArtifactsDir(cfg.dataDir, runId), 'worktrees');
     expect(existsSync(worktrees) ? readdirSync(worktrees) : []).toEqual([]);
   } finally {
-    await worker.stop();
+    await workers.stop();
     await started.client.connection.close();
     rmSync(flags, { recursive: true, force: true });
   }
@@ -102,17 +97,15 @@ tasks:
   // a plain folder: a disk-limited workspace is a filesystem of its own, gone in milliseconds by
   // unmounting, whatever it holds (activities/disk-limit.ts)
   const env = { ...process.env, AGENTVISOR_LIMIT_DISK: 'off' };
-  let worker: WorkerProcess = await spawnWorker(env);
+  const workers = await killedWorkers(env);
+  const { kills } = workers;
   const started = await startRun(file, { config: cfg, worker: 'none', runId });
-  const kills: { stage: string; at: number }[] = [];
   try {
     await until('the agent to leave its files', () => count() >= FILES * 0.9, 120_000);
     // the rollback removes the container first, then the workspace: inside the removal, files go
     await until('the removal of the workspace', async () => (await containersOfRun(runId)).length === 0 && count() < FILES && count() > 0, 60_000);
-    await worker.kill9();
-    kills.push({ stage: 'removeWorkspace', at: Date.now() });
-    const left = count();
-    worker = await spawnWorker(env);
+    await workers.restart('removeWorkspace');
+    const left = count(); // (the killed worker removes no more)
     expect(left).toBeGreaterThan(0); // killed inside the removal, not after it
 
     const report = await waitForRun(started.client, runId, cfg);
@@ -129,7 +122,7 @@ tasks:
     const worktrees = path.join(runArtifactsDir(cfg.dataDir, runId), 'worktrees');
     expect(existsSync(worktrees) ? readdirSync(worktrees) : []).toEqual([]);
   } finally {
-    await worker.stop();
+    await workers.stop();
     await started.client.connection.close();
   }
 }, 420_000);

@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { loadConfig } from '../../client/config';
 import { getRunReport, startRun, waitForRun } from '../../client/api';
 import { containersOfRun, makeRepo, repoState, sh, writeGraph } from '../support/repo';
-import { spawnWorker, type WorkerProcess } from '../support/processes';
+import { killedWorkers } from '../support/processes';
 import { recordStarts, until } from '../support/wait';
 import { installStallHook, recoveryTimes } from '../support/stall';
 
@@ -31,14 +31,9 @@ evaluate: { command: "sleep 6; test -f a.txt && test -f b.txt && echo eval-ok" }
   const starts = await recordStarts(runId);
   // both stalls are in place before the run starts: a step cannot pass before its stall exists
   installStallHook(repo, flags, ['setup', 'commit', 'merge']);
-  let worker: WorkerProcess = await spawnWorker();
+  const workers = await killedWorkers();
+  const { kills, restart } = workers;
   const started = await startRun(file, { config: cfg, worker: 'none', runId });
-  const kills: { stage: string; at: number }[] = [];
-  const restart = async (stage: string) => {
-    await worker.kill9();
-    kills.push({ stage, at: Date.now() });
-    worker = await spawnWorker();
-  };
   try {
     await until('workspace setup', () => existsSync(path.join(flags, 'setup.hit')));
     await restart('workspace setup');
@@ -89,7 +84,7 @@ evaluate: { command: "sleep 6; test -f a.txt && test -f b.txt && echo eval-ok" }
     expect(repoState(repo).worktrees).toBe(before.worktrees);
   } finally {
     starts.stop();
-    await worker.stop();
+    await workers.stop();
     await started.client.connection.close();
     rmSync(flags, { recursive: true, force: true });
   }

@@ -72,3 +72,26 @@ export async function devServerWithFile(dataDir: string, port: number, uiPort: n
   await start();
   return { address: `127.0.0.1:${port}`, start, stop: () => signal('SIGTERM'), kill9: () => signal('SIGKILL') };
 }
+
+/**
+ * A worker the test kills (SIGKILL) at chosen stages and replaces at once with a new one; each kill
+ * is recorded with its stage and time, for the recovery times (test/support/stall.ts).
+ */
+export async function killedWorkers(env: NodeJS.ProcessEnv = process.env): Promise<{
+  kills: { stage: string; at: number }[];
+  /** kills the current worker (its stage recorded) and starts the next */
+  restart: (stage: string) => Promise<void>;
+  stop: () => Promise<void>;
+}> {
+  let worker = await spawnWorker(env);
+  const kills: { stage: string; at: number }[] = [];
+  return {
+    kills,
+    restart: async (stage) => {
+      await worker.kill9();
+      kills.push({ stage, at: Date.now() });
+      worker = await spawnWorker(env);
+    },
+    stop: () => worker.stop(),
+  };
+}
