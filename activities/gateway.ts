@@ -14,6 +14,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import type { GatewayConfigFile } from '../gateway/config';
 import { BASE_IMAGE } from '../images/constants';
 import { LABEL_ROLE, LABEL_RUN, LABEL_SCOPE, LABEL_TASK, containerName, type ContainerRuntime } from '../runtimes/runtime';
 import type { GraphSpec } from '../spec/types';
@@ -80,7 +81,7 @@ export async function startGateway(opts: {
   // credential values go into the gateway container's environment under neutral names
   const credentialEnv: Record<string, string> = {};
   const envNameOf = new Map<string, string>();
-  const tasks: Record<string, unknown> = {};
+  const tasks: GatewayConfigFile['tasks'] = {};
   for (const task of graph.tasks) {
     const agent = graph.agents[task.agent];
     const credentials: Record<string, string> = {};
@@ -94,12 +95,12 @@ export async function startGateway(opts: {
     }
     tasks[taskToken(runId, task.id)] = { taskId: task.id, credentials, allowHosts: agent.allowHosts, budget: agent.budget };
   }
-  const providers: Record<string, unknown> = {};
+  const providers: GatewayConfigFile['providers'] = {};
   for (const kind of ['anthropic', 'openai', 'gemini'] as const) {
     providers[kind] = { kind, ...(graph.gateway?.upstreams[kind] ? { upstream: graph.gateway.upstreams[kind] } : {}) };
   }
   const mode = graph.gateway?.mode ?? 'live';
-  const config = {
+  const config: GatewayConfigFile = {
     listen: { host: '0.0.0.0', port: GATEWAY_PORT },
     // eth0: the egress network, the only one the container has when it starts (see below)
     control: { interface: 'eth0', port: GATEWAY_CONTROL_PORT },

@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { z } from 'zod';
-import { DEFAULT_PRICES, type Price } from './prices';
+import { DEFAULT_PRICES, priceSchema, type Price } from './prices';
 import type { ProviderKind } from './usage';
 
 export const PROVIDER_KINDS = ['anthropic', 'openai', 'gemini', 'openai-compatible'] as const;
@@ -20,7 +20,7 @@ export const KIND_DEFAULTS: Record<ProviderKind, { auth: AuthStyle; upstream?: s
   'openai-compatible': { auth: 'bearer' },
 };
 
-const budget = z
+const budgetSchema = z
   .object({
     tokens: z.number().int().positive().optional().describe('All tokens: input (cached or not) + output'),
     usd: z.number().positive().optional().describe('US dollars, priced with the price table'),
@@ -69,16 +69,7 @@ const taskSchema = z
       .array(z.string().transform((s) => s.trim().toLowerCase()).pipe(z.string().regex(HOST_PATTERN, { message: 'expected host, *.suffix, host:port or [ipv6]' })))
       .default([])
       .describe('Hosts the task may reach through the forward proxy; default deny'),
-    budget: budget.optional(),
-  })
-  .strict();
-
-const priceSchema = z
-  .object({
-    inputPerMTok: z.number().nonnegative(),
-    outputPerMTok: z.number().nonnegative(),
-    cacheReadPerMTok: z.number().nonnegative().optional(),
-    cacheWritePerMTok: z.number().nonnegative().optional(),
+    budget: budgetSchema.optional(),
   })
   .strict();
 
@@ -113,18 +104,19 @@ export const gatewayConfigSchema = z
       z.string().regex(TOKEN, { message: 'a task token must be at least 16 characters of letters, digits, . _ ~ -' }),
       taskSchema,
     ),
-    runBudget: budget.optional(),
+    runBudget: budgetSchema.optional(),
     prices: z.record(z.string().min(1), priceSchema).default({}).describe('Overrides and extends the default price table'),
   })
   .strict();
 
-export type GatewayConfigInput = z.input<typeof gatewayConfigSchema>;
+/**
+ * The config file as written (defaults may be left out): what agentvisor's worker writes for a
+ * run's gateway (activities/gateway.ts), checked against this schema at compile time.
+ */
+export type GatewayConfigFile = z.input<typeof gatewayConfigSchema>;
 type Parsed = z.output<typeof gatewayConfigSchema>;
 
-export interface Budget {
-  tokens?: number;
-  usd?: number;
-}
+export type Budget = z.output<typeof budgetSchema>;
 
 export interface ProviderConfig {
   name: string;

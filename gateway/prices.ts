@@ -1,21 +1,28 @@
-// The default price table, in US dollars per million tokens.
+// Model prices, in US dollars per million tokens: the shape of one (priceSchema, the config's
+// `prices` entries) and the default table.
 //
-// APPROXIMATE list prices of common current models (standard tier, short-context rates, no batch
-// discount), as published by the providers at the time of writing. Prices change: the gateway
-// config's `prices` overrides and extends this table entry by entry, and that is where a run that
-// cares about exact dollars should state its own. A model is looked up by exact name first, then by
-// the longest key that is a prefix of it followed by "-" ("claude-sonnet-4-5" prices
-// "claude-sonnet-4-5-20250929"; "gpt-5" does not price "gpt-5.4-nano").
+// The default table holds APPROXIMATE list prices of common current models (standard tier,
+// short-context rates, no batch discount), as published by the providers at the time of writing.
+// Prices change: the gateway config's `prices` overrides and extends this table entry by entry,
+// and that is where a run that cares about exact dollars should state its own. A model is looked
+// up by exact name first, then by the longest key that is a prefix of it followed by "-"
+// ("claude-sonnet-4-5" prices "claude-sonnet-4-5-20250929"; "gpt-5" does not price "gpt-5.4-nano").
 // A model with no entry costs $0 and is counted in `unpricedRequests` (its tokens still count).
+import { z } from 'zod';
 
-export interface Price {
-  inputPerMTok: number;
-  outputPerMTok: number;
-  /** Cache reads; defaults to inputPerMTok. */
-  cacheReadPerMTok?: number;
-  /** Cache writes (Anthropic's cache_creation_input_tokens); defaults to inputPerMTok. */
-  cacheWritePerMTok?: number;
-}
+/** One model's price, as the gateway config's `prices` gives it. */
+export const priceSchema = z
+  .object({
+    inputPerMTok: z.number().nonnegative(),
+    outputPerMTok: z.number().nonnegative(),
+    /** Cache reads; defaults to inputPerMTok. */
+    cacheReadPerMTok: z.number().nonnegative().optional(),
+    /** Cache writes (Anthropic's cache_creation_input_tokens); defaults to inputPerMTok. */
+    cacheWritePerMTok: z.number().nonnegative().optional(),
+  })
+  .strict();
+
+export type Price = z.output<typeof priceSchema>;
 
 export const DEFAULT_PRICES: Record<string, Price> = {
   // Anthropic

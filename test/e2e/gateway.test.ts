@@ -10,7 +10,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { bundleGateway } from '../../gateway/bundle';
-import { controlHost } from '../../gateway/server';
+import { controlHost } from '../../gateway/control-api';
 
 const rnd = () => randomBytes(12).toString('hex');
 const ANTHROPIC_KEY = `sk-ant-api03-REAL-${rnd()}`;

@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { CassetteError, CassetteStore, loadCassette, recordableHeaders, redact, renderResponse, type Interaction } from '../../gateway/cassette';
-import { hostAllowed, parseAuthority } from '../../gateway/server';
+import { hostAllowed, parseAuthority } from '../../gateway/egress-proxy';
 import { usageFromResponse } from '../../gateway/usage';
 
 const HAND_WRITTEN = `# written by hand
