@@ -1,0 +1,20 @@
+// agentvisor hosts: the workers polling each task queue, by host, and what each host runs now.
+import type { Command } from 'commander';
+import { action, ExitCode, withClient } from './shared';
+
+export function registerHostsCommand(program: Command): void {
+  program
+    .command('hosts')
+    .option('--json', 'print JSON')
+    .description('list the workers polling each task queue, by host, and what each host runs now')
+    .action(
+      action((opts: { json?: boolean }) =>
+        withClient(async (client) => {
+          const { describeHosts, formatHosts } = await import('../hosts');
+          const report = await describeHosts(client);
+          console.log(opts.json ? JSON.stringify(report, null, 2) : formatHosts(report));
+          return ExitCode.success;
+        }),
+      ),
+    );
+}

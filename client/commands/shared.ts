@@ -1,0 +1,107 @@
+// What every command of the CLI shares: its exit codes, its action wrapper, its connection to
+// Temporal, and how it prints a run.
+import type { Client } from '@temporalio/client';
+import { connect, loadConfig, runUiLink } from '../api';
+import type { ClientConfig } from '../config';
+import { describeResolution, type RunReport } from '../../workflows/run-types';
+import { terminalText as tty } from '../../workflows/text-safety';
+
+export const ExitCode = {
+  success: 0,
+  /** the run failed (or the command could not do its work) */
+  failed: 1,
+  badInput: 2,
+} as const;
+
+/** Thrown by `action` when a command ends with a non-zero code; `main` exits with it and prints nothing more. */
+export class CommandExit extends Error {
+  constructor(readonly exitCode: number) {
+    super(`exit code ${exitCode}`);
+  }
+}
+
+/** A command's commander action: the command returns its exit code instead of exiting itself. */
+export const action =
+  <A extends unknown[]>(fn: (...args: A) => Promise<number>) =>
+  async (...args: A): Promise<void> => {
+    const code = await fn(...args);
+    if (code !== ExitCode.success) throw new CommandExit(code);
+  };
+
+/** A command's connection to Temporal (never starting a server), closed when it is done. */
+export async function withClient<T>(fn: (client: Client, cfg: ClientConfig) => Promise<T>): Promise<T> {
+  const cfg = loadConfig();
+  const client = await connect(cfg, { startServer: false });
+  try {
+    return await fn(client, cfg);
+  } finally {
+    await client.connection.close();
+  }
+}
+
+/** A line on stderr: errors and what is said while a command works, keeping stdout for its result. */
+export const printStderr = (line: string) => process.stderr.write(line + '\n');
+
+/** The run as --json prints it. */
+export function publicReport(r: RunReport) {
+  return {
+    runId: r.runId,
+    graphName: r.graphName,
+    status: r.status,
+    integrationBranch: r.integrationBranch,
+    baseCommit: r.baseCommit,
+    error: r.error,
+    tasks: r.tasks.map((t) => ({
+      id: t.id,
+      agent: t.agent,
+      status: t.status,
+      branch: t.branch,
+      commit: t.commit,
+      filesChanged: t.filesChanged,
+      insertions: t.insertions,
+      deletions: t.deletions,
+      logPath: t.logPath,
+      exitCode: t.exitCode,
+      error: t.error,
+      usage: t.usage,
+      reusedFrom: t.reusedFrom,
+      note: t.note,
+      addedBy: t.addedBy,
+      host: t.host,
+      startedAt: t.startedAt,
+      finishedAt: t.finishedAt,
+    })),
+    merge: { status: r.merge.status, commit: r.merge.commit, conflicts: r.merge.conflicts, host: r.merge.host },
+    evaluation: r.evaluation,
+    shared: r.shared,
+    approvals: r.approvals,
+    proposals: r.proposals,
+    artifactsDir: r.artifactsDir,
+    startedAt: r.startedAt,
+    finishedAt: r.finishedAt,
+  };
+}
+
+/** The run's state in lines; what agents could have written (errors, file names, proposals) without escape sequences. */
+export function printSummary(report: RunReport, cfg: ClientConfig) {
+  const link = runUiLink(cfg, report.runId);
+  console.log(`run ${report.runId}: ${report.status}${report.error ? ` (${tty(report.error)})` : ''}`);
+  if (report.status === 'completed') console.log(`integration branch: ${report.integrationBranch}`);
+  if (report.shared) {
+    const access = Object.entries(report.shared.access).map(([agent, mode]) => `${agent} ${mode}`).join(', ');
+    console.log(`shared workspace: ${report.shared.removed ? '(removed by the rollback) ' : ''}${report.shared.path} (at ${report.shared.mount}: ${access})`);
+  }
+  for (const a of report.approvals ?? []) {
+    if (a.status === 'waiting') console.log(`awaiting approval: ${a.gate} (agentvisor approve ${report.runId} ${a.gate}, or reject ${report.runId} ${a.gate} --reason …)`);
+    else console.log(`approval of ${a.gate}: ${a.status}${a.timedOut ? ' (timed out)' : ''}${a.reason ? `: ${tty(a.reason)}` : ''}`);
+  }
+  for (const p of report.proposals ?? []) {
+    const tasks = p.tasks.length ? ` (${tty(p.tasks.join(', '))})` : '';
+    console.log(`proposal ${tty(p.file) || '(drop folder)'} of ${p.by}${tasks}: ${p.status}${p.reason ? `: ${tty(p.reason)}` : ''}`);
+  }
+  for (const c of report.merge.conflicts) {
+    console.log(`conflict: task ${c.taskId}${c.conflictsWith.length ? ` with ${c.conflictsWith.join(', ')}` : ''} in ${tty(c.files.join(', '))}${tty(describeResolution(c.resolution))}`);
+  }
+  if (link) console.log(`Temporal UI: ${link}`);
+}
+
