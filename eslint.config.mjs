@@ -14,7 +14,20 @@ export default tseslint.config(
     rules: {
       // `_name` marks a parameter or binding kept for its position
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none' }],
+      // a `require(...) as typeof import(...)` is a typed lazy load: tracing and rarely used
+      // commands load their modules only when used, keeping the CLI's start quick
+      '@typescript-eslint/no-require-imports': 'off',
+      // agents' text is searched for control characters on purpose (workflows/text-safety.ts)
+      'no-control-regex': 'off',
+      // errors are rewritten into messages for people; a cause chain would change what the run's
+      // report says (workflows/failure.ts reports the root cause), and some causes quote secrets
+      'preserve-caught-error': 'off',
     },
+  },
+  {
+    // tests poke at untyped JSON and deliberately malformed input
+    files: ['test/**'],
+    rules: { '@typescript-eslint/no-explicit-any': 'off' },
   },
   {
     files: ['**/*.js', '**/*.cjs'],

@@ -121,7 +121,7 @@ class LineSplitter {
   }
 
   private emit(line: string): void {
-    // eslint-disable-next-line no-control-regex
+     
     const trimmed = line.replace(/\x1b\[[0-9;]*[A-Za-z]/g, '').replace(/\s+$/, '');
     if (!trimmed) return;
     this.tail.push(trimmed);

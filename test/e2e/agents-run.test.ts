@@ -113,7 +113,7 @@ evaluate:
   const report = await withRealWorker(() => runToEnd(file, { runId }));
   saveFixtures(report);
   const tasks = byId(report);
-  // eslint-disable-next-line no-console
+   
   console.log(report.tasks.map((t) => `${t.id}: ${t.status} in ${seconds(t)} ${JSON.stringify(t.usage ?? {})}`).join('\n'));
 
   const logs = Object.fromEntries(CLIS.map((c) => [c.id, taskLog(report, c.id)]));
@@ -175,7 +175,7 @@ tasks:
     starts.stop();
   }
   saveFixtures(report);
-  // eslint-disable-next-line no-console
+   
   console.log(report.tasks.map((t) => `${t.id}: ${t.status} in ${seconds(t)}: ${t.error}`).join('\n'));
 
   expect(report.status).toBe('failed');

@@ -38,7 +38,6 @@ interface Seen {
 const seen: Seen[] = [];
 const violations: string[] = [];
 let releaseStream: (() => void) | undefined;
-let streamedEarly = false;
 
 const sseEvent = (event: string | undefined, data: unknown) => `${event ? `event: ${event}\n` : ''}data: ${JSON.stringify(data)}\n\n`;
 const ANTHROPIC_HEAD = sseEvent('message_start', {

@@ -6,7 +6,6 @@ import { writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { getRunReport, startRun } from '../../client/api';
 import { loadConfig } from '../../client/config';
-import type { RunReport } from '../../workflows/run-types';
 import { cli } from '../support/cli';
 import { containersOfRun, makeRepo, sh, writeGraph } from '../support/repo';
 import { recordHistories } from '../support/record-history';
@@ -45,8 +44,7 @@ tasks:
       const report = await withRealWorker(async () => {
         const started = await startRun(file, { config: loadConfig(), worker: 'none', runId });
         await started.client.connection.close();
-        let live: RunReport | undefined;
-        await until('the waiting task', async () => (live = await getRunReport(client, runId)).tasks[0].status === 'running', 90_000);
+        await until('the waiting task', async () => (await getRunReport(client, runId)).tasks[0].status === 'running', 90_000);
         const updatesBefore = (await client.workflow.getHandle(runId).describe()).historyLength;
 
         const c = await cli('add', runId, cyclic);

@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { createActivities } from '../../activities';
 import { openTaskNetwork } from '../../activities/gateway';
-import { validateGraphFile, cancelRun, getRunReport, startRun, waitForRun } from '../../client/api';
+import { validateGraphFile, cancelRun, startRun, waitForRun } from '../../client/api';
 import { loadConfig } from '../../client/config';
 import { BASE_IMAGE } from '../../images/constants';
 import { KubernetesRuntime } from '../../runtimes/kubernetes';
