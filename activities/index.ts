@@ -10,7 +10,9 @@ import { HOME_FILES_MOUNT, WORKSPACE, type AgentResult } from '../harnesses/harn
 import { BASE_IMAGE } from '../images/constants';
 import { LABEL_ROLE, LABEL_RUN, LABEL_SCOPE, LABEL_TASK, containerName, type ContainerRuntime } from '../runtimes/runtime';
 import type { EvaluateSpec, GraphSpec } from '../spec/types';
-import { GATEWAY_ALIAS, GATEWAY_PORT, closeTaskNetwork, gatewayUrl, openTaskNetwork, startGateway, stopGateway, taskToken, taskUsage, type GatewayHandle } from './gateway';
+import { GATEWAY_ALIAS, GATEWAY_PORT, closeTaskNetwork, gatewayTokens, gatewayUrl, openTaskNetwork, startGateway, stopGateway, taskUsage, type GatewayHandle } from './gateway';
+import { defaultDataDir } from '../paths/data-folder';
+import { evaluationLogPath, evaluationWorktreePath, homeFilesDir, ledgerPath, reportPath, taskLogPath, taskWorktreePath } from '../paths/run-folder';
 import {
   integrationBranch,
   taskBranch,
@@ -41,10 +43,9 @@ export interface ActivityDeps {
   scope?: string;
   /** the worker's default limits, for what a graph leaves unset (activities/limits.ts) */
   limits?: ResolvedLimits;
+  /** the worker's data folder (its gateway key); default AGENTVISOR_HOME */
+  dataDir?: string;
 }
-
-/** A task's workspace on the worker's host (the agent's own repository, mounted at /workspace). */
-export const taskWorktreePath = (artifactsDir: string, taskId: string) => path.join(artifactsDir, 'worktrees', taskId);
 
 /** Where a task's workspace is, and the commit it starts from. */
 export interface Workspace {
@@ -52,8 +53,6 @@ export interface Workspace {
   branch: string;
   startCommit: string;
 }
-export const ledgerPath = (artifactsDir: string) => path.join(artifactsDir, 'ledger.jsonl');
-export const taskLogPath = (artifactsDir: string, taskId: string) => path.join(artifactsDir, 'logs', `${taskId}.log`);
 
 /**
  * SIGKILL (137) or SIGTERM (143) that agentvisor did not send: a `docker kill`, a daemon restart, a
@@ -79,7 +78,7 @@ async function writeHomeFiles(
   owner?: { uid: number; gid: number },
 ): Promise<string | undefined> {
   if (files.length === 0) return undefined;
-  const dir = path.join(artifactsDir, 'home', taskId);
+  const dir = homeFilesDir(artifactsDir, taskId);
   for (const file of files) {
     const target = path.join(dir, file.path);
     if (!target.startsWith(dir + path.sep)) throw ApplicationFailure.nonRetryable(`harness file escapes HOME: ${file.path}`, 'BadTaskInput');
@@ -99,11 +98,12 @@ function firstAttempt(): boolean {
   }
 }
 
-export function createActivities({ runtime: engine, scope = 'unscoped', limits: defaults = DEFAULT_LIMITS }: ActivityDeps) {
+export function createActivities({ runtime: engine, scope = 'unscoped', limits: defaults = DEFAULT_LIMITS, dataDir = defaultDataDir() }: ActivityDeps) {
   // every engine call of the activities waits out an engine restart (activities/engine-outage.ts)
   const runtime = outageTolerant(engine);
   const user = sandboxUser();
   const owner = user.chownWorktrees ? { uid: user.uid, gid: user.gid } : undefined;
+  const tokens = gatewayTokens(dataDir);
 
   return {
     ...coordinationActivities({ owner, diskBytes: defaults.diskBytes }),
@@ -136,7 +136,7 @@ export function createActivities({ runtime: engine, scope = 'unscoped', limits: 
       // agents that call no provider and reach no host stay on no network at all
       const a = input.agent;
       const gw = input.gateway && (Object.keys(a.credentials).length > 0 || (a.allowHosts ?? []).length > 0 || a.harness !== 'command') ? input.gateway : undefined;
-      const token = gw ? taskToken(input.runId, input.taskId) : undefined;
+      const token = gw ? tokens.task(input.runId, input.taskId) : undefined;
       const invocation = harness.build({
         graphName: input.graphName,
         agent: input.agent,
@@ -158,7 +158,7 @@ export function createActivities({ runtime: engine, scope = 'unscoped', limits: 
       let budgetExceeded: 'task' | 'run' | undefined;
       const checkBudget = async () => {
         if (!gw) return undefined;
-        const u = await taskUsage(gw.controlUrl, input.runId, input.taskId);
+        const u = await taskUsage(gw.controlUrl, tokens.control(input.runId), input.taskId);
         if (u?.budgetExceeded) budgetExceeded = 'task';
         else if (u?.runBudgetExceeded) budgetExceeded = 'run';
         return budgetExceeded ? `budget exceeded (${budgetExceeded})` : undefined;
@@ -229,7 +229,7 @@ export function createActivities({ runtime: engine, scope = 'unscoped', limits: 
       if (gw) {
         await checkBudget();
         // the gateway's meter is the authority on usage: it sees every model call, whatever the CLI says
-        const u = await taskUsage(gw.controlUrl, input.runId, input.taskId);
+        const u = await taskUsage(gw.controlUrl, tokens.control(input.runId), input.taskId);
         // (inputTokens: every input token not read from a cache, cache writes included, as the harnesses count them)
         if (u) usage = { inputTokens: u.inputTokens + (u.cacheWriteTokens ?? 0), outputTokens: u.outputTokens, cachedTokens: u.cachedTokens, costUsd: u.usd };
         // a CLI stopped for its retries may not have said which status it got: the gateway knows
@@ -262,7 +262,7 @@ export function createActivities({ runtime: engine, scope = 'unscoped', limits: 
 
     /** The run's gateway (network, container); returns where the worker reaches its control side. */
     async startGateway(input: { runId: string; artifactsDir: string; graph: GraphSpec }): Promise<GatewayHandle> {
-      return withHeartbeat('start gateway', () => startGateway({ runtime, scope, owner, user: `${user.uid}:${user.gid}`, bundle: gatewayBundle(), ...input }));
+      return withHeartbeat('start gateway', () => startGateway({ runtime, scope, owner, user: `${user.uid}:${user.gid}`, bundle: gatewayBundle(), tokens, ...input }));
     },
 
     async stopGateway(input: { runId: string }): Promise<void> {
@@ -366,8 +366,8 @@ export function createActivities({ runtime: engine, scope = 'unscoped', limits: 
     },
 
     async evaluate(input: { runId: string; repo: string; artifactsDir: string; evaluate: EvaluateSpec }): Promise<EvaluationReport> {
-      const worktree = taskWorktreePath(input.artifactsDir, '_evaluate');
-      const logPath = path.join(input.artifactsDir, 'logs', 'evaluation.log');
+      const worktree = evaluationWorktreePath(input.artifactsDir);
+      const logPath = evaluationLogPath(input.artifactsDir);
       const name = containerName(input.runId, '_evaluate');
       const limits = effectiveLimits(input.evaluate.limits, defaults);
       // Re-attaching to a running evaluation must keep the worktree it has mounted.
@@ -413,11 +413,11 @@ export function createActivities({ runtime: engine, scope = 'unscoped', limits: 
     /** After the evaluation's result is recorded: its container and worktree go. */
     async removeEvaluation(input: { runId: string; repo: string; artifactsDir: string }): Promise<void> {
       await runtime.remove(containerName(input.runId, '_evaluate'));
-      await removeWorkspaceDir(taskWorktreePath(input.artifactsDir, '_evaluate')); // DISK LIMIT: unmounts too
+      await removeWorkspaceDir(evaluationWorktreePath(input.artifactsDir)); // DISK LIMIT: unmounts too
     },
 
     async writeReport(report: RunReport): Promise<string> {
-      const file = path.join(report.artifactsDir, 'report.json');
+      const file = reportPath(report.artifactsDir);
       await mkdir(report.artifactsDir, { recursive: true });
       await writeFile(file, JSON.stringify(report, null, 2) + '\n');
       return file;

@@ -7,7 +7,8 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { runArtifactsDir } from '../client/config';
+import { runArtifactsDir } from '../paths/data-folder';
+import { runFilePath } from '../paths/run-folder';
 import { integrationBranch, taskBranch } from '../workflows/run-types';
 import { hostQueue } from '../workflows/queues';
 import { createActivities, type ActivityDeps, type LocalActivities } from './index';
@@ -71,7 +72,7 @@ function withRemote(local: LocalActivities, deps: ActivityDeps & HostDeps): With
   const place = async (remote: string, runId: string) => {
     const clone = await ensureClone(deps.dataDir, remote);
     const dir = dirOf(runId);
-    const runFile = path.join(dir, 'run.json');
+    const runFile = runFilePath(dir);
     if (!existsSync(runFile)) {
       await mkdir(dir, { recursive: true });
       await writeFile(runFile, JSON.stringify({ runId, repo: clone, remote, scope: deps.scope }, null, 2) + '\n');
