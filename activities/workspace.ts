@@ -26,7 +26,8 @@ import { BASE_IMAGE } from '../images/constants';
 import { LABEL_ROLE, LABEL_RUN, LABEL_SCOPE, LABEL_TASK, containerName, type ContainerRuntime } from '../runtimes/runtime';
 import { runContainer } from './container-run';
 import { mountLimitedDir, releaseLimitedDir } from './disk-limit';
-import { chownTree, gitIn, isAncestor } from './git';
+import { gitIn, isAncestor } from './git';
+import { chownTree } from './sandbox-user';
 import { collectDir, taskLogPath } from '../paths/run-folder';
 import { runCommand } from './spawner';
 

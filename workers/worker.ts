@@ -3,7 +3,7 @@
 import { NativeConnection, Runtime, Worker, makeTelemetryFilterString, type WorkerOptions } from '@temporalio/worker';
 import { existsSync } from 'node:fs';
 import * as path from 'node:path';
-import { workerActivities } from '../activities/remote';
+import { workerActivities } from '../activities';
 import { workerLimits, type ResolvedLimits } from '../activities/limits';
 import { defaultDataDir } from '../paths/data-folder';
 import { createHostWorkers, identityOf, type HostOptions } from './host';
