@@ -16,7 +16,7 @@ import type { Placement } from '../spec/types';
 import { CLEANUP_ACTIVITY, GIT_ACTIVITY, containerActivity } from './activity-options';
 import { describePlacement, placementQueues } from './queues';
 import type { EvaluationReport, MergeReport, RunInput, TaskInput, TaskResult } from './run-types';
-import type { TaskActivities } from './run-task';
+import type { TaskActivities } from './task-activities';
 import type { Saga } from './saga';
 
 /** The patch every workflow change for hosts is behind (runs with a remote only). */

@@ -9,22 +9,15 @@ import {
   proxyActivities,
 } from '@temporalio/workflow';
 import type { RunActivities } from '../activities';
-import type { RetrySpec } from '../spec/types';
 import { HOSTS_PATCH, runTaskOnHost } from './hosts';
 import { CLEANUP_ACTIVITY, GIT_ACTIVITY, containerActivity } from './activity-options';
 import { taskBranch, type TaskInput, type TaskResult } from './run-types';
 import { rootMessage } from './failure';
 import { Saga } from './saga';
+import type { TaskActivities } from './task-activities';
 
 const git = proxyActivities<RunActivities>(GIT_ACTIVITY);
 const cleanup = proxyActivities<RunActivities>(CLEANUP_ACTIVITY);
-
-/** The activities a task's steps use: on the run's own queue, or on its host's (workflows/hosts.ts). */
-export interface TaskActivities {
-  git: Pick<RunActivities, 'provisionWorkspace' | 'collectOutput' | 'removeWorkspace'>;
-  cleanup: Pick<RunActivities, 'deleteBranches' | 'removeContainers' | 'removeWorkspace'>;
-  container: (timeoutMs: number, retry?: RetrySpec) => Pick<RunActivities, 'runAgent'>;
-}
 
 const RUN_QUEUE: TaskActivities = {
   git,
