@@ -9,6 +9,7 @@ import type { RunActivities } from '../activities';
 import { DEFAULT_RETRY, DEFAULT_TASK_TIMEOUT_MS, type TaskSpec } from '../spec/types';
 import { CLEANUP_ACTIVITY, GIT_ACTIVITY, containerActivity } from './activity-options';
 import { rootMessage } from './failure';
+import { CONFLICT_RESOLUTION_PATCH } from './patches';
 import { runTask } from './run-task';
 import {
   taskBranch,
@@ -45,7 +46,7 @@ export async function mergeResolvingConflicts(ctx: MergeContext): Promise<MergeR
   const tried = new Set<string>();
   for (;;) {
     const merge = await ctx.mergeAll();
-    if (merge.status !== 'conflict' || strategy === 'fail' || !patched('conflict-resolution-v1')) {
+    if (merge.status !== 'conflict' || strategy === 'fail' || !patched(CONFLICT_RESOLUTION_PATCH)) {
       return { ...merge, conflicts: [...met, ...merge.conflicts] };
     }
     const c = merge.conflicts[0];

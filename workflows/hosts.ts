@@ -19,9 +19,6 @@ import type { EvaluationReport, MergeReport, RunInput, TaskInput, TaskResult } f
 import type { TaskActivities } from './task-activities';
 import type { Saga } from './saga';
 
-/** The patch every workflow change for hosts is behind (runs with a remote only). */
-export const HOSTS_PATCH = 'hosts-v1';
-
 /** The failure of an activity no worker started within its schedule-to-start timeout. */
 export function neverStarted(err: unknown): boolean {
   for (let e = err as { cause?: unknown } | undefined; e; e = e.cause as typeof e) {

@@ -9,7 +9,8 @@ import {
   proxyActivities,
 } from '@temporalio/workflow';
 import type { RunActivities } from '../activities';
-import { HOSTS_PATCH, runTaskOnHost } from './hosts';
+import { runTaskOnHost } from './hosts';
+import { HOSTS_PATCH } from './patches';
 import { CLEANUP_ACTIVITY, GIT_ACTIVITY, containerActivity } from './activity-options';
 import { taskBranch, type TaskInput, type TaskResult } from './run-types';
 import { rootMessage } from './failure';
