@@ -12,12 +12,12 @@ import { checkAddedTasks } from '../spec/additions';
 import { MERGE_GATE } from '../spec/coordination-checks';
 import { topologicalOrder } from '../spec/dag';
 import type { ApprovalSpec, GraphSpec, TaskSpec } from '../spec/types';
-import { GIT_ACTIVITY } from './activity-options';
+import { STEP_ACTIVITY } from './activity-options';
 import type { AddResult } from './messages';
 import { PROPOSAL_AGENTS_PATCH } from './patches';
 import { taskBranch, type ProposalReport, type RunReport } from './run-types';
 
-const { collectProposals } = proxyActivities<RunActivities>(GIT_ACTIVITY);
+const { collectProposals } = proxyActivities<RunActivities>(STEP_ACTIVITY);
 
 export class Growth {
   /** where each task stands in the chain of proposals: 0 for the graph's and added tasks */

@@ -16,7 +16,7 @@ import {
   startChild,
 } from '@temporalio/workflow';
 import type { RunActivities } from '../activities';
-import { CLEANUP_ACTIVITY, GIT_ACTIVITY, containerActivity } from './activity-options';
+import { CLEANUP_ACTIVITY, STEP_ACTIVITY, containerActivity } from './activity-options';
 import { failureDetails, rootMessage } from './failure';
 import { runTask } from './run-task';
 import { evaluateOnHost, mergeOnHost } from './hosts';
@@ -54,7 +54,7 @@ import { runTotals } from './usage';
 import { detailsMarkdown } from './details';
 import { markdownLines } from './text-safety';
 
-const git = proxyActivities<RunActivities>(GIT_ACTIVITY);
+const steps = proxyActivities<RunActivities>(STEP_ACTIVITY);
 const cleanup = proxyActivities<RunActivities>(CLEANUP_ACTIVITY);
 
 export async function runGraph(input: RunInput): Promise<RunReport> {
@@ -80,7 +80,7 @@ export async function runGraph(input: RunInput): Promise<RunReport> {
     saga.add('delete integration branch', () =>
       cleanup.deleteBranches({ repo: graph.repo, branches: [report.integrationBranch], remote: graph.remote }),
     );
-    const { baseCommit } = await git.prepareRun({
+    const { baseCommit } = await steps.prepareRun({
       runId,
       repo: graph.repo,
       baseBranch: graph.baseBranch,
@@ -94,7 +94,7 @@ export async function runGraph(input: RunInput): Promise<RunReport> {
     // runs started before the gateway existed replay without it
     if (patched(GATEWAY_PATCH) && needsGateway(graph)) {
       saga.add('stop the gateway', () => cleanup.stopGateway({ runId }));
-      gateway = await git.startGateway({ runId, artifactsDir, graph });
+      gateway = await steps.startGateway({ runId, artifactsDir, graph });
     }
 
     // runs started before the shared workspace existed (and graphs without one) have none
@@ -105,7 +105,7 @@ export async function runGraph(input: RunInput): Promise<RunReport> {
           if (report.shared) report.shared.removed = true;
         });
       }
-      const { path } = await git.createSharedWorkspace({ runId, artifactsDir, proposals: !!graph.proposals });
+      const { path } = await steps.createSharedWorkspace({ runId, artifactsDir, proposals: !!graph.proposals });
       report.shared = { path, mount: SHARED_MOUNT, access: sharedAccess(graph) };
       publish(report);
     }
@@ -127,7 +127,7 @@ export async function runGraph(input: RunInput): Promise<RunReport> {
     if (graph.merge?.approval && patched(APPROVALS_PATCH)) await gates.pass(MERGE_GATE, graph.merge.approval);
 
     // a run with a remote merges on a host of its placement
-    const mergeTasks = graph.remote && patched(HOSTS_PATCH) ? (a: Parameters<typeof git.mergeTasks>[0]) => mergeOnHost(graph, a) : git.mergeTasks;
+    const mergeTasks = graph.remote && patched(HOSTS_PATCH) ? (a: Parameters<typeof steps.mergeTasks>[0]) => mergeOnHost(graph, a) : steps.mergeTasks;
     const mergeAll = () =>
       mergeTasks({
         runId,
@@ -174,7 +174,7 @@ export async function runGraph(input: RunInput): Promise<RunReport> {
     report.status = 'completed';
     report.finishedAt = Date.now();
     finish(input, report);
-    await git.writeReport(report);
+    await steps.writeReport(report);
     await handlersFinished();
     return report;
   } catch (err) {
@@ -189,7 +189,7 @@ export async function runGraph(input: RunInput): Promise<RunReport> {
       }
       report.finishedAt = Date.now();
       finish(input, report);
-      await git.writeReport(report);
+      await steps.writeReport(report);
     });
     await handlersFinished();
     if (cancelled) throw err;
@@ -357,13 +357,13 @@ function finish(input: RunInput, report: RunReport): void {
 /** A resumed run takes a task's work from the earlier run's ledger when it still fits. */
 async function reuseRecordedWork(input: RunInput, taskInput: TaskInput, entry: TaskReport): Promise<TaskResult | undefined> {
   const { fromRunId, fromArtifactsDir } = input.resume!;
-  const decision = await git.findReusableWork({ ...taskInput, fromRunId, fromArtifactsDir });
+  const decision = await steps.findReusableWork({ ...taskInput, fromRunId, fromArtifactsDir });
   if ('redo' in decision) {
     entry.note = `redone: ${decision.redo}`;
     return undefined;
   }
   const branch = taskBranch(input.runId, taskInput.taskId);
-  await git.adoptRecordedWork({ repo: input.graph.repo, runId: input.runId, artifactsDir: input.artifactsDir, branch, entry: decision.reuse });
+  await steps.adoptRecordedWork({ repo: input.graph.repo, runId: input.runId, artifactsDir: input.artifactsDir, branch, entry: decision.reuse });
   const e = decision.reuse;
   return {
     id: taskInput.taskId,

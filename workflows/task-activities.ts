@@ -4,7 +4,7 @@ import type { RunActivities } from '../activities';
 import type { RetrySpec } from '../spec/types';
 
 export interface TaskActivities {
-  git: Pick<RunActivities, 'provisionWorkspace' | 'collectOutput' | 'removeWorkspace'>;
+  steps: Pick<RunActivities, 'provisionWorkspace' | 'collectOutput' | 'removeWorkspace'>;
   cleanup: Pick<RunActivities, 'deleteBranches' | 'removeContainers' | 'removeWorkspace'>;
   container: (timeoutMs: number, retry?: RetrySpec) => Pick<RunActivities, 'runAgent'>;
 }
