@@ -245,3 +245,11 @@ function activityContext(): Context | undefined {
     return undefined;
   }
 }
+
+/**
+ * SIGKILL (137) or SIGTERM (143) that agentvisor did not send: a `docker kill`, a daemon restart, a
+ * reboot. Transient: the task is retried per its policy. An out-of-memory kill is the agent's own.
+ */
+export function killedFromOutside(o: ContainerOutcome): boolean {
+  return !o.timedOut && !o.oomKilled && !o.stoppedFor && (o.exitCode === 137 || o.exitCode === 143);
+}

@@ -8,10 +8,9 @@ import type { Mount } from '../runtimes/runtime';
 import { parseTasksText } from '../spec/tasks-file';
 import type { TaskSpec } from '../spec/types';
 import { PROPOSALS_MOUNT, SHARED_MOUNT, type TaskInput } from '../workflows/run-types';
+import { sharedDir } from '../paths/run-folder';
 import { withHeartbeat } from './heartbeat';
 import { mountLimitedDir, releaseLimitedDir } from './disk-limit';
-
-export const sharedDir = (artifactsDir: string) => path.join(artifactsDir, 'shared');
 
 /** What one agent may leave in its drop folder: a few small task files. */
 const MAX_PROPOSAL_FILES = 20;

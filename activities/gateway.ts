@@ -12,13 +12,14 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import type { GatewayConfigFile } from '../gateway/config';
 import { BASE_IMAGE } from '../images/constants';
+import { gatewayKeyPath } from '../paths/data-folder';
+import { cassettesDir, gatewayConfigDir } from '../paths/run-folder';
 import { LABEL_ROLE, LABEL_RUN, LABEL_SCOPE, LABEL_TASK, containerName, type ContainerRuntime } from '../runtimes/runtime';
 import type { GraphSpec } from '../spec/types';
-import { chownTree } from './git';
+import { chownTree } from './sandbox-user';
 
 export const GATEWAY_ALIAS = 'agentvisor-gateway';
 export const GATEWAY_PORT = 8080;
@@ -34,18 +35,26 @@ const gatewayName = (runId: string) => containerName(runId, '_gateway');
  * Per-task tokens are derived from a key that never leaves the worker's data folder, so they need
  * not travel in workflow arguments (Temporal history) to reach the activities that use them.
  */
-function workerKey(): Buffer {
-  const dir = process.env.AGENTVISOR_HOME || path.join(os.homedir(), '.agentvisor');
-  const file = path.join(dir, 'gateway.key');
+export interface GatewayTokens {
+  /** an agent's token: the gateway knows the task by it */
+  task(runId: string, taskId: string): string;
+  /** the worker's token for the gateway's control side */
+  control(runId: string): string;
+}
+
+export function gatewayTokens(dataDir: string): GatewayTokens {
+  const hmac = (text: string) => createHmac('sha256', workerKey(dataDir)).update(text).digest('hex').slice(0, 40);
+  return { task: (runId, taskId) => hmac(`task:${runId}/${taskId}`), control: (runId) => hmac(`control:${runId}`) };
+}
+
+function workerKey(dataDir: string): Buffer {
+  const file = gatewayKeyPath(dataDir);
   if (!existsSync(file)) {
-    mkdirSync(dir, { recursive: true });
+    mkdirSync(dataDir, { recursive: true });
     writeFileSync(file, randomBytes(32).toString('hex'), { mode: 0o600, flag: 'wx' });
   }
   return Buffer.from(readFileSync(file, 'utf8').trim(), 'hex');
 }
-
-export const taskToken = (runId: string, taskId: string) => createHmac('sha256', workerKey()).update(`task:${runId}/${taskId}`).digest('hex').slice(0, 40);
-export const controlToken = (runId: string) => createHmac('sha256', workerKey()).update(`control:${runId}`).digest('hex').slice(0, 40);
 
 /** Reads a credential reference's value (env: from the worker's environment, file: from disk). */
 function resolveCredential(ref: string): string {
@@ -73,8 +82,9 @@ export async function startGateway(opts: {
   owner?: { uid: number; gid: number };
   user: string;
   bundle: string;
+  tokens: GatewayTokens;
 }): Promise<GatewayHandle> {
-  const { runtime, runId, graph } = opts;
+  const { runtime, runId, graph, tokens } = opts;
   const network = runNetworkName(runId);
   const labels = { [LABEL_RUN]: runId, [LABEL_SCOPE]: opts.scope };
 
@@ -93,7 +103,7 @@ export async function startGateway(opts: {
       }
       credentials[provider] = `env:${envNameOf.get(ref)}`;
     }
-    tasks[taskToken(runId, task.id)] = { taskId: task.id, credentials, allowHosts: agent.allowHosts, budget: agent.budget };
+    tasks[tokens.task(runId, task.id)] = { taskId: task.id, credentials, allowHosts: agent.allowHosts, budget: agent.budget };
   }
   const providers: GatewayConfigFile['providers'] = {};
   for (const kind of ['anthropic', 'openai', 'gemini'] as const) {
@@ -106,16 +116,16 @@ export async function startGateway(opts: {
     control: { interface: 'eth0', port: GATEWAY_CONTROL_PORT },
     mode,
     ...(mode !== 'live' ? { cassetteDir: '/cassettes' } : {}),
-    controlToken: controlToken(runId),
+    controlToken: tokens.control(runId),
     providers,
     tasks,
     ...(graph.budget ? { runBudget: graph.budget } : {}),
     prices: graph.gateway?.prices ?? {},
   };
-  const dir = path.join(opts.artifactsDir, 'gateway');
+  const dir = gatewayConfigDir(opts.artifactsDir);
   await mkdir(dir, { recursive: true });
   await writeFile(path.join(dir, 'gateway.json'), JSON.stringify(config, null, 2));
-  const cassettes = graph.gateway?.cassettesDir ?? path.join(opts.artifactsDir, 'cassettes');
+  const cassettes = graph.gateway?.cassettesDir ?? cassettesDir(opts.artifactsDir);
   if (mode === 'record') await mkdir(cassettes, { recursive: true });
   if (opts.owner) await chownTree(dir, opts.owner.uid, opts.owner.gid);
   if (mode === 'record' && opts.owner) await chownTree(cassettes, opts.owner.uid, opts.owner.gid);
@@ -203,9 +213,9 @@ export interface GatewayUsage {
 }
 
 /** One task's counters and whether it (or the run) is over budget; undefined if unreachable. */
-export async function taskUsage(controlUrl: string, runId: string, taskId: string): Promise<(GatewayUsage & { runBudgetExceeded: boolean }) | undefined> {
+export async function taskUsage(controlUrl: string, controlToken: string, taskId: string): Promise<(GatewayUsage & { runBudgetExceeded: boolean }) | undefined> {
   try {
-    const r = await fetch(`${controlUrl}/_agentvisor/usage`, { headers: { 'x-agentvisor-control-token': controlToken(runId) } });
+    const r = await fetch(`${controlUrl}/_agentvisor/usage`, { headers: { 'x-agentvisor-control-token': controlToken } });
     if (!r.ok) return undefined;
     const body = (await r.json()) as { tasks: Record<string, GatewayUsage>; run: { budgetExceeded: boolean } };
     const t = body.tasks[taskId] ?? { inputTokens: 0, outputTokens: 0, cachedTokens: 0, cacheWriteTokens: 0, usd: 0, budgetExceeded: false };

@@ -7,7 +7,6 @@
 // Each git process costs the worker more than the command itself (see spawner.ts), so the common
 // path runs as few as it can.
 import { ApplicationFailure } from '@temporalio/common';
-import { lchown, readdir } from 'node:fs/promises';
 import * as path from 'node:path';
 import { simpleGit, type SimpleGit } from 'simple-git';
 import type { MergeConflict, MergeReport } from '../workflows/run-types';
@@ -192,30 +191,4 @@ export async function mergeTaskBranches(opts: {
 export async function isAncestor(repo: string, ancestor: string, of: string): Promise<boolean> {
   const r = await runCommand('git', [...config(repo).flatMap((c) => ['-c', c]), 'merge-base', '--is-ancestor', ancestor, of], repo);
   return r.code === 0;
-}
-
-/**
- * lchown, never chown: a symlink in the repository must not hand its target to the agent. A
- * folder's entries are changed all at once (libuv's thread pool), not one awaited call after the
- * other: on a repository of tens of thousands of files that was most of a workspace's set-up.
- */
-export async function chownTree(dir: string, uid: number, gid: number): Promise<void> {
-  await lchown(dir, uid, gid);
-  let folders = [dir];
-  while (folders.length) {
-    const next: string[] = [];
-    await Promise.all(
-      folders.map(async (folder) => {
-        const entries = await readdir(folder, { withFileTypes: true });
-        await Promise.all(
-          entries.map((entry) => {
-            const p = path.join(folder, entry.name);
-            if (entry.isDirectory()) next.push(p);
-            return lchown(p, uid, gid);
-          }),
-        );
-      }),
-    );
-    folders = next;
-  }
 }

@@ -5,13 +5,14 @@
 import { createHash } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import * as path from 'node:path';
+import { clonesDir } from '../paths/data-folder';
 import { git } from './git';
 
 /** Where this worker keeps its clone of a remote: one bare repository per remote URL. */
 export function clonePath(dataDir: string, remote: string): string {
   const slug = path.basename(remote).replace(/\.git$/, '').replace(/[^A-Za-z0-9_-]+/g, '-').slice(0, 40) || 'repo';
   const hash = createHash('sha256').update(remote).digest('hex').slice(0, 10);
-  return path.join(dataDir, 'clones', `${slug}-${hash}.git`);
+  return path.join(clonesDir(dataDir), `${slug}-${hash}.git`);
 }
 
 const ready = new Map<string, Promise<string>>();

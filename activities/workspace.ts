@@ -26,7 +26,9 @@ import { BASE_IMAGE } from '../images/constants';
 import { LABEL_ROLE, LABEL_RUN, LABEL_SCOPE, LABEL_TASK, containerName, type ContainerRuntime } from '../runtimes/runtime';
 import { runContainer } from './container-run';
 import { mountLimitedDir, releaseLimitedDir } from './disk-limit';
-import { chownTree, gitIn, isAncestor } from './git';
+import { gitIn, isAncestor } from './git';
+import { chownTree } from './sandbox-user';
+import { collectDir, taskLogPath } from '../paths/run-folder';
 import { runCommand } from './spawner';
 
 type Owner = { uid: number; gid: number } | undefined;
@@ -135,9 +137,6 @@ g bundle create "$out/work.bundle" refs/agentvisor/collected "^$AV_START" \${AV_
 echo bundle > "$out/result"
 `;
 
-/** Where a task's collector leaves its bundle: a folder of the run's, mounted into the collector alone. */
-export const collectDir = (artifactsDir: string, id: string) => path.join(artifactsDir, 'collect', id);
-
 /**
  * The agent's work as a commit of the user's repository, on `branch` (or on no branch, for a
  * resolution: the caller moves the integration branch). Undefined: the agent changed nothing.
@@ -202,7 +201,7 @@ export async function collectWork(opts: {
       tmpfs: ['/tmp'],
     },
     // whatever the agent's .git makes git do, it gets this long
-    { logPath: path.join(opts.artifactsDir, 'logs', `_collect-${opts.id}.log`), timeoutMs: 3 * 60_000 },
+    { logPath: taskLogPath(opts.artifactsDir, `_collect-${opts.id}`), timeoutMs: 3 * 60_000 },
   );
   await opts.runtime.remove(name);
   // the folder goes whatever came of it (a disk-limited one is a mount)

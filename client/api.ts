@@ -11,7 +11,9 @@ import { SAFE_ID } from '../spec/graph-checks';
 import type { GraphSpec } from '../spec/types';
 import { TASK_QUEUE, type RunInput, type RunReport } from '../workflows/run-types';
 import { runGraph, statusQuery } from '../workflows';
-import { loadConfig, runArtifactsDir, runUiLink, type ClientConfig } from './config';
+import { loadConfig, runUiLink, type ClientConfig } from './config';
+import { runArtifactsDir, workerLogPath } from '../paths/data-folder';
+import { ledgerPath, reportPath, runFilePath } from '../paths/run-folder';
 import { connect, hasPollers, pollerBuilds } from './connection';
 import { allImagesPresent } from './image-presence';
 import { checkAgents, checkGateway, checkImages, checkRepository, imagesOf } from './preflight';
@@ -108,7 +110,7 @@ export async function startRun(file: string, opts: StartOptions = {}): Promise<S
   const createdDir = !existsSync(input.artifactsDir);
   mkdirSync(input.artifactsDir, { recursive: true });
   writeFileSync(
-    path.join(input.artifactsDir, 'run.json'),
+    runFilePath(input.artifactsDir),
     JSON.stringify(
       { runId, graphFile: path.resolve(file), graphName: graph.name, repo: graph.repo, scope: scopeOf(cfg.namespace, cfg.address), resumedFrom: opts.resume?.fromRunId },
       null,
@@ -206,7 +208,7 @@ export interface ResumeOptions extends StartOptions {
 export async function resumeRun(fromRunId: string, opts: ResumeOptions = {}): Promise<StartedRun> {
   const cfg = opts.config ?? loadConfig();
   const fromArtifactsDir = runArtifactsDir(cfg.dataDir, fromRunId);
-  const runFile = path.join(fromArtifactsDir, 'run.json');
+  const runFile = runFilePath(fromArtifactsDir);
   if (!existsSync(runFile)) {
     throw new BadInputError([{ message: `no run "${fromRunId}" to resume: ${runFile} does not exist` }]);
   }
@@ -226,12 +228,12 @@ export async function resumeRun(fromRunId: string, opts: ResumeOptions = {}): Pr
 
 /** The earlier run's base commit, from its ledger or its report; undefined: use the base branch. */
 function earlierBaseCommit(dir: string): string | undefined {
-  const ledger = path.join(dir, 'ledger.jsonl');
+  const ledger = ledgerPath(dir);
   if (existsSync(ledger)) {
     const first = readFileSync(ledger, 'utf8').split('\n').find(Boolean);
     if (first) return (JSON.parse(first) as { baseCommit: string }).baseCommit;
   }
-  const report = path.join(dir, 'report.json');
+  const report = reportPath(dir);
   if (existsSync(report)) return (JSON.parse(readFileSync(report, 'utf8')) as RunReport).baseCommit;
   return undefined;
 }
@@ -239,7 +241,7 @@ function earlierBaseCommit(dir: string): string | undefined {
 /** A worker process that outlives this one, logging to the data folder. */
 export function spawnBackgroundWorker(cfg: ClientConfig, log?: (line: string) => void): number {
   mkdirSync(cfg.dataDir, { recursive: true });
-  const logFile = path.join(cfg.dataDir, 'worker.log');
+  const logFile = workerLogPath(cfg.dataDir);
   const out = openSync(logFile, 'a');
   const cli = path.join(__dirname, 'cli.js');
   const args = existsSync(cli) ? [cli] : [...process.execArgv, path.join(__dirname, 'cli.ts')];
@@ -305,7 +307,7 @@ export async function getRunReport(client: Client, runId: string, cfg: ClientCon
   }
   if (status === 'RUNNING') return handle.query(statusQuery);
   const artifactsDir = (description.memo?.artifactsDir as string) ?? runArtifactsDir(cfg.dataDir, runId);
-  const file = path.join(artifactsDir, 'report.json');
+  const file = reportPath(artifactsDir);
   if (existsSync(file)) return JSON.parse(readFileSync(file, 'utf8')) as RunReport;
   throw new Error(`run ${runId} is ${status.toLowerCase()} and left no report`);
 }

@@ -1,6 +1,5 @@
 // Where things live: the Temporal server to talk to and the local data folder.
-import * as os from 'node:os';
-import * as path from 'node:path';
+import { defaultDataDir } from '../paths/data-folder';
 
 export const DEFAULT_ADDRESS = '127.0.0.1:7233';
 export const DEFAULT_UI_PORT = 8233;
@@ -20,12 +19,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ClientConfig {
     address,
     namespace: env.TEMPORAL_NAMESPACE || 'default',
     explicitAddress: !!env.TEMPORAL_ADDRESS,
-    dataDir: env.AGENTVISOR_HOME || path.join(os.homedir(), '.agentvisor'),
+    dataDir: defaultDataDir(env),
     uiUrl: env.AGENTVISOR_UI_URL || (env.TEMPORAL_ADDRESS ? '' : `http://localhost:${DEFAULT_UI_PORT}`),
   };
 }
 
-export const runArtifactsDir = (dataDir: string, runId: string) => path.join(dataDir, 'runs', runId);
+// (client/cli.ts imports it from here)
+export { runArtifactsDir } from '../paths/data-folder';
 
 export function runUiLink(cfg: ClientConfig, runId: string): string | undefined {
   if (!cfg.uiUrl) return undefined;

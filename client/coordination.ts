@@ -5,8 +5,7 @@
 import { WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
 import { BadInputError } from '../spec/problems';
 import { loadTasksFileOrThrow } from '../spec/tasks-file';
-import { approveUpdate, rejectUpdate } from '../workflows/approvals';
-import { addTasksUpdate, type AddResult } from '../workflows/growth';
+import { addTasksUpdate, approveUpdate, rejectUpdate, type AddResult } from '../workflows/messages';
 import type { ApprovalReport } from '../workflows/run-types';
 
 /** The run's handle, once it is known to be running (a finished run answers nothing). */

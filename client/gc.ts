@@ -8,6 +8,8 @@ import { branchesWithPrefix, deleteBranches, gitIn } from '../activities/git';
 import { dirOfImage, releaseLimitedDir, releaseLimitedDirsUnder, settleLimitedDir } from '../activities/disk-limit';
 import { LABEL_RUN, LABEL_SCOPE, type ContainerRuntime } from '../runtimes/runtime';
 import { integrationBranch } from '../workflows/run-types';
+import { runArtifactsDir, runsDir } from '../paths/data-folder';
+import { collectRoot, runFilePath, sharedDir, worktreesDir } from '../paths/run-folder';
 
 export interface GcOptions {
   client: Client;
@@ -59,9 +61,10 @@ export async function collectGarbage(opts: GcOptions): Promise<GcReport> {
     if (!opts.dryRun) await opts.runtime.removeNetwork(n.name);
   }
 
-  const runsDir = path.join(opts.dataDir, 'runs');
-  for (const runId of existsSync(runsDir) ? readdirSync(runsDir) : []) {
-    const runFile = path.join(runsDir, runId, 'run.json');
+  const runs = runsDir(opts.dataDir);
+  for (const runId of existsSync(runs) ? readdirSync(runs) : []) {
+    const dir = runArtifactsDir(opts.dataDir, runId);
+    const runFile = runFilePath(dir);
     if (!existsSync(runFile)) continue;
     const { repo, scope } = JSON.parse(readFileSync(runFile, 'utf8')) as { repo: string; scope?: string };
     if (scope && scope !== opts.scope) continue; // another cluster's run: not ours to judge
@@ -70,7 +73,7 @@ export async function collectGarbage(opts: GcOptions): Promise<GcReport> {
       if (!report.skippedRunning.includes(runId)) report.skippedRunning.push(runId);
       continue;
     }
-    const worktrees = path.join(runsDir, runId, 'worktrees');
+    const worktrees = worktreesDir(dir);
     const names = existsSync(worktrees) ? readdirSync(worktrees) : [];
     // a worktree with a disk limit is a mounted filesystem with its image beside it (activities/disk-limit.ts)
     const folders = new Set([...names.filter((n) => !dirOfImage(n)), ...names.map((n) => dirOfImage(n)).filter((d): d is string => !!d)]);
@@ -81,8 +84,8 @@ export async function collectGarbage(opts: GcOptions): Promise<GcReport> {
     }
     // a collector's output folders (activities/workspace.ts), disk-limited ones too
     if (!opts.dryRun) {
-      await releaseLimitedDirsUnder(path.join(runsDir, runId, 'collect'));
-      rmSync(path.join(runsDir, runId, 'collect'), { recursive: true, force: true });
+      await releaseLimitedDirsUnder(collectRoot(dir));
+      rmSync(collectRoot(dir), { recursive: true, force: true });
     }
     // a workspace is the agent's own repository now; a run of an earlier version made worktrees,
     // whose registrations in the repository go too (prune reads only the repository's own .git)
@@ -90,7 +93,7 @@ export async function collectGarbage(opts: GcOptions): Promise<GcReport> {
       await gitIn(repo, ['worktree', 'prune']);
     }
     // a kept shared workspace of a run that is over: the same files, in a plain folder (no mount)
-    const shared = path.join(runsDir, runId, 'shared');
+    const shared = sharedDir(dir);
     if (!opts.dryRun && (await settleLimitedDir(shared))) report.settled.push(shared);
     if (opts.branches && status !== 'COMPLETED' && existsSync(repo)) {
       const branches = [integrationBranch(runId), ...(await branchesWithPrefix(repo, `agentvisor-tasks/${runId}/`))];

@@ -143,6 +143,17 @@ export function proposalsHtml(report: RunReport): string {
   return `<h2>Proposals</h2><table><tr><th>by</th><th>file</th><th>tasks</th><th>status</th><th>reason</th></tr>${rows.join('')}</table>`;
 }
 
+/**
+ * The report as `--json` prints it: all of it but what only the worker's side needs (the run's
+ * repository and remote, each task's dependencies and changed files).
+ */
+export type PublicReport = Omit<RunReport, 'repo' | 'remote' | 'tasks'> & { tasks: Omit<TaskReport, 'after' | 'files'>[] };
+
+export function publicReport(report: RunReport): PublicReport {
+  const { repo: _repo, remote: _remote, tasks, ...run } = report;
+  return { ...run, tasks: tasks.map(({ after: _after, files: _files, ...task }) => task) };
+}
+
 /** Writes report.html and report.md next to the run's artifacts (or into `outDir`). */
 export function writeRunReport(report: RunReport, after: Record<string, string[]> = afterOf(report), outDir = report.artifactsDir): { html: string; markdown: string } {
   mkdirSync(outDir, { recursive: true });

@@ -12,9 +12,9 @@
 import Docker from 'dockerode';
 import { spawn } from 'child_process';
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 
+import { agentsCacheDir, defaultDataDir } from '../paths/data-folder';
 import { AGENTS_IMAGE, BASE_IMAGE } from './constants';
 
 /** The agentvisor base image, `agentvisor/base:latest` (defined in ./constants). */
@@ -411,12 +411,6 @@ export function agentsImageDir(): string {
   return path.join(findPackageRoot(), 'images', 'agents');
 }
 
-/** Where the CLIs are npm-installed on the host before they are copied into the image. */
-export function agentsCacheDir(env: NodeJS.ProcessEnv = process.env): string {
-  const home = env.AGENTVISOR_HOME || path.join(os.homedir(), '.agentvisor');
-  return path.join(home, 'cache', 'agents');
-}
-
 /** Node's arch → the suffix of the CLIs' platform packages. */
 function platformSuffix(): string {
   if (process.arch === 'x64') return 'linux-x64';
@@ -486,7 +480,7 @@ export async function ensureAgentsImage(
   const image = opts.image ?? AGENTS_IMAGE;
   if (!opts.force && (await imageExists(docker, image))) return 'present';
   await ensureImages({ docker, images: [BASE_IMAGE], log });
-  const dir = opts.cacheDir ?? agentsCacheDir();
+  const dir = opts.cacheDir ?? agentsCacheDir(defaultDataDir());
   await installAgentClis(dir, log);
   fs.copyFileSync(path.join(agentsImageDir(), 'offline.Dockerfile'), path.join(dir, 'Dockerfile'));
   fs.writeFileSync(path.join(dir, '.dockerignore'), '.installed-package.json\n');

@@ -3,9 +3,9 @@
 import { NativeConnection, Runtime, Worker, makeTelemetryFilterString, type WorkerOptions } from '@temporalio/worker';
 import { existsSync } from 'node:fs';
 import * as path from 'node:path';
-import { workerActivities } from '../activities/remote';
+import { workerActivities } from '../activities';
 import { workerLimits, type ResolvedLimits } from '../activities/limits';
-import { loadConfig } from '../client/config';
+import { defaultDataDir } from '../paths/data-folder';
 import { createHostWorkers, identityOf, type HostOptions } from './host';
 import { deploymentOptions } from './version';
 import { DockerRuntime } from '../runtimes/docker';
@@ -46,7 +46,7 @@ export async function createWorker(
   const activities = workerActivities({
     runtime: opts.runtime ?? new DockerRuntime(),
     scope: scopeOf(opts.namespace, opts.address),
-    dataDir: opts.dataDir ?? loadConfig().dataDir,
+    dataDir: opts.dataDir ?? defaultDataDir(),
     host: opts.host?.name,
     limits: opts.limits ?? workerLimits({}, process.env),
   });

@@ -2,10 +2,13 @@
 import type { ActivityOptions } from '@temporalio/workflow';
 import { DEFAULT_RETRY, type RetrySpec } from '../spec/types';
 
-/** Git and bookkeeping: seconds of work; a few retries cover a busy disk or a lock file. */
-export const GIT_ACTIVITY: ActivityOptions = {
+/**
+ * A step of seconds on the worker's machine: git (branches, workspaces, the merge), the run's
+ * files, starting the gateway, writing the report. A few retries cover a busy disk or a lock file.
+ */
+export const STEP_ACTIVITY: ActivityOptions = {
   startToCloseTimeout: '5 minutes',
-  // git activities heartbeat while they work: a dead worker is noticed in seconds
+  // these steps heartbeat while they work: a dead worker is noticed in seconds
   heartbeatTimeout: '10 seconds',
   retry: { maximumAttempts: 3, initialInterval: '1 second', backoffCoefficient: 2 },
 };

@@ -3,18 +3,10 @@
 // not waiting, so a wrong answer is an error to its sender and leaves no trace in the history.
 // Waiting is a timer in the workflow: no container runs meanwhile. Nobody answering in time lets
 // the graph's onTimeout decide.
-import { ApplicationFailure, condition, defineUpdate, isCancellation, setHandler } from '@temporalio/workflow';
+import { ApplicationFailure, condition, isCancellation } from '@temporalio/workflow';
 import type { ApprovalSpec } from '../spec/types';
+import type { Decision } from './messages';
 import type { ApprovalReport, RunReport } from './run-types';
-
-export interface Decision {
-  /** the task id or "merge"; may be left out when exactly one gate is waiting */
-  gate?: string;
-  reason?: string;
-}
-
-export const approveUpdate = defineUpdate<ApprovalReport, [Decision]>('approve');
-export const rejectUpdate = defineUpdate<ApprovalReport, [Decision]>('reject');
 
 /** Why a gate closed the run (or the task): ApplicationFailure type. */
 export const REJECTED = 'ApprovalRejected';
@@ -26,14 +18,15 @@ export class Gates {
     private readonly changed: () => void,
   ) {}
 
-  listen(): void {
-    setHandler(approveUpdate, (d) => this.decide(d, 'approved'), { validator: (d) => void this.waitingGate(d) });
-    setHandler(rejectUpdate, (d) => this.decide(d, 'rejected'), {
-      validator: (d) => {
-        this.waitingGate(d);
-        if (!d.reason?.trim()) throw ApplicationFailure.nonRetryable('a rejection needs a reason (--reason)', 'BadDecision');
-      },
-    });
+  /** The approve update's validator: throwing refuses the answer. */
+  checkApproval(d: Decision): void {
+    this.waitingGate(d);
+  }
+
+  /** The reject update's validator: throwing refuses the answer. */
+  checkRejection(d: Decision): void {
+    this.waitingGate(d);
+    if (!d.reason?.trim()) throw ApplicationFailure.nonRetryable('a rejection needs a reason (--reason)', 'BadDecision');
   }
 
   get waiting(): ApprovalReport[] {
@@ -84,7 +77,8 @@ export class Gates {
     return open[0];
   }
 
-  private decide(d: Decision, status: 'approved' | 'rejected'): ApprovalReport {
+  /** The approve and reject updates: the answer closes the waiting gate. */
+  decide(d: Decision, status: 'approved' | 'rejected'): ApprovalReport {
     const entry = this.waitingGate(d);
     entry.status = status;
     entry.decidedAt = Date.now();

@@ -7,8 +7,9 @@
 import { isCancellation, patched, proxyActivities, startChild } from '@temporalio/workflow';
 import type { RunActivities } from '../activities';
 import { DEFAULT_RETRY, DEFAULT_TASK_TIMEOUT_MS, type TaskSpec } from '../spec/types';
-import { CLEANUP_ACTIVITY, GIT_ACTIVITY, containerActivity } from './activity-options';
+import { CLEANUP_ACTIVITY, STEP_ACTIVITY, containerActivity } from './activity-options';
 import { rootMessage } from './failure';
+import { CONFLICT_RESOLUTION_PATCH } from './patches';
 import { runTask } from './run-task';
 import {
   taskBranch,
@@ -22,7 +23,7 @@ import {
 } from './run-types';
 import type { Saga } from './saga';
 
-const git = proxyActivities<RunActivities>(GIT_ACTIVITY);
+const steps = proxyActivities<RunActivities>(STEP_ACTIVITY);
 const cleanup = proxyActivities<RunActivities>(CLEANUP_ACTIVITY);
 
 export interface MergeContext {
@@ -45,7 +46,7 @@ export async function mergeResolvingConflicts(ctx: MergeContext): Promise<MergeR
   const tried = new Set<string>();
   for (;;) {
     const merge = await ctx.mergeAll();
-    if (merge.status !== 'conflict' || strategy === 'fail' || !patched('conflict-resolution-v1')) {
+    if (merge.status !== 'conflict' || strategy === 'fail' || !patched(CONFLICT_RESOLUTION_PATCH)) {
       return { ...merge, conflicts: [...met, ...merge.conflicts] };
     }
     const c = merge.conflicts[0];
@@ -101,7 +102,7 @@ async function handToResolver(ctx: MergeContext, c: MergeConflict): Promise<Conf
     await cleanup.removeWorkspace({ repo, artifactsDir, taskId: id });
   };
   ctx.saga.add(`remove the resolver of ${c.taskId}`, removeResolver);
-  const prepared = await git.prepareResolution({ runId, repo, artifactsDir, taskId: c.taskId });
+  const prepared = await steps.prepareResolution({ runId, repo, artifactsDir, taskId: c.taskId });
   const task: TaskSpec = {
     id,
     agent: name,
@@ -139,7 +140,7 @@ async function handToResolver(ctx: MergeContext, c: MergeConflict): Promise<Conf
         : (outcome.result?.reason ?? `it exited with code ${outcome.exitCode}`);
     resolution = { ...base, status: 'failed', reason: `the resolver ${name} failed: ${why}` };
   } else {
-    const done = await git.finishResolution({ runId, repo, taskId: c.taskId, worktree: prepared.worktree, startCommit: prepared.startCommit, files: prepared.files, resolver: name });
+    const done = await steps.finishResolution({ runId, repo, taskId: c.taskId, worktree: prepared.worktree, startCommit: prepared.startCommit, files: prepared.files, resolver: name });
     resolution = done.resolved
       ? { ...base, status: 'resolved', commit: done.commit }
       : { ...base, status: 'failed', reason: `the resolver ${name} left it unresolved: ${done.reason}` };

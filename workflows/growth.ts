@@ -6,22 +6,18 @@
 // propose, which agents the proposed tasks may use, how many in all, how deep). A proposed task
 // waits at the approval gate of its agent, whatever the proposal says. Every proposal is recorded
 // with what became of it.
-import { ApplicationFailure, defineUpdate, patched, proxyActivities, setHandler } from '@temporalio/workflow';
+import { ApplicationFailure, patched, proxyActivities } from '@temporalio/workflow';
 import type { RunActivities } from '../activities';
 import { checkAddedTasks } from '../spec/additions';
 import { MERGE_GATE } from '../spec/coordination-checks';
 import { topologicalOrder } from '../spec/dag';
 import type { ApprovalSpec, GraphSpec, TaskSpec } from '../spec/types';
-import { GIT_ACTIVITY } from './activity-options';
+import { STEP_ACTIVITY } from './activity-options';
+import type { AddResult } from './messages';
+import { PROPOSAL_AGENTS_PATCH } from './patches';
 import { taskBranch, type ProposalReport, type RunReport } from './run-types';
 
-export interface AddResult {
-  added: string[];
-}
-
-export const addTasksUpdate = defineUpdate<AddResult, [TaskSpec[]]>('addTasks');
-
-const { collectProposals } = proxyActivities<RunActivities>(GIT_ACTIVITY);
+const { collectProposals } = proxyActivities<RunActivities>(STEP_ACTIVITY);
 
 export class Growth {
   /** where each task stands in the chain of proposals: 0 for the graph's and added tasks */
@@ -44,8 +40,9 @@ export class Growth {
     }
   }
 
-  listen(): void {
-    setHandler(addTasksUpdate, (tasks) => this.add(tasks, 'agentvisor add', 0), { validator: (tasks) => void this.refusal(tasks) });
+  /** The addTasks update (`agentvisor add`). */
+  addFromUser(tasks: TaskSpec[]): AddResult {
+    return this.add(tasks, 'agentvisor add', 0);
   }
 
   /** From now on added tasks start as soon as their dependencies allow. */
@@ -130,8 +127,8 @@ export class Growth {
     });
   }
 
-  /** The validator: throwing refuses the update. */
-  private refusal(tasks: TaskSpec[]): void {
+  /** The addTasks update's validator: throwing refuses the update. */
+  refusal(tasks: TaskSpec[]): void {
     const problems = this.problems(tasks);
     if (problems.length) throw ApplicationFailure.nonRetryable(problems.join('; '), 'BadAddition');
   }
@@ -160,9 +157,6 @@ export class Growth {
     return { added: tasks.map((t) => t.id) };
   }
 }
-
-/** Proposals are held to the agents the graph lets them use, and keep their agent's gate. */
-const PROPOSAL_AGENTS_PATCH = 'proposal-agents-v1';
 
 /** Of two gates of one agent, the one that holds more: rejecting on timeout, then the longer wait. */
 function stricter(a: ApprovalSpec | undefined, b: ApprovalSpec): ApprovalSpec {

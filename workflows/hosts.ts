@@ -13,14 +13,11 @@ import {
 } from '@temporalio/workflow';
 import type { RunActivities } from '../activities';
 import type { Placement } from '../spec/types';
-import { CLEANUP_ACTIVITY, GIT_ACTIVITY, containerActivity } from './activity-options';
+import { CLEANUP_ACTIVITY, STEP_ACTIVITY, containerActivity } from './activity-options';
 import { describePlacement, placementQueues } from './queues';
 import type { EvaluationReport, MergeReport, RunInput, TaskInput, TaskResult } from './run-types';
-import type { TaskActivities } from './run-task';
+import type { TaskActivities } from './task-activities';
 import type { Saga } from './saga';
-
-/** The patch every workflow change for hosts is behind (runs with a remote only). */
-export const HOSTS_PATCH = 'hosts-v1';
 
 /** The failure of an activity no worker started within its schedule-to-start timeout. */
 export function neverStarted(err: unknown): boolean {
@@ -113,17 +110,17 @@ function hostActivities(input: TaskInput, queue: string | undefined, waitMs: num
       if (neverStarted(err)) gone = true;
       throw err;
     });
-  const git = proxyActivities<RunActivities>(onQueue(GIT_ACTIVITY, queue, waitMs));
+  const steps = proxyActivities<RunActivities>(onQueue(STEP_ACTIVITY, queue, waitMs));
   const hostCleanup = proxyActivities<RunActivities>(onQueue(CLEANUP_ACTIVITY, queue, waitMs));
   // the remote's branches can be deleted from any host: on the run's own queue
   const runCleanup = proxyActivities<RunActivities>(CLEANUP_ACTIVITY);
   const { remote, runId } = input;
   return {
     gone: () => gone,
-    git: {
-      provisionWorkspace: (a) => watch(git.provisionWorkspace(a)),
-      collectOutput: (a) => watch(git.collectOutput(a)),
-      removeWorkspace: (a) => watch(git.removeWorkspace({ ...a, remote, runId })),
+    steps: {
+      provisionWorkspace: (a) => watch(steps.provisionWorkspace(a)),
+      collectOutput: (a) => watch(steps.collectOutput(a)),
+      removeWorkspace: (a) => watch(steps.removeWorkspace({ ...a, remote, runId })),
     },
     cleanup: {
       deleteBranches: (a) => runCleanup.deleteBranches({ ...a, remote }),
@@ -145,7 +142,7 @@ type MergeInput = Parameters<RunActivities['mergeTasks']>[0];
 export async function mergeOnHost(graph: RunInput['graph'], args: MergeInput): Promise<MergeReport> {
   const p = graph.mergeRunsOn;
   const claimed = await claimHost(p, 'the merge');
-  const { mergeTasks } = proxyActivities<RunActivities>(onQueue(GIT_ACTIVITY, claimed.queue, p?.waitMs));
+  const { mergeTasks } = proxyActivities<RunActivities>(onQueue(STEP_ACTIVITY, claimed.queue, p?.waitMs));
   return { ...(await mergeTasks({ ...args, remote: graph.remote })), host: claimed.host };
 }
 

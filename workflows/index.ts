@@ -1,2 +1,3 @@
-export { runGraph, statusQuery } from './run-graph';
+export { runGraph } from './run-graph';
+export { statusQuery } from './messages';
 export { runTask } from './run-task';

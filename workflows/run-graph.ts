@@ -7,7 +7,6 @@ import {
   CancellationScope,
   condition,
   CancelledFailure,
-  defineQuery,
   isCancellation,
   patched,
   proxyActivities,
@@ -17,10 +16,20 @@ import {
   startChild,
 } from '@temporalio/workflow';
 import type { RunActivities } from '../activities';
-import { CLEANUP_ACTIVITY, GIT_ACTIVITY, containerActivity } from './activity-options';
+import { CLEANUP_ACTIVITY, STEP_ACTIVITY, containerActivity } from './activity-options';
 import { failureDetails, rootMessage } from './failure';
 import { runTask } from './run-task';
-import { HOSTS_PATCH, evaluateOnHost, mergeOnHost } from './hosts';
+import { evaluateOnHost, mergeOnHost } from './hosts';
+import { addTasksUpdate, approveUpdate, rejectUpdate, statusQuery } from './messages';
+import {
+  APPROVALS_PATCH,
+  COST_SEARCH_ATTRIBUTE_PATCH,
+  GATEWAY_PATCH,
+  GRAPH_GROWTH_PATCH,
+  HOSTS_PATCH,
+  SEARCH_ATTRIBUTES_PATCH,
+  SHARED_WORKSPACE_PATCH,
+} from './patches';
 import { needsGateway } from '../spec/gateway-needs';
 import type { TaskSpec } from '../spec/types';
 import {
@@ -45,9 +54,7 @@ import { runTotals } from './usage';
 import { detailsMarkdown } from './details';
 import { markdownLines } from './text-safety';
 
-export const statusQuery = defineQuery<RunReport>('status');
-
-const git = proxyActivities<RunActivities>(GIT_ACTIVITY);
+const steps = proxyActivities<RunActivities>(STEP_ACTIVITY);
 const cleanup = proxyActivities<RunActivities>(CLEANUP_ACTIVITY);
 
 export async function runGraph(input: RunInput): Promise<RunReport> {
@@ -62,17 +69,18 @@ export async function runGraph(input: RunInput): Promise<RunReport> {
     publish(report);
     if (input.searchAttributes) upsertSearchAttributes([{ key: STATUS, value: report.status }]);
   });
-  gates.listen();
+  setHandler(approveUpdate, (d) => gates.decide(d, 'approved'), { validator: (d) => gates.checkApproval(d) });
+  setHandler(rejectUpdate, (d) => gates.decide(d, 'rejected'), { validator: (d) => gates.checkRejection(d) });
   // the graph may grow while it runs: agentvisor add, and agents' proposals
   const growth = new Growth(graph, report, () => publish(report));
-  growth.listen();
+  setHandler(addTasksUpdate, (tasks) => growth.addFromUser(tasks), { validator: (tasks) => growth.refusal(tasks) });
 
   try {
     saga.add('remove the run’s containers', () => cleanup.removeContainers({ runId }));
     saga.add('delete integration branch', () =>
       cleanup.deleteBranches({ repo: graph.repo, branches: [report.integrationBranch], remote: graph.remote }),
     );
-    const { baseCommit } = await git.prepareRun({
+    const { baseCommit } = await steps.prepareRun({
       runId,
       repo: graph.repo,
       baseBranch: graph.baseBranch,
@@ -84,20 +92,20 @@ export async function runGraph(input: RunInput): Promise<RunReport> {
 
     let gateway: TaskInput['gateway'];
     // runs started before the gateway existed replay without it
-    if (patched('gateway-v1') && needsGateway(graph)) {
+    if (patched(GATEWAY_PATCH) && needsGateway(graph)) {
       saga.add('stop the gateway', () => cleanup.stopGateway({ runId }));
-      gateway = await git.startGateway({ runId, artifactsDir, graph });
+      gateway = await steps.startGateway({ runId, artifactsDir, graph });
     }
 
     // runs started before the shared workspace existed (and graphs without one) have none
-    if (graph.shared && patched('shared-workspace-v1')) {
+    if (graph.shared && patched(SHARED_WORKSPACE_PATCH)) {
       if (!graph.shared.keep) {
         saga.add('remove the shared workspace', async () => {
           await cleanup.removeSharedWorkspace({ artifactsDir });
           if (report.shared) report.shared.removed = true;
         });
       }
-      const { path } = await git.createSharedWorkspace({ runId, artifactsDir, proposals: !!graph.proposals });
+      const { path } = await steps.createSharedWorkspace({ runId, artifactsDir, proposals: !!graph.proposals });
       report.shared = { path, mount: SHARED_MOUNT, access: sharedAccess(graph) };
       publish(report);
     }
@@ -116,10 +124,10 @@ export async function runGraph(input: RunInput): Promise<RunReport> {
     }
 
     // every task's work is in; nothing runs while the merge waits for its approval
-    if (graph.merge?.approval && patched('approvals-v1')) await gates.pass(MERGE_GATE, graph.merge.approval);
+    if (graph.merge?.approval && patched(APPROVALS_PATCH)) await gates.pass(MERGE_GATE, graph.merge.approval);
 
     // a run with a remote merges on a host of its placement
-    const mergeTasks = graph.remote && patched(HOSTS_PATCH) ? (a: Parameters<typeof git.mergeTasks>[0]) => mergeOnHost(graph, a) : git.mergeTasks;
+    const mergeTasks = graph.remote && patched(HOSTS_PATCH) ? (a: Parameters<typeof steps.mergeTasks>[0]) => mergeOnHost(graph, a) : steps.mergeTasks;
     const mergeAll = () =>
       mergeTasks({
         runId,
@@ -166,7 +174,7 @@ export async function runGraph(input: RunInput): Promise<RunReport> {
     report.status = 'completed';
     report.finishedAt = Date.now();
     finish(input, report);
-    await git.writeReport(report);
+    await steps.writeReport(report);
     await handlersFinished();
     return report;
   } catch (err) {
@@ -181,7 +189,7 @@ export async function runGraph(input: RunInput): Promise<RunReport> {
       }
       report.finishedAt = Date.now();
       finish(input, report);
-      await git.writeReport(report);
+      await steps.writeReport(report);
     });
     await handlersFinished();
     if (cancelled) throw err;
@@ -237,7 +245,7 @@ async function runTasks(
             return reused;
           }
         }
-        if (task.approval && patched('approvals-v1')) {
+        if (task.approval && patched(APPROVALS_PATCH)) {
           // the gate opens once its dependencies are done, so the approver can look at their work
           entry.status = 'awaiting_approval';
           await gates.pass(task.id, task.approval);
@@ -258,7 +266,7 @@ async function runTasks(
         // From here the branch belongs to the run: a later failure must delete it.
         saga.add(`delete branch of ${task.id}`, () => cleanup.deleteBranches({ repo: graph.repo, branches: [result.branch], remote: graph.remote }));
         // what the agent proposed in its drop folder joins the run (within the graph's limits)
-        if (taskInput.shared?.dropDir && patched('graph-growth-v1')) await growth.takeProposals(task, taskInput.shared.dropDir);
+        if (taskInput.shared?.dropDir && patched(GRAPH_GROWTH_PATCH)) await growth.takeProposals(task, taskInput.shared.dropDir);
         return result;
       })();
       done.set(task.id, promise);
@@ -339,9 +347,9 @@ function publish(report: RunReport): void {
 function finish(input: RunInput, report: RunReport): void {
   publish(report);
   // the run's total cost joins its final status; runs recorded before set the status only
-  if (patched('cost-search-attribute-v1')) {
+  if (patched(COST_SEARCH_ATTRIBUTE_PATCH)) {
     if (input.searchAttributes) upsertSearchAttributes([{ key: STATUS, value: report.status }, { key: COST, value: runTotals(report)?.costUsd ?? 0 }]);
-  } else if (patched('search-attributes-v1') && input.searchAttributes) {
+  } else if (patched(SEARCH_ATTRIBUTES_PATCH) && input.searchAttributes) {
     upsertSearchAttributes([{ key: STATUS, value: report.status }]);
   }
 }
@@ -349,13 +357,13 @@ function finish(input: RunInput, report: RunReport): void {
 /** A resumed run takes a task's work from the earlier run's ledger when it still fits. */
 async function reuseRecordedWork(input: RunInput, taskInput: TaskInput, entry: TaskReport): Promise<TaskResult | undefined> {
   const { fromRunId, fromArtifactsDir } = input.resume!;
-  const decision = await git.findReusableWork({ ...taskInput, fromRunId, fromArtifactsDir });
+  const decision = await steps.findReusableWork({ ...taskInput, fromRunId, fromArtifactsDir });
   if ('redo' in decision) {
     entry.note = `redone: ${decision.redo}`;
     return undefined;
   }
   const branch = taskBranch(input.runId, taskInput.taskId);
-  await git.adoptRecordedWork({ repo: input.graph.repo, runId: input.runId, artifactsDir: input.artifactsDir, branch, entry: decision.reuse });
+  await steps.adoptRecordedWork({ repo: input.graph.repo, runId: input.runId, artifactsDir: input.artifactsDir, branch, entry: decision.reuse });
   const e = decision.reuse;
   return {
     id: taskInput.taskId,

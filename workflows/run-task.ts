@@ -9,25 +9,19 @@ import {
   proxyActivities,
 } from '@temporalio/workflow';
 import type { RunActivities } from '../activities';
-import type { RetrySpec } from '../spec/types';
-import { HOSTS_PATCH, runTaskOnHost } from './hosts';
-import { CLEANUP_ACTIVITY, GIT_ACTIVITY, containerActivity } from './activity-options';
+import { runTaskOnHost } from './hosts';
+import { HOSTS_PATCH } from './patches';
+import { CLEANUP_ACTIVITY, STEP_ACTIVITY, containerActivity } from './activity-options';
 import { taskBranch, type TaskInput, type TaskResult } from './run-types';
 import { rootMessage } from './failure';
 import { Saga } from './saga';
+import type { TaskActivities } from './task-activities';
 
-const git = proxyActivities<RunActivities>(GIT_ACTIVITY);
+const steps = proxyActivities<RunActivities>(STEP_ACTIVITY);
 const cleanup = proxyActivities<RunActivities>(CLEANUP_ACTIVITY);
 
-/** The activities a task's steps use: on the run's own queue, or on its host's (workflows/hosts.ts). */
-export interface TaskActivities {
-  git: Pick<RunActivities, 'provisionWorkspace' | 'collectOutput' | 'removeWorkspace'>;
-  cleanup: Pick<RunActivities, 'deleteBranches' | 'removeContainers' | 'removeWorkspace'>;
-  container: (timeoutMs: number, retry?: RetrySpec) => Pick<RunActivities, 'runAgent'>;
-}
-
 const RUN_QUEUE: TaskActivities = {
-  git,
+  steps,
   cleanup,
   container: (timeoutMs, retry) => proxyActivities<RunActivities>(containerActivity(timeoutMs, retry)),
 };
@@ -38,7 +32,7 @@ export async function runTask(input: TaskInput): Promise<TaskResult> {
   return taskSteps(input, RUN_QUEUE);
 }
 
-async function taskSteps(input: TaskInput, { git, cleanup, container }: TaskActivities): Promise<TaskResult> {
+async function taskSteps(input: TaskInput, { steps, cleanup, container }: TaskActivities): Promise<TaskResult> {
   const { runId, taskId, repo, artifactsDir } = input;
   const branch = taskBranch(runId, taskId);
   const saga = new Saga();
@@ -46,7 +40,7 @@ async function taskSteps(input: TaskInput, { git, cleanup, container }: TaskActi
   try {
     saga.add('delete task branch', () => cleanup.deleteBranches({ repo, branches: [branch] }));
     saga.add('remove worktree', () => cleanup.removeWorkspace({ repo, artifactsDir, taskId }));
-    const worktree = await git.provisionWorkspace({ ...input, branch });
+    const worktree = await steps.provisionWorkspace({ ...input, branch });
 
     saga.add('remove container', () => cleanup.removeContainers({ runId, taskId }));
     const { runAgent } = container(input.task.timeoutMs, input.task.retry);
@@ -67,10 +61,10 @@ async function taskSteps(input: TaskInput, { git, cleanup, container }: TaskActi
       throw ApplicationFailure.create({ type: 'TaskFailed', message: reason, nonRetryable: true, details: [partial] });
     }
 
-    const stats = await git.collectOutput({ ...input, worktree: worktree.path, startCommit: worktree.startCommit });
+    const stats = await steps.collectOutput({ ...input, worktree: worktree.path, startCommit: worktree.startCommit });
     // Only now, with its result recorded, may the container go (see runContainer).
     await cleanup.removeContainers({ runId, taskId });
-    await git.removeWorkspace({ repo, artifactsDir, taskId });
+    await steps.removeWorkspace({ repo, artifactsDir, taskId });
     return {
       id: taskId,
       status: 'succeeded',

@@ -13,7 +13,8 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import Docker from 'dockerode';
-import { openTaskNetwork, startGateway, stopGateway } from '../../activities/gateway';
+import { gatewayTokens, openTaskNetwork, startGateway, stopGateway } from '../../activities/gateway';
+import { defaultDataDir } from '../../paths/data-folder';
 import { BASE_IMAGE } from '../../images/constants';
 import { follow } from '../support/follow';
 import { DockerRuntime } from '../../runtimes/docker';
@@ -87,7 +88,7 @@ beforeAll(async () => {
   // a second run's gateway, made by the same code as any run's, with an agent's network of its own
   const artifactsDir = mkdtempSync(path.join(os.tmpdir(), 'agentvisor-victim-'));
   const graph = { name: 'victim', agents: {}, tasks: [] } as unknown as GraphSpec;
-  await startGateway({ runtime, runId: victimRun, graph, artifactsDir, scope, user: '1000:1000', bundle: path.join(__dirname, '..', '..', 'dist', 'gateway', 'gateway.bundle.js') });
+  await startGateway({ runtime, runId: victimRun, graph, artifactsDir, scope, user: '1000:1000', bundle: path.join(__dirname, '..', '..', 'dist', 'gateway', 'gateway.bundle.js'), tokens: gatewayTokens(defaultDataDir()) });
   const { gatewayIp: netIp } = await openTaskNetwork(runtime, victimRun, 'v', scope);
   const logs = follow(containerName(victimRun, '_gateway'));
   victim = { egressIp: await runtime.addressOf(containerName(victimRun, '_gateway'), egress), netIp, logs: logs.text };

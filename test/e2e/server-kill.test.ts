@@ -5,7 +5,8 @@
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { loadConfig, runArtifactsDir } from '../../client/config';
+import { loadConfig } from '../../client/config';
+import { runArtifactsDir } from '../../paths/data-folder';
 import { connect } from '../../client/connection';
 import { startRun, waitForRun } from '../../client/api';
 import { isListening } from '../../client/dev-server';

@@ -3,7 +3,8 @@
 // alone (every workflow task and activity in its histories), and the CLI counts only its own build.
 import type { Client } from '@temporalio/client';
 import { existsSync } from 'node:fs';
-import { loadConfig, runArtifactsDir } from '../../client/config';
+import { loadConfig } from '../../client/config';
+import { runArtifactsDir } from '../../paths/data-folder';
 import { pollerBuilds } from '../../client/connection';
 import { startRun, waitForRun } from '../../client/api';
 import { buildId } from '../../workers/version';

@@ -10,7 +10,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { findTemporalCli } from '../../client/dev-server';
-import { runArtifactsDir } from '../../client/config';
+import { runArtifactsDir } from '../../paths/data-folder';
 import { lastActivityLines } from '../../client/activity-lines';
 import { getRunReport } from '../../client/api';
 import { freePort } from '../support/ports';

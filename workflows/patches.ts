@@ -1,0 +1,39 @@
+// Every patch id of the workflows, in one place. A patch keeps a run recorded before a change
+// replaying as it ran: its id is in the run's history, so the string never changes.
+//
+// The life of each (the patching-api sample): `patched(ID)` now; then `deprecatePatch(ID)` with
+// only the new code, once no run started by a build from before the patch can still be open
+// (runs are pinned to their build, workers/version.ts) and the recorded histories from before it
+// (test/fixtures/histories) are recorded again; then removed, once no open run has the marker.
+// Each id below says what it guards and the commit that made the change: runs started by a build
+// from before that commit replay without it.
+
+/** The run's gateway, started before its tasks when an agent needs it. (77704da, 2026-11-23) */
+export const GATEWAY_PATCH = 'gateway-v1';
+
+/** The run's shared workspace, made before its tasks. (fcd997a, 2026-11-23) */
+export const SHARED_WORKSPACE_PATCH = 'shared-workspace-v1';
+
+/** Approval gates of tasks and of the merge. (84721a2, 2026-11-24) */
+export const APPROVALS_PATCH = 'approvals-v1';
+
+/** Agents' proposals of follow-up tasks, read once a task succeeds. (a1132c5, 2026-11-24) */
+export const GRAPH_GROWTH_PATCH = 'graph-growth-v1';
+
+/** Proposals held to the agents the graph lets them use, keeping their agent's gate. (336841e, 2026-12-04) */
+export const PROPOSAL_AGENTS_PATCH = 'proposal-agents-v1';
+
+/** merge.onConflict retry and resolve (34ad2f0, 2026-11-24); before it, a conflict failed the run. */
+export const CONFLICT_RESOLUTION_PATCH = 'conflict-resolution-v1';
+
+/** Work of runs with a git remote placed on hosts (tasks, merge, evaluation). (c35d875, 2026-11-24) */
+export const HOSTS_PATCH = 'hosts-v1';
+
+/**
+ * The final status search attribute. (df1647c, 2026-11-23) Already superseded by
+ * COST_SEARCH_ATTRIBUTE_PATCH for new runs: deprecated and removed together with it.
+ */
+export const SEARCH_ATTRIBUTES_PATCH = 'search-attributes-v1';
+
+/** The run's total cost with its final status. (3a60b27, 2026-11-24) */
+export const COST_SEARCH_ATTRIBUTE_PATCH = 'cost-search-attribute-v1';
