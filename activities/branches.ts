@@ -1,7 +1,7 @@
 // The run's branches in the user's repository: its integration branch, made at the start; the
 // merge of the tasks' branches into it; and deleting branches (a rollback's).
 import { mkdir } from 'node:fs/promises';
-import { integrationBranch, type MergeReport } from '../workflows/run-types';
+import { integrationBranch, type MergeReport } from '../contract/run-types';
 import { createIntegrationBranch, deleteBranches, mergeTaskBranches } from './git';
 import { withHeartbeat } from './heartbeat';
 

@@ -1,7 +1,7 @@
 // claimHost: the step by which work placed on a queue several hosts serve learns its host
 // (workflows/hosts.ts).
 import * as os from 'node:os';
-import { hostQueue } from '../workflows/queues';
+import { hostQueue } from '../contract/queues';
 
 export function claimHostActivities(deps: { host?: string }) {
   return {

@@ -3,7 +3,7 @@
 // container, as any agent edits its worktree), then the merge committed and the integration
 // branch moved to it, unless conflict markers are left. Idempotent, as every activity.
 import * as path from 'node:path';
-import { integrationBranch, taskBranch } from '../workflows/run-types';
+import { integrationBranch, taskBranch } from '../contract/run-types';
 import { gitIn, isAncestor, resolveCommit } from './git';
 import { withHeartbeat } from './heartbeat';
 import { createWorkspace, type collectWork } from './workspace';

@@ -18,7 +18,7 @@ import { BASE_IMAGE } from '../images/constants';
 import { gatewayKeyPath } from '../paths/data-folder';
 import { cassettesDir, gatewayConfigDir } from '../paths/run-folder';
 import { LABEL_ROLE, LABEL_RUN, LABEL_SCOPE, LABEL_TASK, containerName, type ContainerRuntime } from '../runtimes/runtime';
-import type { GraphSpec } from '../spec/types';
+import type { GraphSpec } from '../graph/types';
 import { chownTree } from './sandbox-user';
 
 export const GATEWAY_ALIAS = 'agentvisor-gateway';

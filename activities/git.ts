@@ -9,7 +9,7 @@
 import { ApplicationFailure } from '@temporalio/common';
 import * as path from 'node:path';
 import { simpleGit, type SimpleGit } from 'simple-git';
-import type { MergeConflict, MergeReport } from '../workflows/run-types';
+import type { MergeConflict, MergeReport } from '../contract/run-types';
 import { runCommand } from './spawner';
 
 const IDENTITY = ['user.name=agentvisor', 'user.email=agentvisor@localhost'];

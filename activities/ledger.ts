@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { appendFile, readFile } from 'node:fs/promises';
-import type { AgentSpec, TaskSpec } from '../spec/types';
+import type { AgentSpec, TaskSpec } from '../graph/types';
 import { git } from './git';
 
 export interface LedgerEntry {

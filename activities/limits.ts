@@ -4,9 +4,9 @@
 // variables (AGENTVISOR_LIMIT_MEMORY, _CPUS, _PIDS, _DISK; also read by the worker `agentvisor run`
 // starts in its own process); the flags win. Why these defaults: README, "Resource limits".
 import * as os from 'node:os';
-import { BadInputError, type Problem } from '../spec/problems';
-import type { Limits } from '../spec/types';
-import { parseSize } from '../spec/units';
+import { BadInputError, type Problem } from '../graph/problems';
+import type { Limits } from '../graph/types';
+import { parseSize } from '../graph/units';
 
 export interface ResolvedLimits {
   memoryBytes: number;

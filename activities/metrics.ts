@@ -1,7 +1,7 @@
 // agentvisor's own counters, on the SDK's metric meter: exported with the SDK runtime's metrics
 // (Prometheus on `agentvisor worker --metrics-port`). Outside an activity they are no-ops.
 import { Context } from '@temporalio/activity';
-import type { Usage } from '../workflows/run-types';
+import type { Usage } from '../contract/run-types';
 
 function meter() {
   try {

@@ -7,7 +7,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { runArtifactsDir } from '../paths/data-folder';
 import { runFilePath } from '../paths/run-folder';
-import { integrationBranch, taskBranch } from '../workflows/run-types';
+import { integrationBranch, taskBranch } from '../contract/run-types';
 import type { LocalActivities } from './local';
 import { deleteBranches, git, resolveCommit } from './git';
 import { withHeartbeat } from './heartbeat';

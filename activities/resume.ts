@@ -2,7 +2,7 @@
 // running its agent again, when nothing it depends on changed.
 import { mkdir } from 'node:fs/promises';
 import { ledgerPath } from '../paths/run-folder';
-import type { TaskInput } from '../workflows/run-types';
+import type { TaskInput } from '../contract/run-types';
 import { git } from './git';
 import { appendLedger, decideReuse, type LedgerEntry, type ReuseDecision } from './ledger';
 

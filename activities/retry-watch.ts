@@ -3,7 +3,7 @@
 // maxRetries(agent) the agent is stopped and the task fails as transient (the workflow's retry
 // policy decides what comes next) instead of waiting through the CLI's backoff.
 import { failure, maxRetries, type AgentResult, type Harness } from '../harnesses/harness';
-import type { AgentSpec } from '../spec/types';
+import type { AgentSpec } from '../graph/types';
 
 export interface RetryWatch {
   /** the harness's progress line, or the retry it reports */

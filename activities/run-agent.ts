@@ -10,7 +10,7 @@ import { harnessFor } from '../harnesses';
 import { HOME_FILES_MOUNT, WORKSPACE, type AgentResult } from '../harnesses/harness';
 import { homeFilesDir, taskLogPath } from '../paths/run-folder';
 import { LABEL_ROLE, LABEL_RUN, LABEL_SCOPE, LABEL_TASK, containerName } from '../runtimes/runtime';
-import { taskBranch, type TaskInput, type Usage } from '../workflows/run-types';
+import { taskBranch, type TaskInput, type Usage } from '../contract/run-types';
 import { restartConflictedMerge } from './conflicts';
 import { killedFromOutside, runContainer, type ContainerOutcome } from './container-run';
 import type { ActivityContext } from './context';

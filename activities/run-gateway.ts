@@ -3,7 +3,7 @@
 import { ApplicationFailure } from '@temporalio/common';
 import { existsSync } from 'node:fs';
 import * as path from 'node:path';
-import type { GraphSpec } from '../spec/types';
+import type { GraphSpec } from '../graph/types';
 import type { ActivityContext } from './context';
 import { startGateway, stopGateway, type GatewayHandle } from './gateway';
 import { withHeartbeat } from './heartbeat';

@@ -2,7 +2,7 @@
 // read once the run's Temporal history is gone.
 import { mkdir, writeFile } from 'node:fs/promises';
 import { reportPath } from '../paths/run-folder';
-import type { RunReport } from '../workflows/run-types';
+import type { RunReport } from '../contract/run-types';
 
 export function reportActivities() {
   return {

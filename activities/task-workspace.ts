@@ -1,8 +1,8 @@
 // A task's workspace: made from its start commit before the agent runs, its work collected onto
 // the task's branch (and recorded in the run's ledger) after, and removed.
 import { ledgerPath, taskWorktreePath } from '../paths/run-folder';
-import { taskBranch, type TaskInput } from '../workflows/run-types';
-import { terminalText } from '../workflows/text-safety';
+import { taskBranch, type TaskInput } from '../contract/run-types';
+import { terminalText } from '../contract/text-safety';
 import type { ActivityContext } from './context';
 import { diffStats, setBranch, startTaskBranch, type DiffStats } from './git';
 import { withHeartbeat } from './heartbeat';

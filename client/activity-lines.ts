@@ -3,7 +3,7 @@
 // workflow does not see heartbeats, so the CLI reads them from each task child's pending activities.
 import type { Client } from '@temporalio/client';
 import { defaultPayloadConverter } from '@temporalio/common';
-import type { RunReport } from '../workflows/run-types';
+import type { RunReport } from '../contract/run-types';
 
 /** At most this many children are described per refresh: a wide fan-out shows the first ones. */
 const MAX_DESCRIBED = 16;

@@ -5,11 +5,11 @@ import { randomBytes } from 'node:crypto';
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { loadGraphFile } from '../spec/load';
-import { BadInputError, type Problem } from '../spec/problems';
-import { SAFE_ID } from '../spec/graph-checks';
-import type { GraphSpec } from '../spec/types';
-import { TASK_QUEUE, type RunInput, type RunReport } from '../workflows/run-types';
+import { loadGraphFile } from '../graph/load';
+import { BadInputError, type Problem } from '../graph/problems';
+import { SAFE_ID } from '../graph/graph-checks';
+import type { GraphSpec } from '../graph/types';
+import { TASK_QUEUE, type RunInput, type RunReport } from '../contract/run-types';
 import { runGraph, statusQuery } from '../workflows';
 import { loadConfig, runUiLink, type ClientConfig } from './config';
 import { runArtifactsDir, workerLogPath } from '../paths/data-folder';
@@ -20,11 +20,11 @@ import { checkAgents, checkGateway, checkImages, checkRepository, imagesOf } fro
 import { registerSearchAttributes } from './setup';
 import { checkRemote } from './remote-check';
 import { scopeOf } from '../runtimes/runtime';
-import * as SA from '../workflows/search-attributes';
+import * as SA from '../contract/search-attributes';
 import { buildId, workerVersion } from '../workers/version';
 
-export type { RunReport } from '../workflows/run-types';
-export { BadInputError } from '../spec/problems';
+export type { RunReport } from '../contract/run-types';
+export { BadInputError } from '../graph/problems';
 
 export interface ValidateOptions {
   runId?: string;

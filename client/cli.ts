@@ -1,7 +1,7 @@
 // The agentvisor command line: one file per command in commands/. Exit codes: 0 success, 1 the run
 // failed, 2 bad input or usage.
 import { Command, CommanderError } from 'commander';
-import { BadInputError, formatProblem } from '../spec/problems';
+import { BadInputError, formatProblem } from '../graph/problems';
 import { currentTracing } from '../telemetry/tracing';
 import { registerAddCommand } from './commands/add';
 import { registerApproveCommand } from './commands/approve';

@@ -24,9 +24,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): ClientConfig {
   };
 }
 
-// (client/cli.ts imports it from here)
-export { runArtifactsDir } from '../paths/data-folder';
-
 export function runUiLink(cfg: ClientConfig, runId: string): string | undefined {
   if (!cfg.uiUrl) return undefined;
   return `${cfg.uiUrl}/namespaces/${encodeURIComponent(cfg.namespace)}/workflows/${encodeURIComponent(runId)}`;

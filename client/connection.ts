@@ -3,7 +3,7 @@
 import { buildId, DEPLOYMENT_NAME } from '../workers/version';
 import { Client, Connection } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
-import { TASK_QUEUE } from '../workflows/run-types';
+import { TASK_QUEUE } from '../contract/run-types';
 import type { ClientConfig } from './config';
 import { isListening, startDevServerInBackground } from './dev-server';
 import { startTracing, tracesUrl } from '../telemetry/tracing';

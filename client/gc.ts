@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { branchesWithPrefix, deleteBranches, gitIn } from '../activities/git';
 import { dirOfImage, releaseLimitedDir, releaseLimitedDirsUnder, settleLimitedDir } from '../activities/disk-limit';
 import { LABEL_RUN, LABEL_SCOPE, type ContainerRuntime } from '../runtimes/runtime';
-import { integrationBranch } from '../workflows/run-types';
+import { integrationBranch } from '../contract/run-types';
 import { runArtifactsDir, runsDir } from '../paths/data-folder';
 import { collectRoot, runFilePath, sharedDir, worktreesDir } from '../paths/run-folder';
 

@@ -4,8 +4,8 @@
 import type { Client } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import { parseIdentity, queuesOf, type HostOptions } from '../workers/host';
-import { ANY_HOST_QUEUE } from '../workflows/queues';
-import { TASK_QUEUE } from '../workflows/run-types';
+import { ANY_HOST_QUEUE } from '../contract/queues';
+import { TASK_QUEUE } from '../contract/run-types';
 
 export interface QueueWorker {
   identity: string;

@@ -7,9 +7,9 @@ import type Docker from 'dockerode';
 import { simpleGit } from 'simple-git';
 import { HARNESSES } from '../harnesses';
 import { AGENTS_IMAGE, BASE_IMAGE } from '../images/constants';
-import type { Problem } from '../spec/problems';
-import type { GraphSpec } from '../spec/types';
-import { integrationBranch } from '../workflows/run-types';
+import type { Problem } from '../graph/problems';
+import type { GraphSpec } from '../graph/types';
+import { integrationBranch } from '../contract/run-types';
 
 export async function checkRepository(graph: GraphSpec, runId?: string): Promise<Problem[]> {
   if (!existsSync(graph.repo) || !statSync(graph.repo).isDirectory()) {

@@ -3,12 +3,12 @@
 // sequences or control characters: an agent cannot move the cursor or rewrite the terminal.
 import type { Client } from '@temporalio/client';
 import Table from 'cli-table3';
-import type { RunReport, TaskReport } from '../workflows/run-types';
-import { costOf, tokensOf, totalsText } from '../workflows/usage';
+import type { RunReport, TaskReport } from '../contract/run-types';
+import { costOf, tokensOf, totalsText } from '../contract/usage';
 import { lastActivityLines } from './activity-lines';
-import { terminalText as tty } from '../workflows/text-safety';
+import { terminalText as tty } from '../contract/text-safety';
 
-export { formatTokens, formatUsd } from '../workflows/usage';
+export { formatTokens, formatUsd } from '../contract/usage';
 
 const COLOURS: Record<string, string> = {
   pending: '\x1b[90m',

@@ -2,9 +2,9 @@
 // base branch, and has no branch of this run id yet. Read-only (git ls-remote), with the starting
 // user's own git credentials; the hosts use theirs.
 import { execFile } from 'node:child_process';
-import type { Problem } from '../spec/problems';
-import type { GraphSpec } from '../spec/types';
-import { integrationBranch } from '../workflows/run-types';
+import type { Problem } from '../graph/problems';
+import type { GraphSpec } from '../graph/types';
+import { integrationBranch } from '../contract/run-types';
 
 function lsRemote(remote: string, refs: string[]): Promise<{ out: string } | { error: string }> {
   return new Promise((resolve) => {

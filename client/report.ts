@@ -3,10 +3,10 @@
 // merge and evaluation results.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { describeResolution, type RunReport, type TaskReport } from '../workflows/run-types';
+import { describeResolution, type RunReport, type TaskReport } from '../contract/run-types';
 import { detailsMarkdown } from '../workflows/details';
-import { htmlText, terminalText } from '../workflows/text-safety';
-import { costOf, formatTokens, formatUsd, runTotals, tokensOf } from '../workflows/usage';
+import { htmlText, terminalText } from '../contract/text-safety';
+import { costOf, formatTokens, formatUsd, runTotals, tokensOf } from '../contract/usage';
 
 const COLOUR: Record<string, string> = {
   succeeded: '#2e9e5b',

@@ -20,7 +20,8 @@ export const KIND_DEFAULTS: Record<ProviderKind, { auth: AuthStyle; upstream?: s
   'openai-compatible': { auth: 'bearer' },
 };
 
-const budgetSchema = z
+/** A task's or a run's budget: the graph's `budget` fields (graph/schema.ts) are this too. */
+export const budgetSchema = z
   .object({
     tokens: z.number().int().positive().optional().describe('All tokens: input (cached or not) + output'),
     usd: z.number().positive().optional().describe('US dollars, priced with the price table'),

@@ -1,5 +1,5 @@
 // One interface per agent kind: how to run one headless task of that agent in a container.
-import type { AgentSpec, TaskSpec } from '../spec/types';
+import type { AgentSpec, TaskSpec } from '../graph/types';
 
 export interface HarnessInput {
   graphName: string;

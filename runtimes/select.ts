@@ -2,7 +2,7 @@
 // Kubernetes (--runtime kubernetes --namespace N [--kubeconfig F]). Bad flags: exit 2, nothing done.
 import { existsSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { BadInputError, type Problem } from '../spec/problems';
+import { BadInputError, type Problem } from '../graph/problems';
 import type { ContainerRuntime } from './runtime';
 import { NETWORK_RANGE_ENV, parseNetworkRange } from './subnets';
 

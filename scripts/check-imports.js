@@ -2,8 +2,9 @@
 // The layout's rules, checked on the imports of the product's TypeScript (tests and tools aside):
 // - no import circle, type-only imports included (a circle of types still ties two files' meaning);
 // - nothing outside client/ imports from client/ (the CLI and the API sit on top of everything);
-// - workflows/ takes values only from workflows/, contract/ and graph/: code that must replay
-//   deterministically (the rest it may name as types).
+// - workflows/ takes values only from the folders of the workflow bundle (workers/version.ts:
+//   workflows/, contract/, graph/), code that must replay deterministically; the rest it may name
+//   as types.
 // Prints each breach and exits 1; silent when the tree keeps them.
 const fs = require('node:fs');
 const path = require('node:path');
@@ -11,7 +12,8 @@ const ts = require('typescript');
 
 const root = path.resolve(__dirname, '..');
 const SKIP = new Set(['node_modules', 'dist', 'test', 'bench', 'scripts', 'test-artifacts', 'deploy', 'docs', 'examples', '.git']);
-const WORKFLOW_SOURCES = ['workflows', 'contract', 'graph'];
+// (from the build: `npm run build` first)
+const { WORKFLOW_SOURCES } = require('../dist/workers/version');
 
 function sources(dir = root) {
   return fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => {

@@ -4,9 +4,9 @@
 // among each queue's pollers, says which host it is, so `agentvisor hosts` can read it back.
 import { NativeConnection, Worker } from '@temporalio/worker';
 import * as os from 'node:os';
-import { BadInputError, type Problem } from '../spec/problems';
-import { HOST_NAME, MAX_WORKER_LABELS } from '../spec/placement';
-import { ANY_HOST_QUEUE, hostQueue, labelQueuesOf } from '../workflows/queues';
+import { BadInputError, type Problem } from '../graph/problems';
+import { HOST_NAME, MAX_WORKER_LABELS } from '../graph/placement';
+import { ANY_HOST_QUEUE, hostQueue, labelQueuesOf } from '../contract/queues';
 import { deploymentOptions } from './version';
 
 export interface HostOptions {

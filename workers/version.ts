@@ -10,8 +10,11 @@ import type { WorkerDeploymentOptions } from '@temporalio/worker';
 
 export const DEPLOYMENT_NAME = 'agentvisor';
 
-/** The folders whose code makes up the workflow bundle (workflows and the graph model they use). */
-const WORKFLOW_SOURCES = ['workflows', 'spec'];
+/**
+ * The folders whose code makes up the workflow bundle: the workflows, the contract they share with
+ * the rest and the graph model (scripts/check-imports.js keeps workflows to these).
+ */
+export const WORKFLOW_SOURCES = ['workflows', 'contract', 'graph'];
 
 /**
  * The build id: `AGENTVISOR_BUILD_ID` when set (a deployment's own naming); else what the build

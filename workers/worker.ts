@@ -10,7 +10,7 @@ import { createHostWorkers, identityOf, type HostOptions } from './host';
 import { deploymentOptions } from './version';
 import { DockerRuntime } from '../runtimes/docker';
 import { scopeOf, type ContainerRuntime } from '../runtimes/runtime';
-import { TASK_QUEUE } from '../workflows/run-types';
+import { TASK_QUEUE } from '../contract/run-types';
 import { createLogger, TemporalPinoLogger } from '../telemetry/logger';
 import { startTracing, tracesUrl, WORKFLOW_INTERCEPTORS_MODULE, type Tracing } from '../telemetry/tracing';
 

@@ -1,6 +1,6 @@
 // Every timeout here is deliberate.
 import type { ActivityOptions } from '@temporalio/workflow';
-import { DEFAULT_RETRY, type RetrySpec } from '../spec/types';
+import { DEFAULT_RETRY, type RetrySpec } from '../graph/types';
 
 /**
  * A step of seconds on the worker's machine: git (branches, workspaces, the merge), the run's

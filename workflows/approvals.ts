@@ -4,9 +4,9 @@
 // Waiting is a timer in the workflow: no container runs meanwhile. Nobody answering in time lets
 // the graph's onTimeout decide.
 import { ApplicationFailure, condition, isCancellation } from '@temporalio/workflow';
-import type { ApprovalSpec } from '../spec/types';
+import type { ApprovalSpec } from '../graph/types';
 import type { Decision } from './messages';
-import type { ApprovalReport, RunReport } from './run-types';
+import type { ApprovalReport, RunReport } from '../contract/run-types';
 
 /** Why a gate closed the run (or the task): ApplicationFailure type. */
 export const REJECTED = 'ApprovalRejected';

@@ -6,7 +6,7 @@
 // merge then goes on, and the result is evaluated like any other change.
 import { isCancellation, patched, proxyActivities, startChild } from '@temporalio/workflow';
 import type { RunActivities } from '../activities';
-import { DEFAULT_RETRY, DEFAULT_TASK_TIMEOUT_MS, type TaskSpec } from '../spec/types';
+import { DEFAULT_RETRY, DEFAULT_TASK_TIMEOUT_MS, type TaskSpec } from '../graph/types';
 import { CLEANUP_ACTIVITY, STEP_ACTIVITY, containerActivity } from './activity-options';
 import { rootMessage } from './failure';
 import { CONFLICT_RESOLUTION_PATCH } from './patches';
@@ -20,7 +20,7 @@ import {
   type RunReport,
   type TaskInput,
   type TaskResult,
-} from './run-types';
+} from '../contract/run-types';
 import type { Saga } from './saga';
 
 const steps = proxyActivities<RunActivities>(STEP_ACTIVITY);

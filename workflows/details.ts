@@ -1,9 +1,9 @@
 // The run's "current details" in the Temporal UI: a markdown table updated as tasks progress.
 // Every value an agent could have written (errors, file names, proposals) is escaped: it shows as
 // text, never as a link, an image or HTML.
-import { describeResolution, type RunReport } from './run-types';
-import { markdownText as md } from './text-safety';
-import { costOf, tokensOf, totalsText } from './usage';
+import { describeResolution, type RunReport } from '../contract/run-types';
+import { markdownText as md } from '../contract/text-safety';
+import { costOf, tokensOf, totalsText } from '../contract/usage';
 
 const seconds = (from?: number, to?: number) => (from && to ? `${((to - from) / 1000).toFixed(1)}s` : '');
 

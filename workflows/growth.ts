@@ -8,14 +8,14 @@
 // with what became of it.
 import { ApplicationFailure, patched, proxyActivities } from '@temporalio/workflow';
 import type { RunActivities } from '../activities';
-import { checkAddedTasks } from '../spec/additions';
-import { MERGE_GATE } from '../spec/coordination-checks';
-import { topologicalOrder } from '../spec/dag';
-import type { ApprovalSpec, GraphSpec, TaskSpec } from '../spec/types';
+import { checkAddedTasks } from '../graph/additions';
+import { MERGE_GATE } from '../graph/coordination-checks';
+import { topologicalOrder } from '../graph/dag';
+import type { ApprovalSpec, GraphSpec, TaskSpec } from '../graph/types';
 import { STEP_ACTIVITY } from './activity-options';
 import type { AddResult } from './messages';
 import { PROPOSAL_AGENTS_PATCH } from './patches';
-import { taskBranch, type ProposalReport, type RunReport } from './run-types';
+import { taskBranch, type ProposalReport, type RunReport } from '../contract/run-types';
 
 const { collectProposals } = proxyActivities<RunActivities>(STEP_ACTIVITY);
 

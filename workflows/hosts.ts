@@ -12,10 +12,10 @@ import {
   type ActivityOptions,
 } from '@temporalio/workflow';
 import type { RunActivities } from '../activities';
-import type { Placement } from '../spec/types';
+import type { Placement } from '../graph/types';
 import { CLEANUP_ACTIVITY, STEP_ACTIVITY, containerActivity } from './activity-options';
-import { describePlacement, placementQueues } from './queues';
-import type { EvaluationReport, MergeReport, RunInput, TaskInput, TaskResult } from './run-types';
+import { describePlacement, placementQueues } from '../contract/queues';
+import type { EvaluationReport, MergeReport, RunInput, TaskInput, TaskResult } from '../contract/run-types';
 import type { TaskActivities } from './task-activities';
 import type { Saga } from './saga';
 

@@ -3,8 +3,8 @@
 // handlers in the workflow body (the safe-message-handlers sample); approvals.ts and growth.ts
 // do the work.
 import { defineQuery, defineUpdate } from '@temporalio/workflow';
-import type { TaskSpec } from '../spec/types';
-import type { ApprovalReport, RunReport } from './run-types';
+import type { TaskSpec } from '../graph/types';
+import type { ApprovalReport, RunReport } from '../contract/run-types';
 
 /** The run's report as it stands (`agentvisor status`, the live view). */
 export const statusQuery = defineQuery<RunReport>('status');

@@ -30,8 +30,8 @@ import {
   SEARCH_ATTRIBUTES_PATCH,
   SHARED_WORKSPACE_PATCH,
 } from './patches';
-import { needsGateway } from '../spec/gateway-needs';
-import type { TaskSpec } from '../spec/types';
+import { needsGateway } from '../graph/gateway-needs';
+import type { TaskSpec } from '../graph/types';
 import {
   SHARED_MOUNT,
   dropFolder,
@@ -43,16 +43,16 @@ import {
   type TaskInput,
   type TaskReport,
   type TaskResult,
-} from './run-types';
+} from '../contract/run-types';
 import { Saga } from './saga';
 import { Gates } from './approvals';
 import { Growth } from './growth';
 import { mergeResolvingConflicts } from './conflicts';
-import { MERGE_GATE } from '../spec/coordination-checks';
-import { COST, STATUS } from './search-attributes';
-import { runTotals } from './usage';
+import { MERGE_GATE } from '../graph/coordination-checks';
+import { COST, STATUS } from '../contract/search-attributes';
+import { runTotals } from '../contract/usage';
 import { detailsMarkdown } from './details';
-import { markdownLines } from './text-safety';
+import { markdownLines } from '../contract/text-safety';
 
 const steps = proxyActivities<RunActivities>(STEP_ACTIVITY);
 const cleanup = proxyActivities<RunActivities>(CLEANUP_ACTIVITY);

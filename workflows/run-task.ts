@@ -12,7 +12,7 @@ import type { RunActivities } from '../activities';
 import { runTaskOnHost } from './hosts';
 import { HOSTS_PATCH } from './patches';
 import { CLEANUP_ACTIVITY, STEP_ACTIVITY, containerActivity } from './activity-options';
-import { taskBranch, type TaskInput, type TaskResult } from './run-types';
+import { taskBranch, type TaskInput, type TaskResult } from '../contract/run-types';
 import { rootMessage } from './failure';
 import { Saga } from './saga';
 import type { TaskActivities } from './task-activities';

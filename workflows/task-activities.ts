@@ -1,7 +1,7 @@
 // The activities a task's steps use (run-task.ts): on the run's own queue, or on its host's
 // (hosts.ts), which wraps them to notice a host that went away.
 import type { RunActivities } from '../activities';
-import type { RetrySpec } from '../spec/types';
+import type { RetrySpec } from '../graph/types';
 
 export interface TaskActivities {
   steps: Pick<RunActivities, 'provisionWorkspace' | 'collectOutput' | 'removeWorkspace'>;

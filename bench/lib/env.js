@@ -13,14 +13,14 @@ const app = { root: ROOT, cli: path.join(ROOT, 'bin', 'agentvisor.js') };
 const devServer = () => require(path.join(app.root, 'dist', 'client', 'dev-server'));
 
 /**
- * Copies the build (bin/, dist/, images/, spec/, package.json) into the bench's home and runs
+ * Copies the build (bin/, dist/, images/, graph/, package.json) into the bench's home and runs
  * everything from there, so a rebuild of the checkout during the bench (other people work here too)
  * cannot change or break the code under test halfway.
  */
 function snapshotApp(home) {
   const dir = path.join(home, 'app');
   fs.mkdirSync(dir, { recursive: true });
-  for (const entry of ['bin', 'dist', 'images', 'spec', 'package.json']) {
+  for (const entry of ['bin', 'dist', 'images', 'graph', 'package.json']) {
     const from = path.join(ROOT, entry);
     if (fs.existsSync(from)) fs.cpSync(from, path.join(dir, entry), { recursive: true });
   }

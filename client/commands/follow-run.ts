@@ -1,8 +1,9 @@
 // How run and resume show a run: started, then its progress until it ends (or, detached, just its id).
+import { publicReport } from '../report';
 import { getRunReport, loadConfig, waitForRun, type StartOptions, type StartedRun } from '../api';
 import { ProgressView } from '../progress';
-import { isLive } from '../../workflows/run-types';
-import { ExitCode, printStderr, printSummary, publicReport } from './shared';
+import { isLive } from '../../contract/run-types';
+import { ExitCode, printStderr, printSummary } from './shared';
 
 /** The flags run and resume share. */
 export type RunFlags = { detach?: boolean; json?: boolean; id?: string; keepOnFailure?: boolean; file?: string };

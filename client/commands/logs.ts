@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import { BadInputError, connect, loadConfig } from '../api';
-import { runArtifactsDir } from '../config';
+import { runArtifactsDir } from '../../paths/data-folder';
 import { action, ExitCode } from './shared';
 
 export function registerLogsCommand(program: Command): void {

@@ -3,8 +3,8 @@
 import type { Client } from '@temporalio/client';
 import { connect, loadConfig, runUiLink } from '../api';
 import type { ClientConfig } from '../config';
-import { describeResolution, type RunReport } from '../../workflows/run-types';
-import { terminalText as tty } from '../../workflows/text-safety';
+import { describeResolution, type RunReport } from '../../contract/run-types';
+import { terminalText as tty } from '../../contract/text-safety';
 
 export const ExitCode = {
   success: 0,
@@ -41,46 +41,6 @@ export async function withClient<T>(fn: (client: Client, cfg: ClientConfig) => P
 
 /** A line on stderr: errors and what is said while a command works, keeping stdout for its result. */
 export const printStderr = (line: string) => process.stderr.write(line + '\n');
-
-/** The run as --json prints it. */
-export function publicReport(r: RunReport) {
-  return {
-    runId: r.runId,
-    graphName: r.graphName,
-    status: r.status,
-    integrationBranch: r.integrationBranch,
-    baseCommit: r.baseCommit,
-    error: r.error,
-    tasks: r.tasks.map((t) => ({
-      id: t.id,
-      agent: t.agent,
-      status: t.status,
-      branch: t.branch,
-      commit: t.commit,
-      filesChanged: t.filesChanged,
-      insertions: t.insertions,
-      deletions: t.deletions,
-      logPath: t.logPath,
-      exitCode: t.exitCode,
-      error: t.error,
-      usage: t.usage,
-      reusedFrom: t.reusedFrom,
-      note: t.note,
-      addedBy: t.addedBy,
-      host: t.host,
-      startedAt: t.startedAt,
-      finishedAt: t.finishedAt,
-    })),
-    merge: { status: r.merge.status, commit: r.merge.commit, conflicts: r.merge.conflicts, host: r.merge.host },
-    evaluation: r.evaluation,
-    shared: r.shared,
-    approvals: r.approvals,
-    proposals: r.proposals,
-    artifactsDir: r.artifactsDir,
-    startedAt: r.startedAt,
-    finishedAt: r.finishedAt,
-  };
-}
 
 /** The run's state in lines; what agents could have written (errors, file names, proposals) without escape sequences. */
 export function printSummary(report: RunReport, cfg: ClientConfig) {

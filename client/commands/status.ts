@@ -1,9 +1,10 @@
 // agentvisor status: the state of a run, once or (--watch) until it ends.
+import { publicReport } from '../report';
 import type { Command } from 'commander';
 import { getRunReport } from '../api';
 import { ProgressView, renderTable } from '../progress';
-import { isLive } from '../../workflows/run-types';
-import { action, ExitCode, printSummary, publicReport, withClient } from './shared';
+import { isLive } from '../../contract/run-types';
+import { action, ExitCode, printSummary, withClient } from './shared';
 
 export function registerStatusCommand(program: Command): void {
   program

@@ -13,7 +13,7 @@ import * as path from 'node:path';
 import Docker from 'dockerode';
 import { harnessFor } from '../../harnesses';
 import { ensureAgentsImage } from '../../images/build';
-import type { RunReport, TaskReport } from '../../workflows/run-types';
+import type { RunReport, TaskReport } from '../../contract/run-types';
 import { containersOfRun, makeRepo, sh, writeGraph } from '../support/repo';
 import { runToEnd, withRealWorker } from '../support/temporal';
 import { recordStarts } from '../support/wait';

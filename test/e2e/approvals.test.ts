@@ -4,8 +4,8 @@
 import type { Client } from '@temporalio/client';
 import { loadConfig } from '../../client/config';
 import { getRunReport, startRun } from '../../client/api';
-import { STATUS } from '../../workflows/search-attributes';
-import type { RunReport } from '../../workflows/run-types';
+import { STATUS } from '../../contract/search-attributes';
+import type { RunReport } from '../../contract/run-types';
 import { cli } from '../support/cli';
 import { containersOfRun, makeRepo, repoState, sh, writeGraph } from '../support/repo';
 import { recordHistories } from '../support/record-history';

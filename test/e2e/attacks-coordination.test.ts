@@ -16,7 +16,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { getRunReport, startRun } from '../../client/api';
 import { loadConfig } from '../../client/config';
-import type { RunReport } from '../../workflows/run-types';
+import type { RunReport } from '../../contract/run-types';
 import { cli } from '../support/cli';
 import { containersOfRun, makeRepo, sh, writeGraph } from '../support/repo';
 import { runToEnd, testClient, withRealWorker } from '../support/temporal';

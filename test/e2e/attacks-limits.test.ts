@@ -13,7 +13,7 @@ import { DockerRuntime } from '../../runtimes/docker';
 import { scopeOf } from '../../runtimes/runtime';
 import { containerName } from '../../runtimes/runtime';
 import { createWorker } from '../../workers/worker';
-import type { RunReport } from '../../workflows/run-types';
+import type { RunReport } from '../../contract/run-types';
 import { makeRepo, writeGraph } from '../support/repo';
 import { runToEnd, testClient } from '../support/temporal';
 

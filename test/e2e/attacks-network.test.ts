@@ -19,7 +19,7 @@ import { BASE_IMAGE } from '../../images/constants';
 import { follow } from '../support/follow';
 import { DockerRuntime } from '../../runtimes/docker';
 import { containerName } from '../../runtimes/runtime';
-import type { GraphSpec } from '../../spec/types';
+import type { GraphSpec } from '../../graph/types';
 import { containersOfRun, makeRepo, writeGraph } from '../support/repo';
 import { runToEnd, withRealWorker } from '../support/temporal';
 

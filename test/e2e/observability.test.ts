@@ -2,7 +2,7 @@
 // search attributes to filter by; and `ls` filtering on them.
 import { loadConfig } from '../../client/config';
 import { listRuns, startRun, waitForRun } from '../../client/api';
-import { GRAPH, HARNESSES, STATUS } from '../../workflows/search-attributes';
+import { GRAPH, HARNESSES, STATUS } from '../../contract/search-attributes';
 import { makeRepo, writeGraph } from '../support/repo';
 import { withRealWorker } from '../support/temporal';
 import { recordHistories } from '../support/record-history';

@@ -4,7 +4,7 @@ import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker
 import { loadConfig } from '../../client/config';
 import { startRun, waitForRun, type StartOptions } from '../../client/api';
 import { createWorker } from '../../workers/worker';
-import type { RunReport } from '../../workflows/run-types';
+import type { RunReport } from '../../contract/run-types';
 
 export async function testClient(): Promise<Client> {
   const connection = await Connection.connect({ address: process.env.TEMPORAL_ADDRESS! });

@@ -2,9 +2,9 @@
 // `agentvisor add` and agents' proposals (the e2e tests run them for real; these pin every message).
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { checkAddedTasks } from '../../spec/additions';
-import { parseGraph } from '../../spec/load';
-import { parseTasksText } from '../../spec/tasks-file';
+import { checkAddedTasks } from '../../graph/additions';
+import { parseGraph } from '../../graph/load';
+import { parseTasksText } from '../../graph/tasks-file';
 
 const graph = (extra: string, agents = '  a: { harness: command, command: "true", shared: rw }\n  b: { harness: command, command: "true", shared: ro }') =>
   `name: g\nrepo: .\nagents:\n${agents}\ntasks:\n  - { id: t, agent: a, approval: { timeout: 90s } }\n${extra}`;

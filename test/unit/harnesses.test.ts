@@ -12,7 +12,7 @@ import { AGENT_CLI_HARNESSES } from '../../harnesses';
 import { maxRetries, shellEntry, type Harness, type HarnessInput } from '../../harnesses/harness';
 import { retryWatch, upstreamErrorsNote } from '../../activities/retry-watch';
 import { AGENTS_IMAGE } from '../../images/constants';
-import { DEFAULT_RETRY, type AgentSpec } from '../../spec/types';
+import { DEFAULT_RETRY, type AgentSpec } from '../../graph/types';
 
 const FIXTURES = path.join(__dirname, '..', 'fixtures', 'harnesses');
 const fixture = (name: string) => readFileSync(path.join(FIXTURES, name), 'utf8');

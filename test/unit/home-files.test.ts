@@ -5,8 +5,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { checkAgents } from '../../client/preflight';
 import { commandHarness } from '../../harnesses/command';
-import { MAX_HOME_BYTES, parseGraph } from '../../spec/load';
-import type { GraphSpec } from '../../spec/types';
+import { MAX_HOME_BYTES, parseGraph } from '../../graph/load';
+import type { GraphSpec } from '../../graph/types';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'agentvisor-home-'));
 mkdirSync(path.join(dir, 'conf'));

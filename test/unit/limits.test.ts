@@ -1,8 +1,8 @@
 // Resource limits: the built-in defaults, a worker's own (flags, then environment), bad values
 // refused with what is wrong, and a graph's limits over the defaults.
 import { DEFAULT_LIMITS, describeLimits, effectiveLimits, workerLimits } from '../../activities/limits';
-import { BadInputError } from '../../spec/problems';
-import { parseGraph } from '../../spec/load';
+import { BadInputError } from '../../graph/problems';
+import { parseGraph } from '../../graph/load';
 import { CappedLog } from '../../activities/container-run';
 import * as os from 'node:os';
 

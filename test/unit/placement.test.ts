@@ -1,8 +1,8 @@
 // Placements (runsOn) and remotes in the graph file, and the task queues they become. Bad ones are
 // reported with their place in the file, as every other graph problem is (the CLI exits 2).
-import { parseGraph } from '../../spec/load';
+import { parseGraph } from '../../graph/load';
 import { hostOptions, identityOf, parseIdentity } from '../../workers/host';
-import { hostQueue, labelQueuesOf, labelsQueue, placementQueues } from '../../workflows/queues';
+import { hostQueue, labelQueuesOf, labelsQueue, placementQueues } from '../../contract/queues';
 
 const BASE = '/graphs/here';
 const yaml = (...lines: string[]) => lines.join('\n') + '\n';

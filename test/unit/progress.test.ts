@@ -2,7 +2,7 @@
 // per task and in total, the last activity of running tasks.
 import { Writable } from 'node:stream';
 import { ProgressView, renderTable } from '../../client/progress';
-import type { RunReport, TaskReport } from '../../workflows/run-types';
+import type { RunReport, TaskReport } from '../../contract/run-types';
 
 const task = (id: string, status: TaskReport['status'], extra: Partial<TaskReport> = {}): TaskReport => ({
   id,

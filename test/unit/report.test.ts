@@ -4,7 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { reportHtml, writeRunReport } from '../../client/report';
 import { detailsMarkdown } from '../../workflows/details';
-import type { RunReport } from '../../workflows/run-types';
+import type { RunReport } from '../../contract/run-types';
 
 const t0 = 1_000_000;
 const task = (id: string, status: string, after: string[], start?: number, end?: number) =>

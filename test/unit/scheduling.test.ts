@@ -6,9 +6,9 @@ import { ApplicationFailure } from '@temporalio/common';
 import { Worker } from '@temporalio/worker';
 import { randomUUID } from 'node:crypto';
 import type { RunActivities } from '../../activities';
-import type { GraphSpec, TaskSpec } from '../../spec/types';
+import type { GraphSpec, TaskSpec } from '../../graph/types';
 import { runGraph, statusQuery } from '../../workflows';
-import type { RunInput, RunReport, TaskInput } from '../../workflows/run-types';
+import type { RunInput, RunReport, TaskInput } from '../../contract/run-types';
 import { testClient, withStubWorker } from '../support/temporal';
 
 type Behaviour = { ms: number; exitCode?: number; throws?: string };

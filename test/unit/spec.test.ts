@@ -4,10 +4,10 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { loadGraphFile, loadGraphOrThrow, parseGraph } from '../../spec/load';
-import { findCycle, topologicalOrder, SAFE_ID } from '../../spec/graph-checks';
-import { BadInputError, formatProblem, type Problem } from '../../spec/problems';
-import { DEFAULT_EVALUATE_TIMEOUT_MS, DEFAULT_TASK_TIMEOUT_MS } from '../../spec/types';
+import { loadGraphFile, loadGraphOrThrow, parseGraph } from '../../graph/load';
+import { findCycle, topologicalOrder, SAFE_ID } from '../../graph/graph-checks';
+import { BadInputError, formatProblem, type Problem } from '../../graph/problems';
+import { DEFAULT_EVALUATE_TIMEOUT_MS, DEFAULT_TASK_TIMEOUT_MS } from '../../graph/types';
 
 const BASE = '/graphs/here';
 const yaml = (...lines: string[]) => lines.join('\n') + '\n';

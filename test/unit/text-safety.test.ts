@@ -1,5 +1,5 @@
 // Text an agent wrote, made safe for the terminal, the HTML report and the Temporal UI's markdown.
-import { htmlText, markdownLines, markdownText, terminalText } from '../../workflows/text-safety';
+import { htmlText, markdownLines, markdownText, terminalText } from '../../contract/text-safety';
 
 describe('terminalText', () => {
   test('drops escape sequences of every kind, keeping the text around them', () => {

@@ -1,6 +1,6 @@
 // What goes in and out of the workflows: plain, serialisable data. No secrets: credentials travel
 // as references and are resolved inside activities.
-import type { GraphSpec } from '../spec/types';
+import type { GraphSpec } from '../graph/types';
 
 export const TASK_QUEUE = 'agentvisor';
 
@@ -177,8 +177,8 @@ export interface TaskInput {
   remote?: string;
   /** the run's gateway, when it has one: the network agents join and the worker-side control URL */
   gateway?: { network: string; controlUrl: string };
-  agent: import('../spec/types').AgentSpec;
-  task: import('../spec/types').TaskSpec;
+  agent: import('../graph/types').AgentSpec;
+  task: import('../graph/types').TaskSpec;
   /** the run's shared workspace, when this task's agent has access to it */
   shared?: { dir: string; readOnly: boolean; dropDir?: string };
   /** a resolver's run: the conflicting task, whose branch's merge is in progress in the worktree */

@@ -36,17 +36,11 @@ export interface AgentSpec {
   budget?: Budget;
 }
 
-export interface Budget {
-  tokens?: number;
-  usd?: number;
-}
-
-export interface Price {
-  inputPerMTok: number;
-  outputPerMTok: number;
-  cacheReadPerMTok?: number;
-  cacheWritePerMTok?: number;
-}
+// (the gateway's shapes: the worker hands both to it)
+export type { Budget } from '../gateway/config';
+export type { Price } from '../gateway/prices';
+import type { Budget } from '../gateway/config';
+import type { Price } from '../gateway/prices';
 
 export interface GatewaySpec {
   mode: 'live' | 'record' | 'replay';

@@ -3,7 +3,7 @@
 // worker started with --host NAME also serves its host's queue, the any-host queue (work of a run
 // with a remote that names no host) and one queue per combination of its labels.
 // Pure functions: workflows and workers both use them.
-import type { Placement } from '../spec/placement';
+import type { Placement } from '../graph/placement';
 import { TASK_QUEUE } from './run-types';
 
 export const hostQueue = (host: string) => `${TASK_QUEUE}-host-${host}`;

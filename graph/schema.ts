@@ -1,6 +1,9 @@
 // The task-graph file format. Everything the user can write is described here, once; the JSON
 // Schema for editors (graph.schema.json) is generated from it.
 import { z } from 'zod';
+// one shape for budgets and prices: the gateway's, whose configuration the worker writes from the graph
+import { budgetSchema } from '../gateway/config';
+import { priceSchema } from '../gateway/prices';
 import { parseDuration, parseSize } from './units';
 import { placementSchema, remoteSchema, requireRepoOrRemote } from './placement';
 
@@ -43,21 +46,6 @@ export const HARNESSES = ['command', 'claude-code', 'gemini-cli', 'codex', 'open
 /** Model providers the gateway can route to (credentials are keyed by these names). */
 export const PROVIDERS = ['anthropic', 'openai', 'gemini'] as const;
 
-export const budgetSchema = z
-  .object({
-    tokens: z.number().int().positive().optional().describe('Input + output tokens'),
-    usd: z.number().positive().optional().describe('Dollars, priced with the price table'),
-  })
-  .strict();
-
-const priceSchema = z
-  .object({
-    inputPerMTok: z.number().nonnegative(),
-    outputPerMTok: z.number().nonnegative(),
-    cacheReadPerMTok: z.number().nonnegative().optional(),
-    cacheWritePerMTok: z.number().nonnegative().optional(),
-  })
-  .strict();
 
 export const gatewaySchema = z
   .object({
