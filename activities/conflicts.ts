@@ -22,7 +22,16 @@ const MARKER = /^(<{7}|>{7})( |$)/m;
  * The resolver's workspace, made afresh: the integration commit (with its history: git needs the
  * merge base) and the task branch's merge in progress. Returns the conflicted files.
  */
-export async function restartConflictedMerge(opts: { repo: string; dir: string; startCommit: string; branch: string; taskId: string; author: string; owner?: Owner; diskBytes?: number }): Promise<string[]> {
+export async function restartConflictedMerge(opts: {
+  repo: string;
+  dir: string;
+  startCommit: string;
+  branch: string;
+  taskId: string;
+  author: string;
+  owner?: Owner;
+  diskBytes?: number;
+}): Promise<string[]> {
   const theirs = await resolveCommit(opts.repo, opts.branch);
   const { conflicted } = await createWorkspace({
     repo: opts.repo,
@@ -48,10 +57,25 @@ async function filesWithMarkers(repo: string, commit: string, files: string[]): 
   return left;
 }
 
-export function conflictActivities({ owner, worktreePath, collect, diskBytes = 0 }: { owner?: Owner; worktreePath: (artifactsDir: string, id: string) => string; collect: Collect; diskBytes?: number }) {
+export function conflictActivities({
+  owner,
+  worktreePath,
+  collect,
+  diskBytes = 0,
+}: {
+  owner?: Owner;
+  worktreePath: (artifactsDir: string, id: string) => string;
+  collect: Collect;
+  diskBytes?: number;
+}) {
   return {
     /** The resolver's workspace: the integration branch, the task branch's merge in progress. */
-    async prepareResolution(input: { runId: string; repo: string; artifactsDir: string; taskId: string }): Promise<{ worktree: string; startCommit: string; files: string[] }> {
+    async prepareResolution(input: {
+      runId: string;
+      repo: string;
+      artifactsDir: string;
+      taskId: string;
+    }): Promise<{ worktree: string; startCommit: string; files: string[] }> {
       const worktree = worktreePath(input.artifactsDir, resolverId(input.taskId));
       return withHeartbeat('prepare the conflicted merge', async () => {
         const startCommit = await resolveCommit(input.repo, integrationBranch(input.runId));
@@ -86,7 +110,8 @@ export function conflictActivities({ owner, worktreePath, collect, diskBytes = 0
       const integration = integrationBranch(input.runId);
       const branch = taskBranch(input.runId, input.taskId);
       return withHeartbeat('commit the resolution', async () => {
-        if (await isAncestor(input.repo, branch, integration)) return { resolved: true, commit: await resolveCommit(input.repo, integration) }; // a retry
+        if (await isAncestor(input.repo, branch, integration))
+          return { resolved: true, commit: await resolveCommit(input.repo, integration) }; // a retry
         const commit = await collect({
           runId: input.runId,
           id: resolverId(input.taskId),

@@ -70,7 +70,11 @@ export async function runContainer(
   let lastLine = '';
   const sink = new Writable({
     write(chunk: Buffer, _enc, done) {
-      for (const line of chunk.toString('utf8').split('\n').map((l) => l.trim()).filter(Boolean)) {
+      for (const line of chunk
+        .toString('utf8')
+        .split('\n')
+        .map((l) => l.trim())
+        .filter(Boolean)) {
         const shown = opts.progress ? opts.progress(line) : line;
         if (shown) lastLine = shown.slice(0, 200);
       }
@@ -120,7 +124,10 @@ export async function runContainer(
       // A worker stopping (SIGTERM) hands the container back, running: the next attempt, on any
       // worker, re-attaches to it, so the agent's work goes on instead of starting over.
       if (ctx?.cancellationDetails?.workerShutdown) {
-        throw ApplicationFailure.retryable(`the worker stopped; container ${spec.name} keeps running for the next attempt to re-attach`, 'WorkerShutdown');
+        throw ApplicationFailure.retryable(
+          `the worker stopped; container ${spec.name} keeps running for the next attempt to re-attach`,
+          'WorkerShutdown',
+        );
       }
       await runtime.stop(spec.name, 5);
       await runtime.remove(spec.name);
@@ -132,7 +139,14 @@ export async function runContainer(
       const exit = await runtime.wait(spec.name);
       result = { exitCode: exit.exitCode, oomKilled: false, timedOut: true, durationMs: Date.now() - startedAt, reattached };
     } else {
-      result = { exitCode: outcome.exitCode, oomKilled: outcome.oomKilled, timedOut: outcome.timedOut, durationMs: Date.now() - startedAt, reattached, stoppedFor };
+      result = {
+        exitCode: outcome.exitCode,
+        oomKilled: outcome.oomKilled,
+        timedOut: outcome.timedOut,
+        durationMs: Date.now() - startedAt,
+        reattached,
+        stoppedFor,
+      };
     }
     await logsDone;
     return result;
@@ -187,7 +201,9 @@ export class CappedLog {
       this.dropped += tail.length - LOG_TAIL_BYTES;
       tail = tail.subarray(tail.length - LOG_TAIL_BYTES);
     }
-    const note = this.dropped ? `\n[agentvisor: ${this.dropped} bytes of output left out: the log keeps its first ${this.limit - LOG_TAIL_BYTES} bytes and its last ${LOG_TAIL_BYTES}]\n` : '';
+    const note = this.dropped
+      ? `\n[agentvisor: ${this.dropped} bytes of output left out: the log keeps its first ${this.limit - LOG_TAIL_BYTES} bytes and its last ${LOG_TAIL_BYTES}]\n`
+      : '';
     return Buffer.concat([Buffer.from(note), tail]);
   }
 }
@@ -207,7 +223,13 @@ export class StartSlots {
       const granted = new Promise<void>((resolve) => this.waiting.push(resolve));
       if (ctx) {
         // cancelled while queued: give the slot back as soon as it comes, and start nothing
-        const cancelled = await Promise.race([granted.then(() => false), ctx.cancelled.then(() => true, () => true)]);
+        const cancelled = await Promise.race([
+          granted.then(() => false),
+          ctx.cancelled.then(
+            () => true,
+            () => true,
+          ),
+        ]);
         if (cancelled) {
           void granted.then(() => this.release());
           throw new CancelledFailure('cancelled while waiting to start its container');

@@ -22,7 +22,10 @@ type Owner = { uid: number; gid: number } | undefined;
  * The mounts and environment a task's container gets for the shared workspace (none without
  * access); makes the task's drop folder, owned by the agents' user, when it has one.
  */
-export async function sharedMounts(input: Pick<TaskInput, 'shared'>, owner?: Owner): Promise<{ mounts: Mount[]; env: Record<string, string> }> {
+export async function sharedMounts(
+  input: Pick<TaskInput, 'shared'>,
+  owner?: Owner,
+): Promise<{ mounts: Mount[]; env: Record<string, string> }> {
   const shared = input.shared;
   if (!shared) return { mounts: [], env: {} };
   const mounts: Mount[] = [{ source: shared.dir, target: SHARED_MOUNT, readOnly: shared.readOnly }];
@@ -94,7 +97,11 @@ export function coordinationActivities({ owner, diskBytes = 0 }: { owner?: Owner
             return handle.readFile('utf8');
           })().finally(() => handle.close());
           const { tasks, problems } = parseTasksText(text, { defaultAfter: [input.taskId] });
-          found.push(tasks ? { file, tasks } : { file, problems: problems.map((p) => `${p.line ? `line ${p.line}: ` : ''}${p.path ? `${p.path}: ` : ''}${p.message}`) });
+          found.push(
+            tasks
+              ? { file, tasks }
+              : { file, problems: problems.map((p) => `${p.line ? `line ${p.line}: ` : ''}${p.path ? `${p.path}: ` : ''}${p.message}`) },
+          );
         }
       }
       return found;

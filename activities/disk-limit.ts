@@ -39,12 +39,16 @@ type Owner = { uid: number; gid: number } | undefined;
  * filesystem belongs to `owner` (the agents' user) when given.
  */
 export async function mountLimitedDir(dir: string, bytes: number, owner?: Owner): Promise<void> {
-  if (!Number.isFinite(bytes) || bytes < MIN_LIMITED_BYTES) throw new Error(`a disk limit of ${bytes} bytes is below ${MIN_LIMITED_BYTES} bytes`);
+  if (!Number.isFinite(bytes) || bytes < MIN_LIMITED_BYTES)
+    throw new Error(`a disk limit of ${bytes} bytes is below ${MIN_LIMITED_BYTES} bytes`);
   await serially(async () => {
     if (await isMountPoint(dir)) return;
     const problem = await engineNamespaceProblem();
     if (problem) {
-      throw ApplicationFailure.nonRetryable(`disk limit: ${problem}; run the worker in the engine's mount namespace (nsenter --net=… rather than ip netns exec), or with AGENTVISOR_LIMIT_DISK=off`, 'DiskLimitUnavailable');
+      throw ApplicationFailure.nonRetryable(
+        `disk limit: ${problem}; run the worker in the engine's mount namespace (nsenter --net=… rather than ip netns exec), or with AGENTVISOR_LIMIT_DISK=off`,
+        'DiskLimitUnavailable',
+      );
     }
     const image = imageOf(dir);
     await mkdir(path.dirname(dir), { recursive: true });
@@ -59,7 +63,11 @@ export async function mountLimitedDir(dir: string, bytes: number, owner?: Owner)
       // -m 0: no blocks kept for root (the agent is never root); lazy init: the file reads as
       // zeros, so mkfs need not write the inode tables or the journal (a 10 GiB image stays ~4 MB)
       const owned = owner ? `,root_owner=${owner.uid}:${owner.gid}` : '';
-      await must('mkfs.ext4', ['-q', '-F', '-m', '0', '-E', `lazy_itable_init=1,lazy_journal_init=1,nodiscard${owned}`, making], path.dirname(dir));
+      await must(
+        'mkfs.ext4',
+        ['-q', '-F', '-m', '0', '-E', `lazy_itable_init=1,lazy_journal_init=1,nodiscard${owned}`, making],
+        path.dirname(dir),
+      );
       await rename(making, image);
     }
     await mkdir(dir, { recursive: true });
@@ -175,7 +183,9 @@ function engineNamespaceProblem(): Promise<string | undefined> {
     try {
       const pid = (await readFile(pidFile, 'utf8')).trim();
       const [own, engine] = await Promise.all([readlink('/proc/self/ns/mnt'), readlink(`/proc/${pid}/ns/mnt`)]);
-      return own === engine ? undefined : `this worker's mount namespace (${own}) is not the Docker engine's (${engine}): containers would not see its disk-limit mounts`;
+      return own === engine
+        ? undefined
+        : `this worker's mount namespace (${own}) is not the Docker engine's (${engine}): containers would not see its disk-limit mounts`;
     } catch {
       return undefined;
     }

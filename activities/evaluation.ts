@@ -27,7 +27,15 @@ export function evaluationActivities({ runtime, scope, user, owner, defaults }: 
         await runtime.remove(name);
         const commit = await resolveCommit(input.repo, integrationBranch(input.runId));
         // DISK LIMIT: the evaluation's workspace is a filesystem of its disk limit (see provisionWorkspace)
-        await createWorkspace({ repo: input.repo, dir: worktree, commit, branch: integrationBranch(input.runId), author: 'evaluation', owner, diskBytes: limits.diskBytes });
+        await createWorkspace({
+          repo: input.repo,
+          dir: worktree,
+          commit,
+          branch: integrationBranch(input.runId),
+          author: 'evaluation',
+          owner,
+          diskBytes: limits.diskBytes,
+        });
       }
       {
         const outcome = await runContainer(
@@ -49,7 +57,11 @@ export function evaluationActivities({ runtime, scope, user, owner, defaults }: 
             network: 'none',
             tmpfs: ['/home/agent', '/tmp'],
           },
-          { logPath, timeoutMs: input.evaluate.timeoutMs, watch: async () => ((await isDiskFull(worktree)) ? DISK_LIMIT_EXCEEDED : undefined) },
+          {
+            logPath,
+            timeoutMs: input.evaluate.timeoutMs,
+            watch: async () => ((await isDiskFull(worktree)) ? DISK_LIMIT_EXCEEDED : undefined),
+          },
         );
         if (killedFromOutside(outcome)) {
           await runtime.remove(name);
@@ -58,7 +70,13 @@ export function evaluationActivities({ runtime, scope, user, owner, defaults }: 
         const overDisk = outcome.stoppedFor === DISK_LIMIT_EXCEEDED || (!outcome.timedOut && (await isDiskFull(worktree)));
         const passed = outcome.exitCode === 0 && !outcome.timedOut && !overDisk;
         countEvaluation(passed);
-        return { passed, exitCode: outcome.exitCode, logPath, timedOut: outcome.timedOut, ...(overDisk ? { reason: DISK_LIMIT_EXCEEDED } : {}) };
+        return {
+          passed,
+          exitCode: outcome.exitCode,
+          logPath,
+          timedOut: outcome.timedOut,
+          ...(overDisk ? { reason: DISK_LIMIT_EXCEEDED } : {}),
+        };
       }
     },
 

@@ -28,7 +28,8 @@ export const GATEWAY_CONTROL_PORT = 8081;
 export const gatewayUrl = `http://${GATEWAY_ALIAS}:${GATEWAY_PORT}`;
 /** the run's network name; it prefixes the names of its agents' networks (older runs joined it) */
 export const runNetworkName = (runId: string) => `agentvisor-${runId}`.replace(/[^a-zA-Z0-9_.-]/g, '_');
-export const taskNetworkName = (runId: string, taskId: string) => `${runNetworkName(runId)}-${taskId}.net`.replace(/[^a-zA-Z0-9_.-]/g, '_').slice(0, 250);
+export const taskNetworkName = (runId: string, taskId: string) =>
+  `${runNetworkName(runId)}-${taskId}.net`.replace(/[^a-zA-Z0-9_.-]/g, '_').slice(0, 250);
 const gatewayName = (runId: string) => containerName(runId, '_gateway');
 
 /**
@@ -160,7 +161,10 @@ export async function startGateway(opts: {
   const deadline = Date.now() + 20_000;
   for (;;) {
     // bounded: an address that drops packets would hold one attempt for minutes
-    const ok = await fetch(`${controlUrl}/_agentvisor/health`, { signal: AbortSignal.timeout(2000) }).then((r) => r.ok, () => false);
+    const ok = await fetch(`${controlUrl}/_agentvisor/health`, { signal: AbortSignal.timeout(2000) }).then(
+      (r) => r.ok,
+      () => false,
+    );
     if (ok) break;
     const state = await runtime.inspect(name);
     if (state.state === 'exited' || Date.now() > deadline) {
@@ -187,7 +191,12 @@ export async function stopGateway(runtime: ContainerRuntime, runId: string, scop
  * else. Returns the network and the gateway's address there (the agent's hosts file names it, and
  * its DNS forwards there: nowhere). Idempotent (a retried attempt finds the network).
  */
-export async function openTaskNetwork(runtime: ContainerRuntime, runId: string, taskId: string, scope: string): Promise<{ network: string; gatewayIp: string }> {
+export async function openTaskNetwork(
+  runtime: ContainerRuntime,
+  runId: string,
+  taskId: string,
+  scope: string,
+): Promise<{ network: string; gatewayIp: string }> {
   const network = taskNetworkName(runId, taskId);
   await runtime.createNetwork(network, { internal: true, labels: { [LABEL_RUN]: runId, [LABEL_TASK]: taskId, [LABEL_SCOPE]: scope } });
   await runtime.connect(network, gatewayName(runId), GATEWAY_ALIAS);
@@ -213,12 +222,23 @@ export interface GatewayUsage {
 }
 
 /** One task's counters and whether it (or the run) is over budget; undefined if unreachable. */
-export async function taskUsage(controlUrl: string, controlToken: string, taskId: string): Promise<(GatewayUsage & { runBudgetExceeded: boolean }) | undefined> {
+export async function taskUsage(
+  controlUrl: string,
+  controlToken: string,
+  taskId: string,
+): Promise<(GatewayUsage & { runBudgetExceeded: boolean }) | undefined> {
   try {
     const r = await fetch(`${controlUrl}/_agentvisor/usage`, { headers: { 'x-agentvisor-control-token': controlToken } });
     if (!r.ok) return undefined;
     const body = (await r.json()) as { tasks: Record<string, GatewayUsage>; run: { budgetExceeded: boolean } };
-    const t = body.tasks[taskId] ?? { inputTokens: 0, outputTokens: 0, cachedTokens: 0, cacheWriteTokens: 0, usd: 0, budgetExceeded: false };
+    const t = body.tasks[taskId] ?? {
+      inputTokens: 0,
+      outputTokens: 0,
+      cachedTokens: 0,
+      cacheWriteTokens: 0,
+      usd: 0,
+      budgetExceeded: false,
+    };
     return { ...t, runBudgetExceeded: body.run.budgetExceeded };
   } catch {
     return undefined;

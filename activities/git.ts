@@ -75,7 +75,12 @@ export async function setBranch(repo: string, branch: string, commit: string): P
  * conflicting files. The repository's own attributes and drivers apply; a merged tree's
  * `.gitattributes` (an agent's) is not read.
  */
-export async function mergeCommits(repo: string, head: string, branch: string, message: string): Promise<{ commit: string } | { conflicts: string[] }> {
+export async function mergeCommits(
+  repo: string,
+  head: string,
+  branch: string,
+  message: string,
+): Promise<{ commit: string } | { conflicts: string[] }> {
   const args = ['merge-tree', '--write-tree', '--name-only', '--no-messages', head, branch];
   const r = await runCommand('git', [...config(repo).flatMap((c) => ['-c', c]), ...args], repo);
   const [tree, ...rest] = r.stdout.split('\n');

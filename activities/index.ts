@@ -50,7 +50,14 @@ function byRemote<L extends LocalActivities>(local: L, remote: RemoteOf<L>): Wit
  * The compensations and clean-ups (workflows' CLEANUP_ACTIVITY): they heartbeat throughout, so a
  * worker killed inside one costs the run the heartbeat timeout (10 s), not the start-to-close one.
  */
-const CLEANUP_ACTIVITIES = ['removeContainers', 'deleteBranches', 'removeWorkspace', 'removeEvaluation', 'removeSharedWorkspace', 'stopGateway'] as const;
+const CLEANUP_ACTIVITIES = [
+  'removeContainers',
+  'deleteBranches',
+  'removeWorkspace',
+  'removeEvaluation',
+  'removeSharedWorkspace',
+  'stopGateway',
+] as const;
 
 function heartbeating<T extends Record<string, unknown>>(activities: T, names: readonly (keyof T & string)[]): T {
   const wrapped: Record<string, unknown> = { ...activities };

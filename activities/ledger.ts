@@ -77,7 +77,10 @@ export async function decideReuse(opts: {
   }
   const present = await git(opts.repo)
     .raw(['cat-file', '-t', entry.commit])
-    .then((t) => t.trim() === 'commit', () => false);
+    .then(
+      (t) => t.trim() === 'commit',
+      () => false,
+    );
   if (!present) return { redo: `its commit ${entry.commit.slice(0, 10)} is no longer in the repository` };
   return { reuse: entry };
 }

@@ -32,7 +32,12 @@ export const DEFAULT_LIMITS: ResolvedLimits = { memoryBytes: 4 * GiB, cpus: 2, p
 export const MIN_MEMORY_BYTES = 16 * MiB;
 export const MIN_DISK_BYTES = 16 * MiB;
 
-export const LIMIT_ENV = { memory: 'AGENTVISOR_LIMIT_MEMORY', cpus: 'AGENTVISOR_LIMIT_CPUS', pids: 'AGENTVISOR_LIMIT_PIDS', disk: 'AGENTVISOR_LIMIT_DISK' } as const;
+export const LIMIT_ENV = {
+  memory: 'AGENTVISOR_LIMIT_MEMORY',
+  cpus: 'AGENTVISOR_LIMIT_CPUS',
+  pids: 'AGENTVISOR_LIMIT_PIDS',
+  disk: 'AGENTVISOR_LIMIT_DISK',
+} as const;
 
 export interface LimitFlags {
   memory?: string;
@@ -58,7 +63,9 @@ export function workerLimits(flags: LimitFlags = {}, env: NodeJS.ProcessEnv = pr
     if (key === 'disk' && got.value === 'off') return 0;
     const bytes = /^\d/.test(got.value) ? parseSize(got.value) : undefined;
     if (bytes === undefined || bytes < min) {
-      problems.push({ message: `${got.from} "${got.value}" is not a ${key} limit: expected a size of at least ${min / MiB}m, such as 512m or 4g${key === 'disk' ? ', or off' : ''}` });
+      problems.push({
+        message: `${got.from} "${got.value}" is not a ${key} limit: expected a size of at least ${min / MiB}m, such as 512m or 4g${key === 'disk' ? ', or off' : ''}`,
+      });
       return fallback;
     }
     return bytes;

@@ -39,7 +39,12 @@ export function createActivities({ runtime, scope = 'unscoped', limits = DEFAULT
     ...evaluationActivities(ctx),
     ...reportActivities(),
     ...coordinationActivities({ owner, diskBytes: defaults.diskBytes }),
-    ...conflictActivities({ owner, worktreePath: taskWorktreePath, diskBytes: defaults.diskBytes, collect: (o) => collectWork({ runtime: ctx.runtime, scope, user: ctx.user, owner, ...o }) }),
+    ...conflictActivities({
+      owner,
+      worktreePath: taskWorktreePath,
+      diskBytes: defaults.diskBytes,
+      collect: (o) => collectWork({ runtime: ctx.runtime, scope, user: ctx.user, owner, ...o }),
+    }),
   };
 }
 

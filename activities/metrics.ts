@@ -18,11 +18,15 @@ export function countAgentOutcome(harness: string, outcome: string): void {
 
 /** Time from asking the engine for a container to its start, for fresh starts only. */
 export function recordContainerStart(ms: number, role: string): void {
-  meter()?.createHistogram('agentvisor_container_start_latency', 'int', 'ms', 'container create-to-running latency').record(Math.round(ms), { role });
+  meter()
+    ?.createHistogram('agentvisor_container_start_latency', 'int', 'ms', 'container create-to-running latency')
+    .record(Math.round(ms), { role });
 }
 
 export function countEvaluation(passed: boolean): void {
-  meter()?.createCounter('agentvisor_evaluations', '1', 'evaluations run, by result').add(1, { result: passed ? 'passed' : 'failed' });
+  meter()
+    ?.createCounter('agentvisor_evaluations', '1', 'evaluations run, by result')
+    .add(1, { result: passed ? 'passed' : 'failed' });
 }
 
 /** An agent's attempt ends in a transient failure (killed from outside, a provider refusal) and is retried. */
@@ -38,8 +42,13 @@ export function recordUsage(harness: string, usage: Usage | undefined): void {
   const m = meter();
   if (!m || !usage) return;
   const tokens = m.createCounter('agentvisor_tokens', '1', 'model tokens used by agents, by kind');
-  for (const [kind, n] of [['input', usage.inputTokens], ['output', usage.outputTokens], ['cached', usage.cachedTokens]] as const) {
+  for (const [kind, n] of [
+    ['input', usage.inputTokens],
+    ['output', usage.outputTokens],
+    ['cached', usage.cachedTokens],
+  ] as const) {
     if (n > 0) tokens.add(Math.round(n), { harness, kind });
   }
-  if (usage.costUsd !== undefined) m.createHistogram('agentvisor_task_cost', 'float', 'USD', 'cost of each agent attempt').record(usage.costUsd, { harness });
+  if (usage.costUsd !== undefined)
+    m.createHistogram('agentvisor_task_cost', 'float', 'USD', 'cost of each agent attempt').record(usage.costUsd, { harness });
 }

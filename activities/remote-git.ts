@@ -10,7 +10,12 @@ import { git } from './git';
 
 /** Where this worker keeps its clone of a remote: one bare repository per remote URL. */
 export function clonePath(dataDir: string, remote: string): string {
-  const slug = path.basename(remote).replace(/\.git$/, '').replace(/[^A-Za-z0-9_-]+/g, '-').slice(0, 40) || 'repo';
+  const slug =
+    path
+      .basename(remote)
+      .replace(/\.git$/, '')
+      .replace(/[^A-Za-z0-9_-]+/g, '-')
+      .slice(0, 40) || 'repo';
   const hash = createHash('sha256').update(remote).digest('hex').slice(0, 10);
   return path.join(clonesDir(dataDir), `${slug}-${hash}.git`);
 }
@@ -75,6 +80,9 @@ export async function pushCommits(clone: string, updates: { commit: string; bran
 export async function deleteRemoteBranches(clone: string, branches: string[]): Promise<string[]> {
   const present = [...(await remoteBranches(clone, branches)).keys()];
   if (present.length > 0) await git(clone).raw(['push', '--quiet', '--no-verify', 'origin', ...present.map((b) => `:refs/heads/${b}`)]);
-  for (const b of branches) await git(clone).raw(['update-ref', '-d', tracking(b)]).catch(() => undefined);
+  for (const b of branches)
+    await git(clone)
+      .raw(['update-ref', '-d', tracking(b)])
+      .catch(() => undefined);
   return present;
 }

@@ -22,7 +22,13 @@ export function resumeActivities() {
     },
 
     /** The task's branch of this run points at the recorded commit; no agent runs. */
-    async adoptRecordedWork(input: { repo: string; runId: string; artifactsDir: string; branch: string; entry: LedgerEntry }): Promise<void> {
+    async adoptRecordedWork(input: {
+      repo: string;
+      runId: string;
+      artifactsDir: string;
+      branch: string;
+      entry: LedgerEntry;
+    }): Promise<void> {
       await git(input.repo).raw(['branch', '--force', input.branch, input.entry.commit]);
       await mkdir(input.artifactsDir, { recursive: true });
       await appendLedger(ledgerPath(input.artifactsDir), { ...input.entry, runId: input.runId });

@@ -32,7 +32,10 @@ export function agentActivities({ runtime, scope, user, owner, defaults, tokens 
       const harness = harnessFor(input.agent.harness);
       // agents that call no provider and reach no host stay on no network at all
       const a = input.agent;
-      const gw = input.gateway && (Object.keys(a.credentials).length > 0 || (a.allowHosts ?? []).length > 0 || a.harness !== 'command') ? input.gateway : undefined;
+      const gw =
+        input.gateway && (Object.keys(a.credentials).length > 0 || (a.allowHosts ?? []).length > 0 || a.harness !== 'command')
+          ? input.gateway
+          : undefined;
       const token = gw ? tokens.task(input.runId, input.taskId) : undefined;
       const invocation = harness.build({
         graphName: input.graphName,
@@ -63,7 +66,12 @@ export function agentActivities({ runtime, scope, user, owner, defaults, tokens 
       const logPath = taskLogPath(input.artifactsDir, input.taskId);
       const name = containerName(input.runId, input.taskId);
       // the harness's own files (settings, instructions), then the agent's `home` files
-      const home = await writeHomeFiles(input.artifactsDir, input.taskId, [...(invocation.files ?? []), ...(input.agent.home ?? [])], owner);
+      const home = await writeHomeFiles(
+        input.artifactsDir,
+        input.taskId,
+        [...(invocation.files ?? []), ...(input.agent.home ?? [])],
+        owner,
+      );
       const shared = await sharedMounts(input, owner);
       // an agent with the gateway: a network of its own, where the gateway is all there is
       const net = gw ? await withHeartbeat('network', () => openTaskNetwork(runtime, input.runId, input.taskId, scope)) : undefined;
@@ -73,7 +81,9 @@ export function agentActivities({ runtime, scope, user, owner, defaults, tokens 
       if (input.shared) await remountLimitedDir(input.shared.dir);
       // DISK LIMIT: a full workspace (or a full shared workspace the agent writes) stops the agent
       const diskFull = async () =>
-        (await isDiskFull(input.worktree)) || (!!input.shared && !input.shared.readOnly && (await isDiskFull(input.shared.dir))) ? DISK_LIMIT_EXCEEDED : undefined;
+        (await isDiskFull(input.worktree)) || (!!input.shared && !input.shared.readOnly && (await isDiskFull(input.shared.dir)))
+          ? DISK_LIMIT_EXCEEDED
+          : undefined;
       const outcome = await runContainer(
         runtime,
         {
@@ -108,8 +118,27 @@ export function agentActivities({ runtime, scope, user, owner, defaults, tokens 
           beforeCreate: firstAttempt()
             ? undefined
             : input.conflict // a resolver's workspace starts again with its merge in progress
-              ? () => restartConflictedMerge({ repo: input.repo, dir: input.worktree, startCommit: input.startCommit, branch: input.conflict!.branch, taskId: input.conflict!.taskId, author: input.agent.name, owner, diskBytes: limits.diskBytes }).then(() => undefined)
-              : () => createWorkspace({ repo: input.repo, dir: input.worktree, commit: input.startCommit, branch: taskBranch(input.runId, input.taskId), author: input.agent.name, owner, diskBytes: limits.diskBytes }).then(() => undefined),
+              ? () =>
+                  restartConflictedMerge({
+                    repo: input.repo,
+                    dir: input.worktree,
+                    startCommit: input.startCommit,
+                    branch: input.conflict!.branch,
+                    taskId: input.conflict!.taskId,
+                    author: input.agent.name,
+                    owner,
+                    diskBytes: limits.diskBytes,
+                  }).then(() => undefined)
+              : () =>
+                  createWorkspace({
+                    repo: input.repo,
+                    dir: input.worktree,
+                    commit: input.startCommit,
+                    branch: taskBranch(input.runId, input.taskId),
+                    author: input.agent.name,
+                    owner,
+                    diskBytes: limits.diskBytes,
+                  }).then(() => undefined),
           progress: (line) => retries.progress(line),
         },
       );
@@ -118,7 +147,8 @@ export function agentActivities({ runtime, scope, user, owner, defaults, tokens 
       const parsed = harness.result?.(await readFile(logPath, 'utf8'), outcome.exitCode);
       // an agent that filled its disk fails with that reason, whether the watch stopped it or it
       // gave up by itself between two looks (a write refused with ENOSPC), whatever it exits with
-      const overDisk = outcome.stoppedFor === DISK_LIMIT_EXCEEDED || (!outcome.stoppedFor && !outcome.timedOut && (await diskFull()) !== undefined);
+      const overDisk =
+        outcome.stoppedFor === DISK_LIMIT_EXCEEDED || (!outcome.stoppedFor && !outcome.timedOut && (await diskFull()) !== undefined);
       const result = overDisk
         ? { ...parsed, success: false, reason: DISK_LIMIT_EXCEEDED }
         : (outcome.stoppedFor && retries.result(parsed?.usage)) || parsed;
@@ -128,7 +158,13 @@ export function agentActivities({ runtime, scope, user, owner, defaults, tokens 
         // the gateway's meter is the authority on usage: it sees every model call, whatever the CLI says
         const u = await taskUsage(gw.controlUrl, tokens.control(input.runId), input.taskId);
         // (inputTokens: every input token not read from a cache, cache writes included, as the harnesses count them)
-        if (u) usage = { inputTokens: u.inputTokens + (u.cacheWriteTokens ?? 0), outputTokens: u.outputTokens, cachedTokens: u.cachedTokens, costUsd: u.usd };
+        if (u)
+          usage = {
+            inputTokens: u.inputTokens + (u.cacheWriteTokens ?? 0),
+            outputTokens: u.outputTokens,
+            cachedTokens: u.cachedTokens,
+            costUsd: u.usd,
+          };
         // a CLI stopped for its retries may not have said which status it got: the gateway knows
         if (u && result && retries.exhausted()) result.reason = `${result.reason ?? ''}${upstreamErrorsNote(u.errors)}`;
         if (budgetExceeded) {
@@ -140,7 +176,15 @@ export function agentActivities({ runtime, scope, user, owner, defaults, tokens 
       const killed = killedFromOutside(outcome);
       countAgentOutcome(
         input.agent.harness,
-        killed ? 'killed' : outcome.timedOut ? 'timed_out' : outcome.oomKilled ? 'oom_killed' : outcome.exitCode === 0 && result?.success !== false ? 'succeeded' : 'failed',
+        killed
+          ? 'killed'
+          : outcome.timedOut
+            ? 'timed_out'
+            : outcome.oomKilled
+              ? 'oom_killed'
+              : outcome.exitCode === 0 && result?.success !== false
+                ? 'succeeded'
+                : 'failed',
       );
       recordUsage(input.agent.harness, usage);
       if (killed || (result && !result.success && result.transient)) {
@@ -179,7 +223,8 @@ async function writeHomeFiles(
   const dir = homeFilesDir(artifactsDir, taskId);
   for (const file of files) {
     const target = path.join(dir, file.path);
-    if (!target.startsWith(dir + path.sep)) throw ApplicationFailure.nonRetryable(`harness file escapes HOME: ${file.path}`, 'BadTaskInput');
+    if (!target.startsWith(dir + path.sep))
+      throw ApplicationFailure.nonRetryable(`harness file escapes HOME: ${file.path}`, 'BadTaskInput');
     await mkdir(path.dirname(target), { recursive: true });
     await writeFile(target, file.content);
   }

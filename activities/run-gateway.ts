@@ -23,7 +23,10 @@ export function gatewayActivities({ runtime, scope, user, owner, tokens }: Activ
 
 /** The one-file gateway built by `npm run build`, from the compiled tree or from the sources. */
 function gatewayBundle(): string {
-  for (const candidate of [path.join(__dirname, '..', 'gateway', 'gateway.bundle.js'), path.join(__dirname, '..', 'dist', 'gateway', 'gateway.bundle.js')]) {
+  for (const candidate of [
+    path.join(__dirname, '..', 'gateway', 'gateway.bundle.js'),
+    path.join(__dirname, '..', 'dist', 'gateway', 'gateway.bundle.js'),
+  ]) {
     if (existsSync(candidate)) return candidate;
   }
   throw ApplicationFailure.nonRetryable('dist/gateway/gateway.bundle.js is missing: run `npm run build`', 'BadTaskInput');

@@ -21,11 +21,24 @@ export function taskWorkspaceActivities({ runtime, scope, user, owner, defaults 
   return {
     async provisionWorkspace(input: TaskInput & { branch: string }): Promise<Workspace> {
       return withHeartbeat('provision workspace', async () => {
-        const startCommit = await startTaskBranch({ repo: input.repo, branch: input.branch, startPoint: input.baseCommit, merge: input.dependencyBranches });
+        const startCommit = await startTaskBranch({
+          repo: input.repo,
+          branch: input.branch,
+          startPoint: input.baseCommit,
+          merge: input.dependencyBranches,
+        });
         const dir = taskWorktreePath(input.artifactsDir, input.taskId);
         // DISK LIMIT: the workspace is a filesystem of the agent's disk limit (activities/disk-limit.ts)
         const diskBytes = effectiveLimits(input.agent.limits, defaults).diskBytes;
-        await createWorkspace({ repo: input.repo, dir, commit: startCommit, branch: input.branch, author: input.agent.name, owner, diskBytes });
+        await createWorkspace({
+          repo: input.repo,
+          dir,
+          commit: startCommit,
+          branch: input.branch,
+          author: input.agent.name,
+          owner,
+          diskBytes,
+        });
         return { path: dir, branch: input.branch, startCommit };
       });
     },

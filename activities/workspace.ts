@@ -76,9 +76,15 @@ export async function createWorkspace(opts: {
   const wanted = [opts.commit, ...(opts.merge ? [opts.merge.commit] : [])];
   // the user's repository serves the commits (its upload-pack, its config): a path, not a remote
   await freshGit(opts.dir, [
-    '-c', 'uploadpack.allowAnySHA1InWant=true',
-    'fetch', '--quiet', '--no-tags', '--no-write-fetch-head', ...(opts.history ? [] : ['--depth', '1']),
-    path.resolve(opts.repo), ...wanted,
+    '-c',
+    'uploadpack.allowAnySHA1InWant=true',
+    'fetch',
+    '--quiet',
+    '--no-tags',
+    '--no-write-fetch-head',
+    ...(opts.history ? [] : ['--depth', '1']),
+    path.resolve(opts.repo),
+    ...wanted,
   ]);
   await freshGit(opts.dir, ['config', 'user.name', opts.author]);
   await freshGit(opts.dir, ['config', 'user.email', agentEmail(opts.author)]);
@@ -208,11 +214,18 @@ export async function collectWork(opts: {
   try {
     if (outcome.timedOut) throw ApplicationFailure.nonRetryable("collecting the agent's work took longer than 3 minutes", 'CollectFailed');
     const error = await readSmallFile(path.join(out, 'error'));
-    if (error !== undefined) throw ApplicationFailure.nonRetryable(`the agent's work cannot be collected: ${printable(error)}`, 'CollectFailed');
+    if (error !== undefined)
+      throw ApplicationFailure.nonRetryable(`the agent's work cannot be collected: ${printable(error)}`, 'CollectFailed');
     const result = (await readSmallFile(path.join(out, 'result')))?.trim();
     if (result === 'none') return undefined;
-    if (result !== 'bundle') throw ApplicationFailure.nonRetryable(`the agent's work cannot be collected (collector exit ${outcome.exitCode})`, 'CollectFailed');
-    return await importBundle({ repo: opts.repo, bundle: path.join(out, 'work.bundle'), startCommit: opts.startCommit, mergeParent: opts.mergeParent });
+    if (result !== 'bundle')
+      throw ApplicationFailure.nonRetryable(`the agent's work cannot be collected (collector exit ${outcome.exitCode})`, 'CollectFailed');
+    return await importBundle({
+      repo: opts.repo,
+      bundle: path.join(out, 'work.bundle'),
+      startCommit: opts.startCommit,
+      mergeParent: opts.mergeParent,
+    });
   } finally {
     await releaseLimitedDir(out);
   }
@@ -232,10 +245,12 @@ async function importBundle(opts: { repo: string; bundle: string; startCommit: s
     await copyRegularFile(opts.bundle, copy);
     const { tip, packOffset } = await readBundleHeader(copy);
     await indexPack(opts.repo, copy, packOffset);
-    if ((await gitIn(opts.repo, ['cat-file', '-t', tip]).catch(() => '')).trim() !== 'commit') refuse('the bundle does not hold its commit');
+    if ((await gitIn(opts.repo, ['cat-file', '-t', tip]).catch(() => '')).trim() !== 'commit')
+      refuse('the bundle does not hold its commit');
     if (opts.mergeParent) {
       const parents = (await gitIn(opts.repo, ['rev-list', '--parents', '-n', '1', tip])).trim().split(' ').slice(1);
-      if (parents.length !== 2 || parents[0] !== opts.startCommit || parents[1] !== opts.mergeParent) refuse('the resolution is not the merge it must be (its parents differ)');
+      if (parents.length !== 2 || parents[0] !== opts.startCommit || parents[1] !== opts.mergeParent)
+        refuse('the resolution is not the merge it must be (its parents differ)');
     } else if (!(await isAncestor(opts.repo, opts.startCommit, tip))) {
       refuse("it does not build on the task's start commit");
     }
@@ -270,7 +285,10 @@ async function readBundleHeader(file: string): Promise<{ tip: string; packOffset
 
 /** `git index-pack --stdin --fix-thin --strict` of the pack in `file` from `offset`, into the repository. */
 async function indexPack(repo: string, file: string, offset: number): Promise<void> {
-  const child = spawn('git', ['-c', `safe.directory=${path.resolve(repo)}`, 'index-pack', '--stdin', '--fix-thin', '--strict'], { cwd: repo, stdio: ['pipe', 'ignore', 'pipe'] });
+  const child = spawn('git', ['-c', `safe.directory=${path.resolve(repo)}`, 'index-pack', '--stdin', '--fix-thin', '--strict'], {
+    cwd: repo,
+    stdio: ['pipe', 'ignore', 'pipe'],
+  });
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString('utf8')).slice(-2000)));
   const exited = new Promise<number>((resolve, reject) => {
@@ -279,7 +297,15 @@ async function indexPack(repo: string, file: string, offset: number): Promise<vo
   });
   await pipeline(createReadStream(file, { start: offset }), child.stdin).catch(() => undefined);
   const code = await exited;
-  if (code !== 0) refuse(printable(stderr.split('\n').filter((l) => l.startsWith('error') || l.startsWith('fatal')).join('; ') || `git index-pack exited ${code}`));
+  if (code !== 0)
+    refuse(
+      printable(
+        stderr
+          .split('\n')
+          .filter((l) => l.startsWith('error') || l.startsWith('fatal'))
+          .join('; ') || `git index-pack exited ${code}`,
+      ),
+    );
 }
 
 /** Copies a file only when it is a regular file, opened without following a link or blocking on a FIFO. */
@@ -288,7 +314,8 @@ async function copyRegularFile(from: string, to: string): Promise<void> {
     throw ApplicationFailure.nonRetryable("the agent's work cannot be collected: the collector left no bundle", 'CollectFailed');
   });
   try {
-    if (!(await handle.stat()).isFile()) throw ApplicationFailure.nonRetryable("the agent's work cannot be collected: the bundle is not a regular file", 'CollectFailed');
+    if (!(await handle.stat()).isFile())
+      throw ApplicationFailure.nonRetryable("the agent's work cannot be collected: the bundle is not a regular file", 'CollectFailed');
     await pipeline(handle.createReadStream({ autoClose: false }), createWriteStream(to, { flags: 'wx', mode: 0o600 }));
   } finally {
     await handle.close();
@@ -311,5 +338,8 @@ async function readSmallFile(file: string): Promise<string | undefined> {
 
 /** Text from a box, fit for a reason: printable characters only, one line, short. */
 function printable(text: string): string {
-  return text.replace(/[^\x20-\x7e]+/g, ' ').trim().slice(0, 300);
+  return text
+    .replace(/[^\x20-\x7e]+/g, ' ')
+    .trim()
+    .slice(0, 300);
 }

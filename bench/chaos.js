@@ -61,12 +61,16 @@ function freePort() {
 }
 
 async function spawnWorker(env) {
-  const child = spawn(process.execPath, [BIN, 'worker'], { env: { ...env, AGENTVISOR_LOG_LEVEL: 'INFO' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [BIN, 'worker'], {
+    env: { ...env, AGENTVISOR_LOG_LEVEL: 'INFO' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
   child.stdout.on('data', (d) => (out += d));
   child.stderr.on('data', (d) => (out += d));
   child.exited = new Promise((r) => child.once('exit', r));
-  while (!out.includes('"state":"RUNNING"')) { // the worker's JSON log line
+  while (!out.includes('"state":"RUNNING"')) {
+    // the worker's JSON log line
     if (child.exitCode !== null) throw new Error(out);
     await sleep(50);
   }
@@ -140,7 +144,8 @@ async function recoveries(client, workflowIds, kills) {
     for (const e of history.events ?? []) {
       const at = millis(e.eventTime);
       events.push(at);
-      if (e.activityTaskScheduledEventAttributes) scheduled.set(String(e.eventId), e.activityTaskScheduledEventAttributes.activityType?.name ?? '?');
+      if (e.activityTaskScheduledEventAttributes)
+        scheduled.set(String(e.eventId), e.activityTaskScheduledEventAttributes.activityType?.name ?? '?');
       const started = e.activityTaskStartedEventAttributes;
       if (started && (started.attempt ?? 1) > 1) retried.push({ at, activity: scheduled.get(String(started.scheduledEventId)) ?? '?' });
     }
@@ -174,9 +179,19 @@ async function main() {
   const cfg = loadConfig(env);
   const docker = new Docker();
   const totals = {
-    runs: 0, asExpected: 0, completed: 0, rolledBack: 0, kills: 0,
-    wrongTrees: 0, orphanContainers: 0, orphanNetworks: 0, orphanWorkspaces: 0, orphanBranches: 0,
-    duplicateContainers: 0, duplicateCommits: 0, duplicateMerges: 0,
+    runs: 0,
+    asExpected: 0,
+    completed: 0,
+    rolledBack: 0,
+    kills: 0,
+    wrongTrees: 0,
+    orphanContainers: 0,
+    orphanNetworks: 0,
+    orphanWorkspaces: 0,
+    orphanBranches: 0,
+    duplicateContainers: 0,
+    duplicateCommits: 0,
+    duplicateMerges: 0,
   };
   const allKills = [];
   const rows = [];
@@ -228,7 +243,11 @@ async function main() {
       await killer;
       const elapsed = Date.now() - t0;
       if (calibrating) window[kind] = elapsed;
-      const rec = await recoveries(started.client, [runId, ...TASKS.map((t) => `${runId}/${t}`), ...(failing ? [`${runId}/d`] : [])], kills);
+      const rec = await recoveries(
+        started.client,
+        [runId, ...TASKS.map((t) => `${runId}/${t}`), ...(failing ? [`${runId}/d`] : [])],
+        kills,
+      );
       await started.client.connection.close();
       await sleep(300); // the last start events
       starts.stop();
@@ -245,14 +264,27 @@ async function main() {
           wrongTree = 1;
           problems.push(`tree [${tree.join(' ')}]`);
         }
-        const names = refs.trim().split('\n').map((l) => l.split(' ')[0]);
-        const leaves = new Set(['refs/heads/main', `refs/heads/agentvisor/${runId}`, ...TASKS.map((t) => `refs/heads/agentvisor-tasks/${runId}/${t}`)]);
+        const names = refs
+          .trim()
+          .split('\n')
+          .map((l) => l.split(' ')[0]);
+        const leaves = new Set([
+          'refs/heads/main',
+          `refs/heads/agentvisor/${runId}`,
+          ...TASKS.map((t) => `refs/heads/agentvisor-tasks/${runId}/${t}`),
+        ]);
         orphanBranches = names.filter((n) => !leaves.has(n)).length + [...leaves].filter((n) => !names.includes(n)).length;
       } else {
         // d fails; a task still running then (c, when a kill delayed it) is cancelled, as without kills
         const others = (report.tasks ?? []).filter((t) => t.id !== 'd' && t.status !== 'succeeded' && t.status !== 'cancelled');
         const d = (report.tasks ?? []).find((t) => t.id === 'd');
-        if (report.status !== 'failed' || d?.status !== 'failed' || !/agent exited with code 3/.test(d.error ?? '') || others.length || /rollback incomplete/.test(report.error ?? '')) {
+        if (
+          report.status !== 'failed' ||
+          d?.status !== 'failed' ||
+          !/agent exited with code 3/.test(d.error ?? '') ||
+          others.length ||
+          /rollback incomplete/.test(report.error ?? '')
+        ) {
           problems.push(`${report.status}: ${report.error}`);
         }
         // the rollback: every ref exactly as before
@@ -288,14 +320,19 @@ async function main() {
       }
       let duplicateMerges = 0;
       if (!failing && report.status === 'completed') {
-        const merges = git(repo, 'log', '--merges', '--format=%s', report.integrationBranch).split('\n').filter((s) => s.startsWith('agentvisor: merge'));
+        const merges = git(repo, 'log', '--merges', '--format=%s', report.integrationBranch)
+          .split('\n')
+          .filter((s) => s.startsWith('agentvisor: merge'));
         duplicateMerges = merges.length - new Set(merges).size;
         const unmerged = TASKS.filter((t) => !merges.includes(`agentvisor: merge ${t}`));
         if (unmerged.length) problems.push(`not merged: ${unmerged.join(', ')}`);
       }
 
       // a run is as expected when nothing is wrong, left behind or done twice
-      const ok = problems.length === 0 && orphanContainers + orphanNetworks + orphanWorkspaces + orphanBranches === 0 && duplicateContainers + duplicateCommits + duplicateMerges === 0;
+      const ok =
+        problems.length === 0 &&
+        orphanContainers + orphanNetworks + orphanWorkspaces + orphanBranches === 0 &&
+        duplicateContainers + duplicateCommits + duplicateMerges === 0;
       totals.runs++;
       if (ok) totals.asExpected++;
       if (!failing && report.status === 'completed') totals.completed++;
@@ -311,8 +348,15 @@ async function main() {
       totals.duplicateMerges += duplicateMerges;
       kills.forEach((k, j) => allKills.push({ run: i, kind, offset: k.offset, ...rec[j] }));
       const row = {
-        run: i, kind, status: report.status, ok, problems, seconds: +(elapsed / 1000).toFixed(1), calibrating,
-        kills: kills.map((k, j) => ({ offset: k.offset, ...rec[j] })), starts: counts,
+        run: i,
+        kind,
+        status: report.status,
+        ok,
+        problems,
+        seconds: +(elapsed / 1000).toFixed(1),
+        calibrating,
+        kills: kills.map((k, j) => ({ offset: k.offset, ...rec[j] })),
+        starts: counts,
         orphans: { containers: orphanContainers, networks: orphanNetworks, workspaces: orphanWorkspaces, branches: orphanBranches },
         duplicates: { containers: duplicateContainers, commits: duplicateCommits, merges: duplicateMerges },
       };
@@ -349,7 +393,8 @@ async function main() {
       `workspaces ${totals.orphanWorkspaces}, branches ${totals.orphanBranches}; duplicate containers ${totals.duplicateContainers}, ` +
       `commits ${totals.duplicateCommits}, merges ${totals.duplicateMerges}`,
   );
-  if (process.env.CHAOS_JSON) fs.writeFileSync(process.env.CHAOS_JSON, JSON.stringify({ totals, window, byPoint: table, runs: rows }, null, 2) + '\n');
+  if (process.env.CHAOS_JSON)
+    fs.writeFileSync(process.env.CHAOS_JSON, JSON.stringify({ totals, window, byPoint: table, runs: rows }, null, 2) + '\n');
   const clean = Object.entries(totals).every(([k, v]) => !/^(wrong|orphan|duplicate)/.test(k) || v === 0);
   if (totals.asExpected === totals.runs && clean) fs.rmSync(dataDir, { recursive: true, force: true });
   else console.log(`(kept the data folder: ${dataDir})`);

@@ -29,7 +29,10 @@ const args = new Set(process.argv.slice(2));
 const quick = args.has('--quick');
 const num = (name, dflt, q) => Number(process.env[name] ?? (quick ? q : dflt));
 const CFG = {
-  parallel: (process.env.BENCH_PARALLEL ?? (quick ? '1,3' : '1,5,10,25,50')).split(',').map(Number).filter((n) => n > 0),
+  parallel: (process.env.BENCH_PARALLEL ?? (quick ? '1,3' : '1,5,10,25,50'))
+    .split(',')
+    .map(Number)
+    .filter((n) => n > 0),
   overheadReps: num('BENCH_OVERHEAD_REPS', 5, 2),
   reps: num('BENCH_REPS', 3, 1),
   largeReps: num('BENCH_LARGE_REPS', 1, 1),
@@ -137,7 +140,9 @@ async function main() {
         fs.writeFileSync(path.join(dir, 'cli-stderr.txt'), run.stderr);
         log(`agentvisor ${shape} ${n}: FAILED after ${sec(run.wallMs)}: ${run.error.slice(0, 300)} (histories in ${dir})`);
       } else {
-        log(`agentvisor ${shape} ${n}: ${sec(run.wallMs)} (first agent start ${msf(run.ttfasMs)}, ${run.containers.maxConcurrent} at once${run.retries ? `, ${run.retries} activity retries` : ''})`);
+        log(
+          `agentvisor ${shape} ${n}: ${sec(run.wallMs)} (first agent start ${msf(run.ttfasMs)}, ${run.containers.maxConcurrent} at once${run.retries ? `, ${run.retries} activity retries` : ''})`,
+        );
       }
       return run;
     }
@@ -202,7 +207,11 @@ async function main() {
 
     // A chain of dependent tasks.
     if (CFG.chain > 0) {
-      const { av, bl } = await pairs(CFG.chainReps, () => agentvisor('chain', CFG.chain, { histories: 'all' }), () => baseline('chain', CFG.chain));
+      const { av, bl } = await pairs(
+        CFG.chainReps,
+        () => agentvisor('chain', CFG.chain, { histories: 'all' }),
+        () => baseline('chain', CFG.chain),
+      );
       results.chain = { n: CFG.chain, reps: CFG.chainReps, av, bl };
     }
 
@@ -248,7 +257,13 @@ async function main() {
       const one = await agentvisor('parallel', 1, { cliNodeArgs: ['--cpu-prof', `--cpu-prof-dir=${dir}/cli`] });
       const ten = await agentvisor('parallel', 10);
       await pw.stop();
-      const pick = (d) => (fs.existsSync(d) ? fs.readdirSync(d).filter((f) => f.endsWith('.cpuprofile')).map((f) => path.join(d, f)) : []);
+      const pick = (d) =>
+        fs.existsSync(d)
+          ? fs
+              .readdirSync(d)
+              .filter((f) => f.endsWith('.cpuprofile'))
+              .map((f) => path.join(d, f))
+          : [];
       const cliProf = pick(`${dir}/cli`)[0];
       const workerProf = pick(`${dir}/worker`)[0];
       results.profile = {
@@ -360,10 +375,22 @@ function render(R) {
   if (p1) {
     const a = wall(p1.av);
     const b = wall(p1.bl);
-    rows.push([`Per-task overhead: 1 trivial task, \`run\` → exit (${both2(p1.av, p1.bl)})`, sec(a), sec(b), ratio(a, b), `+${sec(a - b)}`]);
+    rows.push([
+      `Per-task overhead: 1 trivial task, \`run\` → exit (${both2(p1.av, p1.bl)})`,
+      sec(a),
+      sec(b),
+      ratio(a, b),
+      `+${sec(a - b)}`,
+    ]);
     const ta = median(ok(p1.av).map((r) => r.ttfasMs));
     const tb = median(ok(p1.bl).map((r) => r.ttfasMs));
-    rows.push([`Time to first agent start, warm server and worker (${both2(p1.av, p1.bl)})`, sec(ta), sec(tb), ratio(ta, tb), `+${sec(ta - tb)}`]);
+    rows.push([
+      `Time to first agent start, warm server and worker (${both2(p1.av, p1.bl)})`,
+      sec(ta),
+      sec(tb),
+      ratio(ta, tb),
+      `+${sec(ta - tb)}`,
+    ]);
   }
   for (const p of R.parallel) {
     const a = wall(p.av);
@@ -436,7 +463,11 @@ function render(R) {
       ]);
     }
   };
-  for (const p of R.parallel) histRow(`${p.n} parallel`, [ok(p.av)[0] ?? p.av[0], ...p.av.filter((r) => !r.ok)].filter((x, i, a) => x && a.indexOf(x) === i));
+  for (const p of R.parallel)
+    histRow(
+      `${p.n} parallel`,
+      [ok(p.av)[0] ?? p.av[0], ...p.av.filter((r) => !r.ok)].filter((x, i, a) => x && a.indexOf(x) === i),
+    );
   if (R.chain) histRow(`chain of ${R.chain.n}`, R.chain.av);
   if (R.fan) histRow(`fan-out/fan-in of ${R.fan.n}`, R.fan.av);
   md.push('### Temporal history of the parent workflow');
@@ -447,7 +478,12 @@ function render(R) {
       '“activity retries” counts activity attempts beyond the first in the parent and all children.',
   );
   md.push('');
-  md.push(table(['graph', 'parent events', 'parent size (protobuf)', 'parent size (JSON)', 'largest child: events / size', 'activity retries'], hist));
+  md.push(
+    table(
+      ['graph', 'parent events', 'parent size (protobuf)', 'parent size (JSON)', 'largest child: events / size', 'activity retries'],
+      hist,
+    ),
+  );
   md.push('');
 
   // Where the time goes, one task.
@@ -457,7 +493,12 @@ function render(R) {
     const blSeg = medianSegments(ok(p1.bl).map((r) => m.baselineSegments(r, r.containers)));
     const avCat = byCategory(avSeg);
     const blCat = byCategory(blSeg);
-    const catRows = CATEGORIES.map(([c]) => [c, msf(avCat.get(c)), msf(blCat.get(c)), `${avCat.get(c) - blCat.get(c) >= 0 ? '+' : ''}${msf(avCat.get(c) - blCat.get(c))}`]);
+    const catRows = CATEGORIES.map(([c]) => [
+      c,
+      msf(avCat.get(c)),
+      msf(blCat.get(c)),
+      `${avCat.get(c) - blCat.get(c) >= 0 ? '+' : ''}${msf(avCat.get(c) - blCat.get(c))}`,
+    ]);
     const sum = (mp) => [...mp.values()].reduce((a, b) => a + b, 0);
     if (avCat.get('other') || blCat.get('other')) catRows.push(['other', msf(avCat.get('other') || 0), msf(blCat.get('other') || 0), '']);
     catRows.push(['total (sum of medians)', msf(sum(avCat)), msf(sum(blCat)), `+${msf(sum(avCat) - sum(blCat))}`]);
@@ -512,7 +553,9 @@ function render(R) {
         `${msf(median(l.createToStart))} / ${msf(mx(l.createToStart))}`,
       ];
     });
-    md.push(table(['graph', 'containers', 'runAgent scheduled → container start (median / max)', 'docker create → start (median / max)'], rowsL));
+    md.push(
+      table(['graph', 'containers', 'runAgent scheduled → container start (median / max)', 'docker create → start (median / max)'], rowsL),
+    );
     md.push('');
     // over every run of each graph, not only the one shown above
     const reasons = [];
@@ -524,7 +567,8 @@ function render(R) {
     for (const [label, runs] of allRuns) {
       const withKids = runs.filter((r) => r.children);
       const hs = withKids.flatMap((r) => [r.parent, ...r.children]).filter(Boolean);
-      for (const [msg, count] of m.failureReasons(hs)) reasons.push([`${label} (${withKids.length} run${withKids.length > 1 ? 's' : ''})`, msg, count]);
+      for (const [msg, count] of m.failureReasons(hs))
+        reasons.push([`${label} (${withKids.length} run${withKids.length > 1 ? 's' : ''})`, msg, count]);
     }
     if (reasons.length) {
       md.push(table(['graph', 'retry or failure', 'count'], reasons));
@@ -536,10 +580,20 @@ function render(R) {
     for (const [label, run] of scaleRuns) {
       const totals = m.activityTotals([run.parent, ...run.children].filter(Boolean));
       for (const [name, t] of totals) {
-        rowsA.push([label, name, t.count, msf(median(t.queueMs)), msf(Math.max(...t.queueMs)), msf(median(t.execMs)), msf(Math.max(...t.execMs))]);
+        rowsA.push([
+          label,
+          name,
+          t.count,
+          msf(median(t.queueMs)),
+          msf(Math.max(...t.queueMs)),
+          msf(median(t.execMs)),
+          msf(Math.max(...t.execMs)),
+        ]);
       }
     }
-    md.push(table(['graph', 'activity', 'count', 'queue wait (median)', 'queue wait (max)', 'execution (median)', 'execution (max)'], rowsA));
+    md.push(
+      table(['graph', 'activity', 'count', 'queue wait (median)', 'queue wait (max)', 'execution (median)', 'execution (max)'], rowsA),
+    );
     md.push('');
   }
 
@@ -554,7 +608,12 @@ function render(R) {
           `(require) and ${msf(P.cli.gcMs)} in GC; the rest of the wall time it waits.`,
       );
       md.push('');
-      md.push(table(['CLI: self time by package', 'ms'], P.cli.byPackage.map(([k, v]) => [k, msf(v)])));
+      md.push(
+        table(
+          ['CLI: self time by package', 'ms'],
+          P.cli.byPackage.map(([k, v]) => [k, msf(v)]),
+        ),
+      );
       md.push('');
     }
     if (P.worker) {
@@ -563,9 +622,19 @@ function render(R) {
           `${msf(P.worker.moduleLoadMs)} of it loading modules, ${msf(P.worker.gcMs)} in GC.`,
       );
       md.push('');
-      md.push(table(['worker: self time by package', 'ms'], P.worker.byPackage.map(([k, v]) => [k, msf(v)])));
+      md.push(
+        table(
+          ['worker: self time by package', 'ms'],
+          P.worker.byPackage.map(([k, v]) => [k, msf(v)]),
+        ),
+      );
       md.push('');
-      md.push(table(['worker: top functions (self time)', 'ms'], P.worker.topFunctions.slice(0, 8).map(([k, v]) => [`\`${k}\``, msf(v)])));
+      md.push(
+        table(
+          ['worker: top functions (self time)', 'ms'],
+          P.worker.topFunctions.slice(0, 8).map(([k, v]) => [`\`${k}\``, msf(v)]),
+        ),
+      );
       md.push('');
     }
   }
@@ -575,7 +644,9 @@ function render(R) {
   md.push('');
   const raw = [];
   const addRaw = (label, runs) =>
-    runs.forEach((r, i) => raw.push([label, r.kind, i + 1, r.ok ? 'ok' : 'FAILED', sec(r.wallMs), msf(r.ttfasMs), r.containers.maxConcurrent, r.retries ?? '']));
+    runs.forEach((r, i) =>
+      raw.push([label, r.kind, i + 1, r.ok ? 'ok' : 'FAILED', sec(r.wallMs), msf(r.ttfasMs), r.containers.maxConcurrent, r.retries ?? '']),
+    );
   for (const p of R.parallel) {
     addRaw(`${p.n} parallel`, p.av);
     addRaw(`${p.n} parallel`, p.bl);

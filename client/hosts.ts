@@ -68,7 +68,8 @@ export async function describeHosts(client: Client): Promise<HostsReport> {
       const identity = p.identity ?? '';
       const last = seen(p.lastAccessTime);
       const known = workers.get(identity);
-      if (!known || (last && (!known.lastSeen || last > known.lastSeen))) workers.set(identity, { identity, host: parseIdentity(identity)?.name, lastSeen: last });
+      if (!known || (last && (!known.lastSeen || last > known.lastSeen)))
+        workers.set(identity, { identity, host: parseIdentity(identity)?.name, lastSeen: last });
     }
     queues.push({ queue, workers: [...workers.values()] });
   }
@@ -77,7 +78,10 @@ export async function describeHosts(client: Client): Promise<HostsReport> {
   const elsewhere: string[] = [];
   const query = `ExecutionStatus = 'Running' AND (WorkflowType = 'runTask' OR WorkflowType = 'runGraph')`;
   for await (const wf of client.workflow.list({ query })) {
-    const d = await client.workflow.getHandle(wf.workflowId, wf.runId).describe().catch(() => undefined);
+    const d = await client.workflow
+      .getHandle(wf.workflowId, wf.runId)
+      .describe()
+      .catch(() => undefined);
     for (const a of d?.raw.pendingActivities ?? []) {
       const what = `${wf.workflowId}: ${a.activityType?.name ?? '?'}`;
       if (a.state === PendingActivityState.PENDING_ACTIVITY_STATE_SCHEDULED) {

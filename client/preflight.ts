@@ -25,7 +25,12 @@ export async function checkRepository(graph: GraphSpec, runId?: string): Promise
   ]);
   if (!top?.trim()) return [{ path: 'repo', message: `not a git repository (or it has no work tree): ${graph.repo}` }];
   // `<* if checked out> <type> <ref>`; for-each-ref also lists refs below a name, so match exactly
-  const found = new Map(refs.split('\n').filter(Boolean).map((l) => [l.slice(2).split(' ')[1], { head: l[0] === '*', type: l.slice(2).split(' ')[0] }]));
+  const found = new Map(
+    refs
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => [l.slice(2).split(' ')[1], { head: l[0] === '*', type: l.slice(2).split(' ')[0] }]),
+  );
 
   const problems: Problem[] = [];
   const base = found.get(branches[0]);
@@ -37,7 +42,11 @@ export async function checkRepository(graph: GraphSpec, runId?: string): Promise
     // trimEnd only: each porcelain line starts with a two-column status (" M file") that trim() would cut
     const dirty = (await git.raw(['status', '--porcelain', '--untracked-files=no'])).trimEnd();
     if (dirty) {
-      const files = dirty.split('\n').map((l) => l.slice(3)).slice(0, 5).join(', ');
+      const files = dirty
+        .split('\n')
+        .map((l) => l.slice(3))
+        .slice(0, 5)
+        .join(', ');
       problems.push({
         path: 'repo',
         message: `working tree of ${graph.repo} has uncommitted changes on the base branch "${graph.baseBranch}" (${files}); commit or stash them: agents start from the last commit`,
@@ -97,7 +106,12 @@ function checkHomeFiles(graph: GraphSpec, agent: GraphSpec['agents'][string], en
   const harness = HARNESSES[agent.harness];
   if (!files.length || !harness || !graph.tasks.length) return [];
   const problems: Problem[] = [];
-  const invocation = harness.build({ graphName: graph.name, agent, task: { ...graph.tasks[0], agent: agent.name }, gateway: { url: 'http://gateway', token: 'token' } });
+  const invocation = harness.build({
+    graphName: graph.name,
+    agent,
+    task: { ...graph.tasks[0], agent: agent.name },
+    gateway: { url: 'http://gateway', token: 'token' },
+  });
   const own = new Set((invocation.files ?? []).map((f) => f.path));
   const secrets = new Map<string, string>();
   for (const a of Object.values(graph.agents)) {
@@ -114,11 +128,17 @@ function checkHomeFiles(graph: GraphSpec, agent: GraphSpec['agents'][string], en
   for (const f of files) {
     const where = `agents.${agent.name}.home`;
     if (own.has(f.path)) {
-      problems.push({ path: where, message: `home file ${f.path} of agent "${agent.name}" is one the ${agent.harness} harness writes itself; choose another path` });
+      problems.push({
+        path: where,
+        message: `home file ${f.path} of agent "${agent.name}" is one the ${agent.harness} harness writes itself; choose another path`,
+      });
     }
     for (const [value, ref] of secrets) {
       if (f.content.includes(value)) {
-        problems.push({ path: where, message: `home file ${f.path} of agent "${agent.name}" holds the value of credential ${ref}: credentials go in credentials: (the gateway holds them), never in HOME` });
+        problems.push({
+          path: where,
+          message: `home file ${f.path} of agent "${agent.name}" holds the value of credential ${ref}: credentials go in credentials: (the gateway holds them), never in HOME`,
+        });
       }
     }
   }
@@ -162,7 +182,13 @@ export async function checkImages(docker: Docker, images: string[]): Promise<Pro
   }
   const problems: Problem[] = [];
   for (const image of images) {
-    const present = await docker.getImage(image).inspect().then(() => true, () => false);
+    const present = await docker
+      .getImage(image)
+      .inspect()
+      .then(
+        () => true,
+        () => false,
+      );
     if (present) continue;
     if (image === AGENTS_IMAGE || image === BASE_IMAGE) {
       // agentvisor's own images are built here, never pulled (this may take a minute or two)

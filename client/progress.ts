@@ -39,7 +39,10 @@ function activity(t: TaskReport, lastLine?: string): string {
 }
 
 export function renderTable(report: RunReport, colour: boolean, now = Date.now(), lastLines: Map<string, string> = new Map()): string {
-  const table = new Table({ head: ['task', 'agent', 'status', 'elapsed', 'tokens', 'cost', 'last activity'], style: { head: [], border: [] } });
+  const table = new Table({
+    head: ['task', 'agent', 'status', 'elapsed', 'tokens', 'cost', 'last activity'],
+    style: { head: [], border: [] },
+  });
   for (const t of report.tasks) {
     const shown = t.reusedFrom ? 'reused' : t.status;
     const status = colour ? `${COLOURS[t.status] ?? ''}${shown}\x1b[0m` : shown;
@@ -49,7 +52,9 @@ export function renderTable(report: RunReport, colour: boolean, now = Date.now()
   const totals = totalsText(report);
   if (totals) lines.push(totals);
   const merge = report.merge.status === 'pending' ? '' : `merge: ${report.merge.status}`;
-  const evaluation = report.evaluation ? `evaluation: ${report.evaluation.passed ? 'passed' : `failed (exit ${report.evaluation.exitCode})`}` : '';
+  const evaluation = report.evaluation
+    ? `evaluation: ${report.evaluation.passed ? 'passed' : `failed (exit ${report.evaluation.exitCode})`}`
+    : '';
   if (merge || evaluation) lines.push([merge, evaluation].filter(Boolean).join('   '));
   return lines.join('\n');
 }

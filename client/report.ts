@@ -39,21 +39,27 @@ export function graphSvg(report: RunReport, after: Record<string, string[]> = af
   const depth = depths(report.tasks, after);
   const columns = new Map<number, TaskReport[]>();
   for (const t of report.tasks) columns.set(depth.get(t.id)!, [...(columns.get(depth.get(t.id)!) ?? []), t]);
-  const W = 170, H = 54, GX = 60, GY = 18;
+  const W = 170,
+    H = 54,
+    GX = 60,
+    GY = 18;
   const pos = new Map<string, { x: number; y: number }>();
   for (const [d, list] of columns) list.forEach((t, i) => pos.set(t.id, { x: 10 + d * (W + GX), y: 10 + i * (H + GY) }));
   const width = 20 + columns.size * (W + GX) - GX;
   const height = 20 + Math.max(...[...columns.values()].map((l) => l.length)) * (H + GY) - GY;
   const edges = report.tasks.flatMap((t) =>
     (after[t.id] ?? []).map((dep) => {
-      const a = pos.get(dep)!, b = pos.get(t.id)!;
+      const a = pos.get(dep)!,
+        b = pos.get(t.id)!;
       return `<path class="edge" d="M${a.x + W},${a.y + H / 2} C${a.x + W + GX / 2},${a.y + H / 2} ${b.x - GX / 2},${b.y + H / 2} ${b.x},${b.y + H / 2}" />`;
     }),
   );
   const nodes = report.tasks.map((t) => {
     const p = pos.get(t.id)!;
-    return `<g class="node" data-task="${esc(t.id)}" data-status="${esc(t.status)}"><rect x="${p.x}" y="${p.y}" width="${W}" height="${H}" rx="8" fill="${COLOUR[t.status] ?? '#999'}" />` +
-      `<text x="${p.x + 10}" y="${p.y + 22}" class="id">${esc(t.id)}</text><text x="${p.x + 10}" y="${p.y + 40}" class="sub">${esc(t.agent)} · ${esc(t.reusedFrom ? 'reused' : t.status)}</text></g>`;
+    return (
+      `<g class="node" data-task="${esc(t.id)}" data-status="${esc(t.status)}"><rect x="${p.x}" y="${p.y}" width="${W}" height="${H}" rx="8" fill="${COLOUR[t.status] ?? '#999'}" />` +
+      `<text x="${p.x + 10}" y="${p.y + 22}" class="id">${esc(t.id)}</text><text x="${p.x + 10}" y="${p.y + 40}" class="sub">${esc(t.agent)} · ${esc(t.reusedFrom ? 'reused' : t.status)}</text></g>`
+    );
   });
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}">${edges.join('')}${nodes.join('')}</svg>`;
 }
@@ -81,7 +87,10 @@ export function totalsHtml(report: RunReport): string {
     ['agent time', secs(report.tasks.reduce((n, t) => n + (t.startedAt && t.finishedAt ? t.finishedAt - t.startedAt : 0), 0))],
     ['files changed', String(report.tasks.reduce((n, t) => n + t.filesChanged, 0))],
     ['lines', `+${report.tasks.reduce((n, t) => n + t.insertions, 0)} −${report.tasks.reduce((n, t) => n + t.deletions, 0)}`],
-    ['tokens', totals ? `${formatTokens(totals.tokens)} (in ${formatTokens(totals.inputTokens)}, out ${formatTokens(totals.outputTokens)})` : '—'],
+    [
+      'tokens',
+      totals ? `${formatTokens(totals.tokens)} (in ${formatTokens(totals.inputTokens)}, out ${formatTokens(totals.outputTokens)})` : '—',
+    ],
     ['cost', totals?.priced ? formatUsd(totals.costUsd) : '—'],
   ];
   return `<table class="totals" id="totals">${cells.map(([k, v]) => `<tr><th>${k}</th><td data-total="${k.replace(/ /g, '-')}">${esc(v)}</td></tr>`).join('')}</table>`;
@@ -95,7 +104,12 @@ export function reportHtml(report: RunReport, after: Record<string, string[]> = 
       `<td><code>${esc(t.commit?.slice(0, 10))}</code></td><td>${t.logPath ? `<a href="file://${esc(t.logPath)}">log</a>` : ''}</td><td>${esc(t.error ?? t.note ?? (t.addedBy ? `added by ${t.addedBy}` : ''))}</td><td class="num">${tokensOf(t.usage)}</td><td class="num">${costOf(t.usage)}</td></tr>`,
   );
   const merge = report.merge.conflicts.length
-    ? report.merge.conflicts.map((c) => `conflict: <b>${esc(c.taskId)}</b> with ${esc(c.conflictsWith.join(', '))} in ${esc(c.files.join(', '))}${esc(describeResolution(c.resolution))}`).join('<br>')
+    ? report.merge.conflicts
+        .map(
+          (c) =>
+            `conflict: <b>${esc(c.taskId)}</b> with ${esc(c.conflictsWith.join(', '))} in ${esc(c.files.join(', '))}${esc(describeResolution(c.resolution))}`,
+        )
+        .join('<br>')
     : esc(report.merge.status);
   const evaluation = report.evaluation
     ? `${report.evaluation.passed ? 'passed' : `failed (exit ${report.evaluation.exitCode})`} · <a href="file://${esc(report.evaluation.logPath)}">log</a>`
@@ -113,7 +127,15 @@ table{border-collapse:collapse}td,th{padding:4px 10px;border-bottom:1px solid #e
 <h1>${esc(report.graphName)} <span class="status">${esc(report.status)}</span></h1>
 <div class="meta">run <code>${esc(report.runId)}</code> · repo <code>${esc(report.repo)}</code> · base <code>${esc(report.baseCommit?.slice(0, 10))}</code> · integration branch <code>${esc(report.integrationBranch)}</code> · ${report.finishedAt ? secs(report.finishedAt - report.startedAt) : 'running'}</div>
 ${report.error ? `<p class="status">${esc(report.error)}</p>` : ''}
-${report.shared ? `<p class="meta" id="shared">shared workspace <code>${esc(report.shared.path)}</code> at <code>${esc(report.shared.mount)}</code> (${esc(Object.entries(report.shared.access).map(([a, m]) => `${a} ${m}`).join(', '))})${report.shared.removed ? ' · removed by the rollback' : ''}</p>` : ''}
+${
+  report.shared
+    ? `<p class="meta" id="shared">shared workspace <code>${esc(report.shared.path)}</code> at <code>${esc(report.shared.mount)}</code> (${esc(
+        Object.entries(report.shared.access)
+          .map(([a, m]) => `${a} ${m}`)
+          .join(', '),
+      )})${report.shared.removed ? ' · removed by the rollback' : ''}</p>`
+    : ''
+}
 <h2>Graph</h2>${graphSvg(report, after)}
 <h2>Timeline</h2>${timelineHtml(report)}
 <h2>Tasks</h2><table><tr><th>task</th><th>agent</th><th>status</th><th>duration</th><th>files</th><th>lines</th><th>commit</th><th>log</th><th>note</th><th>tokens</th><th>cost</th></tr>${rows.join('')}</table>
@@ -138,7 +160,8 @@ export function approvalsHtml(report: RunReport): string {
 export function proposalsHtml(report: RunReport): string {
   if (!report.proposals?.length) return '';
   const rows = report.proposals.map(
-    (p) => `<tr data-proposal="${esc(p.file)}"><td>${esc(p.by)}</td><td>${esc(p.file)}</td><td>${esc(p.tasks.join(', '))}</td><td>${esc(p.status)}</td><td>${esc(p.reason ?? '')}</td></tr>`,
+    (p) =>
+      `<tr data-proposal="${esc(p.file)}"><td>${esc(p.by)}</td><td>${esc(p.file)}</td><td>${esc(p.tasks.join(', '))}</td><td>${esc(p.status)}</td><td>${esc(p.reason ?? '')}</td></tr>`,
   );
   return `<h2>Proposals</h2><table><tr><th>by</th><th>file</th><th>tasks</th><th>status</th><th>reason</th></tr>${rows.join('')}</table>`;
 }
@@ -155,7 +178,11 @@ export function publicReport(report: RunReport): PublicReport {
 }
 
 /** Writes report.html and report.md next to the run's artifacts (or into `outDir`). */
-export function writeRunReport(report: RunReport, after: Record<string, string[]> = afterOf(report), outDir = report.artifactsDir): { html: string; markdown: string } {
+export function writeRunReport(
+  report: RunReport,
+  after: Record<string, string[]> = afterOf(report),
+  outDir = report.artifactsDir,
+): { html: string; markdown: string } {
   mkdirSync(outDir, { recursive: true });
   const html = path.join(outDir, 'report.html');
   const markdown = path.join(outDir, 'report.md');

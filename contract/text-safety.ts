@@ -72,6 +72,10 @@ export function markdownText(text: unknown): string {
 export function markdownLines(text: unknown): string {
   return terminalText(text, { multiline: true })
     .split('\n')
-    .map((line) => markdownText(line).replace(/^(\s*)([-+=]|\d+(?=[.)]))/, (_, space: string, lead: string) => (/\d/.test(lead) ? `${space}${lead}\\` : `${space}\\${lead}`)))
+    .map((line) =>
+      markdownText(line).replace(/^(\s*)([-+=]|\d+(?=[.)]))/, (_, space: string, lead: string) =>
+        /\d/.test(lead) ? `${space}${lead}\\` : `${space}\\${lead}`,
+      ),
+    )
     .join('  \n');
 }

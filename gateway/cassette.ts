@@ -50,12 +50,19 @@ const eventSchema = z
 const requestSchema = z
   .object({
     provider: z.string().min(1),
-    method: z.string().regex(/^[A-Za-z]+$/).default('POST').transform((m) => m.toUpperCase()),
+    method: z
+      .string()
+      .regex(/^[A-Za-z]+$/)
+      .default('POST')
+      .transform((m) => m.toUpperCase()),
     path: z.string().startsWith('/', { message: 'expected a path starting with /' }),
     model: z.string().optional(),
     stream: z.boolean().optional(),
     bodyBytes: z.number().int().nonnegative().optional(),
-    bodySha256: z.string().regex(/^[0-9a-f]{64}$/).optional(),
+    bodySha256: z
+      .string()
+      .regex(/^[0-9a-f]{64}$/)
+      .optional(),
     note: z.string().optional(),
   })
   .strict();
@@ -121,8 +128,14 @@ export function loadCassette(file: string): Cassette {
   const r = cassetteSchema.safeParse(raw);
   if (!r.success) {
     const i = r.error.issues[0];
-    const where = i.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('').replace(/^\./, '');
-    throw new CassetteError(file, `${where || '(top level)'}: ${i.message}${r.error.issues.length > 1 ? ` (and ${r.error.issues.length - 1} more problems)` : ''}`);
+    const where = i.path
+      .map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`))
+      .join('')
+      .replace(/^\./, '');
+    throw new CassetteError(
+      file,
+      `${where || '(top level)'}: ${i.message}${r.error.issues.length > 1 ? ` (and ${r.error.issues.length - 1} more problems)` : ''}`,
+    );
   }
   return r.data;
 }
@@ -141,7 +154,12 @@ export function recordedData(text: string): unknown {
 const dataText = (d: unknown): string => (typeof d === 'string' ? d : JSON.stringify(d));
 
 export function toRecordedEvent(e: SseEvent): RecordedEvent {
-  return { ...(e.event !== undefined ? { event: e.event } : {}), ...(e.id !== undefined ? { id: e.id } : {}), ...(e.retry !== undefined ? { retry: e.retry } : {}), data: recordedData(e.data) };
+  return {
+    ...(e.event !== undefined ? { event: e.event } : {}),
+    ...(e.id !== undefined ? { id: e.id } : {}),
+    ...(e.retry !== undefined ? { retry: e.retry } : {}),
+    data: recordedData(e.data),
+  };
 }
 
 /** The body, content type and the SSE data of each event of a recorded response. */
@@ -227,7 +245,10 @@ export class CassetteStore {
   next(taskId: string, provider: string, method: string, providerPath: string, bodySha256: string, model?: string): ReplayMatch {
     const slot = this.slots.get(taskId);
     if (!slot || !slot.file) {
-      return { ok: false, message: `agentvisor gateway (replay): no cassette for task ${taskId} (looked for ${path.join(this.dir, taskId)}.yaml, .yml, .json)` };
+      return {
+        ok: false,
+        message: `agentvisor gateway (replay): no cassette for task ${taskId} (looked for ${path.join(this.dir, taskId)}.yaml, .yml, .json)`,
+      };
     }
     const p = providerPath.split('?')[0];
     const same = (i: Interaction) => i.request.provider === provider && i.request.method === method && i.request.path.split('?')[0] === p;

@@ -53,21 +53,26 @@ const providerSchema = z
  * Bare names must be upper case so that a secret pasted here by mistake (mixed case) is refused
  * by a message that does not repeat it.
  */
-const credentialRef = z
-  .string()
-  .regex(/^(env:[A-Za-z_][A-Za-z0-9_]*|file:\/.+|\/.+|[A-Z_][A-Z0-9_]*)$/, {
-    message: 'expected a reference: an environment variable name (UPPER_CASE, or env:NAME) or an absolute file path (or file:/path), never the secret itself',
-  });
+const credentialRef = z.string().regex(/^(env:[A-Za-z_][A-Za-z0-9_]*|file:\/.+|\/.+|[A-Z_][A-Z0-9_]*)$/, {
+  message:
+    'expected a reference: an environment variable name (UPPER_CASE, or env:NAME) or an absolute file path (or file:/path), never the secret itself',
+});
 
 /** `host`, `*.suffix`, either with an optional `:port`; IPv6 literals in brackets. */
-export const HOST_PATTERN = /^(\*\.)?([a-z0-9]([a-z0-9-]*[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*(:\d{1,5})?$|^\[[0-9a-f:.]+\](:\d{1,5})?$/;
+export const HOST_PATTERN =
+  /^(\*\.)?([a-z0-9]([a-z0-9-]*[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*(:\d{1,5})?$|^\[[0-9a-f:.]+\](:\d{1,5})?$/;
 
 const taskSchema = z
   .object({
     taskId: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, { message: 'expected a task id of letters, digits, . _ -' }),
     credentials: z.record(z.string(), credentialRef).default({}).describe('provider name → credential reference'),
     allowHosts: z
-      .array(z.string().transform((s) => s.trim().toLowerCase()).pipe(z.string().regex(HOST_PATTERN, { message: 'expected host, *.suffix, host:port or [ipv6]' })))
+      .array(
+        z
+          .string()
+          .transform((s) => s.trim().toLowerCase())
+          .pipe(z.string().regex(HOST_PATTERN, { message: 'expected host, *.suffix, host:port or [ipv6]' })),
+      )
       .default([])
       .describe('Hosts the task may reach through the forward proxy; default deny'),
     budget: budgetSchema.optional(),
@@ -78,9 +83,7 @@ const TOKEN = /^[A-Za-z0-9._~-]{16,}$/;
 
 export const gatewayConfigSchema = z
   .object({
-    listen: z
-      .object({ host: z.string().min(1).default('0.0.0.0'), port: z.number().int().min(0).max(65535) })
-      .strict(),
+    listen: z.object({ host: z.string().min(1).default('0.0.0.0'), port: z.number().int().min(0).max(65535) }).strict(),
     control: z
       .object({
         host: z.string().min(1).optional(),

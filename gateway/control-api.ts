@@ -29,7 +29,8 @@ export function createControlApi(deps: { cfg: GatewayConfig; ledger: Ledger; say
   function control(req: http.IncomingMessage, res: http.ServerResponse, pathname: string): void {
     // a refused control call is worth a line: it is someone without the token, or an agent probing
     res.on('finish', () => {
-      if (res.statusCode >= 400) say(`agentvisor gateway: control ${req.method} ${pathname} status=${res.statusCode} from=${req.socket.remoteAddress ?? '-'}`);
+      if (res.statusCode >= 400)
+        say(`agentvisor gateway: control ${req.method} ${pathname} status=${res.statusCode} from=${req.socket.remoteAddress ?? '-'}`);
     });
     const json = (status: number, v: unknown) => {
       const body = JSON.stringify(v, null, 2) + '\n';
@@ -38,10 +39,23 @@ export function createControlApi(deps: { cfg: GatewayConfig; ledger: Ledger; say
     };
     if (pathname === '/_agentvisor/health') return json(200, { ok: true, mode: cfg.mode });
     if (pathname === '/_agentvisor/usage') {
-      if (!cfg.controlToken) return sendError(res, 'control', 403, 'permission_error', 'agentvisor gateway: the control API is off (no controlToken in the config)');
+      if (!cfg.controlToken)
+        return sendError(
+          res,
+          'control',
+          403,
+          'permission_error',
+          'agentvisor gateway: the control API is off (no controlToken in the config)',
+        );
       const given = req.headers[CONTROL_HEADER] ?? (req.headers.authorization ?? '').replace(/^Bearer\s+/i, '');
       if (typeof given !== 'string' || !given || !safeEqual(given, cfg.controlToken)) {
-        return sendError(res, 'control', 401, 'authentication_error', `agentvisor gateway: the usage API needs the control token in the ${CONTROL_HEADER} header`);
+        return sendError(
+          res,
+          'control',
+          401,
+          'authentication_error',
+          `agentvisor gateway: the usage API needs the control token in the ${CONTROL_HEADER} header`,
+        );
       }
       if (req.method !== 'GET') return sendError(res, 'control', 405, 'method_not_allowed', 'agentvisor gateway: GET only');
       return json(200, { mode: cfg.mode, ...ledger.report() });

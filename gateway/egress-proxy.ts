@@ -72,7 +72,11 @@ export function createEgressProxy(deps: {
 }): EgressProxy {
   const { proxy, agents, taskOf, say } = deps;
 
-  function egressRefusal(req: http.IncomingMessage, host: string, port: number): { status: number; message: string; task?: TaskConfig } | { task: TaskConfig } {
+  function egressRefusal(
+    req: http.IncomingMessage,
+    host: string,
+    port: number,
+  ): { status: number; message: string; task?: TaskConfig } | { task: TaskConfig } {
     const token = proxyToken(req);
     const task = taskOf(token);
     if (!task) {
@@ -104,7 +108,12 @@ export function createEgressProxy(deps: {
     const verdict = egressRefusal(req, target.host, target.port);
     if ('status' in verdict) {
       say(`agentvisor gateway: task=${verdict.task?.taskId ?? '-'} CONNECT ${target.host}:${target.port} status=${verdict.status} refused`);
-      return reply(verdict.status, verdict.status === 407 ? 'Proxy Authentication Required' : 'Forbidden', verdict.message, verdict.status === 407 ? 'proxy-authenticate: Basic realm="agentvisor"\r\n' : '');
+      return reply(
+        verdict.status,
+        verdict.status === 407 ? 'Proxy Authentication Required' : 'Forbidden',
+        verdict.message,
+        verdict.status === 407 ? 'proxy-authenticate: Basic realm="agentvisor"\r\n' : '',
+      );
     }
     const started = Date.now();
     const upstream = net.connect(target.port, target.host.replace(/^\[|\]$/g, ''));
@@ -128,7 +137,10 @@ export function createEgressProxy(deps: {
     });
     socket.on('close', () => {
       upstream.destroy();
-      if (open) say(`agentvisor gateway: task=${verdict.task.taskId} CONNECT ${target.host}:${target.port} tunnel closed ms=${Date.now() - started}`);
+      if (open)
+        say(
+          `agentvisor gateway: task=${verdict.task.taskId} CONNECT ${target.host}:${target.port} tunnel closed ms=${Date.now() - started}`,
+        );
     });
   }
 
@@ -153,7 +165,9 @@ export function createEgressProxy(deps: {
     delete req.headers['proxy-connection'];
     const started = Date.now();
     res.on('finish', () =>
-      say(`agentvisor gateway: task=${verdict.task.taskId} ${method} ${url.protocol}//${host}:${port}${url.pathname} status=${res.statusCode} proxied ms=${Date.now() - started}`),
+      say(
+        `agentvisor gateway: task=${verdict.task.taskId} ${method} ${url.protocol}//${host}:${port}${url.pathname} status=${res.statusCode} proxied ms=${Date.now() - started}`,
+      ),
     );
     proxy.web(
       req,

@@ -41,7 +41,14 @@ export function errorBody(kind: ErrorKind, status: number, type: string, message
   }
 }
 
-export function sendError(res: http.ServerResponse, kind: ErrorKind, status: number, type: string, message: string, headers: http.OutgoingHttpHeaders = {}): void {
+export function sendError(
+  res: http.ServerResponse,
+  kind: ErrorKind,
+  status: number,
+  type: string,
+  message: string,
+  headers: http.OutgoingHttpHeaders = {},
+): void {
   if (res.headersSent) {
     res.destroy();
     return;

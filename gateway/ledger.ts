@@ -119,7 +119,11 @@ export class Ledger {
     }
     return {
       tasks,
-      run: { ...this.run, ...(this.runBudget ? { budget: this.runBudget } : {}), budgetExceeded: !!budgetExceeded(this.run, this.runBudget) },
+      run: {
+        ...this.run,
+        ...(this.runBudget ? { budget: this.runBudget } : {}),
+        budgetExceeded: !!budgetExceeded(this.run, this.runBudget),
+      },
     };
   }
 }

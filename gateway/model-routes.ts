@@ -6,7 +6,15 @@ import type * as http from 'node:http';
 import { Readable } from 'node:stream';
 import * as zlib from 'node:zlib';
 import type { ProxyServer } from 'http-proxy-3';
-import { CassetteStore, recordableHeaders, renderResponse, toRecordedEvent, recordedData, type Interaction, type RecordedEvent } from './cassette';
+import {
+  CassetteStore,
+  recordableHeaders,
+  renderResponse,
+  toRecordedEvent,
+  recordedData,
+  type Interaction,
+  type RecordedEvent,
+} from './cassette';
 import type { GatewayConfig, ProviderConfig, TaskConfig } from './config';
 import { readBody, sendError, type UpstreamAgents } from './http';
 import type { Ledger } from './ledger';
@@ -66,7 +74,11 @@ export function createModelRoutes(deps: {
   const { cfg, ledger, proxy, agents, taskOf, say } = deps;
   const cassettes =
     cfg.mode !== 'live' && cfg.cassetteDir
-      ? new CassetteStore(cfg.cassetteDir, [...cfg.tasks.values()].map((t) => t.taskId), cfg.secrets)
+      ? new CassetteStore(
+          cfg.cassetteDir,
+          [...cfg.tasks.values()].map((t) => t.taskId),
+          cfg.secrets,
+        )
       : undefined;
   const exchanges = new WeakMap<http.IncomingMessage, Exchange>();
 
@@ -136,8 +148,7 @@ export function createModelRoutes(deps: {
         decoder.once('end', () => finish(true));
         decoder.once('error', () => finish(true));
         decoder.end();
-      }
-      else finish(true);
+      } else finish(true);
     });
     // Cut short (client gone, upstream reset): count what came.
     proxyRes.on('close', () => {
@@ -172,12 +183,20 @@ export function createModelRoutes(deps: {
   }
 
   // ---------- model routes ----------
-  async function modelRoute(req: http.IncomingMessage, res: http.ServerResponse, provider: ProviderConfig, rest: string, query: URLSearchParams): Promise<void> {
+  async function modelRoute(
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    provider: ProviderConfig,
+    rest: string,
+    query: URLSearchParams,
+  ): Promise<void> {
     const kind = provider.kind;
     const method = (req.method ?? 'GET').toUpperCase();
     const started = Date.now();
     const line = (task: string, status: number, what: string) =>
-      say(`agentvisor gateway: task=${task} provider=${provider.name} ${method} ${rest} status=${status} ${what} ms=${Date.now() - started}`);
+      say(
+        `agentvisor gateway: task=${task} provider=${provider.name} ${method} ${rest} status=${status} ${what} ms=${Date.now() - started}`,
+      );
 
     // A connectivity probe of the base URL (Claude Code sends HEAD /): answered here.
     if (method === 'HEAD' && (rest === '/' || rest === '')) {
@@ -197,11 +216,23 @@ export function createModelRoutes(deps: {
     const task = candidates.map(taskOf).find((t) => t);
     if (!task) {
       line('-', 401, candidates.length ? 'refused: unknown token' : 'refused: no token');
-      return sendError(res, kind, 401, 'authentication_error', `agentvisor gateway: ${candidates.length ? 'unknown task token' : 'no task token given'} (send the task's token as the API key)`);
+      return sendError(
+        res,
+        kind,
+        401,
+        'authentication_error',
+        `agentvisor gateway: ${candidates.length ? 'unknown task token' : 'no task token given'} (send the task's token as the API key)`,
+      );
     }
     if (!task.credentials.has(provider.name)) {
       line(task.taskId, 403, 'refused: provider not granted');
-      return sendError(res, kind, 403, 'permission_error', `agentvisor gateway: task ${task.taskId} has no credential for provider ${provider.name}`);
+      return sendError(
+        res,
+        kind,
+        403,
+        'permission_error',
+        `agentvisor gateway: task ${task.taskId} has no credential for provider ${provider.name}`,
+      );
     }
     const refusal = ledger.check(task.taskId);
     if (refusal) {
@@ -243,9 +274,21 @@ export function createModelRoutes(deps: {
     if (provider.auth === 'query-key') query.set('key', task.credentials.get(provider.name)!);
     const qs = query.toString();
     const target = new URL(provider.upstream.href);
-    target.pathname = (target.pathname.replace(/\/+$/, '') + rest) || '/';
+    target.pathname = target.pathname.replace(/\/+$/, '') + rest || '/';
     target.search = qs ? `?${qs}` : '';
-    for (const h of [...AUTH_HEADERS, 'proxy-authorization', 'proxy-connection', 'cookie', 'transfer-encoding', 'content-length', 'host', 'accept-encoding', 'connection', 'keep-alive', 'expect']) {
+    for (const h of [
+      ...AUTH_HEADERS,
+      'proxy-authorization',
+      'proxy-connection',
+      'cookie',
+      'transfer-encoding',
+      'content-length',
+      'host',
+      'accept-encoding',
+      'connection',
+      'keep-alive',
+      'expect',
+    ]) {
       delete req.headers[h];
     }
     const headers: Record<string, string> = {
@@ -269,8 +312,16 @@ export function createModelRoutes(deps: {
         if (ex.finished) return;
         ex.finished = true;
         const e = err as NodeJS.ErrnoException;
-        say(`agentvisor gateway: task=${task.taskId} provider=${provider.name} ${method} ${rest} status=502 upstream error ${e.code ?? e.message} ms=${Date.now() - started}`);
-        sendError(res, kind, 502, 'upstream_error', `agentvisor gateway: cannot reach ${provider.name} upstream ${provider.upstream.host} (${e.code ?? e.message})`);
+        say(
+          `agentvisor gateway: task=${task.taskId} provider=${provider.name} ${method} ${rest} status=502 upstream error ${e.code ?? e.message} ms=${Date.now() - started}`,
+        );
+        sendError(
+          res,
+          kind,
+          502,
+          'upstream_error',
+          `agentvisor gateway: cannot reach ${provider.name} upstream ${provider.upstream.host} (${e.code ?? e.message})`,
+        );
       },
     );
   }
@@ -278,7 +329,9 @@ export function createModelRoutes(deps: {
   function replay(res: http.ServerResponse, ex: Exchange): void {
     const found = cassettes!.next(ex.task.taskId, ex.provider.name, ex.method, ex.path, ex.bodySha256, ex.requestModel);
     if (!found.ok) {
-      say(`agentvisor gateway: task=${ex.task.taskId} provider=${ex.provider.name} ${ex.method} ${ex.path} status=410 model=${ex.requestModel ?? '-'} replay: no recorded response ms=${Date.now() - ex.started}`);
+      say(
+        `agentvisor gateway: task=${ex.task.taskId} provider=${ex.provider.name} ${ex.method} ${ex.path} status=410 model=${ex.requestModel ?? '-'} replay: no recorded response ms=${Date.now() - ex.started}`,
+      );
       return sendError(res, ex.provider.kind, 410, 'cassette_exhausted', found.message);
     }
     const r = found.interaction.response;

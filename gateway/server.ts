@@ -86,7 +86,8 @@ export function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {}): Ga
         const local = server.address();
         const selfPort = typeof local === 'object' && local ? local.port : -1;
         const first = url.pathname.split('/')[1] ?? '';
-        if (Number(url.port || 80) === selfPort && (cfg.providers.has(first) || (!cfg.control && first === '_agentvisor'))) pathAndQuery = url.pathname + url.search;
+        if (Number(url.port || 80) === selfPort && (cfg.providers.has(first) || (!cfg.control && first === '_agentvisor')))
+          pathAndQuery = url.pathname + url.search;
         else return egressProxy.forwardHttp(req, res, url);
       }
       const q = pathAndQuery.indexOf('?');
@@ -94,13 +95,21 @@ export function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {}): Ga
       const query = new URLSearchParams(q < 0 ? '' : pathAndQuery.slice(q + 1));
       if (pathname.startsWith('/_agentvisor/')) {
         if (!cfg.control) return controlApi.serve(req, res, pathname);
-        say(`agentvisor gateway: ${req.method} ${pathname} status=404 refused: no control route on this port from=${req.socket.remoteAddress ?? '-'}`);
+        say(
+          `agentvisor gateway: ${req.method} ${pathname} status=404 refused: no control route on this port from=${req.socket.remoteAddress ?? '-'}`,
+        );
         return sendError(res, 'control', 404, 'not_found', `agentvisor gateway: no route ${pathname}`);
       }
       const m = /^\/([^/]+)(\/.*)?$/.exec(pathname);
       const provider = m ? cfg.providers.get(m[1]) : undefined;
       if (!provider) {
-        return sendError(res, 'control', 404, 'not_found', `agentvisor gateway: no route ${pathname}; model routes are /<provider>/... for providers ${[...cfg.providers.keys()].join(', ')}`);
+        return sendError(
+          res,
+          'control',
+          404,
+          'not_found',
+          `agentvisor gateway: no route ${pathname}; model routes are /<provider>/... for providers ${[...cfg.providers.keys()].join(', ')}`,
+        );
       }
       modelRoutes.serve(req, res, provider, m![2] ?? '/', query).catch(fail);
     } catch (err) {

@@ -59,11 +59,21 @@ function openaiUsage(u: Obj): Usage {
   if ('input_tokens' in u || 'output_tokens' in u) {
     const details = isObj(u.input_tokens_details) ? u.input_tokens_details : {};
     const cached = num(details.cached_tokens);
-    return { inputTokens: Math.max(0, num(u.input_tokens) - cached), cachedTokens: cached, cacheWriteTokens: 0, outputTokens: num(u.output_tokens) };
+    return {
+      inputTokens: Math.max(0, num(u.input_tokens) - cached),
+      cachedTokens: cached,
+      cacheWriteTokens: 0,
+      outputTokens: num(u.output_tokens),
+    };
   }
   const details = isObj(u.prompt_tokens_details) ? u.prompt_tokens_details : {};
   const cached = num(details.cached_tokens);
-  return { inputTokens: Math.max(0, num(u.prompt_tokens) - cached), cachedTokens: cached, cacheWriteTokens: 0, outputTokens: num(u.completion_tokens) };
+  return {
+    inputTokens: Math.max(0, num(u.prompt_tokens) - cached),
+    cachedTokens: cached,
+    cacheWriteTokens: 0,
+    outputTokens: num(u.completion_tokens),
+  };
 }
 
 function geminiUsage(u: Obj): Usage {

@@ -5,7 +5,12 @@ import { SAFE_ID, findCycle } from './dag';
 import type { TaskSpec } from './types';
 
 /** Statuses a dependency cannot be started from, as the refusal says them. */
-const ENDED_BADLY: Record<string, string> = { failed: 'failed', cancelled: 'was cancelled', skipped: 'was skipped', budget_exceeded: 'ran out of budget' };
+const ENDED_BADLY: Record<string, string> = {
+  failed: 'failed',
+  cancelled: 'was cancelled',
+  skipped: 'was skipped',
+  budget_exceeded: 'ran out of budget',
+};
 
 export interface RunTaskState {
   id: string;
@@ -27,7 +32,10 @@ export function checkAddedTasks(opts: {
   const before = new Map(existing.map((t) => [t.id, t]));
   const seen = new Set<string>();
   for (const task of added) {
-    if (!SAFE_ID.test(task.id)) problems.push(`task id "${task.id}" is not a safe branch/file name (use letters, digits, - and _; at most 63; start with a letter or digit)`);
+    if (!SAFE_ID.test(task.id))
+      problems.push(
+        `task id "${task.id}" is not a safe branch/file name (use letters, digits, - and _; at most 63; start with a letter or digit)`,
+      );
     else if (before.has(task.id)) problems.push(`task "${task.id}" is already in the run`);
     else if (seen.has(task.id)) problems.push(`duplicate task id "${task.id}"`);
     else if (opts.reserved?.includes(task.id)) problems.push(`task id "${task.id}" is taken by the merge's approval gate`);

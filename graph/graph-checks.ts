@@ -41,7 +41,10 @@ export function checkGraph(graph: GraphFile): Problem[] {
   for (const [name, agent] of Object.entries(graph.agents)) {
     for (const provider of Object.keys(agent.credentials)) {
       if (!(PROVIDERS as readonly string[]).includes(provider)) {
-        problems.push({ path: `agents.${name}.credentials.${provider}`, message: `unknown provider "${provider}" (providers: ${PROVIDERS.join(', ')})` });
+        problems.push({
+          path: `agents.${name}.credentials.${provider}`,
+          message: `unknown provider "${provider}" (providers: ${PROVIDERS.join(', ')})`,
+        });
       }
     }
     if (agent.harness === 'command' && !agent.command) {

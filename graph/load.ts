@@ -54,7 +54,10 @@ export function parseGraph(text: string, baseDir: string): LoadResult {
           });
         }
         // a union (runsOn: a name or an object) whose value had one branch's type: that branch's problems
-        const matched = issue.code === 'invalid_union' ? issue.errors.find((branch) => branch.length > 0 && branch.every((e) => e.path.length > 0)) : undefined;
+        const matched =
+          issue.code === 'invalid_union'
+            ? issue.errors.find((branch) => branch.length > 0 && branch.every((e) => e.path.length > 0))
+            : undefined;
         if (matched) {
           return matched.map((e) => {
             const ep = [...p, ...e.path.map(String)];
@@ -68,7 +71,10 @@ export function parseGraph(text: string, baseDir: string): LoadResult {
       }),
     };
   }
-  const problems = [...checkGraph(parsed.data), ...homeFileProblems(parsed.data, baseDir)].map((p) => ({ ...p, ...placeOf(doc, p.path!.split('.'), at) }));
+  const problems = [...checkGraph(parsed.data), ...homeFileProblems(parsed.data, baseDir)].map((p) => ({
+    ...p,
+    ...placeOf(doc, p.path!.split('.'), at),
+  }));
   if (problems.length > 0) return { problems };
   const locate = (dotted: string) => placeOf(doc, dotted.split('.'), at);
   return { graph: resolve(parsed.data, baseDir), problems: [], locate };
@@ -80,7 +86,6 @@ export function loadGraphOrThrow(file: string): GraphSpec {
   if (!graph) throw new BadInputError(problems, file);
   return graph;
 }
-
 
 /** An agent's HOME files travel in the workflow's input (Temporal history): kept small. */
 export const MAX_HOME_BYTES = 256 * 1024;
@@ -97,11 +102,17 @@ function homeFileProblems(file: GraphFile, baseDir: string): Problem[] {
       try {
         total += Buffer.byteLength(readFileSync(homeSource(from, baseDir), 'utf8'));
       } catch (err) {
-        problems.push({ path: where, message: `home file of agent "${name}" cannot be read: ${homeSource(from, baseDir)} (${(err as NodeJS.ErrnoException).code ?? err})` });
+        problems.push({
+          path: where,
+          message: `home file of agent "${name}" cannot be read: ${homeSource(from, baseDir)} (${(err as NodeJS.ErrnoException).code ?? err})`,
+        });
       }
     }
     if (total > MAX_HOME_BYTES) {
-      problems.push({ path: `agents.${name}.home`, message: `the home files of agent "${name}" are ${total} bytes; at most ${MAX_HOME_BYTES} (they travel in the run's history)` });
+      problems.push({
+        path: `agents.${name}.home`,
+        message: `the home files of agent "${name}" are ${total} bytes; at most ${MAX_HOME_BYTES} (they travel in the run's history)`,
+      });
     }
   }
   return problems;
@@ -157,7 +168,9 @@ function resolve(file: GraphFile, baseDir: string): GraphSpec {
       promptTemplate: a.promptTemplate,
       credentials: a.credentials,
       readOnly: a.readOnly,
-      home: Object.keys(a.home).length ? Object.entries(a.home).map(([p, from]) => ({ path: p, content: readFileSync(homeSource(from, baseDir), 'utf8') })) : undefined,
+      home: Object.keys(a.home).length
+        ? Object.entries(a.home).map(([p, from]) => ({ path: p, content: readFileSync(homeSource(from, baseDir), 'utf8') }))
+        : undefined,
       shared: a.shared === 'none' ? undefined : a.shared,
       env: a.env,
       limits: limits(a.limits),
@@ -169,7 +182,10 @@ function resolve(file: GraphFile, baseDir: string): GraphSpec {
   return {
     name: file.name,
     // with a remote, the run uses no local repository: the remote stands for it in reports
-    repo: file.remote !== undefined ? resolveRemote(file.remote, baseDir) : path.resolve(baseDir, file.repo!.replace(/^~(?=\/|$)/, process.env.HOME ?? '~')),
+    repo:
+      file.remote !== undefined
+        ? resolveRemote(file.remote, baseDir)
+        : path.resolve(baseDir, file.repo!.replace(/^~(?=\/|$)/, process.env.HOME ?? '~')),
     remote: file.remote === undefined ? undefined : resolveRemote(file.remote, baseDir),
     mergeRunsOn: resolvePlacement(file.merge.runsOn),
     baseBranch: file.baseBranch,

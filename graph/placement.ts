@@ -75,7 +75,11 @@ export function resolveRemote(remote: string, baseDir: string): string {
 /** repo or remote: checked with the schema's other problems (both missing is a missing key). */
 export function requireRepoOrRemote(graph: unknown, ctx: z.RefinementCtx): void {
   if (graph && typeof graph === 'object' && !Array.isArray(graph) && !('repo' in graph) && !('remote' in graph)) {
-    ctx.addIssue({ code: 'custom', path: ['repo'], message: 'a graph needs repo (a local repository) or remote (a git remote shared by several hosts)' });
+    ctx.addIssue({
+      code: 'custom',
+      path: ['repo'],
+      message: 'a graph needs repo (a local repository) or remote (a git remote shared by several hosts)',
+    });
   }
 }
 
@@ -93,21 +97,29 @@ export function checkPlacements(graph: {
   if (graph.repo !== undefined && graph.remote !== undefined) {
     problems.push({
       path: 'remote',
-      message: 'give repo or remote, not both: with remote, every host works in its own clone of it and the run never touches a local repository',
+      message:
+        'give repo or remote, not both: with remote, every host works in its own clone of it and the run never touches a local repository',
     });
   }
   if (graph.remote !== undefined && /^[A-Za-z][A-Za-z0-9+.-]*:\/\/[^/@]*:[^/@]*@/.test(graph.remote)) {
     problems.push({
       path: 'remote',
-      message: 'the remote URL holds a password or token; leave it out and give the workers git credentials of their own (a credential helper or an SSH key)',
+      message:
+        'the remote URL holds a password or token; leave it out and give the workers git credentials of their own (a credential helper or an SSH key)',
     });
   }
   if (graph.remote !== undefined && graph.gateway !== undefined) {
-    problems.push({ path: 'gateway', message: 'a run with remote cannot use the gateway yet: the gateway\'s network lives on one Docker engine' });
+    problems.push({
+      path: 'gateway',
+      message: "a run with remote cannot use the gateway yet: the gateway's network lives on one Docker engine",
+    });
   }
   for (const [name, agent] of Object.entries(graph.agents)) {
     if (graph.remote !== undefined && agent.shared !== undefined && agent.shared !== 'none') {
-      problems.push({ path: `agents.${name}.shared`, message: "a run with remote cannot share a workspace yet: it is a folder on one machine" });
+      problems.push({
+        path: `agents.${name}.shared`,
+        message: 'a run with remote cannot share a workspace yet: it is a folder on one machine',
+      });
     }
   }
   const places: [string, PlacementFile | undefined][] = [
@@ -118,7 +130,10 @@ export function checkPlacements(graph: {
   for (const [where, p] of places) {
     if (p === undefined) continue;
     if (graph.remote === undefined) {
-      problems.push({ path: where, message: 'runsOn needs remote: work on other hosts reaches the repository through a git remote the graph names' });
+      problems.push({
+        path: where,
+        message: 'runsOn needs remote: work on other hosts reaches the repository through a git remote the graph names',
+      });
     }
     if (typeof p === 'string') continue;
     if (p.host === undefined && p.labels === undefined) problems.push({ path: where, message: 'runsOn needs a host or labels' });

@@ -18,11 +18,9 @@ const size = z
   .describe('A size in bytes, or with a unit: 512m, 2g');
 
 /** A credential is named by where to find it, never by its value. */
-export const credentialRef = z
-  .string()
-  .regex(/^(env:[A-Za-z_][A-Za-z0-9_]*|file:.+)$/, {
-    message: 'expected a reference: env:VARIABLE or file:/path (never the secret itself)',
-  });
+export const credentialRef = z.string().regex(/^(env:[A-Za-z_][A-Za-z0-9_]*|file:.+)$/, {
+  message: 'expected a reference: env:VARIABLE or file:/path (never the secret itself)',
+});
 
 /** At least this much memory or disk (Docker refuses under 6 MB; a filesystem needs room of its own). */
 const MIN_LIMIT_BYTES = 16 * 1024 ** 2;
@@ -32,12 +30,16 @@ const limitSize = size.refine((v) => (parseSize(v) ?? MIN_LIMIT_BYTES) >= MIN_LI
 /** Every field defaults to the worker's (agentvisor worker --memory/--cpus/--pids/--disk; README "Resource limits"). */
 export const limitsSchema = z
   .object({
-    memory: limitSize.optional().describe("Memory limit, /tmp and HOME (in memory) included; the agent is killed (exit 137) above it. Default: the worker's, 4g"),
+    memory: limitSize
+      .optional()
+      .describe("Memory limit, /tmp and HOME (in memory) included; the agent is killed (exit 137) above it. Default: the worker's, 4g"),
     cpus: z.number().min(0.01).optional().describe("CPU cores the container may use. Default: the worker's, 2"),
     pids: z.number().int().min(8).optional().describe("Maximum number of processes. Default: the worker's, 512"),
     disk: limitSize
       .optional()
-      .describe("Size of the workspace (/workspace is a filesystem of this size); past it the agent is stopped and the task fails with \"disk limit exceeded\". Default: the worker's, 10g"),
+      .describe(
+        'Size of the workspace (/workspace is a filesystem of this size); past it the agent is stopped and the task fails with "disk limit exceeded". Default: the worker\'s, 10g',
+      ),
   })
   .strict();
 
@@ -46,10 +48,12 @@ export const HARNESSES = ['command', 'claude-code', 'gemini-cli', 'codex', 'open
 /** Model providers the gateway can route to (credentials are keyed by these names). */
 export const PROVIDERS = ['anthropic', 'openai', 'gemini'] as const;
 
-
 export const gatewaySchema = z
   .object({
-    mode: z.enum(['live', 'record', 'replay']).default('live').describe('record writes cassettes; replay serves them and never calls upstream'),
+    mode: z
+      .enum(['live', 'record', 'replay'])
+      .default('live')
+      .describe('record writes cassettes; replay serves them and never calls upstream'),
     cassettes: z.string().optional().describe('Folder of cassettes (replay) or where to write them (record); relative to this file'),
     upstreams: z.partialRecord(z.enum(PROVIDERS), z.url()).default({}).describe('Provider → upstream URL (tests, self-hosted models)'),
     prices: z.record(z.string(), priceSchema).default({}).describe('Model → price per million tokens; overrides the built-in table'),
@@ -74,16 +78,15 @@ export const agentSchema = z
     image: z.string().min(1).optional().describe('Container image; defaults to the harness image'),
     command: z.string().min(1).optional().describe('Shell command (command harness); sees $AGENTVISOR_PROMPT'),
     model: z.string().min(1).optional(),
-    promptTemplate: z
-      .string()
-      .optional()
-      .describe('Wraps each task prompt; {{prompt}}, {{task}}, {{agent}} and {{graph}} are replaced'),
+    promptTemplate: z.string().optional().describe('Wraps each task prompt; {{prompt}}, {{task}}, {{agent}} and {{graph}} are replaced'),
     credentials: z
       .record(z.string(), credentialRef)
       .default({})
       .describe('Provider (anthropic, openai, gemini) → reference; the gateway holds the value, the agent never does'),
     allowHosts: z
-      .array(z.string().regex(/^(\*\.)?[A-Za-z0-9.-]+(:\d+)?$/, { message: 'expected a host name such as registry.npmjs.org or *.example.com' }))
+      .array(
+        z.string().regex(/^(\*\.)?[A-Za-z0-9.-]+(:\d+)?$/, { message: 'expected a host name such as registry.npmjs.org or *.example.com' }),
+      )
       .default([])
       .describe('Other hosts the agent may reach through the gateway (HTTP/HTTPS proxy); default none'),
     budget: budgetSchema.optional().describe('Per task: model calls are refused beyond it'),
@@ -93,10 +96,17 @@ export const agentSchema = z
       .default({})
       .superRefine((home, ctx) => {
         for (const key of Object.keys(home)) {
-          if (!HOME_PATH.test(key)) ctx.addIssue({ code: 'custom', path: [key], message: 'expected a path inside HOME, such as .claude/settings.json (relative, no . or .. parts)' });
+          if (!HOME_PATH.test(key))
+            ctx.addIssue({
+              code: 'custom',
+              path: [key],
+              message: 'expected a path inside HOME, such as .claude/settings.json (relative, no . or .. parts)',
+            });
         }
       })
-      .describe("Files put into the agent's HOME before it starts: path in HOME → a file to copy, relative to this file (settings, instructions; never credentials)"),
+      .describe(
+        "Files put into the agent's HOME before it starts: path in HOME → a file to copy, relative to this file (settings, instructions; never credentials)",
+      ),
     shared: z
       .enum(['rw', 'ro', 'none'])
       .default('none')
@@ -121,7 +131,9 @@ export const taskSchema = z
       })
       .strict()
       .optional()
-      .describe('Retries of transient failures (a container that fails to start or is killed); an agent that exits non-zero is not retried'),
+      .describe(
+        'Retries of transient failures (a container that fails to start or is killed); an agent that exits non-zero is not retried',
+      ),
     runsOn: placementSchema.optional(),
   })
   .strict();
@@ -140,7 +152,10 @@ export const graphSchema = z
     budget: budgetSchema.optional().describe('Per run: no model calls and no new tasks beyond it'),
     shared: z
       .object({
-        keep: z.boolean().default(false).describe("Keep the shared workspace when a failed run is rolled back (a completed run always keeps it)"),
+        keep: z
+          .boolean()
+          .default(false)
+          .describe('Keep the shared workspace when a failed run is rolled back (a completed run always keeps it)'),
       })
       .strict()
       .optional()
@@ -149,12 +164,19 @@ export const graphSchema = z
       .object({
         from: z.array(z.string()).min(1).describe('Agents whose tasks may propose follow-up tasks (they need shared: rw)'),
         maxTasks: z.number().int().positive().default(10).describe('Proposed tasks accepted in the whole run, at most'),
-        maxDepth: z.number().int().positive().default(1).describe("1: the graph's tasks may propose; 2: the tasks they proposed may too; …"),
+        maxDepth: z
+          .number()
+          .int()
+          .positive()
+          .default(1)
+          .describe("1: the graph's tasks may propose; 2: the tasks they proposed may too; …"),
         agents: z
           .array(z.string())
           .min(1)
           .optional()
-          .describe("Agents that proposed tasks may use; default: only the proposing task's own agent. A proposed task keeps the approval gate of its agent"),
+          .describe(
+            "Agents that proposed tasks may use; default: only the proposing task's own agent. A proposed task keeps the approval gate of its agent",
+          ),
       })
       .strict()
       .optional()
@@ -167,8 +189,13 @@ export const graphSchema = z
         onConflict: z
           .enum(['fail', 'retry', 'resolve'])
           .default('fail')
-          .describe("A task branch that conflicts: fail the run; retry the task on top of the integration branch; or resolve: hand the conflicted merge to the resolver agent"),
-        resolver: z.string().optional().describe('The agent that resolves conflicts (onConflict: resolve); it gets a worktree with the conflicted merge in progress'),
+          .describe(
+            'A task branch that conflicts: fail the run; retry the task on top of the integration branch; or resolve: hand the conflicted merge to the resolver agent',
+          ),
+        resolver: z
+          .string()
+          .optional()
+          .describe('The agent that resolves conflicts (onConflict: resolve); it gets a worktree with the conflicted merge in progress'),
         resolverTimeout: duration.optional().describe("The resolver's wall-clock limit; default 30m"),
       })
       .strict()

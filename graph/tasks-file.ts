@@ -38,7 +38,9 @@ export function parseTasksText(text: string, opts: { defaultAfter?: string[] } =
       problems: parsed.error.issues.map((issue) => {
         const [first, ...rest] = issue.path;
         // an item's problem is placed at the item; a problem of the whole list (empty) at the list
-        const p = (typeof first === 'number' ? [...place(first), ...rest] : place(0).slice(0, -1)).map((k) => (typeof k === 'number' ? k : String(k)));
+        const p = (typeof first === 'number' ? [...place(first), ...rest] : place(0).slice(0, -1)).map((k) =>
+          typeof k === 'number' ? k : String(k),
+        );
         const key = issue.code === 'unrecognized_keys' ? issue.keys[0] : undefined;
         const message = key ? `unknown key "${key}"` : issue.message;
         const dotted = [...p, ...(key ? [key] : [])].map(String).join('.');
@@ -48,7 +50,9 @@ export function parseTasksText(text: string, opts: { defaultAfter?: string[] } =
     };
   }
   const raw = list as { after?: unknown }[];
-  const tasks = parsed.data.map((t, i) => resolveTask(raw[i].after === undefined && opts.defaultAfter ? { ...t, after: opts.defaultAfter } : t));
+  const tasks = parsed.data.map((t, i) =>
+    resolveTask(raw[i].after === undefined && opts.defaultAfter ? { ...t, after: opts.defaultAfter } : t),
+  );
   return { tasks, problems: [] };
 }
 

@@ -60,13 +60,20 @@ export const codexHarness: Harness = {
       args.push('-c', 'model_provider=agentvisor', '-c', `model_providers.agentvisor=${provider}`);
     }
     args.push(
-      '-c', 'check_for_update_on_startup=false',
-      '-c', 'analytics.enabled=false',
-      '-c', 'feedback.enabled=false',
-      '--disable', 'plugins',
-      '--disable', 'apps',
-      '--disable', 'remote_plugin',
-      '--disable', 'in_app_updates',
+      '-c',
+      'check_for_update_on_startup=false',
+      '-c',
+      'analytics.enabled=false',
+      '-c',
+      'feedback.enabled=false',
+      '--disable',
+      'plugins',
+      '--disable',
+      'apps',
+      '--disable',
+      'remote_plugin',
+      '--disable',
+      'in_app_updates',
       '--',
       renderPrompt(input),
     );

@@ -153,7 +153,9 @@ export function parseJsonLine(line: string): Record<string, unknown> | undefined
 
 /** One line, at most `max` characters. */
 export function short(text: unknown, max = 120): string {
-  const s = String(text ?? '').replace(/\s+/g, ' ').trim();
+  const s = String(text ?? '')
+    .replace(/\s+/g, ' ')
+    .trim();
   return s.length > max ? `${s.slice(0, max - 1)}…` : s;
 }
 

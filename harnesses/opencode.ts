@@ -131,7 +131,10 @@ export const opencodeHarness: Harness = {
     let error: string | undefined;
     let retryable: boolean | undefined;
     // a failed model call it logged (stderr), for when it stopped (or was stopped) before its error event
-    const retried = log.split(/\r?\n/).map((l) => opencodeHarness.retrying!(l)).filter((r): r is string => r !== undefined);
+    const retried = log
+      .split(/\r?\n/)
+      .map((l) => opencodeHarness.retrying!(l))
+      .filter((r): r is string => r !== undefined);
     for (const ev of events) {
       if (ev.type === 'step_finish') {
         const part = obj(ev.part);

@@ -101,7 +101,10 @@ class LineSplitter {
   private buf = '';
   private readonly tail: string[] = [];
 
-  constructor(private readonly log: BuildLog, private readonly keep = 30) {}
+  constructor(
+    private readonly log: BuildLog,
+    private readonly keep = 30,
+  ) {}
 
   push(chunk: string): void {
     this.buf += chunk;
@@ -121,7 +124,6 @@ class LineSplitter {
   }
 
   private emit(line: string): void {
-     
     const trimmed = line.replace(/\x1b\[[0-9;]*[A-Za-z]/g, '').replace(/\s+$/, '');
     if (!trimmed) return;
     this.tail.push(trimmed);
@@ -131,11 +133,7 @@ class LineSplitter {
 }
 
 /** Runs a command, streaming stdout and stderr to `log` line by line. */
-function runStreaming(
-  cmd: string,
-  args: string[],
-  opts: { env?: NodeJS.ProcessEnv; cwd?: string; log: BuildLog },
-): Promise<void> {
+function runStreaming(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string; log: BuildLog }): Promise<void> {
   return new Promise((resolve, reject) => {
     const out = new LineSplitter(opts.log);
     const child = spawn(cmd, args, {
@@ -242,11 +240,7 @@ export async function imageExists(docker: Docker, name: string): Promise<boolean
 }
 
 /** Pulls an image, streaming status lines to `log`; rejects if the pull fails or times out. */
-export async function pullImage(
-  docker: Docker,
-  name: string,
-  opts: { log?: BuildLog; timeoutMs?: number } = {},
-): Promise<void> {
+export async function pullImage(docker: Docker, name: string, opts: { log?: BuildLog; timeoutMs?: number } = {}): Promise<void> {
   const log = opts.log ?? noop;
   const abort = new AbortController();
   const pull = (async () => {
@@ -279,10 +273,7 @@ async function registryUsable(docker: Docker, log: BuildLog, timeoutMs: number):
 async function buildFromDockerfile(docker: Docker, image: string, log: BuildLog): Promise<void> {
   const context = baseImageDir();
   log(`building ${image} from ${path.join(context, 'Dockerfile')}`);
-  const stream = await docker.buildImage(
-    { context, src: ['Dockerfile'] },
-    { t: image, rm: true, forcerm: true, version: '1' },
-  );
+  const stream = await docker.buildImage({ context, src: ['Dockerfile'] }, { t: image, rm: true, forcerm: true, version: '1' });
   await followDockerStream(docker, stream, log);
   if (!(await imageExists(docker, image))) {
     throw new Error(`docker build reported success but ${image} is not in the engine`);
@@ -385,9 +376,7 @@ export async function ensureImages(opts: { docker: Docker; images: string[]; log
         try {
           await pullImage(docker, name, { log });
         } catch (err) {
-          throw new Error(
-            `image ${name} is not present in the Docker engine and could not be pulled: ${errorMessage(err)}`,
-          );
+          throw new Error(`image ${name} is not present in the Docker engine and could not be pulled: ${errorMessage(err)}`);
         }
         if (!(await imageExists(docker, name))) {
           throw new Error(`image ${name} is not present in the Docker engine after pulling it`);

@@ -4,7 +4,18 @@ import { createHash, randomInt } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import type { Writable } from 'node:stream';
 import type { ContainerInfo, ContainerRuntime, ContainerSpec, ExitInfo } from './runtime';
-import { AGENT_SUBNET_PREFIX, DEFAULT_NETWORK_RANGE, NETWORK_RANGE_ENV, chooseSubnet, formatCidr, parseCidr, parseNetworkRange, subnetsIn, SubnetClaims, type Cidr } from './subnets';
+import {
+  AGENT_SUBNET_PREFIX,
+  DEFAULT_NETWORK_RANGE,
+  NETWORK_RANGE_ENV,
+  chooseSubnet,
+  formatCidr,
+  parseCidr,
+  parseNetworkRange,
+  subnetsIn,
+  SubnetClaims,
+  type Cidr,
+} from './subnets';
 
 export interface DockerRuntimeOptions {
   /** where agents' networks take their subnets (default: AGENTVISOR_NETWORK_RANGE, else 10.213.0.0/16) */
@@ -26,10 +37,14 @@ export class DockerRuntime implements ContainerRuntime {
   /** subnets of networks this runtime is making, or made while a listing was under way */
   readonly claims = new SubnetClaims();
 
-  constructor(readonly docker: Docker = new Docker(), opts: DockerRuntimeOptions = {}) {
+  constructor(
+    readonly docker: Docker = new Docker(),
+    opts: DockerRuntimeOptions = {},
+  ) {
     const text = opts.networkRange ?? (process.env[NETWORK_RANGE_ENV] || DEFAULT_NETWORK_RANGE);
     const { range, problem } = parseNetworkRange(text);
-    if (!range) throw new Error(`the agents' network range ${problem} (${opts.networkRange !== undefined ? '--network-range' : NETWORK_RANGE_ENV})`);
+    if (!range)
+      throw new Error(`the agents' network range ${problem} (${opts.networkRange !== undefined ? '--network-range' : NETWORK_RANGE_ENV})`);
     this.networkRange = range;
     this.firstSubnet = opts.firstSubnet ?? randomInt(subnetsIn(range));
   }
@@ -62,7 +77,8 @@ export class DockerRuntime implements ContainerRuntime {
       const status = c.State.Status;
       return {
         name,
-        state: status === 'created' ? 'created' : status === 'running' || status === 'restarting' || status === 'paused' ? 'running' : 'exited',
+        state:
+          status === 'created' ? 'created' : status === 'running' || status === 'restarting' || status === 'paused' ? 'running' : 'exited',
         exitCode: status === 'exited' || status === 'dead' ? c.State.ExitCode : undefined,
         oomKilled: c.State.OOMKilled,
         startedAt: c.State.StartedAt && !c.State.StartedAt.startsWith('0001') ? new Date(c.State.StartedAt) : undefined,
@@ -144,7 +160,9 @@ export class DockerRuntime implements ContainerRuntime {
         () => this.docker.listNetworks(),
         (networks, unseen) => {
           if (networks.some((n) => n.Name === name)) return undefined;
-          const onEngine = networks.flatMap((n) => (n.IPAM?.Config ?? []).map((c) => parseCidr(c.Subnet ?? '')).filter((c): c is Cidr => !!c));
+          const onEngine = networks.flatMap((n) =>
+            (n.IPAM?.Config ?? []).map((c) => parseCidr(c.Subnet ?? '')).filter((c): c is Cidr => !!c),
+          );
           return chooseSubnet(this.networkRange, [...onEngine, ...unseen, ...refused], AGENT_SUBNET_PREFIX, start);
         },
       );

@@ -43,10 +43,12 @@ interface Read {
 }
 
 const codeOf = (err: unknown) => (err as { code?: number }).code;
-const ignore = (...codes: number[]) => (err: unknown) => {
-  if (!codes.includes(codeOf(err) ?? 0)) throw err;
-  return undefined;
-};
+const ignore =
+  (...codes: number[]) =>
+  (err: unknown) => {
+    if (!codes.includes(codeOf(err) ?? 0)) throw err;
+    return undefined;
+  };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export class KubernetesRuntime implements ContainerRuntime {
@@ -83,7 +85,10 @@ export class KubernetesRuntime implements ContainerRuntime {
       // read first: an installation that made them need not grant the worker their creation
       if (!(await this.core.readNamespacedServiceAccount({ name: SERVICE_ACCOUNT, namespace }).catch(ignore(404)))) {
         await this.core
-          .createNamespacedServiceAccount({ namespace, body: { metadata: { name: SERVICE_ACCOUNT, labels: MANAGED_BY }, automountServiceAccountToken: false } })
+          .createNamespacedServiceAccount({
+            namespace,
+            body: { metadata: { name: SERVICE_ACCOUNT, labels: MANAGED_BY }, automountServiceAccountToken: false },
+          })
           .catch(ignore(409));
       }
       if (!(await this.net.readNamespacedNetworkPolicy({ name: ISOLATION_POLICY, namespace }).catch(ignore(404)))) {
@@ -100,7 +105,11 @@ export class KubernetesRuntime implements ContainerRuntime {
     await this.prepare();
     const jobName = objectName(spec.name);
     const service = await this.serviceOf(spec.network);
-    const { job: body, secret } = jobFor(spec, { ...this.opts, serviceIp: service?.spec?.clusterIP, serviceAlias: service?.metadata?.annotations?.['org.agentvisor.alias'] || undefined });
+    const { job: body, secret } = jobFor(spec, {
+      ...this.opts,
+      serviceIp: service?.spec?.clusterIP,
+      serviceAlias: service?.metadata?.annotations?.['org.agentvisor.alias'] || undefined,
+    });
     let job = await this.readJob(jobName);
     if (!job) {
       job = await this.batch.createNamespacedJob({ namespace: this.namespace, body }).catch(async (err) => {
@@ -118,7 +127,12 @@ export class KubernetesRuntime implements ContainerRuntime {
   private async ensureSecret(secret: k8s.V1Secret, job: k8s.V1Job): Promise<void> {
     const body: k8s.V1Secret = {
       ...secret,
-      metadata: { ...secret.metadata, ownerReferences: [{ apiVersion: 'batch/v1', kind: 'Job', name: job.metadata!.name!, uid: job.metadata!.uid!, blockOwnerDeletion: false }] },
+      metadata: {
+        ...secret.metadata,
+        ownerReferences: [
+          { apiVersion: 'batch/v1', kind: 'Job', name: job.metadata!.name!, uid: job.metadata!.uid!, blockOwnerDeletion: false },
+        ],
+      },
     };
     try {
       await this.core.createNamespacedSecret({ namespace: this.namespace, body });
@@ -217,7 +231,12 @@ export class KubernetesRuntime implements ContainerRuntime {
     // stream's error would end the process
     through.on('pipe', (source: NodeJS.ReadableStream) => source.on('error', () => through.end()));
     through.pipe(sink, { end: false });
-    const ended = new Promise<void>((resolve) => through.on('end', resolve).on('close', resolve).on('error', () => resolve()));
+    const ended = new Promise<void>((resolve) =>
+      through
+        .on('end', resolve)
+        .on('close', resolve)
+        .on('error', () => resolve()),
+    );
     const controller = await this.logApi.log(this.namespace, pod, MAIN, through, { follow: true });
     // A kubelet ends the stream when the container exits; a simulated node (kwok) never does:
     // stop following a second after the container is seen to have exited.
@@ -238,7 +257,11 @@ export class KubernetesRuntime implements ContainerRuntime {
 
   /** Deletes the pod (SIGTERM, SIGKILL after the grace period); its Job then fails (backoffLimit 0). */
   async stop(name: string, graceSeconds = 10): Promise<void> {
-    await this.core.deleteCollectionNamespacedPod({ namespace: this.namespace, labelSelector: `${LABEL_JOB}=${objectName(name)}`, gracePeriodSeconds: graceSeconds });
+    await this.core.deleteCollectionNamespacedPod({
+      namespace: this.namespace,
+      labelSelector: `${LABEL_JOB}=${objectName(name)}`,
+      gracePeriodSeconds: graceSeconds,
+    });
   }
 
   /** Deletes the Job, its pods and its Secret (missing is fine). */
@@ -279,15 +302,32 @@ export class KubernetesRuntime implements ContainerRuntime {
     const namespace = this.namespace;
     const policy = await this.net.readNamespacedNetworkPolicy({ name: objectName(network), namespace }).catch(ignore(404));
     // the Service belongs to the network (and goes with it): the network's labels
-    const labels = policy ? (JSON.parse(policy.metadata?.annotations?.[ANNOTATION_LABELS] ?? '{}') as Record<string, string>) : labelsOf(job);
-    if (ports.length) await this.core.createNamespacedService({ namespace, body: serviceFor(network, jobName, ports, labels, alias, namespace) }).catch(ignore(409));
+    const labels = policy
+      ? (JSON.parse(policy.metadata?.annotations?.[ANNOTATION_LABELS] ?? '{}') as Record<string, string>)
+      : labelsOf(job);
+    if (ports.length)
+      await this.core
+        .createNamespacedService({ namespace, body: serviceFor(network, jobName, ports, labels, alias, namespace) })
+        .catch(ignore(409));
     if (!policy) return; // not a network of ours (e.g. the one with the route out)
-    const servers = (policy.spec?.egress?.[0]?.to ?? []).map((p) => p.podSelector?.matchLabels?.[LABEL_JOB]).filter((s): s is string => !!s);
+    const servers = (policy.spec?.egress?.[0]?.to ?? [])
+      .map((p) => p.podSelector?.matchLabels?.[LABEL_JOB])
+      .filter((s): s is string => !!s);
     if (servers.includes(jobName) || policy.spec?.egress?.some((e) => !e.to)) return;
     const annotations = policy.metadata?.annotations ?? {};
     const allowed = [...new Set([...(policy.spec?.egress?.[0]?.ports ?? []).map((p) => Number(p.port)), ...ports])];
-    const updated = networkPolicy(annotations[ANNOTATION_NAME] ?? network, JSON.parse(annotations[ANNOTATION_LABELS] ?? '{}'), namespace, [...servers, jobName], allowed);
-    await this.net.replaceNamespacedNetworkPolicy({ name: objectName(network), namespace, body: { ...updated, metadata: { ...updated.metadata, resourceVersion: policy.metadata?.resourceVersion } } });
+    const updated = networkPolicy(
+      annotations[ANNOTATION_NAME] ?? network,
+      JSON.parse(annotations[ANNOTATION_LABELS] ?? '{}'),
+      namespace,
+      [...servers, jobName],
+      allowed,
+    );
+    await this.net.replaceNamespacedNetworkPolicy({
+      name: objectName(network),
+      namespace,
+      body: { ...updated, metadata: { ...updated.metadata, resourceVersion: policy.metadata?.resourceVersion } },
+    });
   }
 
   /** Where the worker reaches the container: its Service's cluster IP, else its pod's IP once it has one. */
@@ -346,7 +386,13 @@ export class KubernetesRuntime implements ContainerRuntime {
       this.batch.listNamespacedJob({ namespace: this.namespace, fieldSelector: `metadata.name=${jobName}` }),
       this.core.listNamespacedPod({ namespace: this.namespace, labelSelector: `${LABEL_JOB}=${jobName}` }),
     ]);
-    return { jobName, job: jobs.items[0], pods: pods.items, jobsVersion: jobs.metadata?.resourceVersion, podsVersion: pods.metadata?.resourceVersion };
+    return {
+      jobName,
+      job: jobs.items[0],
+      pods: pods.items,
+      jobsVersion: jobs.metadata?.resourceVersion,
+      podsVersion: pods.metadata?.resourceVersion,
+    };
   }
 
   /**
@@ -374,8 +420,16 @@ export class KubernetesRuntime implements ContainerRuntime {
       ];
       for (const [path, query] of watches) {
         this.watcher
-          .watch(path, query, (type) => type !== 'BOOKMARK' && finish('event'), () => finish('ended'))
-          .then((c) => (finished ? c.abort() : controllers.push(c)), () => finish('ended'));
+          .watch(
+            path,
+            query,
+            (type) => type !== 'BOOKMARK' && finish('event'),
+            () => finish('ended'),
+          )
+          .then(
+            (c) => (finished ? c.abort() : controllers.push(c)),
+            () => finish('ended'),
+          );
       }
     }).then(async (how) => {
       // a watch the server refused or ended at once: do not spin

@@ -24,7 +24,11 @@ export async function runtimeFromFlags(flags: RuntimeFlags): Promise<ContainerRu
   const kind = flags.runtime ?? 'docker';
   const problems: Problem[] = [];
   if (kind === 'docker') {
-    for (const [flag, value] of [['--namespace', flags.namespace], ['--kubeconfig', flags.kubeconfig], ['--image-pull-policy', flags.imagePullPolicy]] as const) {
+    for (const [flag, value] of [
+      ['--namespace', flags.namespace],
+      ['--kubeconfig', flags.kubeconfig],
+      ['--image-pull-policy', flags.imagePullPolicy],
+    ] as const) {
       if (value !== undefined) problems.push({ message: `${flag} is for --runtime kubernetes` });
     }
     const range = flags.networkRange ?? (process.env[NETWORK_RANGE_ENV] || undefined);
@@ -42,7 +46,8 @@ export async function runtimeFromFlags(flags: RuntimeFlags): Promise<ContainerRu
   const kubeconfig = flags.kubeconfig ? path.resolve(flags.kubeconfig) : undefined;
   if (kubeconfig && !existsSync(kubeconfig)) problems.push({ message: `--kubeconfig ${flags.kubeconfig}: no such file` });
   const pull = flags.imagePullPolicy as (typeof PULL_POLICIES)[number] | undefined;
-  if (pull !== undefined && !PULL_POLICIES.includes(pull)) problems.push({ message: `--image-pull-policy "${pull}" is not one of ${PULL_POLICIES.join(', ')}` });
+  if (pull !== undefined && !PULL_POLICIES.includes(pull))
+    problems.push({ message: `--image-pull-policy "${pull}" is not one of ${PULL_POLICIES.join(', ')}` });
   if (problems.length) throw new BadInputError(problems);
   // loaded only here: Docker workers never load the Kubernetes client
   const { KubernetesRuntime } = await import('./kubernetes');

@@ -54,7 +54,8 @@ export function parseNetworkRange(text: string): { range?: Cidr; problem?: strin
   const range = parseCidr(text);
   if (!range) return { problem: `"${text}" is not an IPv4 range (a.b.c.d/n, e.g. ${DEFAULT_NETWORK_RANGE})` };
   if (formatCidr(range) !== text.trim()) return { problem: `"${text}" has host bits set: the range starts at ${formatCidr(range)}` };
-  if (range.prefix > AGENT_SUBNET_PREFIX) return { problem: `"${text}" is smaller than one agent's network (a /${AGENT_SUBNET_PREFIX}); e.g. ${DEFAULT_NETWORK_RANGE}` };
+  if (range.prefix > AGENT_SUBNET_PREFIX)
+    return { problem: `"${text}" is smaller than one agent's network (a /${AGENT_SUBNET_PREFIX}); e.g. ${DEFAULT_NETWORK_RANGE}` };
   return { range };
 }
 

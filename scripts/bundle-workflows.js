@@ -17,7 +17,11 @@ const dist = path.join(__dirname, '..', 'dist');
   const { WORKFLOW_INTERCEPTORS_MODULE } = require('../dist/telemetry/tracing');
   const plain = await bundleWorkflowCode({ workflowsPath, logger });
   fs.writeFileSync(path.join(dist, 'workflow-bundle.js'), plain.code);
-  const traced = await bundleWorkflowCode({ workflowsPath, logger, workflowInterceptorModules: [require.resolve(WORKFLOW_INTERCEPTORS_MODULE)] });
+  const traced = await bundleWorkflowCode({
+    workflowsPath,
+    logger,
+    workflowInterceptorModules: [require.resolve(WORKFLOW_INTERCEPTORS_MODULE)],
+  });
   fs.writeFileSync(path.join(dist, 'workflow-bundle-otel.js'), traced.code);
 })().catch((err) => {
   console.error(err);

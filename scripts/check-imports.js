@@ -39,7 +39,11 @@ function importsOf(file) {
     if (target) found.push({ target, typeOnly });
   };
   const visit = (node) => {
-    if ((ts.isImportDeclaration(node) || ts.isExportDeclaration(node)) && node.moduleSpecifier && ts.isStringLiteral(node.moduleSpecifier)) {
+    if (
+      (ts.isImportDeclaration(node) || ts.isExportDeclaration(node)) &&
+      node.moduleSpecifier &&
+      ts.isStringLiteral(node.moduleSpecifier)
+    ) {
       const clause = ts.isImportDeclaration(node) ? node.importClause : node;
       let typeOnly = !!clause?.isTypeOnly;
       // `import { type A, type B }`: every name a type
@@ -50,9 +54,18 @@ function importsOf(file) {
       add(node.moduleSpecifier.text, typeOnly);
     } else if (ts.isImportTypeNode(node) && ts.isLiteralTypeNode(node.argument) && ts.isStringLiteral(node.argument.literal)) {
       add(node.argument.literal.text, true);
-    } else if (ts.isCallExpression(node) && node.expression.kind === ts.SyntaxKind.ImportKeyword && ts.isStringLiteral(node.arguments[0] ?? {})) {
+    } else if (
+      ts.isCallExpression(node) &&
+      node.expression.kind === ts.SyntaxKind.ImportKeyword &&
+      ts.isStringLiteral(node.arguments[0] ?? {})
+    ) {
       add(node.arguments[0].text, false);
-    } else if (ts.isCallExpression(node) && ts.isIdentifier(node.expression) && node.expression.text === 'require' && ts.isStringLiteral(node.arguments[0] ?? {})) {
+    } else if (
+      ts.isCallExpression(node) &&
+      ts.isIdentifier(node.expression) &&
+      node.expression.text === 'require' &&
+      ts.isStringLiteral(node.arguments[0] ?? {})
+    ) {
       add(node.arguments[0].text, false);
     }
     ts.forEachChild(node, visit);
@@ -68,7 +81,8 @@ const breaches = [];
 
 for (const [file, imports] of graph) {
   for (const { target, typeOnly } of imports) {
-    if (top(target) === 'client' && top(file) !== 'client') breaches.push(`${rel(file)} imports ${rel(target)}: only client/ may import from client/`);
+    if (top(target) === 'client' && top(file) !== 'client')
+      breaches.push(`${rel(file)} imports ${rel(target)}: only client/ may import from client/`);
     if (top(file) === 'workflows' && !typeOnly && !WORKFLOW_SOURCES.includes(top(target))) {
       breaches.push(`${rel(file)} imports values from ${rel(target)}: workflows take values only from ${WORKFLOW_SOURCES.join('/, ')}/`);
     }

@@ -30,18 +30,33 @@ export function parseIdentity(identity: string): (HostOptions & { process: strin
 export const queuesOf = (host: HostOptions) => [hostQueue(host.name), ANY_HOST_QUEUE, ...labelQueuesOf(host.labels)];
 
 /** The worker command's --host, --labels and --capacity, checked (bad ones: exit 2). */
-export function hostOptions(flags: { host?: string; labels?: string; capacity?: string }, defaultCapacity: number): HostOptions | undefined {
+export function hostOptions(
+  flags: { host?: string; labels?: string; capacity?: string },
+  defaultCapacity: number,
+): HostOptions | undefined {
   const problems: Problem[] = [];
-  const labels = flags.labels ? [...new Set(flags.labels.split(',').map((l) => l.trim()).filter(Boolean))].sort() : [];
+  const labels = flags.labels
+    ? [
+        ...new Set(
+          flags.labels
+            .split(',')
+            .map((l) => l.trim())
+            .filter(Boolean),
+        ),
+      ].sort()
+    : [];
   const capacity = flags.capacity === undefined ? defaultCapacity : Number(flags.capacity);
   if (!flags.host) {
     if (flags.labels || flags.capacity) problems.push({ message: '--labels and --capacity describe a host: give --host NAME too' });
   } else if (!HOST_NAME.test(flags.host)) {
     problems.push({ message: `--host "${flags.host}" is not a valid host name (letters, digits, ., - and _; at most 63)` });
   }
-  for (const label of labels.filter((l) => !HOST_NAME.test(l))) problems.push({ message: `--labels: "${label}" is not a valid label (letters, digits, ., - and _)` });
-  if (labels.length > MAX_WORKER_LABELS) problems.push({ message: `--labels: at most ${MAX_WORKER_LABELS} labels (a queue is served per combination of them)` });
-  if (!Number.isInteger(capacity) || capacity < 1) problems.push({ message: `--capacity "${flags.capacity}" is not a positive whole number` });
+  for (const label of labels.filter((l) => !HOST_NAME.test(l)))
+    problems.push({ message: `--labels: "${label}" is not a valid label (letters, digits, ., - and _)` });
+  if (labels.length > MAX_WORKER_LABELS)
+    problems.push({ message: `--labels: at most ${MAX_WORKER_LABELS} labels (a queue is served per combination of them)` });
+  if (!Number.isInteger(capacity) || capacity < 1)
+    problems.push({ message: `--capacity "${flags.capacity}" is not a positive whole number` });
   if (problems.length) throw new BadInputError(problems);
   return flags.host ? { name: flags.host, labels, capacity } : undefined;
 }

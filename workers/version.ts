@@ -35,8 +35,13 @@ export function workerVersion(): { deploymentName: string; buildId: string } {
 export function sourceBuildId(root: string): string {
   const hash = createHash('sha256');
   for (const dir of WORKFLOW_SOURCES) {
-    for (const file of readdirSync(path.join(root, dir)).filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts')).sort()) {
-      hash.update(`${dir}/${file}\0`).update(readFileSync(path.join(root, dir, file))).update('\0');
+    for (const file of readdirSync(path.join(root, dir))
+      .filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts'))
+      .sort()) {
+      hash
+        .update(`${dir}/${file}\0`)
+        .update(readFileSync(path.join(root, dir, file)))
+        .update('\0');
     }
   }
   const { version } = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as { version: string };

@@ -89,7 +89,12 @@ function tracingOptions(tracing: Tracing, fromSources: boolean): Pick<WorkerOpti
     interceptors: {
       // a bundle has its workflow interceptors built in; the sources get them bundled at start
       ...(fromSources ? { workflowModules: [require.resolve(WORKFLOW_INTERCEPTORS_MODULE)] } : {}),
-      activity: [(ctx) => ({ inbound: new otel.OpenTelemetryActivityInboundInterceptor(ctx), outbound: new otel.OpenTelemetryActivityOutboundInterceptor(ctx) })],
+      activity: [
+        (ctx) => ({
+          inbound: new otel.OpenTelemetryActivityInboundInterceptor(ctx),
+          outbound: new otel.OpenTelemetryActivityOutboundInterceptor(ctx),
+        }),
+      ],
     },
     sinks: { exporter: otel.makeWorkflowExporter(tracing.spanProcessor, tracing.resource) },
   };
@@ -108,7 +113,14 @@ function installRuntime(level: NonNullable<AgentvisorWorkerOptions['logLevel']>,
         logging: { filter: makeTelemetryFilterString({ core: level === 'INFO' ? 'WARN' : level }), forward: {} },
         ...(metricsAddress
           ? // dollars, not milliseconds: buckets from a cent to a hundred dollars per agent attempt
-            { metrics: { prometheus: { bindAddress: metricsAddress, histogramBucketOverrides: { agentvisor_task_cost: [0.01, 0.1, 0.5, 1, 5, 10, 50, 100] } } } }
+            {
+              metrics: {
+                prometheus: {
+                  bindAddress: metricsAddress,
+                  histogramBucketOverrides: { agentvisor_task_cost: [0.01, 0.1, 0.5, 1, 5, 10, 50, 100] },
+                },
+              },
+            }
           : {}),
       },
     });

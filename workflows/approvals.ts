@@ -35,7 +35,13 @@ export class Gates {
 
   /** Waits for the gate's answer; a rejection, or a timeout that rejects, throws. */
   async pass(gate: string, spec: ApprovalSpec): Promise<void> {
-    const entry: ApprovalReport = { gate, status: 'waiting', requestedAt: Date.now(), timeoutMs: spec.timeoutMs, onTimeout: spec.onTimeout };
+    const entry: ApprovalReport = {
+      gate,
+      status: 'waiting',
+      requestedAt: Date.now(),
+      timeoutMs: spec.timeoutMs,
+      onTimeout: spec.onTimeout,
+    };
     (this.report.approvals ??= []).push(entry);
     this.changed();
     let answered: boolean;
@@ -58,7 +64,11 @@ export class Gates {
     }
     if (entry.status === 'rejected') {
       const what = gate === 'merge' ? 'the merge' : `task ${gate}`;
-      throw ApplicationFailure.create({ type: REJECTED, nonRetryable: true, message: `approval of ${what} ${entry.timedOut ? 'timed out' : 'rejected'}: ${entry.reason}` });
+      throw ApplicationFailure.create({
+        type: REJECTED,
+        nonRetryable: true,
+        message: `approval of ${what} ${entry.timedOut ? 'timed out' : 'rejected'}: ${entry.reason}`,
+      });
     }
   }
 
@@ -68,7 +78,10 @@ export class Gates {
     if (d.gate) {
       const found = open.find((a) => a.gate === d.gate);
       if (!found) {
-        throw ApplicationFailure.nonRetryable(`no approval is waiting for "${d.gate}"${open.length ? ` (waiting: ${names})` : ''}`, 'BadDecision');
+        throw ApplicationFailure.nonRetryable(
+          `no approval is waiting for "${d.gate}"${open.length ? ` (waiting: ${names})` : ''}`,
+          'BadDecision',
+        );
       }
       return found;
     }

@@ -51,7 +51,14 @@ export async function mergeResolvingConflicts(ctx: MergeContext): Promise<MergeR
     }
     const c = merge.conflicts[0];
     if (tried.has(c.taskId)) {
-      const again = { ...c, resolution: { strategy, status: 'failed', reason: `it conflicted again after its ${strategy === 'retry' ? 'retry' : 'resolution'}` } } as MergeConflict;
+      const again = {
+        ...c,
+        resolution: {
+          strategy,
+          status: 'failed',
+          reason: `it conflicted again after its ${strategy === 'retry' ? 'retry' : 'resolution'}`,
+        },
+      } as MergeConflict;
       return { ...merge, conflicts: [...met, again] };
     }
     tried.add(c.taskId);
@@ -140,7 +147,15 @@ async function handToResolver(ctx: MergeContext, c: MergeConflict): Promise<Conf
         : (outcome.result?.reason ?? `it exited with code ${outcome.exitCode}`);
     resolution = { ...base, status: 'failed', reason: `the resolver ${name} failed: ${why}` };
   } else {
-    const done = await steps.finishResolution({ runId, repo, taskId: c.taskId, worktree: prepared.worktree, startCommit: prepared.startCommit, files: prepared.files, resolver: name });
+    const done = await steps.finishResolution({
+      runId,
+      repo,
+      taskId: c.taskId,
+      worktree: prepared.worktree,
+      startCommit: prepared.startCommit,
+      files: prepared.files,
+      resolver: name,
+    });
     resolution = done.resolved
       ? { ...base, status: 'resolved', commit: done.commit }
       : { ...base, status: 'failed', reason: `the resolver ${name} left it unresolved: ${done.reason}` };

@@ -10,7 +10,11 @@ const seconds = (from?: number, to?: number) => (from && to ? `${((to - from) / 
 export function detailsMarkdown(r: RunReport): string {
   const rows = r.tasks.map((t) => {
     const state = t.reusedFrom ? `reused (${t.reusedFrom})` : t.status;
-    const outcome = t.error ? t.error.slice(0, 120) : t.status === 'succeeded' ? `${t.filesChanged} files, +${t.insertions} −${t.deletions}` : '';
+    const outcome = t.error
+      ? t.error.slice(0, 120)
+      : t.status === 'succeeded'
+        ? `${t.filesChanged} files, +${t.insertions} −${t.deletions}`
+        : '';
     return `| ${md(t.id)} | ${md(t.agent)} | ${md(state)} | ${seconds(t.startedAt, t.finishedAt)} | ${tokensOf(t.usage)} | ${costOf(t.usage)} | ${md(outcome)} |`;
   });
   const lines = [
@@ -23,9 +27,23 @@ export function detailsMarkdown(r: RunReport): string {
   const totals = totalsText(r);
   if (totals) lines.push('', totals);
   if (r.shared) lines.push('', `shared workspace: \`${r.shared.path}\`${r.shared.removed ? ' (removed by the rollback)' : ''}`);
-  if (r.approvals?.length) lines.push('', ...r.approvals.map((a) => `approval of ${md(a.gate)}: **${a.status}**${a.timedOut ? ' (timed out)' : ''}${a.reason ? ` (${md(a.reason)})` : ''}`));
-  if (r.proposals?.length) lines.push('', ...r.proposals.map((p) => `proposal ${md(p.file)} of ${md(p.by)}: **${p.status}**${p.reason ? ` (${md(p.reason)})` : ''}`));
-  if (r.merge.status !== 'pending') lines.push('', `merge: **${r.merge.status}**${r.merge.conflicts.map((c) => ` · ${md(c.taskId)} × ${md(c.conflictsWith.join(', '))} in ${md(c.files.join(', '))}${md(describeResolution(c.resolution))}`).join('')}`);
+  if (r.approvals?.length)
+    lines.push(
+      '',
+      ...r.approvals.map(
+        (a) => `approval of ${md(a.gate)}: **${a.status}**${a.timedOut ? ' (timed out)' : ''}${a.reason ? ` (${md(a.reason)})` : ''}`,
+      ),
+    );
+  if (r.proposals?.length)
+    lines.push(
+      '',
+      ...r.proposals.map((p) => `proposal ${md(p.file)} of ${md(p.by)}: **${p.status}**${p.reason ? ` (${md(p.reason)})` : ''}`),
+    );
+  if (r.merge.status !== 'pending')
+    lines.push(
+      '',
+      `merge: **${r.merge.status}**${r.merge.conflicts.map((c) => ` · ${md(c.taskId)} × ${md(c.conflictsWith.join(', '))} in ${md(c.files.join(', '))}${md(describeResolution(c.resolution))}`).join('')}`,
+    );
   if (r.evaluation) lines.push(`evaluation: **${r.evaluation.passed ? 'passed' : `failed (exit ${r.evaluation.exitCode})`}**`);
   if (r.error) lines.push('', `error: ${md(r.error)}`);
   return lines.join('\n');

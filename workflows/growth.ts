@@ -63,7 +63,13 @@ export class Growth {
     try {
       found = await collectProposals({ taskId: task.id, dropDir });
     } catch (err) {
-      this.record({ by: task.id, file: '', tasks: [], status: 'refused', reason: `could not read the drop folder: ${(err as Error).message}` });
+      this.record({
+        by: task.id,
+        file: '',
+        tasks: [],
+        status: 'refused',
+        reason: `could not read the drop folder: ${(err as Error).message}`,
+      });
       return;
     }
     const depth = (this.depth.get(task.id) ?? 0) + 1;
@@ -71,12 +77,15 @@ export class Growth {
       const tasks = p.tasks ?? [];
       const entry: ProposalReport = { by: task.id, file: p.file, tasks: tasks.map((t) => t.id), status: 'refused' };
       // runs from before this check replay without it (they had no marker)
-      const privilege = !p.problems && limits?.from.includes(task.agent) && patched(PROPOSAL_AGENTS_PATCH) ? this.privilegeProblem(task, tasks) : undefined;
+      const privilege =
+        !p.problems && limits?.from.includes(task.agent) && patched(PROPOSAL_AGENTS_PATCH) ? this.privilegeProblem(task, tasks) : undefined;
       if (p.problems) entry.reason = `malformed: ${p.problems.join('; ')}`;
       else if (!limits) entry.reason = 'this graph takes no proposals (it has no proposals: section)';
-      else if (!limits.from.includes(task.agent)) entry.reason = `agent ${task.agent} may not propose tasks (proposals.from: ${limits.from.join(', ')})`;
+      else if (!limits.from.includes(task.agent))
+        entry.reason = `agent ${task.agent} may not propose tasks (proposals.from: ${limits.from.join(', ')})`;
       else if (privilege) entry.reason = privilege;
-      else if (depth > limits.maxDepth) entry.reason = `too deep: ${task.id} is itself ${depth - 1} proposal(s) down (proposals.maxDepth: ${limits.maxDepth})`;
+      else if (depth > limits.maxDepth)
+        entry.reason = `too deep: ${task.id} is itself ${depth - 1} proposal(s) down (proposals.maxDepth: ${limits.maxDepth})`;
       else if (this.accepted + tasks.length > limits.maxTasks) {
         entry.reason = `over the run's limit of ${limits.maxTasks} proposed tasks (${this.accepted} accepted before)`;
       } else {
@@ -102,11 +111,14 @@ export class Growth {
   private privilegeProblem(by: TaskSpec, tasks: TaskSpec[]): string | undefined {
     const listed = this.graph.proposals?.agents;
     const allowed = listed ?? [by.agent];
-    const rule = listed ? `proposals.agents: ${listed.join(', ')}` : `without proposals.agents, only the proposing task's own agent ${by.agent}`;
+    const rule = listed
+      ? `proposals.agents: ${listed.join(', ')}`
+      : `without proposals.agents, only the proposing task's own agent ${by.agent}`;
     const problems: string[] = [];
     for (const t of tasks) {
       if (!allowed.includes(t.agent)) problems.push(`task "${t.id}" uses agent ${t.agent}, which proposed tasks may not use (${rule})`);
-      if (t.approval) problems.push(`task "${t.id}" sets its own approval gate; gates are the graph's (a proposed task waits at its agent's)`);
+      if (t.approval)
+        problems.push(`task "${t.id}" sets its own approval gate; gates are the graph's (a proposed task waits at its agent's)`);
     }
     return problems.length ? problems.join('; ') : undefined;
   }

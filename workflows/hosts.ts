@@ -4,13 +4,7 @@
 // then every step of it runs there. A queue no worker takes work from within the placement's
 // `wait` (the activities' schedule-to-start timeout, which Temporal never retries) moves the work to
 // the next queue of its placement, or fails it saying so.
-import {
-  ApplicationFailure,
-  TimeoutFailure,
-  isCancellation,
-  proxyActivities,
-  type ActivityOptions,
-} from '@temporalio/workflow';
+import { ApplicationFailure, TimeoutFailure, isCancellation, proxyActivities, type ActivityOptions } from '@temporalio/workflow';
 import type { RunActivities } from '../activities';
 import type { Placement } from '../graph/types';
 import { CLEANUP_ACTIVITY, STEP_ACTIVITY, containerActivity } from './activity-options';
@@ -71,10 +65,13 @@ export async function claimHost(p: Placement | undefined, what: string, from = 0
  * the next queue of its placement to start over, or fails it; what it left on that host stays
  * there for `agentvisor gc` on it.
  */
-export async function runTaskOnHost(input: TaskInput, steps: (input: TaskInput, on: TaskActivities) => Promise<TaskResult>): Promise<TaskResult> {
+export async function runTaskOnHost(
+  input: TaskInput,
+  steps: (input: TaskInput, on: TaskActivities) => Promise<TaskResult>,
+): Promise<TaskResult> {
   const p = input.task.runsOn;
   const why: string[] = [];
-  for (let from = 0; ; ) {
+  for (let from = 0; ;) {
     const claimed = await claimHost(p, `task ${input.taskId}`, from, why);
     const on = hostActivities(input, claimed.queue, p?.waitMs);
     try {

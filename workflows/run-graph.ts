@@ -127,7 +127,8 @@ export async function runGraph(input: RunInput): Promise<RunReport> {
     if (graph.merge?.approval && patched(APPROVALS_PATCH)) await gates.pass(MERGE_GATE, graph.merge.approval);
 
     // a run with a remote merges on a host of its placement
-    const mergeTasks = graph.remote && patched(HOSTS_PATCH) ? (a: Parameters<typeof steps.mergeTasks>[0]) => mergeOnHost(graph, a) : steps.mergeTasks;
+    const mergeTasks =
+      graph.remote && patched(HOSTS_PATCH) ? (a: Parameters<typeof steps.mergeTasks>[0]) => mergeOnHost(graph, a) : steps.mergeTasks;
     const mergeAll = () =>
       mergeTasks({
         runId,
@@ -152,7 +153,9 @@ export async function runGraph(input: RunInput): Promise<RunReport> {
     if (merge.status === 'conflict') {
       const c = merge.conflicts[merge.conflicts.length - 1];
       const others = c.conflictsWith.length ? ` with ${c.conflictsWith.join(', ')}` : '';
-      const why = c.resolution?.reason ? `; ${c.resolution.strategy === 'retry' ? 'the task' : 'the conflict'} was ${c.resolution.strategy === 'retry' ? 'retried' : 'handed to a resolver'}: ${c.resolution.reason}` : '';
+      const why = c.resolution?.reason
+        ? `; ${c.resolution.strategy === 'retry' ? 'the task' : 'the conflict'} was ${c.resolution.strategy === 'retry' ? 'retried' : 'handed to a resolver'}: ${c.resolution.reason}`
+        : '';
       throw ApplicationFailure.nonRetryable(`merge conflict: task ${c.taskId} conflicts${others} in ${c.files.join(', ')}${why}`);
     }
 
@@ -241,7 +244,9 @@ async function runTasks(
         if (input.resume) {
           const reused = await reuseRecordedWork(input, taskInput, entry);
           if (reused) {
-            saga.add(`delete branch of ${task.id}`, () => cleanup.deleteBranches({ repo: graph.repo, branches: [reused.branch], remote: graph.remote }));
+            saga.add(`delete branch of ${task.id}`, () =>
+              cleanup.deleteBranches({ repo: graph.repo, branches: [reused.branch], remote: graph.remote }),
+            );
             return reused;
           }
         }
@@ -264,7 +269,9 @@ async function runTasks(
         publish(report);
         const result = await handle.result();
         // From here the branch belongs to the run: a later failure must delete it.
-        saga.add(`delete branch of ${task.id}`, () => cleanup.deleteBranches({ repo: graph.repo, branches: [result.branch], remote: graph.remote }));
+        saga.add(`delete branch of ${task.id}`, () =>
+          cleanup.deleteBranches({ repo: graph.repo, branches: [result.branch], remote: graph.remote }),
+        );
         // what the agent proposed in its drop folder joins the run (within the graph's limits)
         if (taskInput.shared?.dropDir && patched(GRAPH_GROWTH_PATCH)) await growth.takeProposals(task, taskInput.shared.dropDir);
         return result;
@@ -306,7 +313,7 @@ async function runTasks(
     // tasks added from now on (update handlers, proposals) start in this scope: fail-fast cancels them too
     growth.open((task) => void scope.run(async () => schedule(task)));
     // the graph may have grown meanwhile: wait until every task there is has settled
-    for (let waited = 0; waited < done.size; ) {
+    for (let waited = 0; waited < done.size;) {
       waited = done.size;
       await Promise.allSettled(done.values());
     }
@@ -348,7 +355,11 @@ function finish(input: RunInput, report: RunReport): void {
   publish(report);
   // the run's total cost joins its final status; runs recorded before set the status only
   if (patched(COST_SEARCH_ATTRIBUTE_PATCH)) {
-    if (input.searchAttributes) upsertSearchAttributes([{ key: STATUS, value: report.status }, { key: COST, value: runTotals(report)?.costUsd ?? 0 }]);
+    if (input.searchAttributes)
+      upsertSearchAttributes([
+        { key: STATUS, value: report.status },
+        { key: COST, value: runTotals(report)?.costUsd ?? 0 },
+      ]);
   } else if (patched(SEARCH_ATTRIBUTES_PATCH) && input.searchAttributes) {
     upsertSearchAttributes([{ key: STATUS, value: report.status }]);
   }
@@ -363,7 +374,13 @@ async function reuseRecordedWork(input: RunInput, taskInput: TaskInput, entry: T
     return undefined;
   }
   const branch = taskBranch(input.runId, taskInput.taskId);
-  await steps.adoptRecordedWork({ repo: input.graph.repo, runId: input.runId, artifactsDir: input.artifactsDir, branch, entry: decision.reuse });
+  await steps.adoptRecordedWork({
+    repo: input.graph.repo,
+    runId: input.runId,
+    artifactsDir: input.artifactsDir,
+    branch,
+    entry: decision.reuse,
+  });
   const e = decision.reuse;
   return {
     id: taskInput.taskId,

@@ -1,13 +1,7 @@
 // One task: a worktree on its own branch, the agent in its container, its changes committed.
 // A failed or cancelled task undoes its own steps; a succeeded one leaves its branch and commit
 // (the ledger of finished work) and removes its worktree.
-import {
-  ApplicationFailure,
-  CancellationScope,
-  isCancellation,
-  patched,
-  proxyActivities,
-} from '@temporalio/workflow';
+import { ApplicationFailure, CancellationScope, isCancellation, patched, proxyActivities } from '@temporalio/workflow';
 import type { RunActivities } from '../activities';
 import { runTaskOnHost } from './hosts';
 import { HOSTS_PATCH } from './patches';
@@ -48,7 +42,12 @@ async function taskSteps(input: TaskInput, { steps, cleanup, container }: TaskAc
     partial = { ...partial, logPath: outcome.logPath, exitCode: outcome.exitCode, usage: outcome.usage ?? outcome.result?.usage };
     if (outcome.budgetExceeded) {
       const which = outcome.budgetExceeded === 'run' ? "the run's" : "the task's";
-      throw ApplicationFailure.create({ type: 'BudgetExceeded', message: `${which} budget is spent`, nonRetryable: true, details: [{ ...partial, budget: outcome.budgetExceeded }] });
+      throw ApplicationFailure.create({
+        type: 'BudgetExceeded',
+        message: `${which} budget is spent`,
+        nonRetryable: true,
+        details: [{ ...partial, budget: outcome.budgetExceeded }],
+      });
     }
 
     // the harness's reading of the agent's output can fail a run that exited 0 (an error result)

@@ -59,7 +59,14 @@ class DockerWatch {
   async cleanup(kind, runId) {
     const label = kind === 'baseline' ? LABEL_BENCH : LABEL_RUN;
     const found = await this.docker.listContainers({ all: true, filters: { label: [`${label}=${runId}`] } });
-    await Promise.all(found.map((c) => this.docker.getContainer(c.Id).remove({ force: true }).catch(() => undefined)));
+    await Promise.all(
+      found.map((c) =>
+        this.docker
+          .getContainer(c.Id)
+          .remove({ force: true })
+          .catch(() => undefined),
+      ),
+    );
     return found.length;
   }
 
@@ -93,7 +100,10 @@ function runAgentvisor({ graphFile, runId, env, timeoutMs = 30 * 60_000, nodeArg
   return new Promise((resolve) => {
     const t0 = Date.now();
     const h0 = process.hrtime.bigint();
-    const proc = spawn(process.execPath, [...nodeArgs, app.cli, 'run', graphFile, '--json', '--id', runId], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const proc = spawn(process.execPath, [...nodeArgs, app.cli, 'run', graphFile, '--json', '--id', runId], {
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     const sampler = sampleProcess(proc.pid);
     let out = '';
     let err = '';
@@ -153,7 +163,17 @@ function runBaseline({ repo, runId, shape, n, workDir, maxParallel = 0, env = pr
       } catch {
         // no trace
       }
-      resolve({ kind: 'baseline', runId, t0, tEnd: t0 + wallMs, wallMs, exitCode: code, stderr: err, trace, treePeakRssKb: rss.treePeakKb });
+      resolve({
+        kind: 'baseline',
+        runId,
+        t0,
+        tEnd: t0 + wallMs,
+        wallMs,
+        exitCode: code,
+        stderr: err,
+        trace,
+        treePeakRssKb: rss.treePeakKb,
+      });
     });
   });
 }
@@ -176,7 +196,9 @@ async function history(client, workflowId) {
 
 /** Sum of activity attempts beyond the first, over a history: retries that hid a failure. */
 function retries(h) {
-  return h.events.filter((x) => x.type === 'ACTIVITY_TASK_STARTED').reduce((n, x) => n + Math.max(0, (x.e.activityTaskStartedEventAttributes.attempt || 1) - 1), 0);
+  return h.events
+    .filter((x) => x.type === 'ACTIVITY_TASK_STARTED')
+    .reduce((n, x) => n + Math.max(0, (x.e.activityTaskStartedEventAttributes.attempt || 1) - 1), 0);
 }
 
 /**
@@ -192,10 +214,13 @@ function oneTaskSegments(run, parent, child, containers) {
   for (const h of [parent, child]) {
     const who = h === parent ? 'parent' : 'child';
     for (const ev of h.events) {
-      if (ev.type === 'ACTIVITY_TASK_SCHEDULED') activityName.set(`${who}:${ev.id}`, ev.e.activityTaskScheduledEventAttributes.activityType.name);
+      if (ev.type === 'ACTIVITY_TASK_SCHEDULED')
+        activityName.set(`${who}:${ev.id}`, ev.e.activityTaskScheduledEventAttributes.activityType.name);
       let name = ev.type;
-      if (ev.type === 'ACTIVITY_TASK_STARTED') name += `:${activityName.get(`${who}:${Number(ev.e.activityTaskStartedEventAttributes.scheduledEventId.toString())}`)}`;
-      if (ev.type === 'ACTIVITY_TASK_COMPLETED') name += `:${activityName.get(`${who}:${Number(ev.e.activityTaskCompletedEventAttributes.scheduledEventId.toString())}`)}`;
+      if (ev.type === 'ACTIVITY_TASK_STARTED')
+        name += `:${activityName.get(`${who}:${Number(ev.e.activityTaskStartedEventAttributes.scheduledEventId.toString())}`)}`;
+      if (ev.type === 'ACTIVITY_TASK_COMPLETED')
+        name += `:${activityName.get(`${who}:${Number(ev.e.activityTaskCompletedEventAttributes.scheduledEventId.toString())}`)}`;
       add(ev.t, name, who);
     }
   }
@@ -230,7 +255,9 @@ function oneTaskSegments(run, parent, child, containers) {
       case 'CONTAINER_DIE':
         return 'container: agent command runs (start → exit)';
       case 'CONTAINER_DESTROY':
-        return prev.label.startsWith('CONTAINER_DIE') ? 'container: exit → removed' : `activity: ${prev.label.split(':')[1] || 'removeContainers'}`;
+        return prev.label.startsWith('CONTAINER_DIE')
+          ? 'container: exit → removed'
+          : `activity: ${prev.label.split(':')[1] || 'removeContainers'}`;
       case 'ACTIVITY_TASK_COMPLETED':
         if (act === 'runAgent' && prev.label === 'CONTAINER_DIE') return 'runAgent: after container exit (wait, inspect, logs)';
         return `activity: ${act}`;
@@ -286,7 +313,9 @@ function agentStartLatencies(children, events) {
   const createToStart = [];
   for (const h of children) {
     const task = h.workflowId.slice(h.workflowId.lastIndexOf('/') + 1);
-    const sched = h.events.find((x) => x.type === 'ACTIVITY_TASK_SCHEDULED' && x.e.activityTaskScheduledEventAttributes.activityType.name === 'runAgent');
+    const sched = h.events.find(
+      (x) => x.type === 'ACTIVITY_TASK_SCHEDULED' && x.e.activityTaskScheduledEventAttributes.activityType.name === 'runAgent',
+    );
     const c = first.get(task);
     if (!sched || !c || c.start === undefined) continue;
     scheduledToStart.push(c.start - sched.t);
@@ -317,7 +346,8 @@ function failureReasons(histories) {
         const type = types.get(Number(a.scheduledEventId?.toString())) ?? 'activity';
         if ((a.attempt || 1) > 1 && a.lastFailure) add(`${type} retried after: ${oneLine(a.lastFailure.message)}`.slice(0, 160));
       } else if (x.type === 'ACTIVITY_TASK_TIMED_OUT') add(`final: ${oneLine(x.e.activityTaskTimedOutEventAttributes.failure?.message)}`);
-      else if (x.type === 'ACTIVITY_TASK_FAILED') add(`final: ${oneLine(x.e.activityTaskFailedEventAttributes.failure?.message)}`.slice(0, 160));
+      else if (x.type === 'ACTIVITY_TASK_FAILED')
+        add(`final: ${oneLine(x.e.activityTaskFailedEventAttributes.failure?.message)}`.slice(0, 160));
       else if (x.type === 'WORKFLOW_TASK_TIMED_OUT') add('workflow task timed out (worker too busy to answer in 10 s)');
     }
   }
@@ -331,8 +361,10 @@ function activityTotals(histories) {
     const sched = new Map();
     const started = new Map();
     for (const ev of h.events) {
-      if (ev.type === 'ACTIVITY_TASK_SCHEDULED') sched.set(ev.id, { name: ev.e.activityTaskScheduledEventAttributes.activityType.name, t: ev.t });
-      if (ev.type === 'ACTIVITY_TASK_STARTED') started.set(Number(ev.e.activityTaskStartedEventAttributes.scheduledEventId.toString()), ev.t);
+      if (ev.type === 'ACTIVITY_TASK_SCHEDULED')
+        sched.set(ev.id, { name: ev.e.activityTaskScheduledEventAttributes.activityType.name, t: ev.t });
+      if (ev.type === 'ACTIVITY_TASK_STARTED')
+        started.set(Number(ev.e.activityTaskStartedEventAttributes.scheduledEventId.toString()), ev.t);
       if (ev.type === 'ACTIVITY_TASK_COMPLETED') {
         const id = Number(ev.e.activityTaskCompletedEventAttributes.scheduledEventId.toString());
         const s = sched.get(id);

@@ -12,7 +12,8 @@ const sec = (ms) => (ms === undefined ? 'n/a' : `${(ms / 1000).toFixed(ms < 10_0
 const msf = (ms) => (ms === undefined ? 'n/a' : `${Math.round(ms)} ms`);
 const ratio = (a, b) => (a === undefined || b === undefined || b === 0 ? 'n/a' : `${(a / b).toFixed(1)}×`);
 const mib = (kb) => (kb === undefined || kb === 0 ? 'n/a' : `${(kb / 1024).toFixed(0)} MiB`);
-const kib = (bytes) => (bytes === undefined ? 'n/a' : bytes >= 1024 * 1024 ? `${(bytes / 2 ** 20).toFixed(2)} MiB` : `${(bytes / 1024).toFixed(0)} KiB`);
+const kib = (bytes) =>
+  bytes === undefined ? 'n/a' : bytes >= 1024 * 1024 ? `${(bytes / 2 ** 20).toFixed(2)} MiB` : `${(bytes / 1024).toFixed(0)} KiB`;
 
 /** A markdown table; the terminal shows it as is. */
 function table(header, rows) {

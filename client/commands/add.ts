@@ -8,7 +8,7 @@ export function registerAddCommand(program: Command): void {
     .command('add')
     .argument('<run>', 'run id')
     .argument('<file>', 'tasks to add: tasks: [...], a list of tasks, or one task, as in a graph file')
-    .description("add tasks to a running run; they may depend on its tasks and on each other")
+    .description('add tasks to a running run; they may depend on its tasks and on each other')
     .action(
       action((runId: string, file: string) =>
         withClient(async (client) => {

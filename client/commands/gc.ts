@@ -23,7 +23,14 @@ async function removeLeftovers(opts: GcFlags) {
   return withClient(async (client, cfg) => {
     const { collectGarbage } = await import('../gc');
     const { scopeOf } = await import('../../runtimes/runtime');
-    const report = await collectGarbage({ client, runtime, dataDir: cfg.dataDir, scope: scopeOf(cfg.namespace, cfg.address), dryRun: opts.dryRun, branches: opts.branches });
+    const report = await collectGarbage({
+      client,
+      runtime,
+      dataDir: cfg.dataDir,
+      scope: scopeOf(cfg.namespace, cfg.address),
+      dryRun: opts.dryRun,
+      branches: opts.branches,
+    });
     if (opts.json) console.log(JSON.stringify(report, null, 2));
     else {
       const verb = opts.dryRun ? 'would remove' : 'removed';
@@ -33,7 +40,8 @@ async function removeLeftovers(opts: GcFlags) {
       for (const b of report.branches) console.log(`${verb} branch ${b}`);
       for (const s of report.settled) console.log(`unmounted shared workspace ${s} (its files kept)`);
       if (report.skippedRunning.length) console.log(`left alone (running): ${report.skippedRunning.join(', ')}`);
-      if (!report.containers.length && !report.networks.length && !report.worktrees.length && !report.branches.length) console.log('nothing to remove');
+      if (!report.containers.length && !report.networks.length && !report.worktrees.length && !report.branches.length)
+        console.log('nothing to remove');
     }
     return ExitCode.success;
   });

@@ -19,7 +19,9 @@ export function registerLogsCommand(program: Command): void {
 function readLogs(dir: string, task?: string): string[] {
   const logs = path.join(dir, 'logs');
   if (!existsSync(logs)) return [];
-  const files = readdirSync(logs).filter((f) => f.endsWith('.log')).sort();
+  const files = readdirSync(logs)
+    .filter((f) => f.endsWith('.log'))
+    .sort();
   return task ? files.filter((f) => f === `${task}.log`).map((f) => path.join(logs, f)) : files.map((f) => path.join(logs, f));
 }
 
@@ -36,7 +38,12 @@ async function printLogs(runId: string, task: string | undefined, opts: { follow
       const text = readFileSync(file).subarray(from, size).toString('utf8');
       offsets.set(file, size);
       const prefix = task ? '' : `[${path.basename(file, '.log')}] `;
-      process.stdout.write(text.split('\n').map((l, i, all) => (i === all.length - 1 && l === '' ? '' : prefix + l)).join('\n'));
+      process.stdout.write(
+        text
+          .split('\n')
+          .map((l, i, all) => (i === all.length - 1 && l === '' ? '' : prefix + l))
+          .join('\n'),
+      );
     }
   };
   printNew();

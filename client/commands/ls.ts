@@ -17,7 +17,11 @@ export function registerLsCommand(program: Command): void {
         withClient(async (client) => {
           const runs = await listRuns(client, { status: opts.status, graph: opts.graph, limit: Number(opts.limit) });
           if (opts.json) console.log(JSON.stringify(runs, null, 2));
-          else for (const r of runs) console.log(`${r.runId}\t${r.status}\t${r.graphName ?? ''}\t${r.startTime?.toISOString() ?? ''}\t${r.costUsd !== undefined ? formatUsd(r.costUsd) : ''}`);
+          else
+            for (const r of runs)
+              console.log(
+                `${r.runId}\t${r.status}\t${r.graphName ?? ''}\t${r.startTime?.toISOString() ?? ''}\t${r.costUsd !== undefined ? formatUsd(r.costUsd) : ''}`,
+              );
           return ExitCode.success;
         }),
       ),

@@ -15,7 +15,9 @@ export function registerSetupCommand(program: Command): void {
             printStderr(`error: ${result.error}`);
             return ExitCode.failed;
           }
-          console.log(`search attributes registered: ${result.registered.join(', ') || 'none needed'}; present: ${result.present.join(', ') || 'none'}`);
+          console.log(
+            `search attributes registered: ${result.registered.join(', ') || 'none needed'}; present: ${result.present.join(', ') || 'none'}`,
+          );
           return ExitCode.success;
         }),
       ),

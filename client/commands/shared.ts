@@ -48,11 +48,18 @@ export function printSummary(report: RunReport, cfg: ClientConfig) {
   console.log(`run ${report.runId}: ${report.status}${report.error ? ` (${tty(report.error)})` : ''}`);
   if (report.status === 'completed') console.log(`integration branch: ${report.integrationBranch}`);
   if (report.shared) {
-    const access = Object.entries(report.shared.access).map(([agent, mode]) => `${agent} ${mode}`).join(', ');
-    console.log(`shared workspace: ${report.shared.removed ? '(removed by the rollback) ' : ''}${report.shared.path} (at ${report.shared.mount}: ${access})`);
+    const access = Object.entries(report.shared.access)
+      .map(([agent, mode]) => `${agent} ${mode}`)
+      .join(', ');
+    console.log(
+      `shared workspace: ${report.shared.removed ? '(removed by the rollback) ' : ''}${report.shared.path} (at ${report.shared.mount}: ${access})`,
+    );
   }
   for (const a of report.approvals ?? []) {
-    if (a.status === 'waiting') console.log(`awaiting approval: ${a.gate} (agentvisor approve ${report.runId} ${a.gate}, or reject ${report.runId} ${a.gate} --reason …)`);
+    if (a.status === 'waiting')
+      console.log(
+        `awaiting approval: ${a.gate} (agentvisor approve ${report.runId} ${a.gate}, or reject ${report.runId} ${a.gate} --reason …)`,
+      );
     else console.log(`approval of ${a.gate}: ${a.status}${a.timedOut ? ' (timed out)' : ''}${a.reason ? `: ${tty(a.reason)}` : ''}`);
   }
   for (const p of report.proposals ?? []) {
@@ -60,8 +67,9 @@ export function printSummary(report: RunReport, cfg: ClientConfig) {
     console.log(`proposal ${tty(p.file) || '(drop folder)'} of ${p.by}${tasks}: ${p.status}${p.reason ? `: ${tty(p.reason)}` : ''}`);
   }
   for (const c of report.merge.conflicts) {
-    console.log(`conflict: task ${c.taskId}${c.conflictsWith.length ? ` with ${c.conflictsWith.join(', ')}` : ''} in ${tty(c.files.join(', '))}${tty(describeResolution(c.resolution))}`);
+    console.log(
+      `conflict: task ${c.taskId}${c.conflictsWith.length ? ` with ${c.conflictsWith.join(', ')}` : ''} in ${tty(c.files.join(', '))}${tty(describeResolution(c.resolution))}`,
+    );
   }
   if (link) console.log(`Temporal UI: ${link}`);
 }
-

@@ -6,7 +6,8 @@ import { runtimeFromFlags, type RuntimeFlags } from '../../runtimes/select';
 import type { LimitFlags } from '../../activities/limits';
 import { action, ExitCode, printStderr } from './shared';
 
-type WorkerFlags = { metricsPort?: string; host?: string; labels?: string; capacity?: string; dataDir?: string } & RuntimeFlags & LimitFlags;
+type WorkerFlags = { metricsPort?: string; host?: string; labels?: string; capacity?: string; dataDir?: string } & RuntimeFlags &
+  LimitFlags;
 
 export function registerWorkerCommand(program: Command): void {
   program
@@ -15,16 +16,22 @@ export function registerWorkerCommand(program: Command): void {
     .option('--host <name>', "the host this worker serves: it also polls the host's own task queue (graphs place work with runsOn)")
     .option('--labels <labels>', 'labels of the host, comma-separated (e.g. gpu,big-memory); at most 4')
     .option('--capacity <n>', "agents the host runs at once (its queue's slots); default AGENTVISOR_WORKER_CAPACITY or 32")
-    .option('--data-dir <dir>', "this worker's data folder for runs with a remote: its clones, worktrees and logs (default AGENTVISOR_HOME)")
+    .option(
+      '--data-dir <dir>',
+      "this worker's data folder for runs with a remote: its clones, worktrees and logs (default AGENTVISOR_HOME)",
+    )
     .option('--runtime <runtime>', 'where agents run: docker (the local engine, default) or kubernetes (a Job per agent)')
-    .option('--namespace <name>', 'with --runtime kubernetes: the namespace of the Jobs (default: the pod\'s own, in a cluster)')
+    .option('--namespace <name>', "with --runtime kubernetes: the namespace of the Jobs (default: the pod's own, in a cluster)")
     .option('--kubeconfig <file>', 'with --runtime kubernetes: the kubeconfig (default KUBECONFIG, ~/.kube/config, or in-cluster)')
     .option('--image-pull-policy <policy>', 'with --runtime kubernetes: Always, IfNotPresent (default) or Never')
-    .option('--memory <size>', "default memory limit of a container, /tmp and HOME included (default AGENTVISOR_LIMIT_MEMORY or 4g)")
+    .option('--memory <size>', 'default memory limit of a container, /tmp and HOME included (default AGENTVISOR_LIMIT_MEMORY or 4g)')
     .option('--cpus <n>', 'default CPU cores of a container (default AGENTVISOR_LIMIT_CPUS or 2)')
     .option('--pids <n>', 'default process limit of a container (default AGENTVISOR_LIMIT_PIDS or 512)')
     .option('--disk <size>', 'default size of a workspace, or off (default AGENTVISOR_LIMIT_DISK or 10g; needs root and loop devices)')
-    .option('--network-range <cidr>', "with --runtime docker: the IPv4 range agents' networks take their /29 subnets from (default AGENTVISOR_NETWORK_RANGE or 10.213.0.0/16)")
+    .option(
+      '--network-range <cidr>',
+      "with --runtime docker: the IPv4 range agents' networks take their /29 subnets from (default AGENTVISOR_NETWORK_RANGE or 10.213.0.0/16)",
+    )
     .description('run a worker: executes runs and their agents on the local Docker engine or in a Kubernetes namespace')
     .action(action(runWorker));
 }
@@ -47,8 +54,12 @@ async function runWorker(opts: WorkerFlags) {
     dataDir: opts.dataDir ? path.resolve(opts.dataDir) : undefined,
     limits,
   });
-  const where = host ? ` as host ${host.name}${host.labels.length ? ` (labels ${host.labels.join(', ')})` : ''}, capacity ${host.capacity}` : '';
-  printStderr(`worker polling ${cfg.address} (namespace ${cfg.namespace})${where}, agents on ${runtime.kind}; default limits: ${describeLimits(limits)}`);
+  const where = host
+    ? ` as host ${host.name}${host.labels.length ? ` (labels ${host.labels.join(', ')})` : ''}, capacity ${host.capacity}`
+    : '';
+  printStderr(
+    `worker polling ${cfg.address} (namespace ${cfg.namespace})${where}, agents on ${runtime.kind}; default limits: ${describeLimits(limits)}`,
+  );
   // the SDK shuts every worker down on SIGINT/SIGTERM
   await Promise.all([worker.run(), ...hostWorkers.map((w) => w.run())]);
   await connection.close();

@@ -26,7 +26,17 @@ async function execIn(t: Target, container: string, command: string[], io: { std
   let stderr = '';
   const err = new PassThrough();
   err.on('data', (d: Buffer) => (stderr = (stderr + d.toString('utf8')).slice(-2000)));
-  const ws = await t.exec.exec(t.namespace, t.pod, container, command, io.stdout ?? null, err, io.stdin ?? null, false, (s) => (status = s));
+  const ws = await t.exec.exec(
+    t.namespace,
+    t.pod,
+    container,
+    command,
+    io.stdout ?? null,
+    err,
+    io.stdin ?? null,
+    false,
+    (s) => (status = s),
+  );
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => {
       ws.close();
@@ -36,7 +46,9 @@ async function execIn(t: Target, container: string, command: string[], io: { std
     ws.on('error', (e: Error) => (clearTimeout(timer), reject(e)));
   });
   if (status?.status !== 'Success') {
-    throw new Error(`${command[0]} in pod ${t.pod} (${container}) failed: ${status?.message ?? 'no exit status'}${stderr.trim() ? `: ${stderr.trim()}` : ''}`);
+    throw new Error(
+      `${command[0]} in pod ${t.pod} (${container}) failed: ${status?.message ?? 'no exit status'}${stderr.trim() ? `: ${stderr.trim()}` : ''}`,
+    );
   }
 }
 
@@ -100,10 +112,13 @@ export async function copyOut(t: Target, mounts: MountPlan[]): Promise<void> {
     const scratchName = `.agentvisor-copy-out-${randomBytes(4).toString('hex')}`;
     const scratch = path.join(m.source, scratchName);
     try {
-      for (const entry of await readdir(m.source)) if (entry !== scratchName) await rm(path.join(m.source, entry), { recursive: true, force: true });
+      for (const entry of await readdir(m.source))
+        if (entry !== scratchName) await rm(path.join(m.source, entry), { recursive: true, force: true });
       await mkdir(scratch, { mode: 0o755 });
       const local = tar([...EXTRACT_UNTRUSTED, '-f', '-', '-C', scratch], {});
-      const remote = execIn(t, COPY_OUT, ['tar', '-c', '-f', '-', '-C', m.volume, '.'], { stdout: local.stdin }).finally(() => local.stdin.end());
+      const remote = execIn(t, COPY_OUT, ['tar', '-c', '-f', '-', '-C', m.volume, '.'], { stdout: local.stdin }).finally(() =>
+        local.stdin.end(),
+      );
       await Promise.all([remote, local.done]);
       await confineExtracted(scratch);
       for (const entry of await readdir(scratch)) await rename(path.join(scratch, entry), path.join(m.source, entry));

@@ -1,7 +1,16 @@
 // What the Kubernetes runtime creates for a container, as plain objects: a Job with one pod, the
 // Secret holding its environment, and for networks a NetworkPolicy and a Service. Pure functions,
 // so the specs can be read (and tested) apart from the API calls.
-import type { V1Job, V1NetworkPolicy, V1PodSecurityContext, V1SecurityContext, V1Secret, V1Service, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
+import type {
+  V1Job,
+  V1NetworkPolicy,
+  V1PodSecurityContext,
+  V1SecurityContext,
+  V1Secret,
+  V1Service,
+  V1Volume,
+  V1VolumeMount,
+} from '@kubernetes/client-node';
 import { createHash } from 'node:crypto';
 import type { ContainerSpec } from '../runtime';
 
@@ -101,7 +110,10 @@ const containerSecurity: V1SecurityContext = {
  * back from the copy-out container after the main container exits. No credentials are in the pod
  * for this, and no network is needed.
  */
-export function jobFor(spec: ContainerSpec, opts: KubernetesOptions & { serviceIp?: string; serviceAlias?: string }): { job: V1Job; secret: V1Secret; mounts: MountPlan[] } {
+export function jobFor(
+  spec: ContainerSpec,
+  opts: KubernetesOptions & { serviceIp?: string; serviceAlias?: string },
+): { job: V1Job; secret: V1Secret; mounts: MountPlan[] } {
   const name = objectName(spec.name);
   const { uid, gid } = uidGid(spec.user);
   const labels = labelsFor(spec.labels);
@@ -188,7 +200,10 @@ export function jobFor(spec: ContainerSpec, opts: KubernetesOptions & { serviceI
                   imagePullPolicy: pull,
                   command: waitFor(READY_MARKER, '0.2'),
                   workingDir: COPY_IN_DIR,
-                  volumeMounts: [{ name: 'copy-in', mountPath: COPY_IN_DIR }, ...mounts.map((m) => ({ name: m.volume, mountPath: `${COPY_IN_DIR}/${m.volume}` }))],
+                  volumeMounts: [
+                    { name: 'copy-in', mountPath: COPY_IN_DIR },
+                    ...mounts.map((m) => ({ name: m.volume, mountPath: `${COPY_IN_DIR}/${m.volume}` })),
+                  ],
                   securityContext: containerSecurity,
                   resources: small,
                 },
@@ -269,26 +284,49 @@ export function isolationPolicy(namespace: string): V1NetworkPolicy {
  * the node, not another pod; with no server yet, nothing at all. Ingress to agent pods is denied
  * by isolationPolicy, so other agents cannot reach them either.
  */
-export function networkPolicy(network: string, labels: Record<string, string>, namespace: string, servers: string[] = [], ports: number[] = []): V1NetworkPolicy {
+export function networkPolicy(
+  network: string,
+  labels: Record<string, string>,
+  namespace: string,
+  servers: string[] = [],
+  ports: number[] = [],
+): V1NetworkPolicy {
   const net = labelValue(network);
   return {
     apiVersion: 'networking.k8s.io/v1',
     kind: 'NetworkPolicy',
-    metadata: { name: objectName(network), namespace, labels: labelsFor(labels), annotations: { [ANNOTATION_NAME]: network, [ANNOTATION_LABELS]: JSON.stringify(labels) } },
+    metadata: {
+      name: objectName(network),
+      namespace,
+      labels: labelsFor(labels),
+      annotations: { [ANNOTATION_NAME]: network, [ANNOTATION_LABELS]: JSON.stringify(labels) },
+    },
     spec: {
       podSelector: { matchLabels: { ...MANAGED_BY, [LABEL_NETWORK]: net } },
       policyTypes: ['Egress'],
       // a server with no declared port is not reachable at all (no rule without ports: that would be every port)
       egress:
         servers.length && ports.length
-          ? [{ to: servers.map((job) => ({ podSelector: { matchLabels: { [LABEL_JOB]: job } } })), ports: ports.map((port) => ({ protocol: 'TCP', port })) }]
+          ? [
+              {
+                to: servers.map((job) => ({ podSelector: { matchLabels: { [LABEL_JOB]: job } } })),
+                ports: ports.map((port) => ({ protocol: 'TCP', port })),
+              },
+            ]
           : [],
     },
   };
 }
 
 /** The Service by which a network's pods reach the container serving it (the gateway), under `alias`. */
-export function serviceFor(network: string, jobName: string, ports: number[], labels: Record<string, string>, alias: string | undefined, namespace: string): V1Service {
+export function serviceFor(
+  network: string,
+  jobName: string,
+  ports: number[],
+  labels: Record<string, string>,
+  alias: string | undefined,
+  namespace: string,
+): V1Service {
   return {
     apiVersion: 'v1',
     kind: 'Service',

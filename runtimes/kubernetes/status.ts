@@ -5,7 +5,14 @@ import type { ContainerState, ExitInfo } from '../runtime';
 import { COPY_IN, MAIN } from './objects';
 
 /** Waiting reasons that waiting does not cure: the image is not there and will not come. */
-const IMAGE_ERRORS = ['ErrImageNeverPull', 'ErrImagePull', 'ImagePullBackOff', 'InvalidImageName', 'ErrInvalidImageName', 'ImageInspectError'];
+const IMAGE_ERRORS = [
+  'ErrImageNeverPull',
+  'ErrImagePull',
+  'ImagePullBackOff',
+  'InvalidImageName',
+  'ErrInvalidImageName',
+  'ImageInspectError',
+];
 
 /** Killed (SIGKILL) with no exit code of its own: its pod was deleted or it never started. */
 const KILLED = 137;
@@ -42,12 +49,18 @@ export function judge(job: V1Job | undefined, pods: V1Pod[]): Judgement {
   const startedAt = main?.state?.running?.startedAt ?? terminated?.startedAt ?? job.status?.startTime ?? job.metadata?.creationTimestamp;
   const mainStarted = !!(main?.state?.running || terminated);
   const base = { startedAt: startedAt ? new Date(startedAt) : undefined, pod, mainStarted };
-  const ownExit: ExitInfo | undefined = terminated ? { exitCode: terminated.exitCode, oomKilled: terminated.reason === 'OOMKilled' } : undefined;
+  const ownExit: ExitInfo | undefined = terminated
+    ? { exitCode: terminated.exitCode, oomKilled: terminated.reason === 'OOMKilled' }
+    : undefined;
 
   const failed = condition(job, 'Failed') ?? condition(job, 'FailureTarget');
   if (failed) {
     const deadline = failed.reason === 'DeadlineExceeded' && (!ownExit || ownExit.exitCode === KILLED || ownExit.exitCode === 143);
-    return { ...base, state: 'exited', exit: { ...(ownExit ?? { exitCode: KILLED, oomKilled: false }), ...(deadline ? { timedOut: true } : {}) } };
+    return {
+      ...base,
+      state: 'exited',
+      exit: { ...(ownExit ?? { exitCode: KILLED, oomKilled: false }), ...(deadline ? { timedOut: true } : {}) },
+    };
   }
   if (condition(job, 'Complete') ?? condition(job, 'SuccessCriteriaMet')) {
     return { ...base, state: 'exited', exit: ownExit ?? { exitCode: 0, oomKilled: false } };
@@ -59,7 +72,11 @@ export function judge(job: V1Job | undefined, pods: V1Pod[]): Judgement {
   for (const s of [statusOf(pod, COPY_IN, true), main]) {
     const waiting = s?.state?.waiting;
     if (waiting?.reason && IMAGE_ERRORS.includes(waiting.reason)) {
-      return { ...base, state: 'created', cannotRun: `image ${s!.image} cannot be used: ${waiting.reason}${waiting.message ? ` (${waiting.message})` : ''}` };
+      return {
+        ...base,
+        state: 'created',
+        cannotRun: `image ${s!.image} cannot be used: ${waiting.reason}${waiting.message ? ` (${waiting.message})` : ''}`,
+      };
     }
   }
   return { ...base, state: 'created' };

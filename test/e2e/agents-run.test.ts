@@ -113,11 +113,15 @@ evaluate:
   const report = await withRealWorker(() => runToEnd(file, { runId }));
   saveFixtures(report);
   const tasks = byId(report);
-   
+
   console.log(report.tasks.map((t) => `${t.id}: ${t.status} in ${seconds(t)} ${JSON.stringify(t.usage ?? {})}`).join('\n'));
 
   const logs = Object.fromEntries(CLIS.map((c) => [c.id, taskLog(report, c.id)]));
-  expect({ status: report.status, error: report.error, tails: report.status === 'completed' ? {} : Object.fromEntries(Object.entries(logs).map(([k, v]) => [k, v.slice(-1500)])) }).toEqual({
+  expect({
+    status: report.status,
+    error: report.error,
+    tails: report.status === 'completed' ? {} : Object.fromEntries(Object.entries(logs).map(([k, v]) => [k, v.slice(-1500)])),
+  }).toEqual({
     status: 'completed',
     error: undefined,
     tails: {},
@@ -133,7 +137,10 @@ evaluate:
     // and the real CLI said so too: its own result line parses as a success, with progress lines
     const harness = harnessFor(cli.harness);
     expect(harness.result!(logs[cli.id], 0)).toMatchObject({ success: true });
-    const progress = logs[cli.id].split('\n').map((l) => harness.progress!(l)).filter(Boolean);
+    const progress = logs[cli.id]
+      .split('\n')
+      .map((l) => harness.progress!(l))
+      .filter(Boolean);
     expect(progress.join('\n')).toContain(`/workspace/${cli.id}.txt`);
   }
   // the command agent started from all four branches
@@ -175,7 +182,7 @@ tasks:
     starts.stop();
   }
   saveFixtures(report);
-   
+
   console.log(report.tasks.map((t) => `${t.id}: ${t.status} in ${seconds(t)}: ${t.error}`).join('\n'));
 
   expect(report.status).toBe('failed');
@@ -194,12 +201,22 @@ tasks:
   );
   // each ran once, but codex-429, whose policy allows a second attempt
   expect(starts.counts()).toEqual({
-    _gateway: 1, 'claude-401': 1, 'claude-500': 1, 'codex-429': 2, 'codex-500': 1, 'gemini-429': 1, 'opencode-429': 1, 'claude-timeout': 1,
+    _gateway: 1,
+    'claude-401': 1,
+    'claude-500': 1,
+    'codex-429': 2,
+    'codex-500': 1,
+    'gemini-429': 1,
+    'opencode-429': 1,
+    'claude-timeout': 1,
   });
 
   // the agent past its timeout: it was running its command when the deadline stopped it
   expect(reasons['claude-timeout']).toBe('timed out after 60s');
-  const progress = taskLog(report, 'claude-timeout').split('\n').map((l) => harnessFor('claude-code').progress!(l)).filter(Boolean);
+  const progress = taskLog(report, 'claude-timeout')
+    .split('\n')
+    .map((l) => harnessFor('claude-code').progress!(l))
+    .filter(Boolean);
   expect(progress).toContain('Bash sleep 300');
   expect(progress.some((p) => p!.startsWith('done'))).toBe(false);
 

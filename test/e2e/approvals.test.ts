@@ -33,7 +33,10 @@ async function waitFor(client: Client, runId: string, what: string, cond: (r: Ru
 }
 
 const finalReport = async (client: Client, runId: string) => {
-  await client.workflow.getHandle(runId).result().catch(() => undefined);
+  await client.workflow
+    .getHandle(runId)
+    .result()
+    .catch(() => undefined);
   return reportOf(client, runId);
 };
 
@@ -74,7 +77,10 @@ merge:
         expect(status.stdout).toContain(`awaiting approval: deploy (agentvisor approve ${runId} deploy`);
 
         const wrong = await cli('approve', runId, 'merge');
-        expect({ code: wrong.code, stderr: wrong.stderr }).toEqual({ code: 2, stderr: 'error: input: approval refused: no approval is waiting for "merge" (waiting: deploy)\n' });
+        expect({ code: wrong.code, stderr: wrong.stderr }).toEqual({
+          code: 2,
+          stderr: 'error: input: approval refused: no approval is waiting for "merge" (waiting: deploy)\n',
+        });
         const ok = await cli('approve', runId);
         expect({ code: ok.code, stdout: ok.stdout }).toEqual({ code: 0, stdout: `approved deploy of ${runId}\n` });
         return finalReport(client, runId);
@@ -97,7 +103,13 @@ merge:
     const repoB = makeRepo();
     const before = [repoState(repoA), repoState(repoB)];
     const rejected = writeGraph(graph('gate-reject', repoA, `tasks:\n  - { id: change, agent: w }\nmerge:\n  approval: {}\n`));
-    const timedOut = writeGraph(graph('gate-timeout', repoB, `tasks:\n  - { id: first, agent: w }\n  - { id: second, agent: w, after: [first], approval: { timeout: 2s } }\n`));
+    const timedOut = writeGraph(
+      graph(
+        'gate-timeout',
+        repoB,
+        `tasks:\n  - { id: first, agent: w }\n  - { id: second, agent: w, after: [first], approval: { timeout: 2s } }\n`,
+      ),
+    );
     const client = await testClient();
     try {
       const [r, t] = await withRealWorker(async () => {
@@ -105,7 +117,10 @@ merge:
         await start(timedOut, 'e2e-gate-timeout');
         await waitFor(client, 'e2e-gate-reject', 'the merge gate', (x) => x.status === 'awaiting_approval');
         const no = await cli('reject', 'e2e-gate-reject', 'merge', '--reason', 'not before the release');
-        expect({ code: no.code, stdout: no.stdout }).toEqual({ code: 0, stdout: 'rejected merge of e2e-gate-reject: not before the release\n' });
+        expect({ code: no.code, stdout: no.stdout }).toEqual({
+          code: 0,
+          stdout: 'rejected merge of e2e-gate-reject: not before the release\n',
+        });
         return Promise.all([finalReport(client, 'e2e-gate-reject'), finalReport(client, 'e2e-gate-timeout')]);
       });
       expect(r.status).toBe('failed');
@@ -124,7 +139,10 @@ merge:
       expect(await containersOfRun('e2e-gate-timeout')).toEqual([]);
       // a finished run answers nothing
       const late = await cli('approve', 'e2e-gate-reject');
-      expect({ code: late.code, stderr: late.stderr }).toEqual({ code: 2, stderr: 'error: input: run "e2e-gate-reject" is failed, not running\n' });
+      expect({ code: late.code, stderr: late.stderr }).toEqual({
+        code: 2,
+        stderr: 'error: input: run "e2e-gate-reject" is failed, not running\n',
+      });
     } finally {
       await client.connection.close();
     }

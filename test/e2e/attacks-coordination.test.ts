@@ -23,7 +23,8 @@ import { runToEnd, testClient, withRealWorker } from '../support/temporal';
 import { until } from '../support/wait';
 
 const logOf = (r: RunReport, taskId: string) => path.join(r.artifactsDir, 'logs', `${taskId}.log`);
-const taskBranches = (repo: string, runId: string) => sh(repo, 'branch', '--list', '--format=%(refname:short)', `agentvisor-tasks/${runId}/*`).split('\n').filter(Boolean).sort();
+const taskBranches = (repo: string, runId: string) =>
+  sh(repo, 'branch', '--list', '--format=%(refname:short)', `agentvisor-tasks/${runId}/*`).split('\n').filter(Boolean).sort();
 const filesOn = (repo: string, ref: string) => sh(repo, 'ls-tree', '-r', '--name-only', ref).split('\n').filter(Boolean).sort();
 const proposal = (r: RunReport, file: string) => r.proposals?.find((p) => p.file === file);
 /** Control characters a terminal acts on (tab and newline aside). */
@@ -45,10 +46,25 @@ async function waitForFrameText(page: Page, text: string, timeoutMs = 30_000): P
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     for (const frame of page.frames()) {
-      if ((await frame.locator('body').innerText().catch(() => '')).includes(text)) return;
+      if (
+        (
+          await frame
+            .locator('body')
+            .innerText()
+            .catch(() => '')
+        ).includes(text)
+      )
+        return;
     }
     if (Date.now() > deadline) {
-      const shown = await Promise.all(page.frames().map((f) => f.locator('body').innerText().catch(() => '')));
+      const shown = await Promise.all(
+        page.frames().map((f) =>
+          f
+            .locator('body')
+            .innerText()
+            .catch(() => ''),
+        ),
+      );
       throw new Error(`no frame of ${page.url()} shows "${text}"; they show:\n${shown.map((t) => t.slice(0, 3000)).join('\n---\n')}`);
     }
     await new Promise((r) => setTimeout(r, 250));
@@ -80,7 +96,10 @@ async function uiMetadata(workflowId: string, text: string): Promise<{ elements:
 }
 
 async function finalReport(client: Client, runId: string): Promise<RunReport> {
-  await client.workflow.getHandle(runId).result().catch(() => undefined);
+  await client.workflow
+    .getHandle(runId)
+    .result()
+    .catch(() => undefined);
   return getRunReport(client, runId, loadConfig());
 }
 
@@ -118,7 +137,10 @@ tasks:
       status: 'refused',
       reason: `task "sneak" uses agent admin, which proposed tasks may not use (without proposals.agents, only the proposing task's own agent intern)`,
     });
-    expect(proposal(report, '2-mixed.yaml')).toMatchObject({ status: 'refused', reason: expect.stringContaining('task "sneak2" uses agent admin') });
+    expect(proposal(report, '2-mixed.yaml')).toMatchObject({
+      status: 'refused',
+      reason: expect.stringContaining('task "sneak2" uses agent admin'),
+    });
     expect(report.tasks.map((t) => [t.id, t.agent, t.status])).toEqual([
       ['work', 'intern', 'succeeded'],
       ['own', 'intern', 'succeeded'],
@@ -159,7 +181,8 @@ tasks:
       const report = await withRealWorker(async () => {
         await start(file, runId);
         const gated = await waitFor(client, runId, 'both deploy gates waiting', (r) => {
-          if (r.tasks.some((t) => t.id.startsWith('deploy-') && t.startedAt)) throw new Error(`a proposed deploy ran without a gate: ${JSON.stringify(r.tasks)}`);
+          if (r.tasks.some((t) => t.id.startsWith('deploy-') && t.startedAt))
+            throw new Error(`a proposed deploy ran without a gate: ${JSON.stringify(r.tasks)}`);
           return ['deploy', 'deploy-now'].every((g) => r.approvals?.some((a) => a.gate === g && a.status === 'waiting'));
         });
         // the proposed task waits at the deployer's gate, as the graph's own deploy does
@@ -168,7 +191,10 @@ tasks:
           status: 'refused',
           reason: `task "deploy-fast" sets its own approval gate; gates are the graph's (a proposed task waits at its agent's)`,
         });
-        expect(gated.tasks.find((t) => t.id === 'deploy-now')).toMatchObject({ status: 'awaiting_approval', addedBy: 'proposal of propose' });
+        expect(gated.tasks.find((t) => t.id === 'deploy-now')).toMatchObject({
+          status: 'awaiting_approval',
+          addedBy: 'proposal of propose',
+        });
         expect(gated.approvals!.find((a) => a.gate === 'deploy-now')).toMatchObject({ timeoutMs: 3_600_000, onTimeout: 'reject' });
         expect(await containersOfRun(runId)).toEqual([]); // nothing runs while they wait
         // the person lets the graph's deploy through and turns the proposed one down
@@ -177,7 +203,10 @@ tasks:
         expect((await cli('reject', runId, 'deploy-now', '--reason', 'proposed by an agent')).code).toBe(0);
         return finalReport(client, runId);
       });
-      expect({ status: report.status, error: report.error }).toEqual({ status: 'failed', error: 'task failed: deploy-now (approval of task deploy-now rejected: proposed by an agent)' });
+      expect({ status: report.status, error: report.error }).toEqual({
+        status: 'failed',
+        error: 'task failed: deploy-now (approval of task deploy-now rejected: proposed by an agent)',
+      });
       // on the host: only the approved deploy ever ran
       const shared = report.shared!.path;
       expect(readdirSync(shared).filter((f) => f.startsWith('deployed-by-'))).toEqual(['deployed-by-deploy']);
@@ -240,7 +269,14 @@ tasks:
 
     // the drop folder as the host has it: hard links across mounts could not be made
     const drop = path.join(report.artifactsDir, 'proposals', 'plant');
-    expect(readdirSync(drop).sort()).toEqual(['1-fine.yaml', '2-symlink.yaml', '3-relative-symlink.yaml', '4-twin-a.yaml', '4-twin-b.yaml', '7-fifo.yaml']);
+    expect(readdirSync(drop).sort()).toEqual([
+      '1-fine.yaml',
+      '2-symlink.yaml',
+      '3-relative-symlink.yaml',
+      '4-twin-a.yaml',
+      '4-twin-b.yaml',
+      '7-fifo.yaml',
+    ]);
     expect(lstatSync(path.join(drop, '2-symlink.yaml')).isSymbolicLink()).toBe(true);
     expect(lstatSync(path.join(drop, '4-twin-a.yaml')).nlink).toBe(2);
     // what the proposals' reader made of it: only the plain file was read
@@ -291,11 +327,19 @@ tasks:
         const report = await runToEnd(file, { runId });
         // what the Temporal UI shows: the run's current details (answered by the worker) and the
         // proposed task's static details
-        const details = ((await client.workflow.getHandle(runId).query('__temporal_workflow_metadata')) as { currentDetails?: string }).currentDetails ?? '';
+        const details =
+          ((await client.workflow.getHandle(runId).query('__temporal_workflow_metadata')) as { currentDetails?: string }).currentDetails ??
+          '';
         const prompt = (await (await client.workflow.getHandle(`${runId}/painted`).describe()).staticDetails()) ?? '';
         // and in a real browser: the UI renders the markdown, which shows the agent's text as text
-        const run = await uiMetadata(runId, 'proposal <img src=x onerror=alert(1)>[click](javascript:alert(1))**x**|y.yaml of name: accepted');
-        const child = await uiMetadata(`${runId}/painted`, '# Heading <script>alert(2)</script> [p](http://evil.example) ![i](http://tracker.example/i.png)');
+        const run = await uiMetadata(
+          runId,
+          'proposal <img src=x onerror=alert(1)>[click](javascript:alert(1))**x**|y.yaml of name: accepted',
+        );
+        const child = await uiMetadata(
+          `${runId}/painted`,
+          '# Heading <script>alert(2)</script> [p](http://evil.example) ![i](http://tracker.example/i.png)',
+        );
         for (const seen of [run, child]) expect(seen).toEqual({ elements: [], dialogs: [] });
         return { report, details, prompt };
       });
@@ -311,16 +355,22 @@ tasks:
       for (const md of [details, prompt]) {
         expect(md).not.toMatch(/[^\\]<img|[^\\]<script|[^\\]\]\(javascript|[^\\]\]\(http|\x1b|\x07/);
       }
-      expect(details).toContain('proposal \\<img src=x onerror=alert\\(1\\)\\>\\[click\\]\\(javascript:alert\\(1\\)\\)\\*\\*x\\*\\*\\|y.yaml of name: **accepted**');
+      expect(details).toContain(
+        'proposal \\<img src=x onerror=alert\\(1\\)\\>\\[click\\]\\(javascript:alert\\(1\\)\\)\\*\\*x\\*\\*\\|y.yaml of name: **accepted**',
+      );
       expect(details).toContain('unknown key "\\<img src=x onerror=alert\\(3\\)\\>\\[k\\]\\(javascript:x\\) \\*\\*k\\*\\* \\| c"');
       expect(details).toContain('\\<img src=x onerror=alert\\(4\\)\\>\\*\\*clash\\*\\*');
       expect(details).toMatch(/\| painted \| namer \| succeeded \|/);
-      expect(prompt).toBe('**Prompt**\n\n\\# Heading \\<script\\>alert\\(2\\)\\</script\\> \\[p\\]\\(http\\://evil.example\\) \\!\\[i\\]\\(http\\://tracker.example/i.png\\)  \n\\- item');
+      expect(prompt).toBe(
+        '**Prompt**\n\n\\# Heading \\<script\\>alert\\(2\\)\\</script\\> \\[p\\]\\(http\\://evil.example\\) \\!\\[i\\]\\(http\\://tracker.example/i.png\\)  \n\\- item',
+      );
 
       // the terminal: no escape sequence or control character reaches it
       const status = await cli('status', runId);
       expect(status.stdout).not.toMatch(CONTROL);
-      expect(status.stdout).toContain('proposal <img src=x onerror=alert(1)>[click](javascript:alert(1))**x**|y.yaml of name (painted): accepted');
+      expect(status.stdout).toContain(
+        'proposal <img src=x onerror=alert(1)>[click](javascript:alert(1))**x**|y.yaml of name (painted): accepted',
+      );
       expect(status.stdout).toContain('<img src=x onerror=alert(4)>**clash**');
 
       // the report: escaped HTML, as before

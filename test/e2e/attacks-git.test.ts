@@ -20,10 +20,19 @@ const spring = (name: string) => `touch ${trap}/${name}`;
 
 /** The user's branch, its checkout and its files: what no agent may change. */
 function userState(repo: string) {
-  return { main: sh(repo, 'rev-parse', 'main').trim(), status: sh(repo, 'status', '--porcelain', '--ignored'), files: readdirSync(repo).sort() };
+  return {
+    main: sh(repo, 'rev-parse', 'main').trim(),
+    status: sh(repo, 'status', '--porcelain', '--ignored'),
+    files: readdirSync(repo).sort(),
+  };
 }
 
-const agent = (name: string, script: string) => `  ${name}:\n    harness: command\n    command: |\n${script.trim().split('\n').map((l) => `      ${l}`).join('\n')}\n`;
+const agent = (name: string, script: string) =>
+  `  ${name}:\n    harness: command\n    command: |\n${script
+    .trim()
+    .split('\n')
+    .map((l) => `      ${l}`)
+    .join('\n')}\n`;
 
 describe('a hostile agent against git', () => {
   const secret = path.join(trap, 'host-secret.txt');
@@ -36,25 +45,36 @@ describe('a hostile agent against git', () => {
 name: poisoned-but-collected
 repo: ${repo}
 agents:
-${agent('fsmonitor', `
+${agent(
+  'fsmonitor',
+  `
 git config core.fsmonitor "${spring('fsmonitor')}"
-echo a > a.txt`)}
-${agent('hooks', `
+echo a > a.txt`,
+)}
+${agent(
+  'hooks',
+  `
 mkdir -p hooks
 printf '#!/bin/sh\\n${spring('hook')}\\n' > hooks/template
 for h in pre-commit post-commit reference-transaction post-checkout post-merge post-index-change pre-auto-gc post-rewrite; do cp hooks/template hooks/$h; cp hooks/template .git/hooks/$h; done
 chmod +x hooks/* .git/hooks/*
 git config core.hooksPath /workspace/hooks
-echo b > b.txt`)}
-${agent('drivers', `
+echo b > b.txt`,
+)}
+${agent(
+  'drivers',
+  `
 printf '* filter=evil diff=evil merge=evil\\n' > .gitattributes
 git config filter.evil.clean "${spring('filter-clean')}; cat"
 git config filter.evil.smudge "${spring('filter-smudge')}; cat"
 git config diff.evil.textconv "${spring('textconv')}; cat"
 git config merge.evil.driver "${spring('merge-driver')}"
 git config core.pager "${spring('pager')}"
-echo c > c.txt`)}
-${agent('owngit', `
+echo c > c.txt`,
+)}
+${agent(
+  'owngit',
+  `
 git status --short >/dev/null
 git log --oneline | grep -q initial
 echo one > one.txt
@@ -62,17 +82,27 @@ git add one.txt
 git commit -q -m "agent: one"
 git branch feature
 git diff HEAD~1 --stat | grep -q one.txt
-echo two > two.txt`)}
-${agent('nested', `
+echo two > two.txt`,
+)}
+${agent(
+  'nested',
+  `
 mkdir -p sub && cd sub && git init -q && git config core.fsmonitor "${spring('nested')}" && echo x > f && git add f && git -c user.name=a -c user.email=b commit -qm nested && cd ..
-mkdir -p sub2 && printf 'gitdir: ${repo}/.git\\n' > sub2/.git && echo y > sub2/y`)}
-${agent('links', `
+mkdir -p sub2 && printf 'gitdir: ${repo}/.git\\n' > sub2/.git && echo y > sub2/y`,
+)}
+${agent(
+  'links',
+  `
 ln -s ${secret} leak
 ln -s / root
-ln -s ${repo}/.git dotgit`)}
-${agent('fixer', `
+ln -s ${repo}/.git dotgit`,
+)}
+${agent(
+  'fixer',
+  `
 git config core.fsmonitor "${spring('resolver')}"
-printf 'one\\nLEFT and RIGHT\\nthree\\n' > src/value.txt`)}
+printf 'one\\nLEFT and RIGHT\\nthree\\n' > src/value.txt`,
+)}
   left: { harness: command, command: "printf 'one\\\\nLEFT\\\\nthree\\\\n' > src/value.txt" }
   right: { harness: command, command: "printf 'one\\\\nRIGHT\\\\nthree\\\\n' > src/value.txt" }
 tasks:
@@ -131,28 +161,43 @@ name: refused
 repo: ${repo}
 failFast: false
 agents:
-${agent('replace', `
+${agent(
+  'replace',
+  `
 rm -rf .git && git init -q && git config core.fsmonitor "${spring('replaced')}"
-echo z > z && git add z && git -c user.name=a -c user.email=b commit -qm evil`)}
-${agent('pointuser', `
+echo z > z && git add z && git -c user.name=a -c user.email=b commit -qm evil`,
+)}
+${agent(
+  'pointuser',
+  `
 rm -rf .git && printf 'gitdir: ${repo}/.git\\n' > .git
-echo pwn > pwn.txt`)}
-${agent('pointother', `
+echo pwn > pwn.txt`,
+)}
+${agent(
+  'pointother',
+  `
 sleep 2
 rm -rf .git && printf 'gitdir: ${victimWorkspace}/.git\\n' > .git
-echo pwn > pwn.txt`)}
-${agent('forge', `
+echo pwn > pwn.txt`,
+)}
+${agent(
+  'forge',
+  `
 blob=$(echo '[core] fsmonitor = "${spring('forged')}"' | git hash-object -w --stdin)
 inner=$(printf '100644 blob %s\\tconfig\\n' "$blob" | git mktree)
 outer=$(printf '040000 tree %s\\t.git\\n' "$inner" | git mktree)
 commit=$(git commit-tree "$outer" -p HEAD -m forged)
-git reset -q --soft "$commit"`)}
-${agent('retry', `
+git reset -q --soft "$commit"`,
+)}
+${agent(
+  'retry',
+  `
 git config core.fsmonitor "${spring('retry')}"
 git config core.hooksPath /workspace
 printf '#!/bin/sh\\n${spring('retry-hook')}\\n' > post-checkout; chmod +x post-checkout
 echo r > r.txt
-exit 137`)}
+exit 137`,
+)}
   victim: { harness: command, command: "sleep 4; echo mine > victim.txt" }
 tasks:
   - { id: replace, agent: replace, prompt: "x" }
@@ -170,7 +215,10 @@ tasks:
     expect(userState(repo)).toEqual(before);
     expect(report.status).toBe('failed');
     const task = (id: string) => report.tasks.find((t) => t.id === id)!;
-    expect(task('replace')).toMatchObject({ status: 'failed', error: expect.stringContaining("the task's start commit is no longer in the workspace's repository") });
+    expect(task('replace')).toMatchObject({
+      status: 'failed',
+      error: expect.stringContaining("the task's start commit is no longer in the workspace's repository"),
+    });
     expect(task('pointuser')).toMatchObject({ status: 'failed', error: expect.stringContaining('no longer a git repository') });
     expect(task('pointother')).toMatchObject({ status: 'failed', error: expect.stringContaining('no longer a git repository') });
     // git's object checks refuse a tree that holds a .git entry
@@ -180,7 +228,11 @@ tasks:
 
     expect(existsSync(path.join(repo, 'pwn.txt'))).toBe(false);
     // the victim's branch holds its own work alone
-    expect(sh(repo, 'ls-tree', '-r', '--name-only', task('victim').commit!).trim().split('\n').sort()).toEqual(['README.md', 'src/value.txt', 'victim.txt']);
+    expect(sh(repo, 'ls-tree', '-r', '--name-only', task('victim').commit!).trim().split('\n').sort()).toEqual([
+      'README.md',
+      'src/value.txt',
+      'victim.txt',
+    ]);
     expect(sh(repo, 'log', '--format=%s', '-1', task('victim').commit!).trim()).toBe('agentvisor: victim (victim)');
     // no ref of the user's repository holds a forged .git entry or an attacker's file
     const refs = sh(repo, 'for-each-ref', '--format=%(refname)').trim().split('\n');
@@ -202,7 +254,8 @@ afterAll(async () => {
 async function removeWorkspaces(id: string) {
   const worktrees = path.join(process.env.AGENTVISOR_HOME!, 'runs', id, 'worktrees');
   // (each folder's image file, beside it, goes with it)
-  for (const name of existsSync(worktrees) ? readdirSync(worktrees) : []) if (!name.startsWith('.')) await removeWorkspaceDir(path.join(worktrees, name));
+  for (const name of existsSync(worktrees) ? readdirSync(worktrees) : [])
+    if (!name.startsWith('.')) await removeWorkspaceDir(path.join(worktrees, name));
 }
 
 async function removeContainersOf(id: string) {

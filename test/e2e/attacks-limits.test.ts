@@ -7,7 +7,14 @@ import { statfsSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync,
 import * as path from 'node:path';
 import Docker from 'dockerode';
 import { workerLimits, type LimitFlags } from '../../activities/limits';
-import { IMAGE_SUFFIX, isDiskFull, mountLimitedDir, releaseLimitedDir, releaseLimitedDirsUnder, remountLimitedDir } from '../../activities/disk-limit';
+import {
+  IMAGE_SUFFIX,
+  isDiskFull,
+  mountLimitedDir,
+  releaseLimitedDir,
+  releaseLimitedDirsUnder,
+  remountLimitedDir,
+} from '../../activities/disk-limit';
 import { collectGarbage } from '../../client/gc';
 import { DockerRuntime } from '../../runtimes/docker';
 import { scopeOf } from '../../runtimes/runtime';
@@ -35,7 +42,8 @@ async function withWorker<T>(flags: LimitFlags, fn: () => Promise<T>): Promise<T
   }
 }
 
-const graph = (agents: string, tasks: string, extra = '') => writeGraph(`
+const graph = (agents: string, tasks: string, extra = '') =>
+  writeGraph(`
 name: attack
 repo: ${makeRepo()}
 failFast: false
@@ -48,7 +56,11 @@ ${extra}`);
 /** Containers kept by --keep-on-failure runs, and their worktrees' mounts: removed after each test. */
 const kept: string[] = [];
 afterEach(async () => {
-  for (const name of kept.splice(0)) await docker.getContainer(name).remove({ force: true }).catch(() => undefined);
+  for (const name of kept.splice(0))
+    await docker
+      .getContainer(name)
+      .remove({ force: true })
+      .catch(() => undefined);
   const runs = path.join(process.env.AGENTVISOR_HOME!, 'runs');
   for (const run of existsSync(runs) ? readdirSync(runs) : []) await releaseLimitedDirsUnder(path.join(runs, run, 'worktrees'));
 });
@@ -63,9 +75,15 @@ const mountsUnderHome = () =>
   readFileSync('/proc/self/mountinfo', 'utf8')
     .split('\n')
     .map((l) => l.split(' ')[4])
-    .filter((p) => p && [path.join(process.env.AGENTVISOR_HOME!, 'runs', 'attack-'), path.join(process.env.AGENTVISOR_HOME!, 'limited')].some((prefix) => p.startsWith(prefix)));
+    .filter(
+      (p) =>
+        p &&
+        [path.join(process.env.AGENTVISOR_HOME!, 'runs', 'attack-'), path.join(process.env.AGENTVISOR_HOME!, 'limited')].some((prefix) =>
+          p.startsWith(prefix),
+        ),
+    );
 
-test('memory: an agent with no limits that takes 3 GiB is killed by the worker\'s default', async () => {
+test("memory: an agent with no limits that takes 3 GiB is killed by the worker's default", async () => {
   // the worker's default (here 512m, from its flags) applies to an agent whose graph sets no limits
   const file = graph(
     `  hog: { harness: command, command: "node -e 'const a = []; for (let i = 0; i < 48; i++) a.push(Buffer.alloc(64 * 1024 * 1024, 1))'" }`,
@@ -112,7 +130,9 @@ test('disk: writing past the disk limit fails the task with "disk limit exceeded
   // nothing left: no mount, no image, no worktree
   expect(mountsUnderHome()).toEqual([]);
   const worktrees = path.join(home, 'runs', 'attack-disk', 'worktrees');
-  expect((existsSync(worktrees) ? readdirSync(worktrees) : []).filter((n) => n.endsWith(IMAGE_SUFFIX) || n === 'stays' || n === 'quits')).toEqual([]);
+  expect(
+    (existsSync(worktrees) ? readdirSync(worktrees) : []).filter((n) => n.endsWith(IMAGE_SUFFIX) || n === 'stays' || n === 'quits'),
+  ).toEqual([]);
 });
 
 test('disk: the evaluation has its own disk limit; past it the run fails saying so', async () => {
@@ -142,7 +162,11 @@ test('processes: a fork bomb is held by the default process limit', async () => 
   const sampler = setInterval(async () => {
     try {
       const id = (await inspect(name)).Id;
-      const dir = [`/sys/fs/cgroup/pids/docker/${id}`, `/sys/fs/cgroup/system.slice/docker-${id}.scope`, `/sys/fs/cgroup/docker/${id}`].find((d) => existsSync(d));
+      const dir = [
+        `/sys/fs/cgroup/pids/docker/${id}`,
+        `/sys/fs/cgroup/system.slice/docker-${id}.scope`,
+        `/sys/fs/cgroup/docker/${id}`,
+      ].find((d) => existsSync(d));
       if (!dir) return;
       most = Math.max(most, Number(readFileSync(path.join(dir, 'pids.current'), 'utf8')));
       max = readFileSync(path.join(dir, 'pids.max'), 'utf8').trim();
@@ -159,9 +183,12 @@ test('processes: a fork bomb is held by the default process limit', async () => 
   expect(refused).toBeGreaterThan(0); // forks were refused
 });
 
-test('time: a process that ignores SIGTERM is still stopped at the task\'s timeout', async () => {
+test("time: a process that ignores SIGTERM is still stopped at the task's timeout", async () => {
   const name = containerName('attack-term', 'stubborn');
-  const file = graph(`  stubborn: { harness: command, command: "trap '' TERM; sleep 600", limits: { cpus: 0.5 } }`, `  - { id: stubborn, agent: stubborn, timeout: 3s }`);
+  const file = graph(
+    `  stubborn: { harness: command, command: "trap '' TERM; sleep 600", limits: { cpus: 0.5 } }`,
+    `  - { id: stubborn, agent: stubborn, timeout: 3s }`,
+  );
   const report = await withWorker({}, () => runToEnd(file, { runId: 'attack-term', keepOnFailure: true }));
   kept.push(name);
   const t = task(report, 'stubborn');
@@ -175,7 +202,7 @@ test('time: a process that ignores SIGTERM is still stopped at the task\'s timeo
   expect(ran).toBeLessThan(3_000 + 5_000 + 5_000);
 });
 
-test('gc: a finished run\'s limited worktrees are unmounted and deleted, its kept /shared becomes a plain folder', async () => {
+test("gc: a finished run's limited worktrees are unmounted and deleted, its kept /shared becomes a plain folder", async () => {
   // what a run that crashed (unknown to Temporal) left: a limited worktree and a limited /shared
   const repo = makeRepo();
   const dir = path.join(process.env.AGENTVISOR_HOME!, 'runs', 'attack-gc');
@@ -188,7 +215,12 @@ test('gc: a finished run\'s limited worktrees are unmounted and deleted, its kep
 
   const client = await testClient();
   try {
-    const report = await collectGarbage({ client, runtime: new DockerRuntime(), scope: scopeOf('default', process.env.TEMPORAL_ADDRESS!), dataDir: process.env.AGENTVISOR_HOME! });
+    const report = await collectGarbage({
+      client,
+      runtime: new DockerRuntime(),
+      scope: scopeOf('default', process.env.TEMPORAL_ADDRESS!),
+      dataDir: process.env.AGENTVISOR_HOME!,
+    });
     // (gc sweeps the other test files' finished runs too)
     expect(report.worktrees.filter((p) => p.startsWith(dir + path.sep))).toEqual([path.join(dir, 'worktrees', 't')]);
     expect(report.settled.filter((p) => p.startsWith(dir + path.sep))).toEqual([path.join(dir, 'shared')]);

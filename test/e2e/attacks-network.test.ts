@@ -60,14 +60,15 @@ async function listenTcp(port: number): Promise<net.Server> {
 
 async function listenUdp(port: number): Promise<dgram.Socket> {
   const socket = dgram.createSocket({ type: 'udp6', ipv6Only: false, reuseAddr: true });
-  socket.on('message', (m, from) => arrived.push(`udp ${socket.address().port} from ${from.address}: ${m.toString('latin1').replace(/[^\x20-\x7e]/g, '.')}`));
+  socket.on('message', (m, from) =>
+    arrived.push(`udp ${socket.address().port} from ${from.address}: ${m.toString('latin1').replace(/[^\x20-\x7e]/g, '.')}`),
+  );
   await new Promise<void>((resolve, reject) => {
     socket.once('error', reject);
     socket.bind(port, '::', () => resolve());
   });
   return socket;
 }
-
 
 beforeAll(async () => {
   const tcp = await listenTcp(0);
@@ -88,7 +89,16 @@ beforeAll(async () => {
   // a second run's gateway, made by the same code as any run's, with an agent's network of its own
   const artifactsDir = mkdtempSync(path.join(os.tmpdir(), 'agentvisor-victim-'));
   const graph = { name: 'victim', agents: {}, tasks: [] } as unknown as GraphSpec;
-  await startGateway({ runtime, runId: victimRun, graph, artifactsDir, scope, user: '1000:1000', bundle: path.join(__dirname, '..', '..', 'dist', 'gateway', 'gateway.bundle.js'), tokens: gatewayTokens(defaultDataDir()) });
+  await startGateway({
+    runtime,
+    runId: victimRun,
+    graph,
+    artifactsDir,
+    scope,
+    user: '1000:1000',
+    bundle: path.join(__dirname, '..', '..', 'dist', 'gateway', 'gateway.bundle.js'),
+    tokens: gatewayTokens(defaultDataDir()),
+  });
   const { gatewayIp: netIp } = await openTaskNetwork(runtime, victimRun, 'v', scope);
   const logs = follow(containerName(victimRun, '_gateway'));
   victim = { egressIp: await runtime.addressOf(containerName(victimRun, '_gateway'), egress), netIp, logs: logs.text };
@@ -202,16 +212,27 @@ describe('hostile agents of one run, one attack each', () => {
   let duringRun: string[] = [];
   const log = (id: string) => readFileSync(byId[id].logPath!, 'utf8');
   /** what the agents printed: shown when a check fails, never the evidence itself */
-  const context = () => Object.keys(byId).map((id) => `--- ${id}\n${log(id)}`).join('\n');
+  const context = () =>
+    Object.keys(byId)
+      .map((id) => `--- ${id}\n${log(id)}`)
+      .join('\n');
   /** what reached the host's listeners from one attacker (each knocks with its own marker) */
   const from = (who: string) => duringRun.filter((a) => a.includes(`${MARKER}-${who}`));
 
   beforeAll(async () => {
     const repo = makeRepo();
-    const env = (who: string, js: string) => JSON.stringify({
-      JS: LIB + js, MARKER: `${MARKER}-${who}`, HOST_ADDRS: hostAddresses().join(','), HOST_TCP: String(tcpPort), HOST_UDP: String(udpPort),
-      EGRESS_PREFIX: egressPrefix, VICTIM_EGRESS: victim.egressIp, VICTIM_NET: victim.netIp, PEER_NAME: containerName(runId, 'peer'),
-    });
+    const env = (who: string, js: string) =>
+      JSON.stringify({
+        JS: LIB + js,
+        MARKER: `${MARKER}-${who}`,
+        HOST_ADDRS: hostAddresses().join(','),
+        HOST_TCP: String(tcpPort),
+        HOST_UDP: String(udpPort),
+        EGRESS_PREFIX: egressPrefix,
+        VICTIM_EGRESS: victim.egressIp,
+        VICTIM_NET: victim.netIp,
+        PEER_NAME: containerName(runId, 'peer'),
+      });
     // allowHosts: the agent gets the gateway (and so a network); without, it has none
     const agent = (who: string, js: string, extra = 'allowHosts: [nothing.invalid]') => `
     harness: command
@@ -247,7 +268,8 @@ failFast: false
   }, 240_000);
 
   test('every attacker ran to its end, and nothing of the run is left', async () => {
-    for (const id of Object.keys(byId)) expect({ id, status: byId[id].status, context: context() }).toMatchObject({ id, status: 'succeeded' });
+    for (const id of Object.keys(byId))
+      expect({ id, status: byId[id].status, context: context() }).toMatchObject({ id, status: 'succeeded' });
     expect(Object.keys(byId).sort()).toEqual(['attacker', 'dns', 'gateways', 'host', 'no-gateway', 'peer']);
     expect(await containersOfRun(runId)).toEqual([]);
     expect(((await docker.listNetworks()) as { Name: string }[]).map((n) => n.Name).filter((n) => n.includes(runId))).toEqual([]);
@@ -258,7 +280,11 @@ failFast: false
   });
 
   test('a name lookup does not leave the machine (no query reaches port 53 of the host)', () => {
-    expect({ arrived: from('dns'), port53: duringRun.filter((a) => / 53 from /.test(a)), context: context() }).toEqual({ arrived: [], port53: [], context: context() });
+    expect({ arrived: from('dns'), port53: duringRun.filter((a) => / 53 from /.test(a)), context: context() }).toEqual({
+      arrived: [],
+      port53: [],
+      context: context(),
+    });
   });
 
   test('the gateway: its agents’ port answers, its control side does not; another run’s gateway sees nothing', () => {
@@ -266,7 +292,10 @@ failFast: false
     expect(ownGatewayLog).toContain(`/attack-ok-${MARKER}-gateways status=401`);
     const controlCalls = ownGatewayLog.split('\n').filter((l) => /agentvisor gateway: control /.test(l));
     expect({ controlCalls, context: context() }).toEqual({ controlCalls: [], context: context() });
-    const victimSaw = victim.logs().split('\n').filter((l) => l.includes(MARKER) || / from=/.test(l));
+    const victimSaw = victim
+      .logs()
+      .split('\n')
+      .filter((l) => l.includes(MARKER) || / from=/.test(l));
     expect({ victimSaw, context: context() }).toEqual({ victimSaw: [], context: context() });
   });
 
@@ -274,7 +303,10 @@ failFast: false
     const peer = log('peer');
     expect(peer).toContain('listening');
     expect(peer).toContain('done');
-    expect({ connections: peer.split('\n').filter((l) => l.startsWith('CONNECTION')), context: context() }).toEqual({ connections: [], context: context() });
+    expect({ connections: peer.split('\n').filter((l) => l.startsWith('CONNECTION')), context: context() }).toEqual({
+      connections: [],
+      context: context(),
+    });
   });
 
   test('an agent with no gateway has no network at all', () => {
@@ -292,7 +324,10 @@ test('the same probe on a plain internal network reaches the host (the listeners
   try {
     const before = arrived.length;
     const c = await docker.createContainer({
-      name, Image: BASE_IMAGE, Cmd: ['node', '-e', LIB + HOST], User: '1000:1000',
+      name,
+      Image: BASE_IMAGE,
+      Cmd: ['node', '-e', LIB + HOST],
+      User: '1000:1000',
       Env: [`MARKER=${MARKER}`, `HOST_ADDRS=${hostAddresses().join(',')}`, `HOST_TCP=${tcpPort}`, `HOST_UDP=${udpPort}`],
       HostConfig: { NetworkMode: plain, CapDrop: ['ALL'], ReadonlyRootfs: true },
     });
@@ -300,9 +335,20 @@ test('the same probe on a plain internal network reaches the host (the listeners
     const exit = (await c.wait()) as { StatusCode: number };
     const out = String(await c.logs({ stdout: true, stderr: true }));
     const seen = arrived.slice(before);
-    expect({ exit: exit.StatusCode, tcp: seen.some((a) => a.startsWith(`tcp ${tcpPort}`)), udp: seen.some((a) => a.startsWith(`udp ${udpPort}`)), out }).toEqual({ exit: 0, tcp: true, udp: true, out });
+    expect({
+      exit: exit.StatusCode,
+      tcp: seen.some((a) => a.startsWith(`tcp ${tcpPort}`)),
+      udp: seen.some((a) => a.startsWith(`udp ${udpPort}`)),
+      out,
+    }).toEqual({ exit: 0, tcp: true, udp: true, out });
   } finally {
-    await docker.getContainer(name).remove({ force: true }).catch(() => undefined);
-    await docker.getNetwork(plain).remove().catch(() => undefined);
+    await docker
+      .getContainer(name)
+      .remove({ force: true })
+      .catch(() => undefined);
+    await docker
+      .getNetwork(plain)
+      .remove()
+      .catch(() => undefined);
   }
 }, 60_000);

@@ -37,7 +37,7 @@ async function networksOfRun(runId: string): Promise<string[]> {
   return networks.map((n) => n.Name);
 }
 
-test('SIGKILL of the worker inside the clean-up of a completed run: a task\'s container, the gateway, the evaluation', async () => {
+test("SIGKILL of the worker inside the clean-up of a completed run: a task's container, the gateway, the evaluation", async () => {
   const repo = makeRepo();
   const gateDir = mkdtempSync(path.join(os.tmpdir(), 'agentvisor-gate-'));
   const gate = await dockerGate(gateDir);
@@ -76,11 +76,18 @@ evaluate: { command: "test -f a.txt" }
     const report = await waitForRun(started.client, runId, cfg);
     expect({ status: report.status, error: report.error }).toEqual({ status: 'completed', error: undefined });
     expect(report.evaluation).toMatchObject({ passed: true });
-    expect(sh(repo, 'ls-tree', '-r', '--name-only', report.integrationBranch).trim().split('\n')).toEqual(['README.md', 'a.txt', 'src/value.txt']);
+    expect(sh(repo, 'ls-tree', '-r', '--name-only', report.integrationBranch).trim().split('\n')).toEqual([
+      'README.md',
+      'a.txt',
+      'src/value.txt',
+    ]);
     expect(sh(repo, 'log', '--merges', '--format=%s', report.integrationBranch).trim()).toBe('agentvisor: merge a');
 
     const recoveries = await recoveryTimes(started.client, [runId, `${runId}/a`], kills);
-    console.log('recovery after each kill (ms):', recoveries.map((r) => `${r.stage}: ${r.workflow} ${r.activity}#${r.attempt} ${r.ms}`).join(', '));
+    console.log(
+      'recovery after each kill (ms):',
+      recoveries.map((r) => `${r.stage}: ${r.workflow} ${r.activity}#${r.attempt} ${r.ms}`).join(', '),
+    );
     expect(recoveries.map((r) => [r.stage, r.workflow, r.activity, r.attempt]).sort()).toEqual([
       ['removeContainers', `${runId}/a`, 'removeContainers', 2],
       ['removeEvaluation', runId, 'removeEvaluation', 2],
@@ -138,7 +145,10 @@ tasks:
 
     // each kill cost one retry of the clean-up it interrupted, started within the bound
     const recoveries = await recoveryTimes(started.client, [runId, `${runId}/a`, `${runId}/c`], kills);
-    console.log('recovery after each kill (ms):', recoveries.map((r) => `${r.stage}: ${r.workflow} ${r.activity}#${r.attempt} ${r.ms}`).join(', '));
+    console.log(
+      'recovery after each kill (ms):',
+      recoveries.map((r) => `${r.stage}: ${r.workflow} ${r.activity}#${r.attempt} ${r.ms}`).join(', '),
+    );
     expect(recoveries.map((r) => [r.stage, r.workflow, r.activity])).toEqual([
       ['deleteBranches (run)', runId, 'deleteBranches'],
       ['deleteBranches (task)', `${runId}/c`, 'deleteBranches'],
@@ -186,7 +196,11 @@ tasks:
   try {
     await until('the agent to leave its files', () => count() >= FILES * 0.9, 120_000);
     // the rollback removes the container first, then the workspace: inside the removal, files go
-    await until('the removal of the workspace', async () => (await containersOfRun(runId)).length === 0 && count() < FILES && count() > 0, 60_000);
+    await until(
+      'the removal of the workspace',
+      async () => (await containersOfRun(runId)).length === 0 && count() < FILES && count() > 0,
+      60_000,
+    );
     await workers.restart('removeWorkspace');
     const left = count(); // (the killed worker removes no more)
     expect(left).toBeGreaterThan(0); // killed inside the removal, not after it
@@ -196,7 +210,11 @@ tasks:
     expect(report.error).toMatch(/task failed: c \(agent exited with code 1\)/);
     expect(report.error).not.toMatch(/rollback incomplete/);
     const recoveries = await recoveryTimes(started.client, [runId, `${runId}/c`], kills);
-    console.log('recovery after the kill (ms):', recoveries.map((r) => `${r.workflow} ${r.activity}#${r.attempt} ${r.ms}`).join(', '), `; ${left} of ${FILES} files were left at the kill`);
+    console.log(
+      'recovery after the kill (ms):',
+      recoveries.map((r) => `${r.workflow} ${r.activity}#${r.attempt} ${r.ms}`).join(', '),
+      `; ${left} of ${FILES} files were left at the kill`,
+    );
     expect(recoveries.map((r) => [r.workflow, r.activity])).toEqual([[`${runId}/c`, 'removeWorkspace']]);
     expect(recoveries[0].ms).toBeLessThan(BOUND_MS);
 
@@ -252,7 +270,11 @@ tasks:
     expect(report.error).not.toMatch(/rollback incomplete/);
     expect(report.shared).toMatchObject({ removed: true });
     const recoveries = await recoveryTimes(started.client, [runId, `${runId}/c`], kills);
-    console.log('recovery after the kill (ms):', recoveries.map((r) => `${r.workflow} ${r.activity}#${r.attempt} ${r.ms}`).join(', '), `; ${left} of ${FILES} files were left at the kill`);
+    console.log(
+      'recovery after the kill (ms):',
+      recoveries.map((r) => `${r.workflow} ${r.activity}#${r.attempt} ${r.ms}`).join(', '),
+      `; ${left} of ${FILES} files were left at the kill`,
+    );
     expect(recoveries.map((r) => [r.workflow, r.activity])).toEqual([[runId, 'removeSharedWorkspace']]);
     expect(recoveries[0].ms).toBeLessThan(BOUND_MS);
 

@@ -69,7 +69,12 @@ async function expectRefused(repo: string | undefined, run: RegExp | undefined, 
   return expectRefusedWith({}, repo, run, ...args);
 }
 
-async function expectRefusedWith(env: Record<string, string>, repo: string | undefined, run: RegExp | undefined, ...args: string[]): Promise<string> {
+async function expectRefusedWith(
+  env: Record<string, string>,
+  repo: string | undefined,
+  run: RegExp | undefined,
+  ...args: string[]
+): Promise<string> {
   const before = await snapshot(repo, run);
   const r = await cliWith(env, ...args);
   const after = await snapshot(repo, run);
@@ -114,12 +119,15 @@ beforeAll(async () => {
 });
 
 describe('agentvisor run refuses bad input with exit 2 and leaves nothing behind', () => {
-  it.concurrent('a graph file that is valid to start with is accepted by validate (the cases below differ from it in one thing)', async () => {
-    const repo = makeRepo();
-    const file = writeGraph(graphYaml(repo));
-    const r = await cli('validate', file);
-    expect(r).toEqual({ status: 0, stdout: `${file}: ok\n`, stderr: '' });
-  });
+  it.concurrent(
+    'a graph file that is valid to start with is accepted by validate (the cases below differ from it in one thing)',
+    async () => {
+      const repo = makeRepo();
+      const file = writeGraph(graphYaml(repo));
+      const r = await cli('validate', file);
+      expect(r).toEqual({ status: 0, stdout: `${file}: ok\n`, stderr: '' });
+    },
+  );
 
   it.concurrent('malformed YAML: reports the line and column', async () => {
     const repo = makeRepo();
@@ -142,7 +150,9 @@ describe('agentvisor run refuses bad input with exit 2 and leaves nothing behind
 
   it.concurrent('schema error: names the path and its line', async () => {
     const repo = makeRepo();
-    const file = writeGraph(graphYaml(repo, { name: 'bad-input-schema', tasks: '  - id: first\n    agent: worker\n    timeout: 10 parsecs' }));
+    const file = writeGraph(
+      graphYaml(repo, { name: 'bad-input-schema', tasks: '  - id: first\n    agent: worker\n    timeout: 10 parsecs' }),
+    );
     // line 1 name, 2 repo, 3 agents:, 4 worker, 5 tasks:, 6 - id, 7 agent, 8 timeout
     const stderr = await expectRefused(repo, runOf('bad-input-schema'), 'run', file);
     expect(stderr).toBe(`error: ${file}:8:14: tasks.0.timeout: expected a duration such as 90s, 10m or 1h\n`);
@@ -150,7 +160,9 @@ describe('agentvisor run refuses bad input with exit 2 and leaves nothing behind
 
   it.concurrent('schema error: an unknown key is reported at its own line', async () => {
     const repo = makeRepo();
-    const file = writeGraph(graphYaml(repo, { name: 'bad-input-key', agents: '  worker:\n    harness: command\n    command: "true"\n    colour: red' }));
+    const file = writeGraph(
+      graphYaml(repo, { name: 'bad-input-key', agents: '  worker:\n    harness: command\n    command: "true"\n    colour: red' }),
+    );
     const stderr = await expectRefused(repo, runOf('bad-input-key'), 'run', file);
     expect(stderr).toBe(`error: ${file}:7:5: agents.worker.colour: unknown key "colour"\n`);
   });
@@ -158,7 +170,10 @@ describe('agentvisor run refuses bad input with exit 2 and leaves nothing behind
   it.concurrent('schema error: a credential given as the secret itself', async () => {
     const repo = makeRepo();
     const file = writeGraph(
-      graphYaml(repo, { name: 'bad-input-secret', agents: '  worker:\n    harness: command\n    command: "true"\n    credentials: { anthropic: sk-ant-api03-secret }' }),
+      graphYaml(repo, {
+        name: 'bad-input-secret',
+        agents: '  worker:\n    harness: command\n    command: "true"\n    credentials: { anthropic: sk-ant-api03-secret }',
+      }),
     );
     const stderr = await expectRefused(repo, runOf('bad-input-secret'), 'run', file);
     expect(stderr).toContain(`${file}:7:31: agents.worker.credentials.anthropic: expected a reference: env:VARIABLE or file:/path`);
@@ -170,7 +185,11 @@ describe('agentvisor run refuses bad input with exit 2 and leaves nothing behind
     const file = writeGraph(
       graphYaml(repo, {
         name: 'bad-input-cycle',
-        tasks: ['  - { id: a, agent: worker, after: [c] }', '  - { id: b, agent: worker, after: [a] }', '  - { id: c, agent: worker, after: [b] }'].join('\n'),
+        tasks: [
+          '  - { id: a, agent: worker, after: [c] }',
+          '  - { id: b, agent: worker, after: [a] }',
+          '  - { id: c, agent: worker, after: [b] }',
+        ].join('\n'),
       }),
     );
     const stderr = await expectRefused(repo, runOf('bad-input-cycle'), 'run', file);
@@ -187,7 +206,10 @@ describe('agentvisor run refuses bad input with exit 2 and leaves nothing behind
   it.concurrent('an unknown dependency: names it', async () => {
     const repo = makeRepo();
     const file = writeGraph(
-      graphYaml(repo, { name: 'bad-input-dep', tasks: '  - { id: first, agent: worker }\n  - { id: second, agent: worker, after: [first, nowhere] }' }),
+      graphYaml(repo, {
+        name: 'bad-input-dep',
+        tasks: '  - { id: first, agent: worker }\n  - { id: second, agent: worker, after: [first, nowhere] }',
+      }),
     );
     const stderr = await expectRefused(repo, runOf('bad-input-dep'), 'run', file);
     expect(stderr).toBe(`error: ${file}:7:49: tasks.1.after.1: unknown dependency "nowhere" of task "second"\n`);
@@ -196,7 +218,10 @@ describe('agentvisor run refuses bad input with exit 2 and leaves nothing behind
   it.concurrent('a duplicate task id', async () => {
     const repo = makeRepo();
     const file = writeGraph(
-      graphYaml(repo, { name: 'bad-input-dup', tasks: '  - { id: twice, agent: worker }\n  - { id: other, agent: worker }\n  - { id: twice, agent: worker }' }),
+      graphYaml(repo, {
+        name: 'bad-input-dup',
+        tasks: '  - { id: twice, agent: worker }\n  - { id: other, agent: worker }\n  - { id: twice, agent: worker }',
+      }),
     );
     const stderr = await expectRefused(repo, runOf('bad-input-dup'), 'run', file);
     expect(stderr).toBe(`error: ${file}:8:11: tasks.2.id: duplicate task id "twice" (first at tasks.0)\n`);
@@ -238,14 +263,19 @@ describe('agentvisor run refuses bad input with exit 2 and leaves nothing behind
     writeFileSync(path.join(dirty, 'src', 'value.txt'), 'changed\n');
     const file = writeGraph(graphYaml(dirty, { name: 'bad-input-dirty' }));
     const stderr = await expectRefused(dirty, runOf('bad-input-dirty'), 'run', file);
-    expect(stderr).toContain(`${file}:2:7: repo: working tree of ${dirty} has uncommitted changes on the base branch "main" (src/value.txt)`);
+    expect(stderr).toContain(
+      `${file}:2:7: repo: working tree of ${dirty} has uncommitted changes on the base branch "main" (src/value.txt)`,
+    );
     expect(readFileSync(path.join(dirty, 'src', 'value.txt'), 'utf8')).toBe('changed\n');
   });
 
   it.concurrent('a missing credential: names the variable', async () => {
     const repo = makeRepo();
     const file = writeGraph(
-      graphYaml(repo, { name: 'bad-input-cred', agents: `  worker:\n    harness: command\n    command: "true"\n    credentials: { anthropic: env:${UNSET_VAR} }` }),
+      graphYaml(repo, {
+        name: 'bad-input-cred',
+        agents: `  worker:\n    harness: command\n    command: "true"\n    credentials: { anthropic: env:${UNSET_VAR} }`,
+      }),
     );
     const stderr = await expectRefused(repo, runOf('bad-input-cred'), 'run', file);
     expect(stderr).toBe(
@@ -255,7 +285,12 @@ describe('agentvisor run refuses bad input with exit 2 and leaves nothing behind
 
   it.concurrent('a credential for an unknown provider', async () => {
     const repo = makeRepo();
-    const file = writeGraph(graphYaml(repo, { name: 'bad-input-provider', agents: '  worker: { harness: command, command: "true", credentials: { openrouter: "env:HOME" } }' }));
+    const file = writeGraph(
+      graphYaml(repo, {
+        name: 'bad-input-provider',
+        agents: '  worker: { harness: command, command: "true", credentials: { openrouter: "env:HOME" } }',
+      }),
+    );
     const stderr = await expectRefused(repo, runOf('bad-input-provider'), 'run', file);
     expect(stderr).toContain('agents.worker.credentials.openrouter: unknown provider "openrouter" (providers: anthropic, openai, gemini)');
   });
@@ -265,15 +300,29 @@ describe('agentvisor run refuses bad input with exit 2 and leaves nothing behind
     const dir = require('node:fs').mkdtempSync(path.join(require('node:os').tmpdir(), 'agentvisor-cassettes-'));
     require('node:fs').writeFileSync(path.join(dir, 'first.yaml'), 'interactions: [ {{ not yaml');
     const agents = '  worker: { harness: command, command: "true", credentials: { anthropic: "env:HOME" } }';
-    const bad = writeGraph(`gateway: { mode: replay, cassettes: ${JSON.stringify(dir)} }\n` + graphYaml(repo, { name: 'bad-input-cassette', agents }));
-    expect(await expectRefused(repo, runOf('bad-input-cassette'), 'run', bad)).toMatch(/gateway\.cassettes: malformed cassette first\.yaml/);
-    const missing = writeGraph(`gateway: { mode: replay, cassettes: /nonexistent/cassettes }\n` + graphYaml(repo, { name: 'bad-input-cassette2', agents }));
-    expect(await expectRefused(repo, runOf('bad-input-cassette2'), 'run', missing)).toContain('cassette folder not found: /nonexistent/cassettes');
+    const bad = writeGraph(
+      `gateway: { mode: replay, cassettes: ${JSON.stringify(dir)} }\n` + graphYaml(repo, { name: 'bad-input-cassette', agents }),
+    );
+    expect(await expectRefused(repo, runOf('bad-input-cassette'), 'run', bad)).toMatch(
+      /gateway\.cassettes: malformed cassette first\.yaml/,
+    );
+    const missing = writeGraph(
+      `gateway: { mode: replay, cassettes: /nonexistent/cassettes }\n` + graphYaml(repo, { name: 'bad-input-cassette2', agents }),
+    );
+    expect(await expectRefused(repo, runOf('bad-input-cassette2'), 'run', missing)).toContain(
+      'cassette folder not found: /nonexistent/cassettes',
+    );
   });
 
   it.concurrent('an agent CLI without the credential of its provider', async () => {
     const repo = makeRepo();
-    const file = writeGraph(graphYaml(repo, { name: 'bad-input-harness', agents: '  claude:\n    harness: claude-code', tasks: '  - { id: first, agent: claude }' }));
+    const file = writeGraph(
+      graphYaml(repo, {
+        name: 'bad-input-harness',
+        agents: '  claude:\n    harness: claude-code',
+        tasks: '  - { id: first, agent: claude }',
+      }),
+    );
     const stderr = await expectRefused(repo, runOf('bad-input-harness'), 'run', file);
     expect(stderr).toBe(
       `error: ${file}:5:5: agents.claude: missing credential: agent "claude" (claude-code) calls anthropic; add credentials: { anthropic: env:VARIABLE } (the gateway holds it, the agent never sees it)\n`,
@@ -283,7 +332,11 @@ describe('agentvisor run refuses bad input with exit 2 and leaves nothing behind
   it.concurrent('several problems at once: all are reported', async () => {
     const repo = makeRepo();
     const file = writeGraph(
-      graphYaml(repo, { name: 'bad-input-many', baseBranch: 'develop', agents: `  worker: { harness: command, command: "true", credentials: { anthropic: "env:${UNSET_VAR}" } }` }),
+      graphYaml(repo, {
+        name: 'bad-input-many',
+        baseBranch: 'develop',
+        agents: `  worker: { harness: command, command: "true", credentials: { anthropic: "env:${UNSET_VAR}" } }`,
+      }),
     );
     const stderr = await expectRefused(repo, runOf('bad-input-many'), 'run', file);
     expect(stderr.split('\n').filter(Boolean)).toEqual([
@@ -326,19 +379,24 @@ describe('agentvisor run refuses bad input with exit 2 and leaves nothing behind
 describe('coordination settings and commands refuse bad input with exit 2', () => {
   it.concurrent('shared workspace access that is not rw, ro or none', async () => {
     const repo = makeRepo();
-    const file = writeGraph(graphYaml(repo, { name: 'bad-input-shared', agents: '  worker: { harness: command, command: "true", shared: write }' }));
+    const file = writeGraph(
+      graphYaml(repo, { name: 'bad-input-shared', agents: '  worker: { harness: command, command: "true", shared: write }' }),
+    );
     const stderr = await expectRefused(repo, runOf('bad-input-shared'), 'run', file);
     expect(stderr).toMatch(new RegExp(`^error: ${file}:4:56: agents\\.worker\\.shared: .*"rw".*"ro".*"none"`));
   });
 
   it.concurrent('an approval gate with a malformed timeout or outcome, and a task named like the merge gate', async () => {
     const repo = makeRepo();
-    const tasks = '  - { id: first, agent: worker, approval: { timeout: soon } }\n  - { id: merge, agent: worker, approval: { onTimeout: maybe } }';
+    const tasks =
+      '  - { id: first, agent: worker, approval: { timeout: soon } }\n  - { id: merge, agent: worker, approval: { onTimeout: maybe } }';
     const file = writeGraph(graphYaml(repo, { name: 'bad-input-gate', tasks }) + 'merge:\n  approval: {}\n');
     const stderr = await expectRefused(repo, runOf('bad-input-gate'), 'run', file);
     expect(stderr).toContain(`${file}:6:54: tasks.0.approval.timeout: expected a duration such as 90s, 10m or 1h`);
     expect(stderr).toContain(`${file}:7:56: tasks.1.approval.onTimeout: Invalid option: expected one of "approve"|"reject"`);
-    const named = writeGraph(graphYaml(repo, { name: 'bad-input-gate2', tasks: '  - { id: merge, agent: worker }' }) + 'merge:\n  approval: {}\n');
+    const named = writeGraph(
+      graphYaml(repo, { name: 'bad-input-gate2', tasks: '  - { id: merge, agent: worker }' }) + 'merge:\n  approval: {}\n',
+    );
     expect(await expectRefused(repo, runOf('bad-input-gate2'), 'run', named)).toBe(
       `error: ${named}:6:11: tasks.0.id: task id "merge" is taken by the merge's approval gate; rename the task\n`,
     );
@@ -347,10 +405,14 @@ describe('coordination settings and commands refuse bad input with exit 2', () =
   it.concurrent('proposals from an unknown agent, or from one that cannot write them, or using an unknown agent', async () => {
     const repo = makeRepo();
     const agents = '  worker: { harness: command, command: "true", shared: ro }';
-    const file = writeGraph(graphYaml(repo, { name: 'bad-input-proposals', agents }) + 'proposals: { from: [ghost, worker], maxTasks: 0 }\n');
+    const file = writeGraph(
+      graphYaml(repo, { name: 'bad-input-proposals', agents }) + 'proposals: { from: [ghost, worker], maxTasks: 0 }\n',
+    );
     const stderr = await expectRefused(repo, runOf('bad-input-proposals'), 'run', file);
     expect(stderr).toContain('proposals.maxTasks: Too small');
-    const file2 = writeGraph(graphYaml(repo, { name: 'bad-input-proposals2', agents }) + 'proposals: { from: [ghost, worker], agents: [nobody] }\n');
+    const file2 = writeGraph(
+      graphYaml(repo, { name: 'bad-input-proposals2', agents }) + 'proposals: { from: [ghost, worker], agents: [nobody] }\n',
+    );
     expect((await expectRefused(repo, runOf('bad-input-proposals2'), 'run', file2)).split('\n').filter(Boolean)).toEqual([
       `error: ${file2}:8:21: proposals.from.0: unknown agent "ghost" (agents: worker)`,
       `error: ${file2}:8:28: proposals.from.1: agent "worker" may propose tasks but cannot write them: give it shared: rw (its drop folder is /shared/proposals)`,
@@ -364,8 +426,14 @@ describe('coordination settings and commands refuse bad input with exit 2', () =
     const cases: [string, string][] = [
       ['merge: { onConflict: resolve }', 'merge.onConflict: onConflict: resolve needs a resolver agent (merge.resolver)'],
       ['merge: { onConflict: resolve, resolver: ghost }', 'merge.resolver: unknown agent "ghost" (agents: worker, auditor)'],
-      ['merge: { onConflict: resolve, resolver: auditor }', 'merge.resolver: resolver agent "auditor" is read-only: it could not edit the conflicted files'],
-      ['merge: { onConflict: retry, resolver: worker }', 'merge.resolver: merge.resolver is set but onConflict is retry (use onConflict: resolve)'],
+      [
+        'merge: { onConflict: resolve, resolver: auditor }',
+        'merge.resolver: resolver agent "auditor" is read-only: it could not edit the conflicted files',
+      ],
+      [
+        'merge: { onConflict: retry, resolver: worker }',
+        'merge.resolver: merge.resolver is set but onConflict is retry (use onConflict: resolve)',
+      ],
       ['merge: { onConflict: rebase }', 'merge.onConflict: Invalid option'],
     ];
     for (const [i, [merge, message]] of cases.entries()) {
@@ -380,7 +448,9 @@ describe('coordination settings and commands refuse bad input with exit 2', () =
     const dir = mkdtempSync(path.join(os.tmpdir(), 'agentvisor-add-'));
     const bad = path.join(dir, 'tasks.yaml');
     writeFileSync(bad, 'tasks:\n  - { id: x, agent: worker, colour: red }\n');
-    expect(await expectRefused(undefined, undefined, 'add', 'no-such-run', bad)).toBe(`error: ${bad}:2:29: tasks.0.colour: unknown key "colour"\n`);
+    expect(await expectRefused(undefined, undefined, 'add', 'no-such-run', bad)).toBe(
+      `error: ${bad}:2:29: tasks.0.colour: unknown key "colour"\n`,
+    );
     const good = path.join(dir, 'good.yaml');
     writeFileSync(good, '- { id: x, agent: worker }\n');
     expect(await expectRefused(undefined, undefined, 'add', 'no-such-run', good)).toBe('error: input: no run with id "no-such-run"\n');
@@ -388,7 +458,9 @@ describe('coordination settings and commands refuse bad input with exit 2', () =
 
   it.concurrent('approve or reject: a run that does not exist; reject without a reason', async () => {
     expect(await expectRefused(undefined, undefined, 'approve', 'no-such-run')).toBe('error: input: no run with id "no-such-run"\n');
-    expect(await expectRefused(undefined, undefined, 'reject', 'no-such-run', 'merge')).toBe("error: required option '--reason <text>' not specified\n");
+    expect(await expectRefused(undefined, undefined, 'reject', 'no-such-run', 'merge')).toBe(
+      "error: required option '--reason <text>' not specified\n",
+    );
   });
 });
 
@@ -396,7 +468,9 @@ describe('resource limits refuse bad values with exit 2', () => {
   it.concurrent('in the graph: a disk or memory too small or malformed, a process limit too low', async () => {
     const repo = makeRepo();
     const agents = '  worker: { harness: command, command: "true", limits: { disk: 1k, memory: lots, pids: 2 } }';
-    const file = writeGraph(graphYaml(repo, { name: 'bad-input-limits', agents }) + 'evaluate: { command: "true", limits: { disk: 10 gigs } }\n');
+    const file = writeGraph(
+      graphYaml(repo, { name: 'bad-input-limits', agents }) + 'evaluate: { command: "true", limits: { disk: 10 gigs } }\n',
+    );
     const stderr = await expectRefused(repo, runOf('bad-input-limits'), 'run', file);
     expect(stderr).toContain(`${file}:4:`);
     expect(stderr).toContain('agents.worker.limits.disk: expected at least 16m');
@@ -421,7 +495,9 @@ describe('resource limits refuse bad values with exit 2', () => {
     const repo = makeRepo();
     const file = writeGraph(graphYaml(repo, { name: 'bad-input-limit-env' }));
     const stderr = await expectRefusedWith({ AGENTVISOR_LIMIT_DISK: 'huge' }, repo, runOf('bad-input-limit-env'), 'run', file);
-    expect(stderr).toBe('error: input: AGENTVISOR_LIMIT_DISK "huge" is not a disk limit: expected a size of at least 16m, such as 512m or 4g, or off\n');
+    expect(stderr).toBe(
+      'error: input: AGENTVISOR_LIMIT_DISK "huge" is not a disk limit: expected a size of at least 16m, such as 512m or 4g, or off\n',
+    );
   });
 });
 

@@ -38,7 +38,13 @@ evaluate: { command: "test -f hi.txt" }
       evaluation: { passed: true, exitCode: 0 },
     });
     expect(out.tasks).toHaveLength(1);
-    expect(out.tasks[0]).toMatchObject({ id: 'greet', agent: 'w', status: 'succeeded', branch: 'agentvisor-tasks/cli-ok-1/greet', filesChanged: 1 });
+    expect(out.tasks[0]).toMatchObject({
+      id: 'greet',
+      agent: 'w',
+      status: 'succeeded',
+      branch: 'agentvisor-tasks/cli-ok-1/greet',
+      filesChanged: 1,
+    });
     expect(out.tasks[0].commit).toMatch(/^[0-9a-f]{40}$/);
     expect(out.evaluation.logPath).toMatch(/evaluation\.log$/);
 
@@ -52,7 +58,9 @@ evaluate: { command: "test -f hi.txt" }
     const out_dir = require('node:fs').mkdtempSync(require('node:path').join(require('node:os').tmpdir(), 'agentvisor-cli-report-'));
     const report = await cli('report', 'cli-ok-1', '--out', out_dir);
     expect(report.code).toBe(0);
-    expect(require('node:fs').readFileSync(require('node:path').join(out_dir, 'report.html'), 'utf8')).toContain('data-task="greet" data-status="succeeded"');
+    expect(require('node:fs').readFileSync(require('node:path').join(out_dir, 'report.html'), 'utf8')).toContain(
+      'data-task="greet" data-status="succeeded"',
+    );
 
     const ls = await cli('ls', '--json');
     expect(JSON.parse(ls.stdout).map((r: { runId: string }) => r.runId)).toContain('cli-ok-1');

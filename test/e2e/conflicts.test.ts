@@ -38,7 +38,14 @@ describe('conflict resolution', () => {
         'evaluate: { command: "grep -qx \'LEFT and RIGHT\' src/value.txt" }',
       ),
     );
-    const leavesMarkers = writeGraph(graph('unresolved', repos[1], '  shrug: { harness: command, command: "echo looked at it" }', '  onConflict: resolve\n  resolver: shrug'));
+    const leavesMarkers = writeGraph(
+      graph(
+        'unresolved',
+        repos[1],
+        '  shrug: { harness: command, command: "echo looked at it" }',
+        '  onConflict: resolve\n  resolver: shrug',
+      ),
+    );
     const retries = writeGraph(
       graph('retried', repos[2], '', '  onConflict: retry').replace(
         `right: { harness: command, command: "printf 'one\\\\nRIGHT\\\\nthree\\\\n' > src/value.txt" }`,
@@ -60,15 +67,25 @@ describe('conflict resolution', () => {
         taskId: 'right-edit',
         conflictsWith: ['left-edit'],
         files: ['src/value.txt'],
-        resolution: { strategy: 'resolve', by: 'fixer', status: 'resolved', commit: expect.stringMatching(/^[0-9a-f]{40}$/), logPath: expect.stringMatching(/_resolve-right-edit\.log$/) },
+        resolution: {
+          strategy: 'resolve',
+          by: 'fixer',
+          status: 'resolved',
+          commit: expect.stringMatching(/^[0-9a-f]{40}$/),
+          logPath: expect.stringMatching(/_resolve-right-edit\.log$/),
+        },
       },
     ]);
     expect(sh(repos[0], 'show', `${ok.integrationBranch}:src/value.txt`)).toBe('one\nLEFT and RIGHT\nthree\n');
     const resolution = ok.merge.conflicts[0].resolution!.commit!;
-    expect(sh(repos[0], 'log', '-1', '--format=%an|%P|%s', resolution).trim()).toMatch(/^fixer\|[0-9a-f]{40} [0-9a-f]{40}\|agentvisor: merge right-edit \(conflict resolved by fixer\)$/);
+    expect(sh(repos[0], 'log', '-1', '--format=%an|%P|%s', resolution).trim()).toMatch(
+      /^fixer\|[0-9a-f]{40} [0-9a-f]{40}\|agentvisor: merge right-edit \(conflict resolved by fixer\)$/,
+    );
     expect(sh(repos[0], 'merge-base', '--is-ancestor', resolution, ok.integrationBranch)).toBe('');
     expect(ok.evaluation).toMatchObject({ passed: true });
-    expect(require('node:fs').readFileSync(ok.merge.conflicts[0].resolution!.logPath!, 'utf8')).toContain('Resolve a merge conflict. The work of task right-edit');
+    expect(require('node:fs').readFileSync(ok.merge.conflicts[0].resolution!.logPath!, 'utf8')).toContain(
+      'Resolve a merge conflict. The work of task right-edit',
+    );
     recordHistories('conflict-resolved', ['e2e-resolved']);
 
     // markers left: the run fails with the reason and everything is rolled back
@@ -76,12 +93,22 @@ describe('conflict resolution', () => {
     expect(bad.error).toBe(
       'merge conflict: task right-edit conflicts with left-edit in src/value.txt; the conflict was handed to a resolver: the resolver shrug left it unresolved: conflict markers are left in src/value.txt',
     );
-    expect(bad.merge).toMatchObject({ status: 'conflict', conflicts: [{ taskId: 'right-edit', resolution: { strategy: 'resolve', status: 'failed' } }] });
+    expect(bad.merge).toMatchObject({
+      status: 'conflict',
+      conflicts: [{ taskId: 'right-edit', resolution: { strategy: 'resolve', status: 'failed' } }],
+    });
     recordHistories('conflict-unresolved', ['e2e-unresolved']);
 
     // retried on top of the integration branch: its agent saw LEFT
     expect({ status: again.status, error: again.error }).toEqual({ status: 'completed', error: undefined });
-    expect(again.merge.conflicts).toEqual([{ taskId: 'right-edit', conflictsWith: ['left-edit'], files: ['src/value.txt'], resolution: { strategy: 'retry', status: 'resolved' } }]);
+    expect(again.merge.conflicts).toEqual([
+      {
+        taskId: 'right-edit',
+        conflictsWith: ['left-edit'],
+        files: ['src/value.txt'],
+        resolution: { strategy: 'retry', status: 'resolved' },
+      },
+    ]);
     expect(again.tasks[1].note).toBe('conflicted with left-edit in src/value.txt; retried on top of the integration branch');
     expect(sh(repos[2], 'show', `${again.integrationBranch}:src/value.txt`)).toBe('one\nLEFT-RIGHT\nthree\n');
     recordHistories('conflict-retried', ['e2e-retried']);

@@ -47,15 +47,28 @@ evaluate: { command: "sleep 6; test -f a.txt && test -f b.txt && echo eval-ok" }
     await until('merge', () => existsSync(path.join(flags, 'merge.hit')));
     await restart('merge');
 
-    await until('evaluation', async () => (await getRunReport(started.client, runId, cfg)).merge.status === 'merged' && (await containersOfRun(runId)).length === 1);
+    await until(
+      'evaluation',
+      async () => (await getRunReport(started.client, runId, cfg)).merge.status === 'merged' && (await containersOfRun(runId)).length === 1,
+    );
     await restart('evaluation');
 
     const report = await waitForRun(started.client, runId, cfg);
     expect({ status: report.status, error: report.error }).toEqual({ status: 'completed', error: undefined });
     expect(report.evaluation).toMatchObject({ passed: true });
-    expect(sh(repo, 'ls-tree', '-r', '--name-only', report.integrationBranch).trim().split('\n')).toEqual(['README.md', 'a.txt', 'b.txt', 'src/value.txt']);
+    expect(sh(repo, 'ls-tree', '-r', '--name-only', report.integrationBranch).trim().split('\n')).toEqual([
+      'README.md',
+      'a.txt',
+      'b.txt',
+      'src/value.txt',
+    ]);
     // one commit per agent, one merge per task: nothing made twice
-    expect(sh(repo, 'log', '--format=%an', report.integrationBranch).split('\n').filter((a) => a.startsWith('slow')).sort()).toEqual(['slow-a', 'slow-b']);
+    expect(
+      sh(repo, 'log', '--format=%an', report.integrationBranch)
+        .split('\n')
+        .filter((a) => a.startsWith('slow'))
+        .sort(),
+    ).toEqual(['slow-a', 'slow-b']);
     expect(sh(repo, 'log', '--merges', '--format=%s', report.integrationBranch).trim().split('\n').sort()).toEqual([
       'agentvisor: merge a',
       'agentvisor: merge b',
@@ -72,12 +85,20 @@ evaluate: { command: "sleep 6; test -f a.txt && test -f b.txt && echo eval-ok" }
     const recoveries = await recoveryTimes(started.client, [runId, `${runId}/a`, `${runId}/b`], kills);
     // (printed before the checks, so that a failure shows them)
     console.log(
-      'kills (ms from the first):', kills.map((k) => `${k.stage} ${k.at - kills[0].at}`).join(', '),
-      '; recovery after each kill (ms):', recoveries.map((r) => `${r.stage} ${r.workflow} ${r.activity}#${r.attempt} ${r.ms}`).join(', '),
+      'kills (ms from the first):',
+      kills.map((k) => `${k.stage} ${k.at - kills[0].at}`).join(', '),
+      '; recovery after each kill (ms):',
+      recoveries.map((r) => `${r.stage} ${r.workflow} ${r.activity}#${r.attempt} ${r.ms}`).join(', '),
     );
     // each kill cost a retry of the activity it interrupted (kills close together share retries,
     // which are then measured from the later kill: the bound still holds from the earlier one)
-    const interrupted: Record<string, string> = { 'workspace setup': 'provisionWorkspace', agents: 'runAgent', commit: 'collectOutput', merge: 'mergeTasks', evaluation: 'evaluate' };
+    const interrupted: Record<string, string> = {
+      'workspace setup': 'provisionWorkspace',
+      agents: 'runAgent',
+      commit: 'collectOutput',
+      merge: 'mergeTasks',
+      evaluation: 'evaluate',
+    };
     for (const k of kills) expect(recoveries.map((r) => r.activity)).toContain(interrupted[k.stage]);
     expect(Math.max(...recoveries.map((r) => r.ms))).toBeLessThan(20_000);
     expect(await containersOfRun(runId)).toEqual([]);

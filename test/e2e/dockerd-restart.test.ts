@@ -18,17 +18,29 @@ import { until } from '../support/wait';
 async function restartDockerd(): Promise<void> {
   const pid = Number(readFileSync('/var/run/docker.pid', 'utf8').trim());
   process.kill(pid, 'SIGTERM');
-  await until('dockerd stopped', () => {
-    try {
-      process.kill(pid, 0);
-      return false;
-    } catch {
-      return true;
-    }
-  }, 60_000);
+  await until(
+    'dockerd stopped',
+    () => {
+      try {
+        process.kill(pid, 0);
+        return false;
+      } catch {
+        return true;
+      }
+    },
+    60_000,
+  );
   const log = openSync('/var/log/dockerd.log', 'a');
   spawn('dockerd', [], { detached: true, stdio: ['ignore', log, log] }).unref();
-  await until('dockerd answers', () => new Docker().ping().then(() => true, () => false), 60_000);
+  await until(
+    'dockerd answers',
+    () =>
+      new Docker().ping().then(
+        () => true,
+        () => false,
+      ),
+    60_000,
+  );
 }
 
 test('dockerd stopped and started mid-run: the dead agents are retried on new containers and the run completes', async () => {
@@ -57,9 +69,19 @@ evaluate: { command: "test -f a.txt && test -f b.txt" }
     const report = await waitForRun(started.client, runId, cfg);
     expect({ status: report.status, error: report.error }).toEqual({ status: 'completed', error: undefined });
     expect(report.evaluation).toMatchObject({ passed: true });
-    expect(sh(repo, 'ls-tree', '-r', '--name-only', report.integrationBranch).trim().split('\n')).toEqual(['README.md', 'a.txt', 'b.txt', 'src/value.txt']);
+    expect(sh(repo, 'ls-tree', '-r', '--name-only', report.integrationBranch).trim().split('\n')).toEqual([
+      'README.md',
+      'a.txt',
+      'b.txt',
+      'src/value.txt',
+    ]);
     // one commit per agent: the dead containers' attempts left nothing
-    expect(sh(repo, 'log', '--format=%an', report.integrationBranch).split('\n').filter((n) => n === 'a' || n === 'b').sort()).toEqual(['a', 'b']);
+    expect(
+      sh(repo, 'log', '--format=%an', report.integrationBranch)
+        .split('\n')
+        .filter((n) => n === 'a' || n === 'b')
+        .sort(),
+    ).toEqual(['a', 'b']);
     // the agents died with the engine and ran again: their runAgent took a second attempt
     for (const t of ['a', 'b']) expect(await runAgentAttempts(started.client, `${runId}/${t}`)).toBeGreaterThanOrEqual(2);
     expect(await containersOfRun(runId)).toEqual([]);
@@ -72,6 +94,14 @@ evaluate: { command: "test -f a.txt && test -f b.txt" }
 /** The attempt that finished the task's runAgent (its history records the last attempt's start). */
 async function runAgentAttempts(client: Client, workflowId: string): Promise<number> {
   const events = (await client.workflow.getHandle(workflowId).fetchHistory()).events ?? [];
-  const scheduled = new Set(events.filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'runAgent').map((e) => String(e.eventId)));
-  return Math.max(0, ...events.map((e) => e.activityTaskStartedEventAttributes).filter((a) => a && scheduled.has(String(a.scheduledEventId))).map((a) => a!.attempt ?? 1));
+  const scheduled = new Set(
+    events.filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'runAgent').map((e) => String(e.eventId)),
+  );
+  return Math.max(
+    0,
+    ...events
+      .map((e) => e.activityTaskStartedEventAttributes)
+      .filter((a) => a && scheduled.has(String(a.scheduledEventId)))
+      .map((a) => a!.attempt ?? 1),
+  );
 }

@@ -21,12 +21,21 @@ beforeAll(async () => {
   await runtime.createNetwork(egress, { internal: false, labels: {} });
   await runtime.remove(upstream);
   await runtime.start({
-    name: upstream, image: BASE_IMAGE, command: ['node', '/srv/fake-upstream.js'], env: {}, workdir: '/',
+    name: upstream,
+    image: BASE_IMAGE,
+    command: ['node', '/srv/fake-upstream.js'],
+    env: {},
+    workdir: '/',
     mounts: [{ source: path.join(__dirname, '..', 'support'), target: '/srv', readOnly: true }],
-    user: '1000:1000', labels: {}, network: egress, tmpfs: ['/tmp'],
+    user: '1000:1000',
+    labels: {},
+    network: egress,
+    tmpfs: ['/tmp'],
   });
   await new Docker().getNetwork(egress).disconnect({ Container: upstream }); // rejoin under the host names it plays
-  await new Docker().getNetwork(egress).connect({ Container: upstream, EndpointConfig: { Aliases: ['fake-anthropic', 'allowed-host', 'blocked-host'] } });
+  await new Docker()
+    .getNetwork(egress)
+    .connect({ Container: upstream, EndpointConfig: { Aliases: ['fake-anthropic', 'allowed-host', 'blocked-host'] } });
   process.env.AGENTVISOR_GATEWAY_EGRESS_NETWORK = egress;
   process.env.TEST_ANTHROPIC_KEY = SECRET;
 });
@@ -99,12 +108,27 @@ failFast: false
   expect(byId.alone.status).toBe('succeeded');
 
   // the upstream got the real key on every call, never the task's token
-  const seen = JSON.parse(execFileSync('docker', ['exec', upstream, 'node', '-e', "fetch('http://127.0.0.1:9000/_seen').then(r=>r.text()).then(console.log)"], { encoding: 'utf8' }));
-  expect(seen).toEqual([{ key: SECRET, auth: null }, { key: SECRET, auth: null }]);
+  const seen = JSON.parse(
+    execFileSync('docker', ['exec', upstream, 'node', '-e', "fetch('http://127.0.0.1:9000/_seen').then(r=>r.text()).then(console.log)"], {
+      encoding: 'utf8',
+    }),
+  );
+  expect(seen).toEqual([
+    { key: SECRET, auth: null },
+    { key: SECRET, auth: null },
+  ]);
   // and the key is nowhere else: the agent's environment and log, Temporal's history, the run's files
   expect(log).not.toContain(SECRET);
-  const history = execFileSync(findTemporalCli()!, ['workflow', 'show', '-w', 'gated-1', '--address', process.env.TEMPORAL_ADDRESS!, '-o', 'json'], { encoding: 'utf8' });
-  const childHistory = execFileSync(findTemporalCli()!, ['workflow', 'show', '-w', 'gated-1/call', '--address', process.env.TEMPORAL_ADDRESS!, '-o', 'json'], { encoding: 'utf8' });
+  const history = execFileSync(
+    findTemporalCli()!,
+    ['workflow', 'show', '-w', 'gated-1', '--address', process.env.TEMPORAL_ADDRESS!, '-o', 'json'],
+    { encoding: 'utf8' },
+  );
+  const childHistory = execFileSync(
+    findTemporalCli()!,
+    ['workflow', 'show', '-w', 'gated-1/call', '--address', process.env.TEMPORAL_ADDRESS!, '-o', 'json'],
+    { encoding: 'utf8' },
+  );
   expect(history + childHistory).not.toContain(SECRET);
   const grep = spawnSync('grep', ['-rl', SECRET, report.artifactsDir], { encoding: 'utf8' });
   expect({ status: grep.status, files: grep.stdout }).toEqual({ status: 1, files: '' }); // 1: no match
@@ -153,7 +177,10 @@ tasks:
     expect(replayed.tasks[0].usage).toMatchObject({ inputTokens: 800, outputTokens: 400 });
     expect(replayed.tasks[0].filesChanged).toBe(recorded.tasks[0].filesChanged);
   } finally {
-    await new Docker().getContainer(upstream).start().catch(() => undefined);
+    await new Docker()
+      .getContainer(upstream)
+      .start()
+      .catch(() => undefined);
   }
 }, 240_000);
 

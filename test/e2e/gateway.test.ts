@@ -42,17 +42,51 @@ let releaseStream: (() => void) | undefined;
 const sseEvent = (event: string | undefined, data: unknown) => `${event ? `event: ${event}\n` : ''}data: ${JSON.stringify(data)}\n\n`;
 const ANTHROPIC_HEAD = sseEvent('message_start', {
   type: 'message_start',
-  message: { id: 'msg_01', type: 'message', role: 'assistant', model: 'claude-sonnet-4-5-20250929', content: [], stop_reason: null, usage: { input_tokens: 300, cache_read_input_tokens: 0, cache_creation_input_tokens: 0, output_tokens: 1 } },
+  message: {
+    id: 'msg_01',
+    type: 'message',
+    role: 'assistant',
+    model: 'claude-sonnet-4-5-20250929',
+    content: [],
+    stop_reason: null,
+    usage: { input_tokens: 300, cache_read_input_tokens: 0, cache_creation_input_tokens: 0, output_tokens: 1 },
+  },
 });
 const ANTHROPIC_TAIL =
   sseEvent('content_block_start', { type: 'content_block_start', index: 0, content_block: { type: 'text', text: '' } }) +
   sseEvent('content_block_delta', { type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: 'Done.' } }) +
   sseEvent('content_block_stop', { type: 'content_block_stop', index: 0 }) +
-  sseEvent('message_delta', { type: 'message_delta', delta: { stop_reason: 'end_turn', stop_sequence: null }, usage: { output_tokens: 25 } }) +
+  sseEvent('message_delta', {
+    type: 'message_delta',
+    delta: { stop_reason: 'end_turn', stop_sequence: null },
+    usage: { output_tokens: 25 },
+  }) +
   sseEvent('message_stop', { type: 'message_stop' });
-const ANTHROPIC_JSON = JSON.stringify({ id: 'msg_02', type: 'message', role: 'assistant', model: 'claude-haiku-4-5', content: [{ type: 'text', text: 'ok' }], stop_reason: 'end_turn', usage: { input_tokens: 100, output_tokens: 50 } });
-const CHAT_JSON = JSON.stringify({ id: 'chatcmpl-1', object: 'chat.completion', model: 'gpt-4.1-mini', choices: [{ index: 0, message: { role: 'assistant', content: 'hi' }, finish_reason: 'stop' }], usage: { prompt_tokens: 40, completion_tokens: 4, total_tokens: 44 } }, null, 2);
-const GEMINI_SSE = sseEvent(undefined, { candidates: [{ content: { role: 'model', parts: [{ text: 'ok' }] }, finishReason: 'STOP' }], usageMetadata: { promptTokenCount: 70, candidatesTokenCount: 7, totalTokenCount: 77 }, modelVersion: 'gemini-2.5-flash' });
+const ANTHROPIC_JSON = JSON.stringify({
+  id: 'msg_02',
+  type: 'message',
+  role: 'assistant',
+  model: 'claude-haiku-4-5',
+  content: [{ type: 'text', text: 'ok' }],
+  stop_reason: 'end_turn',
+  usage: { input_tokens: 100, output_tokens: 50 },
+});
+const CHAT_JSON = JSON.stringify(
+  {
+    id: 'chatcmpl-1',
+    object: 'chat.completion',
+    model: 'gpt-4.1-mini',
+    choices: [{ index: 0, message: { role: 'assistant', content: 'hi' }, finish_reason: 'stop' }],
+    usage: { prompt_tokens: 40, completion_tokens: 4, total_tokens: 44 },
+  },
+  null,
+  2,
+);
+const GEMINI_SSE = sseEvent(undefined, {
+  candidates: [{ content: { role: 'model', parts: [{ text: 'ok' }] }, finishReason: 'STOP' }],
+  usageMetadata: { promptTokenCount: 70, candidatesTokenCount: 7, totalTokenCount: 77 },
+  modelVersion: 'gemini-2.5-flash',
+});
 
 function fakeProvider(): http.Server {
   return http.createServer((req, res) => {
@@ -72,7 +106,12 @@ function fakeProvider(): http.Server {
         expect(url.startsWith('/anth/v1/messages'), `unexpected path ${url}`);
         expect(req.headers.host === `127.0.0.1:${providerPort}`, `host header ${req.headers.host}`);
         if (JSON.parse(body).stream) {
-          res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', 'request-id': 'req_stream', 'set-cookie': 'session=abc' });
+          res.writeHead(200, {
+            'content-type': 'text/event-stream',
+            'cache-control': 'no-cache',
+            'request-id': 'req_stream',
+            'set-cookie': 'session=abc',
+          });
           res.write(ANTHROPIC_HEAD);
           // The rest only once the client has seen the first event (or after 5 s, and the test fails).
           const timer = setTimeout(() => releaseStream?.(), 5000);
@@ -117,7 +156,11 @@ let site: http.Server;
 let sitePort: number;
 
 const listen = (s: http.Server) => new Promise<number>((r) => s.listen(0, '127.0.0.1', () => r((s.address() as net.AddressInfo).port)));
-const closeServer = (s: http.Server) => new Promise<void>((r) => { s.closeAllConnections(); s.close(() => r()); });
+const closeServer = (s: http.Server) =>
+  new Promise<void>((r) => {
+    s.closeAllConnections();
+    s.close(() => r());
+  });
 
 // ---------------------------------------------------------------------------------------------
 // The gateway process.
@@ -145,7 +188,11 @@ function config(over: Record<string, unknown> = {}): Record<string, unknown> {
     tasks: {
       [TOKEN_IMPLEMENT]: {
         taskId: 'implement',
-        credentials: { anthropic: 'env:TEST_ANTHROPIC_KEY', openai: 'TEST_OPENAI_KEY', gemini: `file:${path.join(work, 'secrets', 'gemini.key')}` },
+        credentials: {
+          anthropic: 'env:TEST_ANTHROPIC_KEY',
+          openai: 'TEST_OPENAI_KEY',
+          gemini: `file:${path.join(work, 'secrets', 'gemini.key')}`,
+        },
         allowHosts: ['127.0.0.1'],
       },
       [TOKEN_REVIEW]: { taskId: 'review', credentials: { anthropic: 'env:TEST_ANTHROPIC_KEY' }, budget: { tokens: 200 } },
@@ -163,7 +210,11 @@ function writeConfig(name: string, cfg: unknown): string {
 const gatewayEnv = () => ({ PATH: process.env.PATH, TEST_ANTHROPIC_KEY: ANTHROPIC_KEY, TEST_OPENAI_KEY: OPENAI_KEY });
 
 async function startGateway(configFile: string): Promise<GatewayProcess> {
-  const child = spawn(process.execPath, [bundle, '--config', configFile], { cwd: work, env: gatewayEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [bundle, '--config', configFile], {
+    cwd: work,
+    env: gatewayEnv(),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
   const idx = outputs.push('') - 1;
   const add = (d: Buffer) => {
@@ -207,34 +258,56 @@ interface Reply {
   body: string;
 }
 
-function call(port: number, method: string, p: string, headers: Record<string, string>, body?: unknown, onChunk?: (text: string) => void): Promise<Reply> {
+function call(
+  port: number,
+  method: string,
+  p: string,
+  headers: Record<string, string>,
+  body?: unknown,
+  onChunk?: (text: string) => void,
+): Promise<Reply> {
   return new Promise((resolve, reject) => {
     const data = body === undefined ? undefined : JSON.stringify(body);
-    const req = http.request({ host: '127.0.0.1', port, method, path: p, headers: { ...(data ? { 'content-type': 'application/json' } : {}), ...headers } }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => {
-        text += c;
-        onChunk?.(text);
-      });
-      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: text }));
-    });
+    const req = http.request(
+      { host: '127.0.0.1', port, method, path: p, headers: { ...(data ? { 'content-type': 'application/json' } : {}), ...headers } },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => {
+          text += c;
+          onChunk?.(text);
+        });
+        res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: text }));
+      },
+    );
     req.on('error', reject);
     req.end(data);
   });
 }
 
-const anthropicStream = { model: 'claude-sonnet-4-5', max_tokens: 1024, stream: true, messages: [{ role: 'user', content: 'write a.txt' }] };
+const anthropicStream = {
+  model: 'claude-sonnet-4-5',
+  max_tokens: 1024,
+  stream: true,
+  messages: [{ role: 'user', content: 'write a.txt' }],
+};
 const anthropicJson = { model: 'claude-haiku-4-5', max_tokens: 64, messages: [{ role: 'user', content: 'hi' }] };
 
 async function streamCall(port: number, token: string): Promise<{ reply: Reply; firstEventBeforeEnd: boolean }> {
   let firstEventBeforeEnd = false;
-  const reply = await call(port, 'POST', '/anthropic/v1/messages?beta=true', { 'x-api-key': token, 'anthropic-version': '2023-06-01' }, anthropicStream, (text) => {
-    if (text.includes('message_start') && releaseStream && !firstEventBeforeEnd) {
-      firstEventBeforeEnd = !text.includes('message_stop');
-      releaseStream();
-    }
-  });
+  const reply = await call(
+    port,
+    'POST',
+    '/anthropic/v1/messages?beta=true',
+    { 'x-api-key': token, 'anthropic-version': '2023-06-01' },
+    anthropicStream,
+    (text) => {
+      if (text.includes('message_start') && releaseStream && !firstEventBeforeEnd) {
+        firstEventBeforeEnd = !text.includes('message_stop');
+        releaseStream();
+      }
+    },
+  );
   return { reply, firstEventBeforeEnd };
 }
 
@@ -265,12 +338,21 @@ function connect(port: number, target: string, token?: string): Promise<{ status
 function viaProxy(port: number, url: string, token: string): Promise<Reply> {
   return new Promise((resolve, reject) => {
     const u = new URL(url);
-    const req = http.request({ host: '127.0.0.1', port, method: 'GET', path: url, headers: { host: u.host, 'proxy-authorization': `Basic ${Buffer.from(`${token}:`).toString('base64')}` } }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (body += c));
-      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body }));
-    });
+    const req = http.request(
+      {
+        host: '127.0.0.1',
+        port,
+        method: 'GET',
+        path: url,
+        headers: { host: u.host, 'proxy-authorization': `Basic ${Buffer.from(`${token}:`).toString('base64')}` },
+      },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (body += c));
+        res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body }));
+      },
+    );
     req.on('error', reject);
     req.end();
   });
@@ -306,7 +388,10 @@ describe('the gateway (live)', () => {
     const before = seen.length;
     const r = await call(gw.port, 'POST', '/anthropic/v1/messages', { 'x-api-key': 'avt-not-a-token-0000000000' }, anthropicJson);
     expect(r.status).toBe(401);
-    expect(JSON.parse(r.body)).toEqual({ type: 'error', error: { type: 'authentication_error', message: expect.stringContaining('unknown task token') } });
+    expect(JSON.parse(r.body)).toEqual({
+      type: 'error',
+      error: { type: 'authentication_error', message: expect.stringContaining('unknown task token') },
+    });
     const none = await call(gw.port, 'POST', '/anthropic/v1/messages', {}, anthropicJson);
     expect(none.status).toBe(401);
     expect(seen.length).toBe(before);
@@ -327,10 +412,22 @@ describe('the gateway (live)', () => {
   });
 
   it('swaps Bearer tokens (OpenAI) and ?key= tokens (Gemini) too', async () => {
-    const o = await call(gw.port, 'POST', '/openai/v1/chat/completions', { authorization: `Bearer ${TOKEN_IMPLEMENT}` }, { model: 'gpt-4.1-mini', messages: [] });
+    const o = await call(
+      gw.port,
+      'POST',
+      '/openai/v1/chat/completions',
+      { authorization: `Bearer ${TOKEN_IMPLEMENT}` },
+      { model: 'gpt-4.1-mini', messages: [] },
+    );
     expect(o.status).toBe(200);
     expect(o.body).toBe(CHAT_JSON);
-    const g = await call(gw.port, 'POST', `/gemini/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse&key=${TOKEN_IMPLEMENT}`, {}, { contents: [] });
+    const g = await call(
+      gw.port,
+      'POST',
+      `/gemini/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse&key=${TOKEN_IMPLEMENT}`,
+      {},
+      { contents: [] },
+    );
     expect(g.status).toBe(200);
     expect(g.body).toBe(GEMINI_SSE);
     expect(seen.filter((s) => s.prefix === 'oai' || s.prefix === 'gem')).toHaveLength(2);
@@ -347,7 +444,9 @@ describe('the gateway (live)', () => {
     expect(u.tasks.implement.usd).toBeCloseTo((300 * 3 + 25 * 15 + 40 * 0.4 + 4 * 1.6 + 70 * 0.3 + 7 * 2.5) / 1e6, 10);
     expect(u.tasks.review).toMatchObject({ requests: 0, budgetExceeded: false, budget: { tokens: 200 } });
     expect(u.run).toMatchObject({ inputTokens: 410, outputTokens: 36, requests: 3 });
-    expect(gw.output()).toMatch(/task=implement provider=anthropic POST \/v1\/messages status=200 model=claude-sonnet-4-5-20250929 in=300 out=25 /);
+    expect(gw.output()).toMatch(
+      /task=implement provider=anthropic POST \/v1\/messages status=200 model=claude-sonnet-4-5-20250929 in=300 out=25 /,
+    );
   });
 
   it('refuses a task whose budget is crossed, with a message the CLI shows', async () => {
@@ -357,7 +456,10 @@ describe('the gateway (live)', () => {
     const refused = await call(gw.port, 'POST', '/anthropic/v1/messages', { 'x-api-key': TOKEN_REVIEW }, anthropicJson);
     expect(refused.status).toBe(402);
     expect(refused.headers['x-should-retry']).toBe('false');
-    expect(JSON.parse(refused.body)).toEqual({ type: 'error', error: { type: 'budget_exceeded', message: 'agentvisor: budget exceeded for task review (tokens 300 > limit 200)' } });
+    expect(JSON.parse(refused.body)).toEqual({
+      type: 'error',
+      error: { type: 'budget_exceeded', message: 'agentvisor: budget exceeded for task review (tokens 300 > limit 200)' },
+    });
     expect(seen.filter((s) => s.prefix === 'anth').length).toBe(before + 2);
     const u = await usage(gw.port);
     expect(u.tasks.review).toMatchObject({ totalTokens: 300, requests: 2, refused: 1, budgetExceeded: true });
@@ -397,14 +499,20 @@ describe('the gateway (live)', () => {
     expect(no.status).toBe(403);
     expect(no.body).toBe('agentvisor gateway: host localhost is not on the allowlist of task implement\n');
     // The gateway's own model routes, reached through the proxy setting, still work.
-    const self = await call(gw.port, 'POST', `http://127.0.0.1:${gw.port}/openai/v1/chat/completions`, { authorization: `Bearer ${TOKEN_IMPLEMENT}` }, { model: 'gpt-4.1-mini' });
+    const self = await call(
+      gw.port,
+      'POST',
+      `http://127.0.0.1:${gw.port}/openai/v1/chat/completions`,
+      { authorization: `Bearer ${TOKEN_IMPLEMENT}` },
+      { model: 'gpt-4.1-mini' },
+    );
     expect(self.status).toBe(200);
     expect(self.body).toBe(CHAT_JSON);
   });
 });
 
 describe('a control listener of its own (what agentvisor runs)', () => {
-  it('serves the control routes there only; the agents\' port answers them with 404, and refusals are logged', async () => {
+  it("serves the control routes there only; the agents' port answers them with 404, and refusals are logged", async () => {
     const gw = await startGateway(writeConfig('control.json', config({ control: { host: '127.0.0.1', port: 0 } })));
     const controlPort = Number(/control on 127\.0\.0\.1:(\d+) /.exec(gw.output())![1]);
     const token = { 'x-agentvisor-control-token': CONTROL };
@@ -416,15 +524,32 @@ describe('a control listener of its own (what agentvisor runs)', () => {
     expect((await call(controlPort, 'GET', '/_agentvisor/health', {})).status).toBe(200);
     expect((await call(controlPort, 'GET', '/_agentvisor/usage', token)).status).toBe(200);
     expect((await call(controlPort, 'GET', '/_agentvisor/usage', {})).status).toBe(401);
-    expect((await call(controlPort, 'POST', '/anthropic/v1/messages', { 'x-api-key': TOKEN_IMPLEMENT }, { model: 'claude-sonnet-4-5' })).status).toBe(404);
+    expect(
+      (await call(controlPort, 'POST', '/anthropic/v1/messages', { 'x-api-key': TOKEN_IMPLEMENT }, { model: 'claude-sonnet-4-5' })).status,
+    ).toBe(404);
     expect(gw.output()).toMatch(/GET \/_agentvisor\/usage status=404 refused: no control route on this port from=127\.0\.0\.1/);
     expect(gw.output()).toMatch(/control GET \/_agentvisor\/usage status=401 from=127\.0\.0\.1/);
     await gw.stop();
   });
 
-  it('binds an interface\'s IPv4 address, and refuses an interface without one', () => {
-    const v4 = { address: '172.17.0.5', netmask: '255.255.0.0', family: 'IPv4', mac: '02:42:ac:11:00:05', internal: false, cidr: '172.17.0.5/16' } as const;
-    const v6 = { address: 'fe80::1', netmask: 'ffff:ffff:ffff:ffff::', family: 'IPv6', mac: '02:42:ac:11:00:05', internal: false, cidr: 'fe80::1/64', scopeid: 2 } as const;
+  it("binds an interface's IPv4 address, and refuses an interface without one", () => {
+    const v4 = {
+      address: '172.17.0.5',
+      netmask: '255.255.0.0',
+      family: 'IPv4',
+      mac: '02:42:ac:11:00:05',
+      internal: false,
+      cidr: '172.17.0.5/16',
+    } as const;
+    const v6 = {
+      address: 'fe80::1',
+      netmask: 'ffff:ffff:ffff:ffff::',
+      family: 'IPv6',
+      mac: '02:42:ac:11:00:05',
+      internal: false,
+      cidr: 'fe80::1/64',
+      scopeid: 2,
+    } as const;
     expect(controlHost({ interface: 'eth0' }, { eth0: [v6, v4], eth1: [{ ...v4, address: '172.20.0.2' }] })).toBe('172.17.0.5');
     expect(() => controlHost({ interface: 'eth0' }, { eth0: [v6] })).toThrow(/interface eth0 has no IPv4 address/);
     expect(controlHost({ host: '10.0.0.1' })).toBe('10.0.0.1');
@@ -441,7 +566,15 @@ describe('record, then replay with no upstream', () => {
     const s = await streamCall(gw.port, TOKEN_IMPLEMENT);
     expect(s.reply.status).toBe(200);
     recorded.stream = s.reply.body;
-    recorded.chat = (await call(gw.port, 'POST', '/openai/v1/chat/completions', { authorization: `Bearer ${TOKEN_IMPLEMENT}` }, { model: 'gpt-4.1-mini', messages: [] })).body;
+    recorded.chat = (
+      await call(
+        gw.port,
+        'POST',
+        '/openai/v1/chat/completions',
+        { authorization: `Bearer ${TOKEN_IMPLEMENT}` },
+        { model: 'gpt-4.1-mini', messages: [] },
+      )
+    ).body;
     recorded.review = (await call(gw.port, 'POST', '/anthropic/v1/messages', { 'x-api-key': TOKEN_REVIEW }, anthropicJson)).body;
     const u = await usage(gw.port);
     await gw.stop();
@@ -451,9 +584,24 @@ describe('record, then replay with no upstream', () => {
     const c = parseYaml(readFileSync(path.join(cassetteDir(), 'implement.yaml'), 'utf8'));
     expect(c.task).toBe('implement');
     expect(c.interactions).toHaveLength(2);
-    expect(c.interactions[0].request).toMatchObject({ provider: 'anthropic', method: 'POST', path: '/v1/messages', model: 'claude-sonnet-4-5', stream: true });
-    expect(c.interactions[0].response.events.map((e: { event: string }) => e.event)).toEqual(['message_start', 'content_block_start', 'content_block_delta', 'content_block_stop', 'message_delta', 'message_stop']);
-    expect(c.interactions[0].response.headers).toEqual(expect.objectContaining({ 'content-type': 'text/event-stream', 'request-id': 'req_stream' }));
+    expect(c.interactions[0].request).toMatchObject({
+      provider: 'anthropic',
+      method: 'POST',
+      path: '/v1/messages',
+      model: 'claude-sonnet-4-5',
+      stream: true,
+    });
+    expect(c.interactions[0].response.events.map((e: { event: string }) => e.event)).toEqual([
+      'message_start',
+      'content_block_start',
+      'content_block_delta',
+      'content_block_stop',
+      'message_delta',
+      'message_stop',
+    ]);
+    expect(c.interactions[0].response.headers).toEqual(
+      expect.objectContaining({ 'content-type': 'text/event-stream', 'request-id': 'req_stream' }),
+    );
     expect(c.interactions[0].response.headers['set-cookie']).toBeUndefined();
     expect(c.interactions[1].response.bodyText).toBe(CHAT_JSON); // pretty-printed JSON is kept byte for byte
   });
@@ -466,14 +614,28 @@ describe('record, then replay with no upstream', () => {
     expect(s.status).toBe(200);
     expect(s.headers['content-type']).toBe('text/event-stream');
     expect(s.body).toBe(recorded.stream);
-    expect((await call(gw.port, 'POST', '/openai/v1/chat/completions', { authorization: `Bearer ${TOKEN_IMPLEMENT}` }, { model: 'gpt-4.1-mini', messages: [] })).body).toBe(recorded.chat);
-    expect((await call(gw.port, 'POST', '/anthropic/v1/messages', { 'x-api-key': TOKEN_REVIEW }, anthropicJson)).body).toBe(recorded.review);
+    expect(
+      (
+        await call(
+          gw.port,
+          'POST',
+          '/openai/v1/chat/completions',
+          { authorization: `Bearer ${TOKEN_IMPLEMENT}` },
+          { model: 'gpt-4.1-mini', messages: [] },
+        )
+      ).body,
+    ).toBe(recorded.chat);
+    expect((await call(gw.port, 'POST', '/anthropic/v1/messages', { 'x-api-key': TOKEN_REVIEW }, anthropicJson)).body).toBe(
+      recorded.review,
+    );
     const u = await usage(gw.port);
     expect(JSON.stringify({ implement: u.tasks.implement, review: u.tasks.review })).toBe(recorded.usage);
 
     const more = await call(gw.port, 'POST', '/anthropic/v1/messages', { 'x-api-key': TOKEN_IMPLEMENT }, anthropicJson);
     expect(more.status).toBe(410);
-    expect(JSON.parse(more.body).error.message).toMatch(/^agentvisor gateway \(replay\): the cassette of task implement \(.*implement\.yaml\) has no unused response for POST \/v1\/messages on provider anthropic/);
+    expect(JSON.parse(more.body).error.message).toMatch(
+      /^agentvisor gateway \(replay\): the cassette of task implement \(.*implement\.yaml\) has no unused response for POST \/v1\/messages on provider anthropic/,
+    );
     expect(seen.length).toBe(before); // nothing reached (or could reach) an upstream
   });
 });
@@ -504,8 +666,27 @@ describe('bad input', () => {
     writeConfig('container.json', cfg);
     const r = spawnSync(
       'docker',
-      ['run', '--rm', '--network', 'none', '--read-only', '--user', '1000:1000', '-e', 'TEST_ANTHROPIC_KEY', '-v', `${bundle}:/gateway/gateway.js:ro`, '-v', `${path.join(work, 'container.json')}:/gateway/config.json:ro`,
-        'agentvisor/base:latest', 'node', '/gateway/gateway.js', '--config', '/gateway/config.json', '--check'],
+      [
+        'run',
+        '--rm',
+        '--network',
+        'none',
+        '--read-only',
+        '--user',
+        '1000:1000',
+        '-e',
+        'TEST_ANTHROPIC_KEY',
+        '-v',
+        `${bundle}:/gateway/gateway.js:ro`,
+        '-v',
+        `${path.join(work, 'container.json')}:/gateway/config.json:ro`,
+        'agentvisor/base:latest',
+        'node',
+        '/gateway/gateway.js',
+        '--config',
+        '/gateway/config.json',
+        '--check',
+      ],
       { encoding: 'utf8', env: { ...process.env, TEST_ANTHROPIC_KEY: ANTHROPIC_KEY }, timeout: 60_000 },
     );
     outputs.push(r.stdout + r.stderr);
@@ -518,7 +699,10 @@ describe('bad input', () => {
 describe('secrets', () => {
   it('never appear in the gateway output or in the cassettes', async () => {
     for (const g of running) await g.stop();
-    const everything = [...outputs, ...readdirSync(path.join(work, 'cassettes')).map((f) => readFileSync(path.join(work, 'cassettes', f), 'utf8'))].join('\n');
+    const everything = [
+      ...outputs,
+      ...readdirSync(path.join(work, 'cassettes')).map((f) => readFileSync(path.join(work, 'cassettes', f), 'utf8')),
+    ].join('\n');
     expect(everything).toContain('task=implement'); // the output is there, and names tasks by id
     for (const s of [...SECRETS, ...TOKENS]) expect(everything).not.toContain(s);
     expect(violations).toEqual([]);

@@ -30,14 +30,24 @@ test('gc sweeps a crashed run’s debris and nothing else', async () => {
   sh(repo, 'branch', `agentvisor/${crashed}`);
   sh(repo, 'worktree', 'add', '-q', '-b', `agentvisor-tasks/${crashed}/t1`, path.join(dir, 'worktrees', 't1'));
   const spec = (name: string, labels: Record<string, string>) => ({
-    name, image: BASE_IMAGE, command: ['sleep', '300'], env: {}, workdir: '/', mounts: [], user: '1000:1000',
-    labels, network: 'none', tmpfs: ['/tmp'],
+    name,
+    image: BASE_IMAGE,
+    command: ['sleep', '300'],
+    env: {},
+    workdir: '/',
+    mounts: [],
+    user: '1000:1000',
+    labels,
+    network: 'none',
+    tmpfs: ['/tmp'],
   });
   const scope = scopeOf(cfg.namespace, cfg.address);
   for (const name of ['agentvisor-gc-debris', 'agentvisor-gc-other-cluster', 'not-ours-gc-test']) await runtime.remove(name); // an earlier failed attempt's
   await runtime.start(spec('agentvisor-gc-debris', { [LABEL_RUN]: crashed, [LABEL_TASK]: 't1', [LABEL_SCOPE]: scope }));
   // a run of another Temporal server on the same engine: unknown here, so never judged dead
-  await runtime.start(spec('agentvisor-gc-other-cluster', { [LABEL_RUN]: 'elsewhere', [LABEL_TASK]: 't', [LABEL_SCOPE]: 'default@10.0.0.1:7233' }));
+  await runtime.start(
+    spec('agentvisor-gc-other-cluster', { [LABEL_RUN]: 'elsewhere', [LABEL_TASK]: 't', [LABEL_SCOPE]: 'default@10.0.0.1:7233' }),
+  );
   await runtime.start(spec('not-ours-gc-test', { 'some.other.label': 'x' })); // someone else's
 
   // a run that is alive must keep its container
@@ -59,7 +69,10 @@ tasks: [ { id: busy, agent: w } ]
       expect(swept.containers).toEqual(['agentvisor-gc-debris']);
       expect(swept.worktrees.filter((p) => p.startsWith(dir + path.sep))).toEqual([path.join(dir, 'worktrees', 't1')]);
       // (other test files' failed runs share the data folder: their branches go too)
-      expect(swept.branches.filter((b) => b.startsWith(`${repo}:`)).sort()).toEqual([`${repo}:agentvisor-tasks/${crashed}/t1`, `${repo}:agentvisor/${crashed}`]);
+      expect(swept.branches.filter((b) => b.startsWith(`${repo}:`)).sort()).toEqual([
+        `${repo}:agentvisor-tasks/${crashed}/t1`,
+        `${repo}:agentvisor/${crashed}`,
+      ]);
       expect(swept.skippedRunning).toContain('gc-alive');
       expect(await containersOfRun('gc-alive')).toHaveLength(1);
       expect((await runtime.inspect('agentvisor-gc-debris')).state).toBe('missing');
@@ -82,7 +95,11 @@ test('the embedded server keeps closed runs for the configured retention', async
   const port = await freePort();
   const { pid } = await startDevServerInBackground({ dataDir, port, uiPort: await freePort(), retention: '45d' });
   try {
-    const out = execFileSync(findTemporalCli()!, ['operator', 'namespace', 'describe', '--address', `127.0.0.1:${port}`, '-o', 'json', 'default'], { encoding: 'utf8' });
+    const out = execFileSync(
+      findTemporalCli()!,
+      ['operator', 'namespace', 'describe', '--address', `127.0.0.1:${port}`, '-o', 'json', 'default'],
+      { encoding: 'utf8' },
+    );
     expect(JSON.parse(out).config.workflowExecutionRetentionTtl).toBe(`${45 * 24 * 3600}s`);
     const client = await connect({ ...loadConfig(), address: `127.0.0.1:${port}`, explicitAddress: true }, { startServer: false });
     await client.connection.close();

@@ -35,9 +35,17 @@ tasks:
   - { id: wait, agent: waiter }
 `);
     const dir = path.dirname(file);
-    const cyclic = tasksFile(dir, 'cyclic.yaml', 'tasks:\n  - { id: x, agent: helper, after: [y] }\n  - { id: y, agent: helper, after: [x] }\n');
+    const cyclic = tasksFile(
+      dir,
+      'cyclic.yaml',
+      'tasks:\n  - { id: x, agent: helper, after: [y] }\n  - { id: y, agent: helper, after: [x] }\n',
+    );
     const unknown = tasksFile(dir, 'unknown.yaml', '- { id: z, agent: ghost }\n');
-    const good = tasksFile(dir, 'good.yaml', 'tasks:\n  - { id: prep, agent: helper }\n  - { id: extra, agent: helper, after: [prep, wait] }\n');
+    const good = tasksFile(
+      dir,
+      'good.yaml',
+      'tasks:\n  - { id: prep, agent: helper }\n  - { id: extra, agent: helper, after: [prep, wait] }\n',
+    );
     const runId = 'e2e-add';
     const client = await testClient();
     try {
@@ -48,16 +56,25 @@ tasks:
         const updatesBefore = (await client.workflow.getHandle(runId).describe()).historyLength;
 
         const c = await cli('add', runId, cyclic);
-        expect({ code: c.code, stderr: c.stderr }).toEqual({ code: 2, stderr: 'error: input: addition refused: dependency cycle: x -> y -> x\n' });
+        expect({ code: c.code, stderr: c.stderr }).toEqual({
+          code: 2,
+          stderr: 'error: input: addition refused: dependency cycle: x -> y -> x\n',
+        });
         const u = await cli('add', runId, unknown);
-        expect({ code: u.code, stderr: u.stderr }).toEqual({ code: 2, stderr: 'error: input: addition refused: unknown agent "ghost" of task "z" (agents: waiter, helper)\n' });
+        expect({ code: u.code, stderr: u.stderr }).toEqual({
+          code: 2,
+          stderr: 'error: input: addition refused: unknown agent "ghost" of task "z" (agents: waiter, helper)\n',
+        });
         // refused in the validator: nothing in the run changed, not even its history
         expect((await getRunReport(client, runId)).tasks.map((t) => t.id)).toEqual(['wait']);
         expect((await client.workflow.getHandle(runId).describe()).historyLength).toBe(updatesBefore);
 
         const g = await cli('add', runId, good);
         expect({ code: g.code, stdout: g.stdout }).toEqual({ code: 0, stdout: `added prep, extra to ${runId}\n` });
-        await client.workflow.getHandle(runId).result().catch(() => undefined);
+        await client.workflow
+          .getHandle(runId)
+          .result()
+          .catch(() => undefined);
         return getRunReport(client, runId);
       });
       expect({ status: report.status, error: report.error }).toEqual({ status: 'completed', error: undefined });
@@ -69,7 +86,9 @@ tasks:
       // extra started from both its dependencies' work, and everything was merged
       const files = sh(repo, 'ls-tree', '-r', '--name-only', report.integrationBranch).split('\n');
       expect(files).toEqual(expect.arrayContaining(['waited.txt', 'prep.txt', 'extra.txt']));
-      expect(sh(repo, 'ls-tree', '-r', '--name-only', report.tasks[2].commit!).split('\n')).toEqual(expect.arrayContaining(['waited.txt', 'prep.txt']));
+      expect(sh(repo, 'ls-tree', '-r', '--name-only', report.tasks[2].commit!).split('\n')).toEqual(
+        expect.arrayContaining(['waited.txt', 'prep.txt']),
+      );
       recordHistories('graph-add', [runId]);
       expect(await containersOfRun(runId)).toEqual([]);
       // too late: the run is over
@@ -121,11 +140,24 @@ tasks:
     expect(sh(repo, 'show', `${report.integrationBranch}:impl-a.txt`)).toBe('A\n');
     const byFile = (by: string, file: string) => report.proposals!.find((p) => p.by === by && p.file === file);
     expect(byFile('plan', '1-more.yaml')).toEqual({ by: 'plan', file: '1-more.yaml', tasks: ['impl-a', 'impl-b'], status: 'accepted' });
-    expect(byFile('plan', '2-extra.yaml')).toMatchObject({ status: 'refused', reason: "over the run's limit of 2 proposed tasks (2 accepted before)" });
-    expect(byFile('plan', '3-bad.yaml')).toMatchObject({ status: 'refused', reason: 'malformed: line 2: tasks.0.agent: Invalid input: expected string, received undefined' });
+    expect(byFile('plan', '2-extra.yaml')).toMatchObject({
+      status: 'refused',
+      reason: "over the run's limit of 2 proposed tasks (2 accepted before)",
+    });
+    expect(byFile('plan', '3-bad.yaml')).toMatchObject({
+      status: 'refused',
+      reason: 'malformed: line 2: tasks.0.agent: Invalid input: expected string, received undefined',
+    });
     expect(byFile('plan', '4-link.yaml')).toMatchObject({ status: 'refused', reason: 'malformed: not a regular file' });
-    expect(byFile('note', 'rogue.yaml')).toMatchObject({ status: 'refused', reason: 'agent scribe may not propose tasks (proposals.from: planner, coder)' });
-    expect(byFile('impl-a', 'deeper.json')).toMatchObject({ status: 'refused', tasks: ['more-impl-a'], reason: 'too deep: impl-a is itself 1 proposal(s) down (proposals.maxDepth: 1)' });
+    expect(byFile('note', 'rogue.yaml')).toMatchObject({
+      status: 'refused',
+      reason: 'agent scribe may not propose tasks (proposals.from: planner, coder)',
+    });
+    expect(byFile('impl-a', 'deeper.json')).toMatchObject({
+      status: 'refused',
+      tasks: ['more-impl-a'],
+      reason: 'too deep: impl-a is itself 1 proposal(s) down (proposals.maxDepth: 1)',
+    });
     expect(report.proposals).toHaveLength(7);
     recordHistories('graph-proposals', ['e2e-proposals']);
 

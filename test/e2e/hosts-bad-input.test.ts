@@ -28,17 +28,44 @@ tasks:
 `;
 
 test.each<[string, () => string, RegExp]>([
-  ['a remote that is not there', () => graph('/nonexistent/origin.git'), /remote: cannot read the remote \/nonexistent\/origin\.git: fatal: .*does not appear to be a git repository/],
-  ['a base branch the remote lacks', () => graph(origin, 'baseBranch: develop'), /baseBranch: base branch "develop" is not on the remote .*origin\.git/],
-  ['runsOn without remote', () => graph(origin).replace(`remote: ${origin}`, `repo: ${makeRepo()}`), /tasks\.0\.runsOn: runsOn needs remote/],
-  ['a malformed placement', () => graph(origin, '', '{ id: t, agent: w, runsOn: { host: a, labels: gpu } }'), /tasks\.0\.runsOn\.labels: Invalid input: expected array, received string/],
-  ['move without a host', () => graph(origin, '', '{ id: t, agent: w, runsOn: { labels: [gpu], wait: 1m, otherwise: move } }'), /otherwise: move needs a host to move away from/],
+  [
+    'a remote that is not there',
+    () => graph('/nonexistent/origin.git'),
+    /remote: cannot read the remote \/nonexistent\/origin\.git: fatal: .*does not appear to be a git repository/,
+  ],
+  [
+    'a base branch the remote lacks',
+    () => graph(origin, 'baseBranch: develop'),
+    /baseBranch: base branch "develop" is not on the remote .*origin\.git/,
+  ],
+  [
+    'runsOn without remote',
+    () => graph(origin).replace(`remote: ${origin}`, `repo: ${makeRepo()}`),
+    /tasks\.0\.runsOn: runsOn needs remote/,
+  ],
+  [
+    'a malformed placement',
+    () => graph(origin, '', '{ id: t, agent: w, runsOn: { host: a, labels: gpu } }'),
+    /tasks\.0\.runsOn\.labels: Invalid input: expected array, received string/,
+  ],
+  [
+    'move without a host',
+    () => graph(origin, '', '{ id: t, agent: w, runsOn: { labels: [gpu], wait: 1m, otherwise: move } }'),
+    /otherwise: move needs a host to move away from/,
+  ],
 ])('%s: exit 2, nothing made', async (_, text, message) => {
   const before = git(origin, 'for-each-ref');
   const file = writeGraph(text());
-  for (const command of [['validate', file], ['run', file, '--detach']]) {
+  for (const command of [
+    ['validate', file],
+    ['run', file, '--detach'],
+  ]) {
     const result = await cli(...command);
-    expect({ command: command[0], code: result.code, stderr: result.stderr }).toEqual({ command: command[0], code: 2, stderr: expect.stringMatching(message) });
+    expect({ command: command[0], code: result.code, stderr: result.stderr }).toEqual({
+      command: command[0],
+      code: 2,
+      stderr: expect.stringMatching(message),
+    });
   }
   expect(git(origin, 'for-each-ref')).toBe(before);
   expect(ourRuns()).toEqual([]);

@@ -29,11 +29,7 @@ beforeAll(async () => {
   origin = path.join(mkdtempSync(path.join(os.tmpdir(), 'agentvisor-origin-')), 'origin.git');
   git(os.tmpdir(), 'clone', '--quiet', '--bare', seed, origin);
   hosts = await startHosts(
-    [
-      { name: 'host-a', labels: ['gpu'], capacity: 2 },
-      { name: 'host-b' },
-      { name: 'host-c', labels: ['gpu', 'big-memory'], capacity: 2 },
-    ],
+    [{ name: 'host-a', labels: ['gpu'], capacity: 2 }, { name: 'host-b' }, { name: 'host-c', labels: ['gpu', 'big-memory'], capacity: 2 }],
     origin,
   );
   console.log(`hosts: ${hosts.network}`);
@@ -52,7 +48,14 @@ const logOf = (host: string, runId: string, task: string) => path.join(hosts.hos
 function leftoverWorktrees(host: string): string[] {
   const clones = path.join(hosts.hosts[host].dataDir, 'clones');
   if (!existsSync(clones)) return [];
-  return execFileSync('sh', ['-c', `for c in ${clones}/*; do git -c safe.directory='*' -C "$c" worktree list --porcelain | grep '^worktree' | grep -v "$c\\$"; done; true`], { encoding: 'utf8' })
+  return execFileSync(
+    'sh',
+    [
+      '-c',
+      `for c in ${clones}/*; do git -c safe.directory='*' -C "$c" worktree list --porcelain | grep '^worktree' | grep -v "$c\\$"; done; true`,
+    ],
+    { encoding: 'utf8' },
+  )
     .split('\n')
     .filter(Boolean);
 }
@@ -105,9 +108,12 @@ evaluate:
   expect(git(origin, 'ls-tree', '--name-only', report.integrationBranch).split('\n')).toEqual(
     expect.arrayContaining(['on-a.txt', 'on-b.txt', 'big-gpu.txt', 'anywhere.txt']),
   );
-  expect(git(origin, 'log', '--merges', '--format=%s', '--first-parent', report.integrationBranch).trim().split('\n').sort()).toEqual(
-    ['agentvisor: merge anywhere', 'agentvisor: merge big-gpu', 'agentvisor: merge on-a', 'agentvisor: merge on-b'],
-  );
+  expect(git(origin, 'log', '--merges', '--format=%s', '--first-parent', report.integrationBranch).trim().split('\n').sort()).toEqual([
+    'agentvisor: merge anywhere',
+    'agentvisor: merge big-gpu',
+    'agentvisor: merge on-a',
+    'agentvisor: merge on-b',
+  ]);
   // nothing left behind on any host
   expect(await containersOfRun(runId)).toEqual([]);
   for (const h of Object.keys(hosts.hosts)) expect([h, leftoverWorktrees(h)]).toEqual([h, []]);
@@ -182,7 +188,12 @@ tasks:
       return !!name && (await runtime.inspect(name.replace(/^\//, ''))).state === 'running';
     });
     // `hosts` shows it running on host-a (from the server's view of the pending activity)
-    await until('hosts to show the agent on host-a', async () => (await describeHosts(client)).hosts.find((h) => h.name === 'host-a')?.running.includes(`${runId}/slow: runAgent`) ?? false, 20_000);
+    await until(
+      'hosts to show the agent on host-a',
+      async () =>
+        (await describeHosts(client)).hosts.find((h) => h.name === 'host-a')?.running.includes(`${runId}/slow: runAgent`) ?? false,
+      20_000,
+    );
     await hosts.hosts['host-a'].kill9();
     await hosts.hosts['host-a'].start();
 

@@ -18,7 +18,15 @@ import { KubernetesRuntime } from '../../runtimes/kubernetes';
 import { labelValue } from '../../runtimes/kubernetes/objects';
 import { ContainerCannotRun, LABEL_ROLE, LABEL_RUN, LABEL_TASK, type ContainerSpec } from '../../runtimes/runtime';
 import { createWorker } from '../../workers/worker';
-import { clusterUnavailable, criLine, objectsOfRun, playCollectors, restrictedNamespace, startCluster, type TestCluster } from '../support/k8s';
+import {
+  clusterUnavailable,
+  criLine,
+  objectsOfRun,
+  playCollectors,
+  restrictedNamespace,
+  startCluster,
+  type TestCluster,
+} from '../support/k8s';
 import { spawnWorker } from '../support/processes';
 import { makeRepo, sh, writeGraph } from '../support/repo';
 import { until } from '../support/wait';
@@ -66,28 +74,47 @@ describeCluster('agents as Kubernetes Jobs (real API server, kwok node)', () => 
     const ns = await namespace('k8s-admit');
     const runtime = new KubernetesRuntime({ namespace: ns, kubeconfig: cluster.kubeconfig });
     const workspace = mkdtempSync(path.join(os.tmpdir(), 'k8s-ws-'));
-    await runtime.start(spec('admitted', {
-      command: ['sh', '-c', 'sleep 2'],
-      env: { HOME: '/home/agent', AGENTVISOR_GATEWAY_TOKEN: 'task-token-value' },
-      mounts: [{ source: workspace, target: '/workspace', readOnly: false }],
-      deadlineSeconds: 120,
-    }));
+    await runtime.start(
+      spec('admitted', {
+        command: ['sh', '-c', 'sleep 2'],
+        env: { HOME: '/home/agent', AGENTVISOR_GATEWAY_TOKEN: 'task-token-value' },
+        mounts: [{ source: workspace, target: '/workspace', readOnly: false }],
+        deadlineSeconds: 120,
+      }),
+    );
     // the Job controller made its pod: the API server's Pod Security admission let it in
     const [pod] = await podsOf(ns, 'admitted');
-    expect(pod.spec).toMatchObject({ automountServiceAccountToken: false, serviceAccountName: 'agentvisor-sandbox', restartPolicy: 'Never', nodeName: 'agentvisor-kwok-node' });
+    expect(pod.spec).toMatchObject({
+      automountServiceAccountToken: false,
+      serviceAccountName: 'agentvisor-sandbox',
+      restartPolicy: 'Never',
+      nodeName: 'agentvisor-kwok-node',
+    });
     expect(pod.spec!.volumes!.every((v) => v.emptyDir)).toBe(true);
     // the token is in the pod's Secret, owned by its Job, and nowhere in the pod's spec
     expect(JSON.stringify(pod)).not.toContain('task-token-value');
     const secret = await cluster.core.readNamespacedSecret({ name: pod.spec!.containers[0].envFrom![0].secretRef!.name!, namespace: ns });
     expect(Buffer.from(secret.data!.AGENTVISOR_GATEWAY_TOKEN, 'base64').toString()).toBe('task-token-value');
-    expect(secret.metadata!.ownerReferences![0]).toMatchObject({ kind: 'Job', name: pod.metadata!.labels!['batch.kubernetes.io/job-name'] });
+    expect(secret.metadata!.ownerReferences![0]).toMatchObject({
+      kind: 'Job',
+      name: pod.metadata!.labels!['batch.kubernetes.io/job-name'],
+    });
     const [job] = (await cluster.batch.listNamespacedJob({ namespace: ns })).items;
     expect(job.spec).toMatchObject({ backoffLimit: 0, activeDeadlineSeconds: 120 });
 
     // the same enforcement refuses a pod without the restricted security context: the test can fail
     const refused = await cluster.core
-      .createNamespacedPod({ namespace: ns, body: { metadata: { name: 'not-restricted' }, spec: { serviceAccountName: 'agentvisor-sandbox', containers: [{ name: 'c', image: BASE_IMAGE }] } } })
-      .then(() => undefined, (err: { code: number; body: string }) => err);
+      .createNamespacedPod({
+        namespace: ns,
+        body: {
+          metadata: { name: 'not-restricted' },
+          spec: { serviceAccountName: 'agentvisor-sandbox', containers: [{ name: 'c', image: BASE_IMAGE }] },
+        },
+      })
+      .then(
+        () => undefined,
+        (err: { code: number; body: string }) => err,
+      );
     expect(refused?.code).toBe(403);
     expect(JSON.parse(refused!.body).message).toMatch(/violates PodSecurity "restricted:latest"/);
     await runtime.remove(spec('admitted').name);
@@ -105,7 +132,9 @@ describeCluster('agents as Kubernetes Jobs (real API server, kwok node)', () => 
     };
     await Promise.all(Object.values(cases).map((s) => runtime.start(s)));
     await until('ok running', async () => (await runtime.inspect(cases.ok.name)).state === 'running', 30_000);
-    const [ok, fails, oom, forever, absent] = await Promise.all(Object.values(cases).map((s) => runtime.wait(s.name).catch((e: Error) => e)));
+    const [ok, fails, oom, forever, absent] = await Promise.all(
+      Object.values(cases).map((s) => runtime.wait(s.name).catch((e: Error) => e)),
+    );
     expect(ok).toEqual({ exitCode: 0, oomKilled: false });
     expect(fails).toEqual({ exitCode: 3, oomKilled: false });
     expect(oom).toEqual({ exitCode: 137, oomKilled: true });
@@ -113,7 +142,11 @@ describeCluster('agents as Kubernetes Jobs (real API server, kwok node)', () => 
     expect(absent).toBeInstanceOf(ContainerCannotRun);
     expect(String(absent)).toMatch(/agentvisor\/absent:latest.*ErrImageNeverPull/);
     expect((await runtime.inspect(cases.fails.name)).state).toBe('exited');
-    expect((await runtime.list({ [LABEL_RUN]: 'k8s-runtime' })).map((c) => c.name).sort()).toEqual(Object.values(cases).map((s) => s.name).sort());
+    expect((await runtime.list({ [LABEL_RUN]: 'k8s-runtime' })).map((c) => c.name).sort()).toEqual(
+      Object.values(cases)
+        .map((s) => s.name)
+        .sort(),
+    );
 
     await Promise.all(Object.values(cases).map((s) => runtime.remove(s.name)));
     expect((await runtime.inspect(cases.ok.name)).state).toBe('missing');
@@ -181,19 +214,35 @@ tasks:
     expect(service.spec!.selector).toEqual({ 'batch.kubernetes.io/job-name': gatewayJob });
     expect(gatewayIp).toBe(service.spec!.clusterIP);
     // the gateway's agents' port and nothing else: not its control port (8081), no DNS
-    expect(policy.spec!.egress).toEqual([{ to: [{ podSelector: { matchLabels: { 'batch.kubernetes.io/job-name': gatewayJob } } }], ports: [{ protocol: 'TCP', port: 8080 }] }]);
+    expect(policy.spec!.egress).toEqual([
+      { to: [{ podSelector: { matchLabels: { 'batch.kubernetes.io/job-name': gatewayJob } } }], ports: [{ protocol: 'TCP', port: 8080 }] },
+    ]);
 
     // the agent on its network: the gateway's name is the Service's address, no cluster DNS; no credential near it
-    await runtime.start(spec('agent-on-net', { labels: { [LABEL_RUN]: runId, [LABEL_TASK]: 't', [LABEL_ROLE]: 'agent' }, network: net, hosts: { 'agentvisor-gateway': gatewayIp }, dns: [gatewayIp], command: ['sh', '-c', 'sleep 30'] }));
+    await runtime.start(
+      spec('agent-on-net', {
+        labels: { [LABEL_RUN]: runId, [LABEL_TASK]: 't', [LABEL_ROLE]: 'agent' },
+        network: net,
+        hosts: { 'agentvisor-gateway': gatewayIp },
+        dns: [gatewayIp],
+        command: ['sh', '-c', 'sleep 30'],
+      }),
+    );
     const [agent] = await podsOf(ns, 't');
     expect(agent.spec!.hostAliases).toEqual([{ ip: service.spec!.clusterIP, hostnames: ['agentvisor-gateway'] }]);
     expect([agent.spec!.dnsPolicy, agent.spec!.dnsConfig]).toEqual(['None', { nameservers: [service.spec!.clusterIP] }]);
     expect(agent.metadata!.labels!['org.agentvisor.network']).toBe(policy.spec!.podSelector!.matchLabels!['org.agentvisor.network']);
     const secrets = (await cluster.core.listNamespacedSecret({ namespace: ns })).items;
-    const holding = secrets.filter((x) => Object.values(x.data ?? {}).some((v) => Buffer.from(v, 'base64').toString() === 'sk-the-real-credential'));
+    const holding = secrets.filter((x) =>
+      Object.values(x.data ?? {}).some((v) => Buffer.from(v, 'base64').toString() === 'sk-the-real-credential'),
+    );
     expect(holding.map((x) => x.metadata!.name)).toEqual([gateway.spec!.containers[0].envFrom![0].secretRef!.name]);
     const pods = (await cluster.core.listNamespacedPod({ namespace: ns })).items;
-    const readers = pods.filter((p) => [...p.spec!.containers, ...(p.spec!.initContainers ?? [])].some((c) => c.envFrom?.some((e) => e.secretRef?.name === holding[0].metadata!.name)));
+    const readers = pods.filter((p) =>
+      [...p.spec!.containers, ...(p.spec!.initContainers ?? [])].some((c) =>
+        c.envFrom?.some((e) => e.secretRef?.name === holding[0].metadata!.name),
+      ),
+    );
     expect(readers.map((p) => p.metadata!.name)).toEqual([gateway.metadata!.name]);
     expect(JSON.stringify(pods)).not.toContain('sk-the-real-credential');
 
@@ -207,34 +256,72 @@ tasks:
 
   test("deploy/kubernetes: admitted as is; the worker's role does all the runtime does, and no more", async () => {
     // a namespace of its own (deleted after the test; one left by an earlier run must be gone first)
-    await until('no namespace agentvisor', async () => !(await cluster.core.readNamespace({ name: 'agentvisor' }).catch(() => undefined)), 120_000);
+    await until(
+      'no namespace agentvisor',
+      async () => !(await cluster.core.readNamespace({ name: 'agentvisor' }).catch(() => undefined)),
+      120_000,
+    );
     namespaces.push('agentvisor');
-    const objects = k8s.loadAllYaml(readFileSync(path.join(__dirname, '..', '..', 'deploy', 'kubernetes', 'worker.yaml'), 'utf8')) as k8s.KubernetesObject[];
+    const objects = k8s.loadAllYaml(
+      readFileSync(path.join(__dirname, '..', '..', 'deploy', 'kubernetes', 'worker.yaml'), 'utf8'),
+    ) as k8s.KubernetesObject[];
     const api = k8s.KubernetesObjectApi.makeApiClient(cluster.kc);
-    for (const o of objects) await api.create(o).catch((e: { code?: number }) => { if (e.code !== 409) throw e; });
+    for (const o of objects)
+      await api.create(o).catch((e: { code?: number }) => {
+        if (e.code !== 409) throw e;
+      });
     // the Deployment's pod was made: admitted under the namespace's enforce: restricted label
-    await until('the worker pod', async () => (await cluster.core.listNamespacedPod({ namespace: 'agentvisor', labelSelector: 'app.kubernetes.io/name=agentvisor-worker' })).items.length === 1, 60_000);
+    await until(
+      'the worker pod',
+      async () =>
+        (await cluster.core.listNamespacedPod({ namespace: 'agentvisor', labelSelector: 'app.kubernetes.io/name=agentvisor-worker' })).items
+          .length === 1,
+      60_000,
+    );
 
     // the runtime, with the worker's own credentials (a token of its service account)
-    const token = (await cluster.core.createNamespacedServiceAccountToken({ name: 'agentvisor-worker', namespace: 'agentvisor', body: { spec: { audiences: [], expirationSeconds: 3600 } } })).status!.token;
+    const token = (
+      await cluster.core.createNamespacedServiceAccountToken({
+        name: 'agentvisor-worker',
+        namespace: 'agentvisor',
+        body: { spec: { audiences: [], expirationSeconds: 3600 } },
+      })
+    ).status!.token;
     const server = cluster.kc.getCurrentCluster()!;
     const kubeconfig = path.join(mkdtempSync(path.join(os.tmpdir(), 'k8s-worker-')), 'kubeconfig');
-    writeFileSync(kubeconfig, JSON.stringify({
-      apiVersion: 'v1', kind: 'Config', 'current-context': 'w',
-      clusters: [{ name: 'c', cluster: { server: server.server, 'certificate-authority-data': server.caData } }],
-      users: [{ name: 'worker', user: { token } }],
-      contexts: [{ name: 'w', context: { cluster: 'c', user: 'worker' } }],
-    }));
+    writeFileSync(
+      kubeconfig,
+      JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'Config',
+        'current-context': 'w',
+        clusters: [{ name: 'c', cluster: { server: server.server, 'certificate-authority-data': server.caData } }],
+        users: [{ name: 'worker', user: { token } }],
+        contexts: [{ name: 'w', context: { cluster: 'c', user: 'worker' } }],
+      }),
+    );
     const runtime = new KubernetesRuntime({ namespace: 'agentvisor', kubeconfig });
     const runId = 'k8s-rbac';
     const labels = { [LABEL_RUN]: runId, [LABEL_TASK]: 'x', [LABEL_ROLE]: 'agent' };
     const workspace = mkdtempSync(path.join(os.tmpdir(), 'k8s-ws-'));
     writeFileSync(path.join(workspace, 'f.txt'), 'x\n');
     await runtime.createNetwork(`agentvisor-${runId}`, { internal: true, labels: { [LABEL_RUN]: runId } });
-    await runtime.start(spec(`agentvisor-${runId}-gw`, { labels: { ...labels, [LABEL_TASK]: '_gateway', [LABEL_ROLE]: 'gateway' }, command: ['node', 'gateway.js'], ports: [8080], network: 'bridge' }));
+    await runtime.start(
+      spec(`agentvisor-${runId}-gw`, {
+        labels: { ...labels, [LABEL_TASK]: '_gateway', [LABEL_ROLE]: 'gateway' },
+        command: ['node', 'gateway.js'],
+        ports: [8080],
+        network: 'bridge',
+      }),
+    );
     await runtime.connect(`agentvisor-${runId}`, `agentvisor-${runId}-gw`, 'agentvisor-gateway');
     await runtime.addressOf(`agentvisor-${runId}-gw`, 'bridge');
-    const agent = spec(`agentvisor-${runId}-x`, { labels, network: `agentvisor-${runId}`, command: ['sh', '-c', 'sleep 2'], mounts: [{ source: workspace, target: '/workspace', readOnly: false }] });
+    const agent = spec(`agentvisor-${runId}-x`, {
+      labels,
+      network: `agentvisor-${runId}`,
+      command: ['sh', '-c', 'sleep 2'],
+      mounts: [{ source: workspace, target: '/workspace', readOnly: false }],
+    });
     await runtime.start(agent);
     const out = new PassThrough();
     await Promise.all([runtime.logs(agent.name, out, { follow: true }), runtime.wait(agent.name)]);
@@ -250,7 +337,8 @@ tasks:
     workerKc.loadFromFile(kubeconfig);
     const authz = workerKc.makeApiClient(k8s.AuthorizationV1Api);
     const can = async (verb: string, resource: string, namespace: string, group = '') =>
-      (await authz.createSelfSubjectAccessReview({ body: { spec: { resourceAttributes: { verb, resource, namespace, group } } } })).status!.allowed;
+      (await authz.createSelfSubjectAccessReview({ body: { spec: { resourceAttributes: { verb, resource, namespace, group } } } })).status!
+        .allowed;
     expect(await can('create', 'jobs', 'agentvisor', 'batch')).toBe(true);
     expect(await can('get', 'secrets', 'agentvisor')).toBe(false);
     expect(await can('list', 'secrets', 'agentvisor')).toBe(false);
@@ -270,11 +358,19 @@ tasks:
     });
     afterAll(() => {
       collectors.stop();
-      return cluster.core.deleteNamespace({ name: ns }).then(() => undefined, () => undefined);
+      return cluster.core.deleteNamespace({ name: ns }).then(
+        () => undefined,
+        () => undefined,
+      );
     });
 
     const inProcessWorker = async <T>(fn: () => Promise<T>): Promise<T> => {
-      const { worker, connection } = await createWorker({ address: process.env.TEMPORAL_ADDRESS!, namespace: 'default', runtime, overrides: { shutdownGraceTime: '1 second' } });
+      const { worker, connection } = await createWorker({
+        address: process.env.TEMPORAL_ADDRESS!,
+        namespace: 'default',
+        runtime,
+        overrides: { shutdownGraceTime: '1 second' },
+      });
       try {
         return await worker.runUntil(fn);
       } finally {
@@ -296,25 +392,36 @@ tasks:
       });
     };
 
-    test("a task runs as a Job: its workspace goes to the pod and back, its work is merged; nothing is left", async () => {
+    test('a task runs as a Job: its workspace goes to the pod and back, its work is merged; nothing is left', async () => {
       const repo = makeRepo();
       const runId = 'k8s-works';
-      const report = await run(runId, `
+      const report = await run(
+        runId,
+        `
 name: k8s-works
 repo: ${repo}
 agents:
   worker: { harness: command, command: "sleep 8" }
 tasks:
   - { id: works, agent: worker }
-`, async () => {
-        await until('the workspace copied in, the agent running', async () => {
-          const [job] = (await cluster.batch.listNamespacedJob({ namespace: ns, labelSelector: `${LABEL_RUN}=${runId}` })).items;
-          return job?.metadata?.annotations?.['org.agentvisor.copied-in'] === 'true' && (await runtime.inspect(`agentvisor-${runId}-works`)).state === 'running';
-        }, 60_000);
-        // "the agent's work", written in kwok's stand-in for the pod's file system
-        expect(readFileSync(path.join(cluster.execDir, 'm0', 'src', 'value.txt'), 'utf8')).toBe('one\ntwo\nthree\n');
-        writeFileSync(path.join(cluster.execDir, 'm0', 'from-the-pod.txt'), 'written in the pod\n');
-      });
+`,
+        async () => {
+          await until(
+            'the workspace copied in, the agent running',
+            async () => {
+              const [job] = (await cluster.batch.listNamespacedJob({ namespace: ns, labelSelector: `${LABEL_RUN}=${runId}` })).items;
+              return (
+                job?.metadata?.annotations?.['org.agentvisor.copied-in'] === 'true' &&
+                (await runtime.inspect(`agentvisor-${runId}-works`)).state === 'running'
+              );
+            },
+            60_000,
+          );
+          // "the agent's work", written in kwok's stand-in for the pod's file system
+          expect(readFileSync(path.join(cluster.execDir, 'm0', 'src', 'value.txt'), 'utf8')).toBe('one\ntwo\nthree\n');
+          writeFileSync(path.join(cluster.execDir, 'm0', 'from-the-pod.txt'), 'written in the pod\n');
+        },
+      );
       expect({ status: report.status, error: report.error }).toEqual({ status: 'completed', error: undefined });
       expect(report.tasks[0]).toMatchObject({ id: 'works', status: 'succeeded', filesChanged: 1 });
       expect(sh(repo, 'show', `${report.integrationBranch}:from-the-pod.txt`)).toBe('written in the pod\n');
@@ -324,7 +431,9 @@ tasks:
     test('failure and deadline are followed to clear task failures; nothing is left', async () => {
       const repo = makeRepo();
       const runId = 'k8s-failures';
-      const report = await run(runId, `
+      const report = await run(
+        runId,
+        `
 name: k8s-failures
 repo: ${repo}
 failFast: false
@@ -334,7 +443,8 @@ agents:
 tasks:
   - { id: fails, agent: failing, retry: { attempts: 1 } }
   - { id: stuck, agent: stuck, timeout: 5s, retry: { attempts: 1 } }
-`);
+`,
+      );
       expect(report.status).toBe('failed');
       const byId = Object.fromEntries(report.tasks.map((t) => [t.id, t]));
       expect(byId.fails).toMatchObject({ status: 'failed', exitCode: 3, error: expect.stringMatching(/exited with code 3/) });
@@ -385,9 +495,15 @@ tasks:
       const created = new Set<string>();
       const watches = await Promise.all(
         [`/apis/batch/v1/namespaces/${ns}/jobs`, `/api/v1/namespaces/${ns}/pods`].map((p) =>
-          new k8s.Watch(cluster.kc).watch(p, { labelSelector: `${LABEL_RUN}=${runId}` }, (type, obj: k8s.KubernetesObject) => {
-            if (type === 'ADDED') created.add(`${p.split('/').pop()}/${obj.metadata!.labels?.['org.agentvisor.role']}/${obj.metadata!.uid}`);
-          }, () => undefined),
+          new k8s.Watch(cluster.kc).watch(
+            p,
+            { labelSelector: `${LABEL_RUN}=${runId}` },
+            (type, obj: k8s.KubernetesObject) => {
+              if (type === 'ADDED')
+                created.add(`${p.split('/').pop()}/${obj.metadata!.labels?.['org.agentvisor.role']}/${obj.metadata!.uid}`);
+            },
+            () => undefined,
+          ),
         ),
       );
       const args = ['--runtime', 'kubernetes', '--namespace', ns, '--kubeconfig', cluster.kubeconfig];
@@ -403,7 +519,12 @@ tasks:
         expect(before).toEqual([`agentvisor-${runId}-slow`]);
         // one Job and one pod of the agent, ever: re-attached after the kill, not made again (and
         // one of its collector's)
-        expect([...created].map((c) => c.split('/').slice(0, 2).join('/')).sort()).toEqual(['jobs/agent', 'jobs/collector', 'pods/agent', 'pods/collector']);
+        expect([...created].map((c) => c.split('/').slice(0, 2).join('/')).sort()).toEqual([
+          'jobs/agent',
+          'jobs/collector',
+          'pods/agent',
+          'pods/collector',
+        ]);
         await until('nothing of the run left', async () => Object.keys(await objectsOfRun(cluster, ns, runId)).length === 0, 30_000);
       } finally {
         watches.forEach((w) => w.abort());
@@ -415,7 +536,12 @@ tasks:
     test('agentvisor gc sweeps what a crashed run left in the cluster', async () => {
       const runId = 'k8s-gc-orphan';
       const scope = `default@${process.env.TEMPORAL_ADDRESS}`;
-      await runtime.start(spec(`agentvisor-${runId}-x`, { labels: { [LABEL_RUN]: runId, [LABEL_TASK]: 'x', 'org.agentvisor.scope': scope }, command: ['sh', '-c', 'sleep 60'] }));
+      await runtime.start(
+        spec(`agentvisor-${runId}-x`, {
+          labels: { [LABEL_RUN]: runId, [LABEL_TASK]: 'x', 'org.agentvisor.scope': scope },
+          command: ['sh', '-c', 'sleep 60'],
+        }),
+      );
       await runtime.createNetwork(`agentvisor-${runId}`, { internal: true, labels: { [LABEL_RUN]: runId, 'org.agentvisor.scope': scope } });
       expect(Object.keys(await objectsOfRun(cluster, ns, runId)).sort()).toEqual(['jobs', 'networkPolicies', 'pods', 'secrets']);
       const { collectGarbage } = await import('../../client/gc');
@@ -439,9 +565,18 @@ test.each([
   [['worker', '--runtime', 'kubernetes'], /--runtime kubernetes needs --namespace NAME/],
   [['worker', '--runtime', 'kubernetes', '--namespace', 'Not_A_Name'], /--namespace "Not_A_Name" is not a Kubernetes namespace name/],
   [['worker', '--namespace', 'agents'], /--namespace is for --runtime kubernetes/],
-  [['gc', '--runtime', 'kubernetes', '--namespace', 'agents', '--kubeconfig', '/nonexistent/kubeconfig'], /--kubeconfig \/nonexistent\/kubeconfig: no such file/],
-  [['worker', '--runtime', 'kubernetes', '--namespace', 'agents', '--image-pull-policy', 'Sometimes'], /--image-pull-policy "Sometimes" is not one of Always, IfNotPresent, Never/],
+  [
+    ['gc', '--runtime', 'kubernetes', '--namespace', 'agents', '--kubeconfig', '/nonexistent/kubeconfig'],
+    /--kubeconfig \/nonexistent\/kubeconfig: no such file/,
+  ],
+  [
+    ['worker', '--runtime', 'kubernetes', '--namespace', 'agents', '--image-pull-policy', 'Sometimes'],
+    /--image-pull-policy "Sometimes" is not one of Always, IfNotPresent, Never/,
+  ],
 ])('agentvisor %j: exit 2', (args, message) => {
-  const r = spawnSync(process.execPath, [path.join(__dirname, '..', '..', 'bin', 'agentvisor.js'), ...args], { encoding: 'utf8', timeout: 60_000 });
+  const r = spawnSync(process.execPath, [path.join(__dirname, '..', '..', 'bin', 'agentvisor.js'), ...args], {
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
   expect({ status: r.status, stderr: r.stderr }).toEqual({ status: 2, stderr: expect.stringMatching(message) });
 });

@@ -40,7 +40,8 @@ const facts = (n: Docker.NetworkInspectInfo): NetworkFacts => ({
   options: n.Options ?? {},
   labels: n.Labels ?? {},
 });
-const withLabel = async (label: string) => ((await docker.listNetworks({ filters: { label: [label] } })) as Docker.NetworkInspectInfo[]).map(facts);
+const withLabel = async (label: string) =>
+  ((await docker.listNetworks({ filters: { label: [label] } })) as Docker.NetworkInspectInfo[]).map(facts);
 const cidr = (text: string) => parseCidr(text)!;
 const disjoint = (subnets: Cidr[]) => subnets.every((a, i) => subnets.every((b, j) => i === j || !overlaps(a, b)));
 /** (a /29 that overlaps a larger range lies inside it) */
@@ -55,7 +56,6 @@ async function sweep(): Promise<void> {
   const left = [...(await withLabel(`${LABEL_SCOPE}=${scope}`)), ...(await withLabel(`${LABEL_RUN}=${runId}`))];
   await Promise.allSettled(left.map((n) => runtime.removeNetwork(n.name)));
 }
-
 
 beforeAll(sweep);
 afterAll(async () => {
@@ -82,7 +82,10 @@ describe('more agents’ networks than Docker’s default pools hold', () => {
     const started = Date.now();
     await Promise.all(
       Array.from({ length: COUNT }, (_, i) =>
-        workers[i % 2].createNetwork(taskNetworkName(manyRun, `t${i}`), { internal: true, labels: { [LABEL_RUN]: manyRun, [LABEL_TASK]: `t${i}`, [LABEL_SCOPE]: scope } }),
+        workers[i % 2].createNetwork(taskNetworkName(manyRun, `t${i}`), {
+          internal: true,
+          labels: { [LABEL_RUN]: manyRun, [LABEL_TASK]: `t${i}`, [LABEL_SCOPE]: scope },
+        }),
       ),
     );
     const took = Date.now() - started;
@@ -96,12 +99,19 @@ describe('more agents’ networks than Docker’s default pools hold', () => {
     expect(disjoint(subnets)).toBe(true);
     for (const n of many) {
       const bridge = bridgeName(n.name);
-      expect({ name: n.name, internal: n.internal, inhibit: n.options[INHIBIT_IPV4], bridge: n.options['com.docker.network.bridge.name'] }).toEqual({ name: n.name, internal: true, inhibit: 'true', bridge });
+      expect({
+        name: n.name,
+        internal: n.internal,
+        inhibit: n.options[INHIBIT_IPV4],
+        bridge: n.options['com.docker.network.bridge.name'],
+      }).toEqual({ name: n.name, internal: true, inhibit: 'true', bridge });
       expect(existsSync(`/sys/class/net/${bridge}`)).toBe(true);
       expect(bridgeAddresses(bridge)).toBe('');
       expect(readFileSync(`/proc/sys/net/ipv4/conf/${bridge}/rp_filter`, 'utf8').trim()).toBe('1');
     }
-    console.log(`${COUNT} agents' networks from two runtimes in ${took} ms, ${refusals} overlap refusals retried: ${many.map((n) => n.subnets[0]).join(' ')}`);
+    console.log(
+      `${COUNT} agents' networks from two runtimes in ${took} ms, ${refusals} overlap refusals retried: ${many.map((n) => n.subnets[0]).join(' ')}`,
+    );
   }, 120_000);
 
   test('a real run meanwhile: its agents get /29s of the worker’s range, and each reaches its gateway', async () => {
@@ -145,7 +155,10 @@ ${tasks.map((t) => `  - { id: ${t}, agent: ${t}, timeout: 2m }`).join('\n')}
       gateway.stop();
     }
     const logs = Object.fromEntries(report!.tasks.map((t) => [t.id, t.logPath ? readFileSync(t.logPath, 'utf8') : '']));
-    expect({ status: report!.status, tasks: report!.tasks.map((t) => `${t.id} ${t.status}`), logs }).toMatchObject({ status: 'completed', tasks: tasks.map((t) => `${t} succeeded`) });
+    expect({ status: report!.status, tasks: report!.tasks.map((t) => `${t.id} ${t.status}`), logs }).toMatchObject({
+      status: 'completed',
+      tasks: tasks.map((t) => `${t} succeeded`),
+    });
 
     const networks = [...seen.values()].filter((n) => n.labels[LABEL_TASK] !== undefined);
     expect(networks.map((n) => n.labels[LABEL_TASK]).sort()).toEqual(tasks);

@@ -27,7 +27,11 @@ tasks:
   - { id: one, agent: w }
   - { id: two, agent: w, after: [one] }
 `);
-  const { worker, connection } = await createWorker({ address: server.address, namespace: 'default', overrides: { shutdownGraceTime: '1 second' } });
+  const { worker, connection } = await createWorker({
+    address: server.address,
+    namespace: 'default',
+    overrides: { shutdownGraceTime: '1 second' },
+  });
   const running = worker.run();
   try {
     const started = await startRun(file, { config: cfg, worker: 'none', runId: 'restart-1' });
@@ -67,7 +71,7 @@ tasks:
   const runtime = new DockerRuntime();
   const killer = (async () => {
     // kill each attempt's container as soon as it runs: two attempts, two kills
-    for (let kills = 0; kills < 2; ) {
+    for (let kills = 0; kills < 2;) {
       const found = await containersOfRun('killed-1');
       const info = found.length ? await runtime.inspect(found[0].replace(/^\//, '')) : undefined;
       if (info?.state === 'running') {

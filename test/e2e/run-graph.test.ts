@@ -56,7 +56,11 @@ evaluate:
     expect(readFileSync(report.evaluation!.logPath, 'utf8')).toContain('evaluation ok');
     expect(readFileSync(report.tasks[0].logPath!, 'utf8')).toContain('alpha did it');
 
-    const describe = execFileSync(findTemporalCli()!, ['workflow', 'describe', '-w', 'e2e-ok', '--address', process.env.TEMPORAL_ADDRESS!, '-o', 'json'], { encoding: 'utf8' });
+    const describe = execFileSync(
+      findTemporalCli()!,
+      ['workflow', 'describe', '-w', 'e2e-ok', '--address', process.env.TEMPORAL_ADDRESS!, '-o', 'json'],
+      { encoding: 'utf8' },
+    );
     expect(JSON.parse(describe).workflowExecutionInfo.status).toBe('WORKFLOW_EXECUTION_STATUS_COMPLETED');
 
     recordHistories('completed', ['e2e-ok', 'e2e-ok/a', 'e2e-ok/c']);

@@ -83,7 +83,12 @@ evaluate: { command: "sleep 6; test -f a.txt && test -f lib/b.txt && echo eval-o
         'src/value.txt',
       ]);
       // one commit per agent, one merge per task
-      expect(sh(repo, 'log', '--format=%an', report.integrationBranch).split('\n').filter((a) => a.startsWith('slow')).sort()).toEqual(['slow-a', 'slow-b']);
+      expect(
+        sh(repo, 'log', '--format=%an', report.integrationBranch)
+          .split('\n')
+          .filter((a) => a.startsWith('slow'))
+          .sort(),
+      ).toEqual(['slow-a', 'slow-b']);
       expect(sh(repo, 'log', '--merges', '--format=%s', report.integrationBranch).trim().split('\n').sort()).toEqual([
         'agentvisor: merge a',
         'agentvisor: merge b',
@@ -94,7 +99,12 @@ evaluate: { command: "sleep 6; test -f a.txt && test -f lib/b.txt && echo eval-o
       expect({ a: counts['a:collector'], b: counts['b:collector'] }).toEqual({ a: 1, b: 1 });
       // the branches a completed run leaves, and nothing else
       expect(sh(repo, 'for-each-ref', '--format=%(refname)').trim().split('\n').sort()).toEqual(
-        ['refs/heads/main', `refs/heads/agentvisor/${runId}`, `refs/heads/agentvisor-tasks/${runId}/a`, `refs/heads/agentvisor-tasks/${runId}/b`].sort(),
+        [
+          'refs/heads/main',
+          `refs/heads/agentvisor/${runId}`,
+          `refs/heads/agentvisor-tasks/${runId}/a`,
+          `refs/heads/agentvisor-tasks/${runId}/b`,
+        ].sort(),
       );
       expect(await containersOfRun(runId)).toEqual([]);
       const worktrees = path.join(runArtifactsDir(dataDir, runId), 'worktrees');

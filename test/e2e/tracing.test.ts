@@ -33,7 +33,11 @@ async function otlpReceiver(): Promise<{ url: string; spans: Span[]; close: () =
     });
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, spans, close: () => new Promise((r) => server.close(() => r())) };
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    spans,
+    close: () => new Promise((r) => server.close(() => r())),
+  };
 }
 
 const BIN = path.join(__dirname, '..', '..', 'bin', 'agentvisor.js');
@@ -50,8 +54,11 @@ agents: { w: { harness: command, command: "echo t > t.txt" } }
 tasks: [ { id: t1, agent: w } ]
 `);
     const out = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) =>
-      execFile(process.execPath, [BIN, '--otel-endpoint', receiver.url, 'run', file, '--id', 'traced-1'], { env: process.env }, (err, stdout, stderr) =>
-        resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+      execFile(
+        process.execPath,
+        [BIN, '--otel-endpoint', receiver.url, 'run', file, '--id', 'traced-1'],
+        { env: process.env },
+        (err, stdout, stderr) => resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
       ),
     );
     expect(out).toMatchObject({ code: 0 });
@@ -78,8 +85,15 @@ tasks: [ { id: t1, agent: w } ]
   const ofRun = receiver.spans.filter((s) => /runGraph|runTask|runAgent/.test(s.name));
   expect(new Set(ofRun.map((s) => s.traceId))).toEqual(new Set([start.traceId]));
   const byId = new Map(receiver.spans.map((s) => [s.spanId, s]));
-  const ancestors = (s: Span): string[] => (s.parentSpanId && byId.has(s.parentSpanId) ? [byId.get(s.parentSpanId)!.name, ...ancestors(byId.get(s.parentSpanId)!)] : []);
+  const ancestors = (s: Span): string[] =>
+    s.parentSpanId && byId.has(s.parentSpanId) ? [byId.get(s.parentSpanId)!.name, ...ancestors(byId.get(s.parentSpanId)!)] : [];
   expect(ancestors(receiver.spans.find((s) => s.name === 'RunActivity:runAgent')!)).toEqual(
-    expect.arrayContaining(['StartActivity:runAgent', 'RunWorkflow:runTask', 'StartChildWorkflow:runTask', 'RunWorkflow:runGraph', 'StartWorkflow:runGraph']),
+    expect.arrayContaining([
+      'StartActivity:runAgent',
+      'RunWorkflow:runTask',
+      'StartChildWorkflow:runTask',
+      'RunWorkflow:runGraph',
+      'StartWorkflow:runGraph',
+    ]),
   );
 });

@@ -38,7 +38,9 @@ evaluate: { command: "test -f one.txt && test -f two.txt && test -f three.txt" }
     // an older build alone: the CLI says no worker of its build has polled, and starts nothing
     workers.push(await spawnWorker({ ...process.env, AGENTVISOR_BUILD_ID: older }));
     const [olderWorker] = workers;
-    await expect(startRun(file, { config: cfg, worker: 'none', runId })).rejects.toThrow(/no worker of this version \(build .*\) has polled this server yet/);
+    await expect(startRun(file, { config: cfg, worker: 'none', runId })).rejects.toThrow(
+      /no worker of this version \(build .*\) has polled this server yet/,
+    );
     expect(existsSync(runArtifactsDir(cfg.dataDir, runId))).toBe(false);
 
     // both builds poll at once: the run goes to the current one only
@@ -46,7 +48,9 @@ evaluate: { command: "test -f one.txt && test -f two.txt && test -f three.txt" }
     const currentWorker = workers[1];
     // (a worker logs that it runs a moment before the server has its first poll)
     const probe = await testClient();
-    await until('the current build polls', async () => (await pollerBuilds(probe)).includes(current)).finally(() => probe.connection.close());
+    await until('the current build polls', async () => (await pollerBuilds(probe)).includes(current)).finally(() =>
+      probe.connection.close(),
+    );
     const started = await startRun(file, { config: cfg, worker: 'none', runId });
     try {
       expect(buildId()).toBe(current);
@@ -54,7 +58,13 @@ evaluate: { command: "test -f one.txt && test -f two.txt && test -f three.txt" }
 
       const report = await waitForRun(started.client, runId, cfg);
       expect({ status: report.status, error: report.error }).toEqual({ status: 'completed', error: undefined });
-      expect(sh(repo, 'ls-tree', '-r', '--name-only', report.integrationBranch).trim().split('\n')).toEqual(['README.md', 'one.txt', 'src/value.txt', 'three.txt', 'two.txt']);
+      expect(sh(repo, 'ls-tree', '-r', '--name-only', report.integrationBranch).trim().split('\n')).toEqual([
+        'README.md',
+        'one.txt',
+        'src/value.txt',
+        'three.txt',
+        'two.txt',
+      ]);
 
       const identities = await workerIdentities(started.client, [runId, `${runId}/one`, `${runId}/two`, `${runId}/three`]);
       expect(identities.size).toBeGreaterThan(0);

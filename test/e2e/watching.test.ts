@@ -45,7 +45,15 @@ async function waitForFrameText(page: Page, text: string, timeoutMs = 30_000): P
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     for (const frame of page.frames()) {
-      if ((await frame.locator('body').innerText().catch(() => '')).includes(text)) return;
+      if (
+        (
+          await frame
+            .locator('body')
+            .innerText()
+            .catch(() => '')
+        ).includes(text)
+      )
+        return;
     }
     if (Date.now() > deadline) throw new Error(`no frame of ${page.url()} shows "${text}"`);
     await new Promise((r) => setTimeout(r, 250));
@@ -115,9 +123,15 @@ test('the CLI follows the run in plain lines, with tokens and cost per task and 
   expect(log).toBe('model said 200\n'); // through the gateway, from the cassette
   const lines = runOutput.stdout.split('\n');
   // 1200 in + 300 out at $3/$15 per million: $0.0081
-  expect(lines).toContainEqual(expect.stringMatching(/^task parse \[coder\] succeeded \(1 files, [0-9a-f]{10}, 1\.5k tokens, \$0\.0081\)$/));
-  expect(lines).toContainEqual(expect.stringMatching(/^task render \[coder\] succeeded \(1 files, [0-9a-f]{10}, 2\.7k tokens, \$0\.0117\)$/));
-  expect(lines).toContainEqual(expect.stringMatching(/^task integrate \[coder\] succeeded \(1 files, [0-9a-f]{10}, 900 tokens, \$0\.0063\)$/));
+  expect(lines).toContainEqual(
+    expect.stringMatching(/^task parse \[coder\] succeeded \(1 files, [0-9a-f]{10}, 1\.5k tokens, \$0\.0081\)$/),
+  );
+  expect(lines).toContainEqual(
+    expect.stringMatching(/^task render \[coder\] succeeded \(1 files, [0-9a-f]{10}, 2\.7k tokens, \$0\.0117\)$/),
+  );
+  expect(lines).toContainEqual(
+    expect.stringMatching(/^task integrate \[coder\] succeeded \(1 files, [0-9a-f]{10}, 900 tokens, \$0\.0063\)$/),
+  );
   expect(lines).toContain('total: 5.1k tokens, $0.0261');
   expect(runOutput.stdout).not.toContain('\x1b['); // no colours or redraws in a log
   recordHistories('cost-search-attribute', [RUN]);
@@ -125,13 +139,22 @@ test('the CLI follows the run in plain lines, with tokens and cost per task and 
 
 test('search attributes: the Temporal CLI finds the run by graph name, status and cost', async () => {
   const list = (query: string) =>
-    (JSON.parse(execFileSync(findTemporalCli()!, ['workflow', 'list', '--address', process.env.TEMPORAL_ADDRESS!, '--query', query, '-o', 'json'], { encoding: 'utf8' }) || '[]') as { execution: { workflowId: string } }[]).map(
-      (w) => w.execution.workflowId,
-    );
+    (
+      JSON.parse(
+        execFileSync(findTemporalCli()!, ['workflow', 'list', '--address', process.env.TEMPORAL_ADDRESS!, '--query', query, '-o', 'json'], {
+          encoding: 'utf8',
+        }) || '[]',
+      ) as { execution: { workflowId: string } }[]
+    ).map((w) => w.execution.workflowId);
   // visibility is eventually consistent
-  const found = await eventually(() => list("AgentvisorGraph='watch-three' AND ExecutionStatus='Completed'"), (ids) => ids.includes(RUN));
+  const found = await eventually(
+    () => list("AgentvisorGraph='watch-three' AND ExecutionStatus='Completed'"),
+    (ids) => ids.includes(RUN),
+  );
   expect(found).toEqual([RUN]);
-  expect(list("AgentvisorGraph='watch-three' AND AgentvisorStatus='completed' AND AgentvisorCostUsd > 0.026 AND AgentvisorCostUsd < 0.027")).toEqual([RUN]);
+  expect(
+    list("AgentvisorGraph='watch-three' AND AgentvisorStatus='completed' AND AgentvisorCostUsd > 0.026 AND AgentvisorCostUsd < 0.027"),
+  ).toEqual([RUN]);
   expect(list("AgentvisorGraph='watch-three' AND ExecutionStatus='Failed'")).toEqual([]);
   expect(list("AgentvisorGraph='no-such-graph'")).toEqual([]);
 
@@ -145,7 +168,8 @@ test('the Temporal UI, in a real browser, shows the run’s summary, its details
   try {
     await page.goto(`${process.env.AGENTVISOR_UI_URL}/namespaces/default/workflows/${RUN}`);
     // the timeline: one bar per task child, labelled with its summary instead of a bare id
-    for (const task of ['parse', 'render', 'integrate']) await page.getByText(`watch-three · ${task} · coder (command)`).first().waitFor({ timeout: 30_000 });
+    for (const task of ['parse', 'render', 'integrate'])
+      await page.getByText(`watch-three · ${task} · coder (command)`).first().waitFor({ timeout: 30_000 });
     await page.screenshot({ path: path.join(ARTIFACTS, 'ui-run.png') });
 
     await page.getByRole('tab', { name: /User Metadata/ }).click();
@@ -172,7 +196,13 @@ test('the report of the run: every task, the timeline and the totals; Chromium r
   }
   expect(html.match(/class="edge"/g)).toHaveLength(2); // parse → integrate, render → integrate
   const totals = Object.fromEntries([...html.matchAll(/data-total="([\w-]+)">([^<]*)</g)].map((m) => [m[1], m[2]]));
-  expect(totals).toMatchObject({ tasks: '3 of 3 succeeded', 'files-changed': '3', lines: '+3 −0', tokens: '5.1k (in 4.2k, out 900)', cost: '$0.0261' });
+  expect(totals).toMatchObject({
+    tasks: '3 of 3 succeeded',
+    'files-changed': '3',
+    lines: '+3 −0',
+    tokens: '5.1k (in 4.2k, out 900)',
+    cost: '$0.0261',
+  });
   expect(readFileSync(path.join(out, 'report.md'), 'utf8')).toContain('total: 5.1k tokens, $0.0261');
 
   const page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
@@ -232,14 +262,22 @@ tasks: [ { id: talk, agent: talker } ]
   const exited = new Promise<number | null>((resolve) => follower.once('exit', resolve));
   const client = await testClient();
   try {
-    await eventually(() => out, (o) => o.includes('first line'), 240);
+    await eventually(
+      () => out,
+      (o) => o.includes('first line'),
+      240,
+    );
     expect(out).toBe('first line\n');
     // the agent is still running: its second line cannot exist yet
     expect((await client.workflow.getHandle(`${LOGS_RUN}/talk`).describe()).status.name).toBe('RUNNING');
     // the live table's "last activity" of the running task: its last line, from the heartbeats
     const live = await getRunReport(client, LOGS_RUN);
     expect(live.tasks[0].status).toBe('running');
-    const lines = await eventually(() => lastActivityLines(client, live), (m) => m.get('talk') === 'first line', 60);
+    const lines = await eventually(
+      () => lastActivityLines(client, live),
+      (m) => m.get('talk') === 'first line',
+      60,
+    );
     expect(lines.get('talk')).toBe('first line');
     writeFileSync(marker, '');
     expect(await exited).toBe(0); // follows until the run is over
@@ -259,6 +297,7 @@ tasks: [ { id: talk, agent: talker } ]
 afterAll(() => {
   // the README's screenshots come from these: `cp test-artifacts/{ui-run,ui-details,report}.png docs/`
   if (process.env.AGENTVISOR_UPDATE_DOCS_SCREENSHOTS) {
-    for (const f of ['ui-run.png', 'ui-details.png', 'report.png']) copyFileSync(path.join(ARTIFACTS, f), path.join(__dirname, '..', '..', 'docs', f));
+    for (const f of ['ui-run.png', 'ui-details.png', 'report.png'])
+      copyFileSync(path.join(ARTIFACTS, f), path.join(__dirname, '..', '..', 'docs', f));
   }
 });

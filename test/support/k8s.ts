@@ -92,7 +92,9 @@ export function playCollectors(cluster: TestCluster, namespace: string): { stop:
   const played = new Set<string>();
   const loop = async () => {
     while (!stopped) {
-      const pods = await cluster.core.listNamespacedPod({ namespace, labelSelector: 'org.agentvisor.role=collector' }).catch(() => ({ items: [] as k8s.V1Pod[] }));
+      const pods = await cluster.core
+        .listNamespacedPod({ namespace, labelSelector: 'org.agentvisor.role=collector' })
+        .catch(() => ({ items: [] as k8s.V1Pod[] }));
       for (const pod of pods.items) {
         const name = pod.metadata!.name!;
         const jobName = pod.metadata!.labels?.['batch.kubernetes.io/job-name'];

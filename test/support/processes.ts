@@ -16,7 +16,11 @@ export interface WorkerProcess {
  * `agentvisor worker` in its own process; resolves once it polls. `prefix` runs it through another
  * command that execs it (e.g. `ip netns exec NAME`), so the process is still the worker itself.
  */
-export async function spawnWorker(env: NodeJS.ProcessEnv = process.env, args: string[] = [], prefix: string[] = []): Promise<WorkerProcess> {
+export async function spawnWorker(
+  env: NodeJS.ProcessEnv = process.env,
+  args: string[] = [],
+  prefix: string[] = [],
+): Promise<WorkerProcess> {
   const argv = [...prefix, process.execPath, BIN, 'worker', ...args];
   const child = spawn(argv[0], argv.slice(1), { env: { ...env, AGENTVISOR_LOG_LEVEL: 'INFO' }, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
@@ -24,7 +28,8 @@ export async function spawnWorker(env: NodeJS.ProcessEnv = process.env, args: st
   child.stderr!.on('data', (d) => (out += d));
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const deadline = Date.now() + 30_000;
-  while (!/"state":"RUNNING"/.test(out)) { // the worker's JSON log line
+  while (!/"state":"RUNNING"/.test(out)) {
+    // the worker's JSON log line
     if (Date.now() > deadline || child.exitCode !== null) throw new Error(`worker did not start:\n${out}`);
     await new Promise((r) => setTimeout(r, 100));
   }

@@ -11,10 +11,14 @@ export const HISTORIES_DIR = path.join(__dirname, '..', 'fixtures', 'histories')
 export function recordHistories(name: string, workflowIds: string[]): void {
   if (!process.env.AGENTVISOR_RECORD_HISTORIES) return;
   for (const id of workflowIds) {
-    const json = execFileSync(findTemporalCli()!, ['workflow', 'show', '-w', id, '--address', process.env.TEMPORAL_ADDRESS!, '-o', 'json'], {
-      encoding: 'utf8',
-      maxBuffer: 64 * 1024 * 1024,
-    });
+    const json = execFileSync(
+      findTemporalCli()!,
+      ['workflow', 'show', '-w', id, '--address', process.env.TEMPORAL_ADDRESS!, '-o', 'json'],
+      {
+        encoding: 'utf8',
+        maxBuffer: 64 * 1024 * 1024,
+      },
+    );
     const suffix = id.includes('/') ? `.${id.split('/').pop()}` : '';
     writeFileSync(path.join(HISTORIES_DIR, `${name}${suffix}.json`), json);
   }

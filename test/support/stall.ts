@@ -71,7 +71,8 @@ export async function recoveryTimes(client: Client, workflowIds: string[], kills
     const history = await client.workflow.getHandle(id).fetchHistory();
     const scheduled = new Map<string, string>();
     for (const e of history.events ?? []) {
-      if (e.activityTaskScheduledEventAttributes) scheduled.set(String(e.eventId), e.activityTaskScheduledEventAttributes.activityType?.name ?? '?');
+      if (e.activityTaskScheduledEventAttributes)
+        scheduled.set(String(e.eventId), e.activityTaskScheduledEventAttributes.activityType?.name ?? '?');
       const started = e.activityTaskStartedEventAttributes;
       if (!started || (started.attempt ?? 1) < 2) continue;
       const at = millis(e.eventTime);

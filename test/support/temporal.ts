@@ -26,11 +26,7 @@ export async function withRealWorker<T>(fn: () => Promise<T>): Promise<T> {
 }
 
 /** A worker with the given (stub) activities on its own task queue. */
-export async function withStubWorker<T>(
-  taskQueue: string,
-  activities: WorkerOptions['activities'],
-  fn: () => Promise<T>,
-): Promise<T> {
+export async function withStubWorker<T>(taskQueue: string, activities: WorkerOptions['activities'], fn: () => Promise<T>): Promise<T> {
   const connection = await NativeConnection.connect({ address: process.env.TEMPORAL_ADDRESS! });
   const worker = await Worker.create({
     connection,

@@ -2,7 +2,15 @@
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { CassetteError, CassetteStore, loadCassette, recordableHeaders, redact, renderResponse, type Interaction } from '../../gateway/cassette';
+import {
+  CassetteError,
+  CassetteStore,
+  loadCassette,
+  recordableHeaders,
+  redact,
+  renderResponse,
+  type Interaction,
+} from '../../gateway/cassette';
 import { hostAllowed, parseAuthority } from '../../gateway/egress-proxy';
 import { usageFromResponse } from '../../gateway/usage';
 
@@ -48,16 +56,28 @@ describe('cassettes', () => {
         'event: message_stop\ndata: {"type": "message_stop"}\n\n',
     );
     expect(usageFromResponse('anthropic', sse.contentType, sse.body)).toMatchObject({ inputTokens: 10, outputTokens: 7 });
-    expect(renderResponse(c.interactions[1].response)).toEqual({ contentType: 'application/json', body: '{"id":"c1","choices":[],"usage":{"prompt_tokens":5,"completion_tokens":2}}' });
+    expect(renderResponse(c.interactions[1].response)).toEqual({
+      contentType: 'application/json',
+      body: '{"id":"c1","choices":[],"usage":{"prompt_tokens":5,"completion_tokens":2}}',
+    });
     expect(renderResponse(c.interactions[2].response)).toEqual({ contentType: 'text/plain', body: 'overloaded' });
   });
 
   it('refuses malformed cassettes, naming the file and the place', () => {
     const cases: [string, RegExp][] = [
       ['interactions: [ { request: ', /: .*(flow|end|collection|Missing)/i],
-      ['interactions:\n  - request: { provider: anthropic, path: v1/messages }\n    response: {}\n', /interactions\[0\]\.request\.path: expected a path starting with \//],
-      ['interactions:\n  - request: { provider: anthropic, path: /v1/messages }\n    response: { body: {}, events: [] }\n', /interactions\[0\]\.response: a response has at most one of events, body and bodyText/],
-      ['interactions:\n  - request: { provider: anthropic, path: /x }\n    response: { stauts: 200 }\n', /interactions\[0\]\.response: .*stauts/],
+      [
+        'interactions:\n  - request: { provider: anthropic, path: v1/messages }\n    response: {}\n',
+        /interactions\[0\]\.request\.path: expected a path starting with \//,
+      ],
+      [
+        'interactions:\n  - request: { provider: anthropic, path: /v1/messages }\n    response: { body: {}, events: [] }\n',
+        /interactions\[0\]\.response: a response has at most one of events, body and bodyText/,
+      ],
+      [
+        'interactions:\n  - request: { provider: anthropic, path: /x }\n    response: { stauts: 200 }\n',
+        /interactions\[0\]\.response: .*stauts/,
+      ],
       ['version: 2\n', /version: /],
     ];
     for (const [text, re] of cases) {
@@ -91,7 +111,9 @@ describe('cassettes', () => {
       `agentvisor gateway (replay): the cassette of task implement (${path.join(dir, 'implement.yaml')}) has no unused response for POST /v1/messages on provider anthropic (2 recorded, all used; 0 unused in all)`,
     );
     const none = s.next('other', 'anthropic', 'POST', '/v1/messages', sha);
-    expect(!none.ok && none.message).toMatch(/^agentvisor gateway \(replay\): no cassette for task other \(looked for .*other\.yaml, \.yml, \.json\)$/);
+    expect(!none.ok && none.message).toMatch(
+      /^agentvisor gateway \(replay\): no cassette for task other \(looked for .*other\.yaml, \.yml, \.json\)$/,
+    );
 
     const withSha = dirWith({
       't.yaml': `interactions:\n  - request: { provider: p, path: /x, bodySha256: '${'1'.repeat(64)}' }\n    response: { bodyText: one }\n  - request: { provider: p, path: /x, bodySha256: '${'2'.repeat(64)}' }\n    response: { bodyText: two }\n`,
@@ -115,7 +137,11 @@ describe('cassettes', () => {
     const s = new CassetteStore(dir, ['implement', 'fresh'], ['SECRET-VALUE-1234']);
     const ia = (text: string): Interaction => ({
       request: { provider: 'anthropic', method: 'POST', path: '/v1/messages', stream: false },
-      response: { status: 200, headers: recordableHeaders({ 'content-type': 'application/json', 'set-cookie': ['a=b'], 'x-api-key': 'k', 'request-id': 'r' }), bodyText: text },
+      response: {
+        status: 200,
+        headers: recordableHeaders({ 'content-type': 'application/json', 'set-cookie': ['a=b'], 'x-api-key': 'k', 'request-id': 'r' }),
+        bodyText: text,
+      },
     });
     const t1 = s.ticket();
     const t2 = s.ticket();

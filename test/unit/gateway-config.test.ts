@@ -12,7 +12,9 @@ function base(over: Record<string, unknown> = {}): Record<string, unknown> {
   return {
     listen: { host: '127.0.0.1', port: 0 },
     providers: { anthropic: { kind: 'anthropic', upstream: 'http://127.0.0.1:9/anth' }, openai: { kind: 'openai' } },
-    tasks: { [TOKEN]: { taskId: 'implement', credentials: { anthropic: 'env:ANTHROPIC_KEY' }, allowHosts: ['registry.npmjs.org', '*.PyPI.org'] } },
+    tasks: {
+      [TOKEN]: { taskId: 'implement', credentials: { anthropic: 'env:ANTHROPIC_KEY' }, allowHosts: ['registry.npmjs.org', '*.PyPI.org'] },
+    },
     ...over,
   };
 }
@@ -33,7 +35,9 @@ function problems(raw: unknown, env: NodeJS.ProcessEnv = { ANTHROPIC_KEY: SECRET
 
 describe('gateway config', () => {
   it('accepts a good config and resolves credentials from the environment', () => {
-    const c = resolveGatewayConfig(base({ runBudget: { usd: 5 }, prices: { 'my-model': { inputPerMTok: 1, outputPerMTok: 2 } } }), { env: { ANTHROPIC_KEY: ` ${SECRET}\n` } });
+    const c = resolveGatewayConfig(base({ runBudget: { usd: 5 }, prices: { 'my-model': { inputPerMTok: 1, outputPerMTok: 2 } } }), {
+      env: { ANTHROPIC_KEY: ` ${SECRET}\n` },
+    });
     expect(c.mode).toBe('live');
     const t = c.tasks.get(TOKEN)!;
     expect(t.taskId).toBe('implement');
@@ -96,7 +100,9 @@ describe('gateway config', () => {
     expect(problems(base({ providers: { anthropic: { kind: 'anthropic', upstream: 'ftp://x' } } }))).toEqual([
       'providers.anthropic.upstream: expected an http:// or https:// URL with no credentials, query or fragment',
     ]);
-    expect(problems(base({ providers: { local: { kind: 'openai-compatible' } }, tasks: {} }))).toEqual(['providers.local.upstream: required for kind openai-compatible']);
+    expect(problems(base({ providers: { local: { kind: 'openai-compatible' } }, tasks: {} }))).toEqual([
+      'providers.local.upstream: required for kind openai-compatible',
+    ]);
     expect(problems(base({ mode: 'replay' }))).toEqual(['cassetteDir: required in replay mode']);
     expect(problems(base({ mode: 'rewind' }))[0]).toMatch(/^mode: /);
     expect(problems(base({ runBudget: { tokens: -1 } }))[0]).toMatch(/^runBudget\.tokens: /);

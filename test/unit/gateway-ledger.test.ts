@@ -2,11 +2,22 @@
 import { Ledger } from '../../gateway/ledger';
 import { DEFAULT_PRICES } from '../../gateway/prices';
 
-const u = (inputTokens: number, outputTokens: number, cachedTokens = 0) => ({ inputTokens, outputTokens, cachedTokens, cacheWriteTokens: 0 });
+const u = (inputTokens: number, outputTokens: number, cachedTokens = 0) => ({
+  inputTokens,
+  outputTokens,
+  cachedTokens,
+  cacheWriteTokens: 0,
+});
 
 describe('the ledger', () => {
   it('refuses a task once its token budget is crossed, not before', () => {
-    const l = new Ledger(DEFAULT_PRICES, new Map([['implement', { tokens: 200 }], ['other', undefined]]));
+    const l = new Ledger(
+      DEFAULT_PRICES,
+      new Map([
+        ['implement', { tokens: 200 }],
+        ['other', undefined],
+      ]),
+    );
     expect(l.check('implement')).toBeUndefined();
     l.record('implement', u(100, 50), 'claude-haiku-4-5');
     expect(l.check('implement')).toBeUndefined();
@@ -17,7 +28,15 @@ describe('the ledger', () => {
     expect(l.check('other')).toBeUndefined();
     l.refuse('implement');
     const r = l.report();
-    expect(r.tasks.implement).toMatchObject({ inputTokens: 141, outputTokens: 60, totalTokens: 201, requests: 3, refused: 1, budgetExceeded: true, budget: { tokens: 200 } });
+    expect(r.tasks.implement).toMatchObject({
+      inputTokens: 141,
+      outputTokens: 60,
+      totalTokens: 201,
+      requests: 3,
+      refused: 1,
+      budgetExceeded: true,
+      budget: { tokens: 200 },
+    });
     expect(r.tasks.other).toMatchObject({ requests: 0, budgetExceeded: false });
     expect(r.run).toMatchObject({ totalTokens: 201, requests: 3, refused: 1, budgetExceeded: false });
   });
@@ -33,7 +52,14 @@ describe('the ledger', () => {
   });
 
   it('prices usage and enforces dollar budgets per task and per run', () => {
-    const l = new Ledger(DEFAULT_PRICES, new Map([['a', { usd: 100 }], ['b', undefined]]), { usd: 0.02 });
+    const l = new Ledger(
+      DEFAULT_PRICES,
+      new Map([
+        ['a', { usd: 100 }],
+        ['b', undefined],
+      ]),
+      { usd: 0.02 },
+    );
     // gpt-4.1: $2 in, $8 out per million; 1500 in + 1000 out = $0.011
     expect(l.record('a', u(1500, 1000), 'gpt-4.1-2025-04-14').usd).toBeCloseTo(0.011, 10);
     expect(l.check('b')).toBeUndefined();

@@ -34,7 +34,14 @@ function input(harness: AgentSpec['harness'], over: Partial<AgentSpec> = {}, wit
       allowHosts: [],
       ...over,
     } as AgentSpec,
-    task: { id: 'implement', agent: 'coder', prompt: '-starts with a dash; "quotes" and $HOME', after: [], timeoutMs: 60_000, retry: DEFAULT_RETRY },
+    task: {
+      id: 'implement',
+      agent: 'coder',
+      prompt: '-starts with a dash; "quotes" and $HOME',
+      after: [],
+      timeoutMs: 60_000,
+      retry: DEFAULT_RETRY,
+    },
     gateway: withGateway ? { url: `${GATEWAY}/`, token: TOKEN } : undefined,
   };
 }
@@ -48,7 +55,14 @@ function cliArgs(command: string[]): string[] {
 
 describe('shellEntry', () => {
   it('copies the HOME files, then execs the CLI with stdin from /dev/null', () => {
-    expect(shellEntry('claude', ['-p', 'x'])).toEqual(['sh', '-c', 'cp -a /agentvisor/home/. "$HOME"/ 2>/dev/null; exec "$0" "$@" < /dev/null', 'claude', '-p', 'x']);
+    expect(shellEntry('claude', ['-p', 'x'])).toEqual([
+      'sh',
+      '-c',
+      'cp -a /agentvisor/home/. "$HOME"/ 2>/dev/null; exec "$0" "$@" < /dev/null',
+      'claude',
+      '-p',
+      'x',
+    ]);
   });
 });
 
@@ -73,7 +87,9 @@ describe.each(Object.values(AGENT_CLI_HARNESSES).map((h) => [h.name, h] as [stri
   });
 
   it('passes the rendered prompt as one argv word, and the agent env through', () => {
-    const inv = harness.build(input(harness.name as AgentSpec['harness'], { env: { FOO: 'bar' }, promptTemplate: 'Role: tester. {{prompt}}' }));
+    const inv = harness.build(
+      input(harness.name as AgentSpec['harness'], { env: { FOO: 'bar' }, promptTemplate: 'Role: tester. {{prompt}}' }),
+    );
     const args = cliArgs(inv.command);
     const prompt = 'Role: tester. -starts with a dash; "quotes" and $HOME';
     expect(args.some((a) => a === prompt || a === `--prompt=${prompt}`)).toBe(true);
@@ -101,8 +117,18 @@ describe('claude-code build()', () => {
     const inv = claudeCodeHarness.build(input('claude-code', { model: 'claude-sonnet-4-5', env: { AGENTVISOR_MAX_TURNS: '7' } }));
     const args = cliArgs(inv.command);
     expect(args).toEqual([
-      'claude', '-p', '--output-format', 'stream-json', '--verbose', '--dangerously-skip-permissions',
-      '--max-turns', '7', '--model', 'claude-sonnet-4-5', '--', '-starts with a dash; "quotes" and $HOME',
+      'claude',
+      '-p',
+      '--output-format',
+      'stream-json',
+      '--verbose',
+      '--dangerously-skip-permissions',
+      '--max-turns',
+      '7',
+      '--model',
+      'claude-sonnet-4-5',
+      '--',
+      '-starts with a dash; "quotes" and $HOME',
     ]);
     expect(inv.env).toMatchObject({
       ANTHROPIC_BASE_URL: `${GATEWAY}/anthropic`,
@@ -123,13 +149,22 @@ describe('claude-code build()', () => {
 describe('retries of a failed model call (AGENTVISOR_MAX_RETRIES)', () => {
   const agent = (v?: string) => input('claude-code', v === undefined ? {} : { env: { AGENTVISOR_MAX_RETRIES: v } }).agent;
   it('defaults to 2; 0 is allowed; anything that is not a whole number is ignored', () => {
-    expect([maxRetries(agent()), maxRetries(agent('0')), maxRetries(agent('5')), maxRetries(agent('-1')), maxRetries(agent('x')), maxRetries(agent(''))]).toEqual([2, 0, 5, 2, 2, 2]);
+    expect([
+      maxRetries(agent()),
+      maxRetries(agent('0')),
+      maxRetries(agent('5')),
+      maxRetries(agent('-1')),
+      maxRetries(agent('x')),
+      maxRetries(agent('')),
+    ]).toEqual([2, 0, 5, 2, 2, 2]);
   });
   it("becomes each CLI's own setting", () => {
     const env = { AGENTVISOR_MAX_RETRIES: '4' };
     expect(claudeCodeHarness.build(input('claude-code', { env })).env.CLAUDE_CODE_MAX_RETRIES).toBe('4');
     expect(cliArgs(codexHarness.build(input('codex', { env })).command).join(' ')).toContain('request_max_retries=4,stream_max_retries=4}');
-    const settings = JSON.parse(geminiCliHarness.build(input('gemini-cli', { env })).files!.find((f) => f.path === '.gemini/settings.json')!.content);
+    const settings = JSON.parse(
+      geminiCliHarness.build(input('gemini-cli', { env })).files!.find((f) => f.path === '.gemini/settings.json')!.content,
+    );
     expect(settings.general.maxAttempts).toBe(5);
     expect(claudeCodeHarness.build(input('claude-code')).env.CLAUDE_CODE_MAX_RETRIES).toBe('2');
   });
@@ -140,13 +175,21 @@ describe('codex build()', () => {
     const inv = codexHarness.build(input('codex', { model: 'gpt-5.2-codex' }));
     const args = cliArgs(inv.command);
     expect(args.slice(0, 8)).toEqual([
-      'codex', 'exec', '--json', '--ephemeral', '--skip-git-repo-check', '--dangerously-bypass-approvals-and-sandbox', '-m', 'gpt-5.2-codex',
+      'codex',
+      'exec',
+      '--json',
+      '--ephemeral',
+      '--skip-git-repo-check',
+      '--dangerously-bypass-approvals-and-sandbox',
+      '-m',
+      'gpt-5.2-codex',
     ]);
     expect(args).toContain('model_provider=agentvisor');
     expect(args).toContain(
       'model_providers.agentvisor={name="agentvisor gateway",base_url="http://agentvisor-gateway:8080/openai/v1",wire_api="responses",env_key="OPENAI_API_KEY",request_max_retries=2,stream_max_retries=2}',
     );
-    for (const off of ['check_for_update_on_startup=false', 'analytics.enabled=false', 'feedback.enabled=false']) expect(args).toContain(off);
+    for (const off of ['check_for_update_on_startup=false', 'analytics.enabled=false', 'feedback.enabled=false'])
+      expect(args).toContain(off);
     for (const f of ['plugins', 'apps', 'remote_plugin', 'in_app_updates']) expect(args.join(' ')).toContain(`--disable ${f}`);
     expect(args.slice(-2)).toEqual(['--', '-starts with a dash; "quotes" and $HOME']);
     expect(inv.env.OPENAI_API_KEY).toBe(TOKEN);
@@ -158,7 +201,14 @@ describe('gemini-cli build()', () => {
   it('runs gemini headless with stream-json and yolo, trusted, API-key auth through the gateway', () => {
     const inv = geminiCliHarness.build(input('gemini-cli', { model: 'gemini-2.5-pro', env: { AGENTVISOR_MAX_TURNS: '9' } }));
     expect(cliArgs(inv.command)).toEqual([
-      'gemini', '-m', 'gemini-2.5-pro', '--prompt=-starts with a dash; "quotes" and $HOME', '--output-format', 'stream-json', '--approval-mode', 'yolo',
+      'gemini',
+      '-m',
+      'gemini-2.5-pro',
+      '--prompt=-starts with a dash; "quotes" and $HOME',
+      '--output-format',
+      'stream-json',
+      '--approval-mode',
+      'yolo',
     ]);
     expect(inv.env).toMatchObject({
       GOOGLE_GEMINI_BASE_URL: `${GATEWAY}/gemini`,
@@ -181,7 +231,18 @@ describe('opencode build()', () => {
   it('runs opencode run --format json with providers pointed at the gateway', () => {
     const inv = opencodeHarness.build(input('opencode', { model: 'openai/gpt-5-mini' }));
     expect(cliArgs(inv.command)).toEqual([
-      'opencode', 'run', '--format', 'json', '--auto', '--print-logs', '--log-level', 'ERROR', '-m', 'openai/gpt-5-mini', '--', '-starts with a dash; "quotes" and $HOME',
+      'opencode',
+      'run',
+      '--format',
+      'json',
+      '--auto',
+      '--print-logs',
+      '--log-level',
+      'ERROR',
+      '-m',
+      'openai/gpt-5-mini',
+      '--',
+      '-starts with a dash; "quotes" and $HOME',
     ]);
     expect(inv.env).toMatchObject({
       AGENTVISOR_GATEWAY_TOKEN: TOKEN,
@@ -204,7 +265,10 @@ describe('opencode build()', () => {
 // ------------------------------------------------------------------------------------ parsers
 
 function progressOf(h: Harness, log: string): string[] {
-  return log.split('\n').map((l) => h.progress!(l)).filter((x): x is string => x !== undefined);
+  return log
+    .split('\n')
+    .map((l) => h.progress!(l))
+    .filter((x): x is string => x !== undefined);
 }
 
 describe('claude-code parsers', () => {
@@ -226,7 +290,10 @@ describe('claude-code parsers', () => {
   });
   it('result: an API error ends failed with its message and status, transient for 5xx, and its retries show', () => {
     const auth = fixture('claude-code.error401.out');
-    expect(claudeCodeHarness.result!(auth, 1)).toMatchObject({ success: false, reason: 'claude: Invalid API key · Fix external API key (HTTP 401) [exit 1]' });
+    expect(claudeCodeHarness.result!(auth, 1)).toMatchObject({
+      success: false,
+      reason: 'claude: Invalid API key · Fix external API key (HTTP 401) [exit 1]',
+    });
     expect(claudeCodeHarness.result!(auth, 1).transient).toBeFalsy();
     const server = claudeCodeHarness.result!(fixture('claude-code.error500.out'), 1);
     expect(server).toMatchObject({ success: false, transient: true });
@@ -246,7 +313,7 @@ describe('codex parsers', () => {
   it('progress: the command it ran and its answer', () => {
     const p = progressOf(codexHarness, log);
     expect(p[0]).toBe('started');
-    expect(p).toContain("$ /bin/bash -lc \"printf 'hello from codex\\\\n' > /workspace/codex.txt\"");
+    expect(p).toContain('$ /bin/bash -lc "printf \'hello from codex\\\\n\' > /workspace/codex.txt"');
     expect(p).toContain('“Done: wrote codex.txt.”');
     expect(p[p.length - 1]).toBe('done');
   });
@@ -255,13 +322,18 @@ describe('codex parsers', () => {
   });
   it('result: turn.failed → failed with its message; a 429 after its retries is transient', () => {
     const r = codexHarness.result!(fixture('codex.error429.out'), 1);
-    expect(r).toMatchObject({ success: false, reason: 'codex: exceeded retry limit, last status: 429 Too Many Requests [exit 1]', transient: true });
+    expect(r).toMatchObject({
+      success: false,
+      reason: 'codex: exceeded retry limit, last status: 429 Too Many Requests [exit 1]',
+      transient: true,
+    });
   });
   it('result: the message codex puts in place of a 500 is named as one, transient', () => {
     const r = codexHarness.result!(fixture('codex.error500.out'), 1);
     expect(r).toMatchObject({
       success: false,
-      reason: 'codex: We’re currently experiencing high demand, which may cause temporary errors. (HTTP 500: the provider reported an internal server error) [exit 1]',
+      reason:
+        'codex: We’re currently experiencing high demand, which may cause temporary errors. (HTTP 500: the provider reported an internal server error) [exit 1]',
       transient: true,
     });
   });
@@ -285,9 +357,14 @@ describe('gemini-cli parsers', () => {
     const r = geminiCliHarness.result!(errorLog, 1);
     expect(r).toMatchObject({ success: false, transient: true });
     expect(r.reason).toMatch(/^gemini: \[API Error: Resource has been exhausted \(e\.g\. check quota\)\.\].* \(HTTP 429\) \[exit 1\]$/);
-    expect(progressOf(geminiCliHarness, errorLog)).toEqual(expect.arrayContaining(['retrying: HTTP 429 (attempt 1 failed)', 'retrying: HTTP 429 (attempt 2 failed)']));
+    expect(progressOf(geminiCliHarness, errorLog)).toEqual(
+      expect.arrayContaining(['retrying: HTTP 429 (attempt 1 failed)', 'retrying: HTTP 429 (attempt 2 failed)']),
+    );
     // a 4xx named on stderr is not transient
-    const auth = geminiCliHarness.result!('{"type":"result","status":"error","error":{"message":"[API Error: denied]"}}\n  status: 403\n', 1);
+    const auth = geminiCliHarness.result!(
+      '{"type":"result","status":"error","error":{"message":"[API Error: denied]"}}\n  status: 403\n',
+      1,
+    );
     expect(auth).toMatchObject({ reason: 'gemini: [API Error: denied] (HTTP 403) [exit 1]' });
     expect(auth.transient).toBeFalsy();
   });
@@ -296,7 +373,10 @@ describe('gemini-cli parsers', () => {
 describe('opencode parsers', () => {
   const log = fixture('opencode.out');
   it('progress: the tool call and the answer', () => {
-    expect(progressOf(opencodeHarness, log)).toEqual(["bash printf 'hello from opencode\\n' > /workspace/opencode.txt", '“Done: wrote opencode.txt.”']);
+    expect(progressOf(opencodeHarness, log)).toEqual([
+      "bash printf 'hello from opencode\\n' > /workspace/opencode.txt",
+      '“Done: wrote opencode.txt.”',
+    ]);
   });
   it('result: success with usage summed over steps, and cost (its own table)', () => {
     const r = opencodeHarness.result!(log, 0);
@@ -305,16 +385,23 @@ describe('opencode parsers', () => {
     expect(r.usage!.costUsd).toBeCloseTo(0.0008916, 10);
   });
   it('result: an error event → failed with its message and status', () => {
-    const event = JSON.stringify({ type: 'error', error: { name: 'APIError', data: { message: 'Incorrect API key provided', statusCode: 401, isRetryable: false } } });
+    const event = JSON.stringify({
+      type: 'error',
+      error: { name: 'APIError', data: { message: 'Incorrect API key provided', statusCode: 401, isRetryable: false } },
+    });
     const r = opencodeHarness.result!(`${event}\n`, 1);
     expect(r).toMatchObject({ success: false, reason: 'opencode: Incorrect API key provided (HTTP 401) [exit 1]' });
     expect(r.transient).toBeFalsy();
   });
   it('retrying: each failed call of its own session (not of its title) before it retries', () => {
     const errorLog = fixture('opencode.error429.out');
-    const retries = errorLog.split('\n').map((l) => opencodeHarness.retrying!(l)).filter(Boolean);
+    const retries = errorLog
+      .split('\n')
+      .map((l) => opencodeHarness.retrying!(l))
+      .filter(Boolean);
     expect(retries.length).toBeGreaterThanOrEqual(3);
-    for (const r of retries) expect(r).toBe('Rate limit reached for requests per min (RPM): Limit 500, Used 500, Requested 1. Please try again in 120ms.');
+    for (const r of retries)
+      expect(r).toBe('Rate limit reached for requests per min (RPM): Limit 500, Used 500, Requested 1. Please try again in 120ms.');
     expect(errorLog).toContain('agent=title'); // the title's failure is in the log, and not counted
     expect(opencodeHarness.retrying!('{"type":"text"}')).toBeUndefined();
     // stopped mid-retry (no error event): the reason is the failed call
@@ -326,17 +413,27 @@ describe('retryWatch: the bound on retries a CLI makes on its own', () => {
   const agent = input('opencode', { env: { AGENTVISOR_MAX_RETRIES: '2' } }).agent;
   it('shows each failed call, and past the limit gives the reason to stop, transient', () => {
     const w = retryWatch(opencodeHarness, agent);
-    const lines = fixture('opencode.error429.out').split('\n').filter((l) => opencodeHarness.retrying!(l));
-    expect(w.progress(lines[0])).toBe('model call failed (attempt 1 of 3): Rate limit reached for requests per min (RPM): Limit 500, Used 500, Requested 1. Please try again in 120ms.');
+    const lines = fixture('opencode.error429.out')
+      .split('\n')
+      .filter((l) => opencodeHarness.retrying!(l));
+    expect(w.progress(lines[0])).toBe(
+      'model call failed (attempt 1 of 3): Rate limit reached for requests per min (RPM): Limit 500, Used 500, Requested 1. Please try again in 120ms.',
+    );
     w.progress(lines[1]);
     expect(w.exhausted()).toBeUndefined();
     expect(w.result(undefined)).toBeUndefined();
     w.progress(lines[2]);
-    const reason = 'opencode: gave up after the model call failed 3 times (2 retries, AGENTVISOR_MAX_RETRIES): Rate limit reached for requests per min (RPM): Limit 500, Used 500, Requested 1. Please try again in 120ms.';
+    const reason =
+      'opencode: gave up after the model call failed 3 times (2 retries, AGENTVISOR_MAX_RETRIES): Rate limit reached for requests per min (RPM): Limit 500, Used 500, Requested 1. Please try again in 120ms.';
     expect(w.exhausted()).toBe(reason);
     w.progress(lines[2]);
     expect(w.exhausted()).toBe(reason); // the first reason stays
-    expect(w.result({ inputTokens: 1, outputTokens: 0, cachedTokens: 0 })).toEqual({ success: false, reason, usage: { inputTokens: 1, outputTokens: 0, cachedTokens: 0 }, transient: true });
+    expect(w.result({ inputTokens: 1, outputTokens: 0, cachedTokens: 0 })).toEqual({
+      success: false,
+      reason,
+      usage: { inputTokens: 1, outputTokens: 0, cachedTokens: 0 },
+      transient: true,
+    });
     // other lines go to the harness's progress parser
     expect(w.progress(fixture('opencode.out').split('\n')[1])).toBe(opencodeHarness.progress!(fixture('opencode.out').split('\n')[1]));
   });

@@ -37,24 +37,40 @@ describe('home files in the graph', () => {
     expect(problems('{ harness: command, command: "true", home: { ../x: conf/settings.json } }')).toEqual([
       ['agents.a.home.../x', 'expected a path inside HOME, such as .claude/settings.json (relative, no . or .. parts)'],
     ]);
-    expect(problems('{ harness: command, command: "true", home: { /etc/x: conf/settings.json } }')[0][1]).toMatch(/^expected a path inside HOME/);
-    expect(problems('{ harness: command, command: "true", home: { a/./b: conf/settings.json } }')[0][1]).toMatch(/^expected a path inside HOME/);
+    expect(problems('{ harness: command, command: "true", home: { /etc/x: conf/settings.json } }')[0][1]).toMatch(
+      /^expected a path inside HOME/,
+    );
+    expect(problems('{ harness: command, command: "true", home: { a/./b: conf/settings.json } }')[0][1]).toMatch(
+      /^expected a path inside HOME/,
+    );
     expect(problems('{ harness: command, command: "true", home: { x: conf/missing.json } }')).toEqual([
       ['agents.a.home.x', `home file of agent "a" cannot be read: ${path.join(dir, 'conf', 'missing.json')} (ENOENT)`],
     ]);
     writeFileSync(path.join(dir, 'big.txt'), 'x'.repeat(MAX_HOME_BYTES + 1));
     expect(problems('{ harness: command, command: "true", home: { big: big.txt } }')).toEqual([
-      ['agents.a.home', `the home files of agent "a" are ${MAX_HOME_BYTES + 1} bytes; at most ${MAX_HOME_BYTES} (they travel in the run's history)`],
+      [
+        'agents.a.home',
+        `the home files of agent "a" are ${MAX_HOME_BYTES + 1} bytes; at most ${MAX_HOME_BYTES} (they travel in the run's history)`,
+      ],
     ]);
   });
 });
 
 describe('home files in preflight', () => {
   it("refuse a file the harness writes itself, and one holding a credential's value", () => {
-    const g = parsed('{ harness: claude-code, credentials: { anthropic: env:HOME_TEST_KEY }, home: { .claude/CLAUDE.md: conf/settings.json, notes/a.md: conf/leaky.md } }');
+    const g = parsed(
+      '{ harness: claude-code, credentials: { anthropic: env:HOME_TEST_KEY }, home: { .claude/CLAUDE.md: conf/settings.json, notes/a.md: conf/leaky.md } }',
+    );
     expect(checkAgents(g, { HOME_TEST_KEY: 'sk-very-secret-value-1234' })).toEqual([
-      { path: 'agents.a.home', message: 'home file .claude/CLAUDE.md of agent "a" is one the claude-code harness writes itself; choose another path' },
-      { path: 'agents.a.home', message: 'home file notes/a.md of agent "a" holds the value of credential env:HOME_TEST_KEY: credentials go in credentials: (the gateway holds them), never in HOME' },
+      {
+        path: 'agents.a.home',
+        message: 'home file .claude/CLAUDE.md of agent "a" is one the claude-code harness writes itself; choose another path',
+      },
+      {
+        path: 'agents.a.home',
+        message:
+          'home file notes/a.md of agent "a" holds the value of credential env:HOME_TEST_KEY: credentials go in credentials: (the gateway holds them), never in HOME',
+      },
     ]);
     expect(checkAgents(g, { HOME_TEST_KEY: 'another-key-altogether' })).toHaveLength(1);
   });

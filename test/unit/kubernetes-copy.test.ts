@@ -3,13 +3,33 @@
 // files) must land in the worktree defused, and nothing may land outside it. The pod's side is a
 // fake exec that sends a hand-built tar; the worker's side is the real copyOut, with the real tar.
 import { EventEmitter } from 'node:events';
-import { existsSync, linkSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  linkSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Writable } from 'node:stream';
 import { confineExtracted, copyOut } from '../../runtimes/kubernetes/copy';
 
-type Entry = { name: string; type?: '0' | '1' | '2' | '3' | '5' | '6'; mode?: number; uid?: number; gid?: number; data?: string; linkname?: string };
+type Entry = {
+  name: string;
+  type?: '0' | '1' | '2' | '3' | '5' | '6';
+  mode?: number;
+  uid?: number;
+  gid?: number;
+  data?: string;
+  linkname?: string;
+};
 
 /** A ustar archive, written by hand so that it can say anything. */
 function tarOf(entries: Entry[]): Buffer {
@@ -44,7 +64,17 @@ function tarOf(entries: Entry[]): Buffer {
 /** The pod: its copy-out container's `tar -c` answers with `archive`; every other command succeeds. */
 function podSending(archive: Buffer) {
   const exec = {
-    exec: async (_ns: string, _pod: string, _c: string, command: string[], stdout: Writable | null, _e: unknown, _i: unknown, _t: boolean, done: (s: { status: string }) => void) => {
+    exec: async (
+      _ns: string,
+      _pod: string,
+      _c: string,
+      command: string[],
+      stdout: Writable | null,
+      _e: unknown,
+      _i: unknown,
+      _t: boolean,
+      done: (s: { status: string }) => void,
+    ) => {
       const ws = Object.assign(new EventEmitter(), { close: () => undefined });
       setImmediate(() => {
         if (command[0] === 'tar' && stdout) stdout.write(archive);
@@ -74,7 +104,8 @@ beforeEach(() => {
 });
 afterEach(() => rmSync(base, { recursive: true, force: true }));
 
-const copy = (entries: Entry[]) => copyOut(podSending(tarOf(entries)), [{ volume: 'm0', source: worktree, target: '/workspace', readOnly: false }]);
+const copy = (entries: Entry[]) =>
+  copyOut(podSending(tarOf(entries)), [{ volume: 'm0', source: worktree, target: '/workspace', readOnly: false }]);
 const ls = (dir: string) => readdirSync(dir).sort();
 
 /** Nothing outside the worktree changed: the outside folder, the worktree's parent, the secret. */
@@ -115,13 +146,43 @@ test('setuid bits, other owners, devices and FIFOs are defused; files, folders a
 
 describe('nothing lands outside the worktree', () => {
   const attempts: [string, () => Entry[]][] = [
-    ['a ../ name', () => [{ name: '../escaped.txt', data: 'x' }, { name: './ok.txt', data: 'ok' }]],
+    [
+      'a ../ name',
+      () => [
+        { name: '../escaped.txt', data: 'x' },
+        { name: './ok.txt', data: 'ok' },
+      ],
+    ],
     ['a deeper ../ name', () => [{ name: './a/../../../outside/escaped.txt', data: 'x' }]],
     ['an absolute name', () => [{ name: path.join(outside, 'abs.txt'), data: 'x' }]],
-    ['a symlink to an outside folder, then a file through it', () => [{ name: './link', type: '2', linkname: outside }, { name: './link/pwned.txt', data: 'x' }]],
-    ['a relative symlink up, then a file through it', () => [{ name: './up', type: '2', linkname: '../../outside' }, { name: './up/pwned.txt', data: 'x' }]],
-    ['a symlink to an outside file, then the file written', () => [{ name: './s', type: '2', linkname: secret() }, { name: './s', data: 'pwned' }]],
-    ['a hard link to an outside file (absolute), then written', () => [{ name: './h', type: '1', linkname: secret() }, { name: './h', data: 'pwned' }]],
+    [
+      'a symlink to an outside folder, then a file through it',
+      () => [
+        { name: './link', type: '2', linkname: outside },
+        { name: './link/pwned.txt', data: 'x' },
+      ],
+    ],
+    [
+      'a relative symlink up, then a file through it',
+      () => [
+        { name: './up', type: '2', linkname: '../../outside' },
+        { name: './up/pwned.txt', data: 'x' },
+      ],
+    ],
+    [
+      'a symlink to an outside file, then the file written',
+      () => [
+        { name: './s', type: '2', linkname: secret() },
+        { name: './s', data: 'pwned' },
+      ],
+    ],
+    [
+      'a hard link to an outside file (absolute), then written',
+      () => [
+        { name: './h', type: '1', linkname: secret() },
+        { name: './h', data: 'pwned' },
+      ],
+    ],
     ['a hard link to an outside file (relative)', () => [{ name: './h', type: '1', linkname: '../../outside/secret.txt' }]],
   ];
   test.each(attempts)('%s', async (_what, entries) => {

@@ -47,17 +47,27 @@ test('a Job: one pod, no retries, the deadline, limits, restricted security, env
   expect(pod.containers.map((c) => c.name)).toEqual(['main', 'copy-out']);
   expect(pod.initContainers!.map((c) => c.name)).toEqual(['copy-in']);
   for (const c of [...pod.containers, ...pod.initContainers!]) {
-    expect(c.securityContext).toMatchObject({ allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] }, readOnlyRootFilesystem: true });
+    expect(c.securityContext).toMatchObject({
+      allowPrivilegeEscalation: false,
+      capabilities: { drop: ['ALL'] },
+      readOnlyRootFilesystem: true,
+    });
     expect(c.env).toBeUndefined();
   }
   const main = pod.containers[0];
-  expect(main.resources).toEqual({ requests: { cpu: '1.5', memory: String(512 * 1024 ** 2) }, limits: { cpu: '1.5', memory: String(512 * 1024 ** 2) } });
+  expect(main.resources).toEqual({
+    requests: { cpu: '1.5', memory: String(512 * 1024 ** 2) },
+    limits: { cpu: '1.5', memory: String(512 * 1024 ** 2) },
+  });
   expect(main.envFrom).toEqual([{ secretRef: { name: job.metadata!.name } }]);
   expect(pod.containers[1].envFrom).toBeUndefined();
   expect(JSON.stringify(job)).not.toContain('secret-value');
   expect(secret.stringData).toEqual({ TOKEN: 'secret-value' });
   expect(pod.volumes!.every((v) => v.emptyDir)).toBe(true);
-  expect(mounts.map((m) => [m.volume, m.readOnly])).toEqual([['m0', false], ['m1', true]]);
+  expect(mounts.map((m) => [m.volume, m.readOnly])).toEqual([
+    ['m0', false],
+    ['m1', true],
+  ]);
   expect(() => jobFor({ ...spec, user: '0:0' }, { namespace: 'ns' })).toThrow(/other than root/);
 });
 
@@ -93,7 +103,9 @@ test('a network lets its pods reach only the Jobs that serve it, on the ports th
   const gw = { podSelector: { matchLabels: { 'batch.kubernetes.io/job-name': 'gw' } } };
   const policy = networkPolicy('net', {}, 'ns', ['gw'], [8080]);
   expect(policy.spec!.policyTypes).toEqual(['Egress']);
-  expect(policy.spec!.podSelector).toEqual({ matchLabels: { 'app.kubernetes.io/managed-by': 'agentvisor', 'org.agentvisor.network': 'net' } });
+  expect(policy.spec!.podSelector).toEqual({
+    matchLabels: { 'app.kubernetes.io/managed-by': 'agentvisor', 'org.agentvisor.network': 'net' },
+  });
   // one rule: the gateway's pod, its agents' port; not its control port, no DNS, no node, no other pod or address
   expect(policy.spec!.egress).toEqual([{ to: [gw], ports: [{ protocol: 'TCP', port: 8080 }] }]);
   // a server that declares no port gives no rule at all (a rule without ports would open every port)
@@ -113,7 +125,10 @@ test('agent pods take no traffic from anyone and send none but what their networ
 });
 
 test('an agent pod names its gateway by hostAliases and asks no cluster DNS', () => {
-  const { job } = jobFor({ ...spec, network: 'net', hosts: { 'agentvisor-gateway': '10.96.0.7' }, dns: ['10.96.0.7'] }, { namespace: 'ns', serviceIp: '10.96.0.7', serviceAlias: 'agentvisor-gateway' });
+  const { job } = jobFor(
+    { ...spec, network: 'net', hosts: { 'agentvisor-gateway': '10.96.0.7' }, dns: ['10.96.0.7'] },
+    { namespace: 'ns', serviceIp: '10.96.0.7', serviceAlias: 'agentvisor-gateway' },
+  );
   const pod = job.spec!.template.spec!;
   expect(pod.hostAliases).toEqual([{ ip: '10.96.0.7', hostnames: ['agentvisor-gateway'] }]);
   expect(pod.dnsPolicy).toBe('None');
@@ -139,12 +154,26 @@ test('pod and Job states read as container states', () => {
   expect(judge(undefined, []).state).toBe('missing');
   expect(judge(job(), []).state).toBe('created');
   expect(judge(job(), [pod({ running: { startedAt: new Date() } })])).toMatchObject({ state: 'running', mainStarted: true });
-  expect(judge(job(['Complete'].map((type) => ({ type }))), [pod({ terminated: { exitCode: 0 } })]).exit).toEqual({ exitCode: 0, oomKilled: false });
-  expect(judge(job([{ type: 'Failed', reason: 'BackoffLimitExceeded' }]), [pod({ terminated: { exitCode: 3, reason: 'Error' } })]).exit).toEqual({ exitCode: 3, oomKilled: false });
-  expect(judge(job([{ type: 'Failed' }]), [pod({ terminated: { exitCode: 137, reason: 'OOMKilled' } })]).exit).toEqual({ exitCode: 137, oomKilled: true });
-  expect(judge(job([{ type: 'FailureTarget', reason: 'DeadlineExceeded' }]), []).exit).toEqual({ exitCode: 137, oomKilled: false, timedOut: true });
+  expect(judge(job(['Complete'].map((type) => ({ type }))), [pod({ terminated: { exitCode: 0 } })]).exit).toEqual({
+    exitCode: 0,
+    oomKilled: false,
+  });
+  expect(
+    judge(job([{ type: 'Failed', reason: 'BackoffLimitExceeded' }]), [pod({ terminated: { exitCode: 3, reason: 'Error' } })]).exit,
+  ).toEqual({ exitCode: 3, oomKilled: false });
+  expect(judge(job([{ type: 'Failed' }]), [pod({ terminated: { exitCode: 137, reason: 'OOMKilled' } })]).exit).toEqual({
+    exitCode: 137,
+    oomKilled: true,
+  });
+  expect(judge(job([{ type: 'FailureTarget', reason: 'DeadlineExceeded' }]), []).exit).toEqual({
+    exitCode: 137,
+    oomKilled: false,
+    timedOut: true,
+  });
   // exited, while the copy-out container still holds the pod
   expect(judge(job(), [pod({ terminated: { exitCode: 2 } })])).toMatchObject({ state: 'exited', exit: { exitCode: 2 } });
-  expect(judge(job(), [pod(undefined, { waiting: { reason: 'ErrImageNeverPull', message: 'not present' } })]).cannotRun).toMatch(/ErrImageNeverPull/);
+  expect(judge(job(), [pod(undefined, { waiting: { reason: 'ErrImageNeverPull', message: 'not present' } })]).cannotRun).toMatch(
+    /ErrImageNeverPull/,
+  );
   expect(judge(job(), [pod({ waiting: { reason: 'ContainerCreating' } })]).cannotRun).toBeUndefined();
 });

@@ -19,7 +19,12 @@ test('limits are on by default: memory 4g, 2 CPUs, 512 processes, a 10g workspac
 test("a worker's defaults: the environment, and its flags over it", () => {
   const env = { AGENTVISOR_LIMIT_MEMORY: '8g', AGENTVISOR_LIMIT_CPUS: '4', AGENTVISOR_LIMIT_PIDS: '1024', AGENTVISOR_LIMIT_DISK: '20g' };
   expect(workerLimits({}, env)).toEqual({ memoryBytes: 8 * GiB, cpus: 4, pids: 1024, diskBytes: 20 * GiB });
-  expect(workerLimits({ memory: '512m', cpus: '0.5', disk: 'off' }, env)).toEqual({ memoryBytes: 512 * MiB, cpus: 0.5, pids: 1024, diskBytes: 0 });
+  expect(workerLimits({ memory: '512m', cpus: '0.5', disk: 'off' }, env)).toEqual({
+    memoryBytes: 512 * MiB,
+    cpus: 0.5,
+    pids: 1024,
+    diskBytes: 0,
+  });
   // an empty variable is unset
   expect(workerLimits({}, { AGENTVISOR_LIMIT_MEMORY: '' }).memoryBytes).toBe(4 * GiB);
 });
@@ -50,7 +55,12 @@ test("a graph's limits win over the worker's defaults, field by field", () => {
   const defaults = DEFAULT_LIMITS;
   expect(effectiveLimits({}, defaults)).toEqual(defaults);
   expect(effectiveLimits(undefined, defaults)).toEqual(defaults);
-  expect(effectiveLimits({ memoryBytes: GiB, diskBytes: 64 * MiB }, defaults)).toEqual({ memoryBytes: GiB, cpus: 2, pids: 512, diskBytes: 64 * MiB });
+  expect(effectiveLimits({ memoryBytes: GiB, diskBytes: 64 * MiB }, defaults)).toEqual({
+    memoryBytes: GiB,
+    cpus: 2,
+    pids: 512,
+    diskBytes: 64 * MiB,
+  });
   // a worker without disk limits (no loop devices) cannot enforce a graph's
   expect(effectiveLimits({ diskBytes: 64 * MiB }, { ...defaults, diskBytes: 0 }).diskBytes).toBe(0);
 });
@@ -58,7 +68,16 @@ test("a graph's limits win over the worker's defaults, field by field", () => {
 describe('the graph file: limits.disk', () => {
   const graph = (limits: string) =>
     parseGraph(
-      ['name: g', 'repo: .', 'agents:', `  a: { harness: command, command: "true", limits: ${limits} }`, 'tasks:', '  - { id: t, agent: a }', `evaluate: { command: "true", limits: ${limits} }`, ''].join('\n'),
+      [
+        'name: g',
+        'repo: .',
+        'agents:',
+        `  a: { harness: command, command: "true", limits: ${limits} }`,
+        'tasks:',
+        '  - { id: t, agent: a }',
+        `evaluate: { command: "true", limits: ${limits} }`,
+        '',
+      ].join('\n'),
       '/graphs',
     );
 
@@ -80,7 +99,10 @@ describe('the graph file: limits.disk', () => {
         expect.objectContaining({ message: 'expected at least 16m', path: 'evaluate.limits.disk' }),
       ]),
     );
-    expect(graph('{ disk: big }').problems[0]).toMatchObject({ message: 'expected a size such as 512m or 2g', path: 'agents.a.limits.disk' });
+    expect(graph('{ disk: big }').problems[0]).toMatchObject({
+      message: 'expected a size such as 512m or 2g',
+      path: 'agents.a.limits.disk',
+    });
   });
 });
 

@@ -20,7 +20,10 @@ test('a key that passes through a log call comes out redacted, wherever it is', 
   const out = capture();
   const log = createLogger({ component: 'test', level: 'DEBUG', destination: out.destination, secrets: ['hunter2-literal-value'] });
   log.info({ apiKey: KEY, runId: 'r1' }, 'starting agent');
-  log.info({ spec: { name: 'c1', env: { ANTHROPIC_BASE_URL: 'http://gw:8080', AGENTVISOR_GATEWAY_TOKEN: 'tok-1234567890' } } }, 'container');
+  log.info(
+    { spec: { name: 'c1', env: { ANTHROPIC_BASE_URL: 'http://gw:8080', AGENTVISOR_GATEWAY_TOKEN: 'tok-1234567890' } } },
+    'container',
+  );
   log.warn(`provider refused the call with ${KEY} (Authorization: Bearer abcdefghijklmnop)`);
   log.error({ err: new Error(`failed with key ${KEY}`) }, 'boom');
   log.info({ note: 'password is hunter2-literal-value', proxy: 'http://tok-secret@gateway:8080' }, 'literal');
@@ -46,11 +49,24 @@ test('the Temporal Runtime logger (SDK, workflow and activity logs) redacts too'
   logger.info('Activity failed', { activityType: 'runAgent', headers: { authorization: 'Bearer zzzzzzzzzzzz' }, message: `with ${KEY}` });
   const records = out.records();
   expect(records).toHaveLength(1);
-  expect(records[0]).toMatchObject({ msg: 'Activity failed', activityType: 'runAgent', headers: { authorization: REDACTED }, message: `with ${REDACTED}` });
+  expect(records[0]).toMatchObject({
+    msg: 'Activity failed',
+    activityType: 'runAgent',
+    headers: { authorization: REDACTED },
+    message: `with ${REDACTED}`,
+  });
 });
 
 test("the process's own credential variables are the literal secrets", () => {
-  const env = { ANTHROPIC_API_KEY: 'a-long-anthropic-key', GITHUB_TOKEN: 'a-long-github-token', HOME: '/root', PATH: '/usr/bin', SHORT_KEY: 'x' };
+  const env = {
+    ANTHROPIC_API_KEY: 'a-long-anthropic-key',
+    GITHUB_TOKEN: 'a-long-github-token',
+    HOME: '/root',
+    PATH: '/usr/bin',
+    SHORT_KEY: 'x',
+  };
   expect(secretValuesOf(env).sort()).toEqual(['a-long-anthropic-key', 'a-long-github-token']);
-  expect(redact({ line: 'key=a-long-anthropic-key, home=/root' }, { secrets: secretValuesOf(env) })).toEqual({ line: `key=${REDACTED}, home=/root` });
+  expect(redact({ line: 'key=a-long-anthropic-key, home=/root' }, { secrets: secretValuesOf(env) })).toEqual({
+    line: `key=${REDACTED}, home=/root`,
+  });
 });

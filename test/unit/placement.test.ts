@@ -8,7 +8,15 @@ const BASE = '/graphs/here';
 const yaml = (...lines: string[]) => lines.join('\n') + '\n';
 /** A graph on a remote with one agent; the task's runsOn (and any extra top-level lines) as given. */
 const graphWith = (runsOn: string, ...extra: string[]) =>
-  yaml('name: g', 'remote: ../origin.git', 'agents:', '  a: { harness: command, command: "true" }', 'tasks:', `  - { id: t, agent: a, runsOn: ${runsOn} }`, ...extra);
+  yaml(
+    'name: g',
+    'remote: ../origin.git',
+    'agents:',
+    '  a: { harness: command, command: "true" }',
+    'tasks:',
+    `  - { id: t, agent: a, runsOn: ${runsOn} }`,
+    ...extra,
+  );
 
 const problemsOf = (text: string) => {
   const result = parseGraph(text, BASE);
@@ -48,14 +56,32 @@ describe('a valid placement', () => {
   });
 
   test('URLs stay as written', () => {
-    for (const remote of ['git@github.com:org/repo.git', 'https://git.example.com/org/repo.git', 'ssh://git@host:2222/srv/repo.git', 'file:///srv/repo.git']) {
-      const { graph } = parseGraph(yaml('name: g', `remote: "${remote}"`, 'agents:', '  a: { harness: command, command: "true" }', 'tasks:', '  - { id: t, agent: a }'), BASE);
+    for (const remote of [
+      'git@github.com:org/repo.git',
+      'https://git.example.com/org/repo.git',
+      'ssh://git@host:2222/srv/repo.git',
+      'file:///srv/repo.git',
+    ]) {
+      const { graph } = parseGraph(
+        yaml(
+          'name: g',
+          `remote: "${remote}"`,
+          'agents:',
+          '  a: { harness: command, command: "true" }',
+          'tasks:',
+          '  - { id: t, agent: a }',
+        ),
+        BASE,
+      );
       expect(graph!.remote).toBe(remote);
     }
   });
 
   test('a graph without remote or runsOn resolves as before (no new keys in what the workflow gets)', () => {
-    const { graph } = parseGraph(yaml('name: g', 'repo: .', 'agents:', '  a: { harness: command, command: "true" }', 'tasks:', '  - { id: t, agent: a }'), BASE);
+    const { graph } = parseGraph(
+      yaml('name: g', 'repo: .', 'agents:', '  a: { harness: command, command: "true" }', 'tasks:', '  - { id: t, agent: a }'),
+      BASE,
+    );
     expect(JSON.parse(JSON.stringify(graph!.tasks[0]))).not.toHaveProperty('runsOn');
     expect(JSON.parse(JSON.stringify(graph))).not.toHaveProperty('remote');
     expect(graph!.repo).toBe(BASE);
@@ -64,19 +90,49 @@ describe('a valid placement', () => {
 
 describe('bad placements and remotes', () => {
   test.each<[string, string, { message: string; path?: string; line?: number }[]]>([
-    ['a host name with a space', '"host a"', [{ message: 'expected a host name: letters, digits, ., - and _ (at most 63)', path: 'tasks.0.runsOn', line: 6 }]],
-    ['a bad host in the object', '{ host: "a/b" }', [{ message: 'expected a host name: letters, digits, ., - and _ (at most 63)', path: 'tasks.0.runsOn.host', line: 6 }]],
-    ['an unknown outcome', '{ host: a, wait: 1m, otherwise: stay }', [{ message: 'Invalid option: expected one of "fail"|"move"', path: 'tasks.0.runsOn.otherwise', line: 6 }]],
+    [
+      'a host name with a space',
+      '"host a"',
+      [{ message: 'expected a host name: letters, digits, ., - and _ (at most 63)', path: 'tasks.0.runsOn', line: 6 }],
+    ],
+    [
+      'a bad host in the object',
+      '{ host: "a/b" }',
+      [{ message: 'expected a host name: letters, digits, ., - and _ (at most 63)', path: 'tasks.0.runsOn.host', line: 6 }],
+    ],
+    [
+      'an unknown outcome',
+      '{ host: a, wait: 1m, otherwise: stay }',
+      [{ message: 'Invalid option: expected one of "fail"|"move"', path: 'tasks.0.runsOn.otherwise', line: 6 }],
+    ],
     ['an unknown key', '{ hots: a }', [{ message: 'unknown key "hots"', path: 'tasks.0.runsOn.hots', line: 6 }]],
     ['a number', '5', [{ message: 'expected a host name, or { host, labels, wait, otherwise }', path: 'tasks.0.runsOn', line: 6 }]],
-    ['a bad duration', '{ host: a, wait: soon }', [{ message: 'expected a duration such as 90s, 10m or 1h', path: 'tasks.0.runsOn.wait', line: 6 }]],
-    ['no labels', '{ labels: [] }', [{ message: 'labels: give at least one label, or leave labels out', path: 'tasks.0.runsOn.labels', line: 6 }]],
+    [
+      'a bad duration',
+      '{ host: a, wait: soon }',
+      [{ message: 'expected a duration such as 90s, 10m or 1h', path: 'tasks.0.runsOn.wait', line: 6 }],
+    ],
+    [
+      'no labels',
+      '{ labels: [] }',
+      [{ message: 'labels: give at least one label, or leave labels out', path: 'tasks.0.runsOn.labels', line: 6 }],
+    ],
     ['neither host nor labels', '{ wait: 1m }', [{ message: 'runsOn needs a host or labels', path: 'tasks.0.runsOn', line: 6 }]],
-    ['otherwise without wait', '{ host: a, otherwise: move }', [{ message: 'otherwise needs wait: it says what happens when the wait runs out', path: 'tasks.0.runsOn.otherwise', line: 6 }]],
+    [
+      'otherwise without wait',
+      '{ host: a, otherwise: move }',
+      [{ message: 'otherwise needs wait: it says what happens when the wait runs out', path: 'tasks.0.runsOn.otherwise', line: 6 }],
+    ],
     [
       'move with labels only',
       '{ labels: [gpu], wait: 1m, otherwise: move }',
-      [{ message: 'otherwise: move needs a host to move away from; a labels placement already waits for every host that has the labels', path: 'tasks.0.runsOn.otherwise', line: 6 }],
+      [
+        {
+          message: 'otherwise: move needs a host to move away from; a labels placement already waits for every host that has the labels',
+          path: 'tasks.0.runsOn.otherwise',
+          line: 6,
+        },
+      ],
     ],
   ])('%s', (_, runsOn, expected) => {
     expect(problemsOf(graphWith(runsOn))).toEqual(expected);
@@ -105,7 +161,8 @@ describe('bad placements and remotes', () => {
     const agents = ['agents:', '  a: { harness: command, command: "true" }', 'tasks:', '  - { id: t, agent: a }'];
     expect(problemsOf(yaml('name: g', 'repo: .', 'remote: ../o.git', ...agents))).toEqual([
       {
-        message: 'give repo or remote, not both: with remote, every host works in its own clone of it and the run never touches a local repository',
+        message:
+          'give repo or remote, not both: with remote, every host works in its own clone of it and the run never touches a local repository',
         path: 'remote',
         line: 3,
       },
@@ -116,9 +173,21 @@ describe('bad placements and remotes', () => {
   });
 
   test('a token in the remote URL; the shared workspace and the gateway with a remote', () => {
-    expect(problemsOf(yaml('name: g', 'remote: "https://bot:ghp_secret@github.com/o/r.git"', 'agents:', '  a: { harness: command, command: "true" }', 'tasks:', '  - { id: t, agent: a }'))).toEqual([
+    expect(
+      problemsOf(
+        yaml(
+          'name: g',
+          'remote: "https://bot:ghp_secret@github.com/o/r.git"',
+          'agents:',
+          '  a: { harness: command, command: "true" }',
+          'tasks:',
+          '  - { id: t, agent: a }',
+        ),
+      ),
+    ).toEqual([
       {
-        message: 'the remote URL holds a password or token; leave it out and give the workers git credentials of their own (a credential helper or an SSH key)',
+        message:
+          'the remote URL holds a password or token; leave it out and give the workers git credentials of their own (a credential helper or an SSH key)',
         path: 'remote',
         line: 2,
       },
@@ -127,7 +196,11 @@ describe('bad placements and remotes', () => {
       { message: 'a run with remote cannot share a workspace yet: it is a folder on one machine', path: 'agents.a.shared', line: 4 },
     ]);
     expect(problemsOf(graphWith('host-a', 'gateway: { mode: live }'))).toEqual([
-      { message: "a run with remote cannot use the gateway yet: the gateway's network lives on one Docker engine", path: 'gateway', line: 7 },
+      {
+        message: "a run with remote cannot use the gateway yet: the gateway's network lives on one Docker engine",
+        path: 'gateway',
+        line: 7,
+      },
     ]);
   });
 });
@@ -137,12 +210,19 @@ describe('queues', () => {
     expect(placementQueues(undefined)).toEqual(['agentvisor-any-host']);
     expect(placementQueues({ host: 'a', otherwise: 'fail' })).toEqual([hostQueue('a')]);
     expect(placementQueues({ host: 'a', otherwise: 'move', waitMs: 1 })).toEqual(['agentvisor-host-a', 'agentvisor-any-host']);
-    expect(placementQueues({ host: 'a', labels: ['gpu'], otherwise: 'move', waitMs: 1 })).toEqual(['agentvisor-host-a', 'agentvisor-labels-gpu']);
+    expect(placementQueues({ host: 'a', labels: ['gpu'], otherwise: 'move', waitMs: 1 })).toEqual([
+      'agentvisor-host-a',
+      'agentvisor-labels-gpu',
+    ]);
     expect(placementQueues({ labels: ['x', 'gpu'], otherwise: 'fail' })).toEqual(['agentvisor-labels-gpu+x']);
   });
 
   test('a worker with labels serves every combination of them, named as a placement names it', () => {
-    expect(labelQueuesOf(['gpu', 'big-memory'])).toEqual([labelsQueue(['big-memory']), labelsQueue(['gpu']), labelsQueue(['gpu', 'big-memory'])]);
+    expect(labelQueuesOf(['gpu', 'big-memory'])).toEqual([
+      labelsQueue(['big-memory']),
+      labelsQueue(['gpu']),
+      labelsQueue(['gpu', 'big-memory']),
+    ]);
     expect(labelQueuesOf(['a', 'b', 'c', 'd'])).toHaveLength(15);
   });
 
@@ -153,7 +233,11 @@ describe('queues', () => {
   });
 
   test('worker flags: bad ones are bad input', () => {
-    expect(hostOptions({ host: 'h', labels: 'gpu, big-memory,gpu', capacity: '2' }, 32)).toEqual({ name: 'h', labels: ['big-memory', 'gpu'], capacity: 2 });
+    expect(hostOptions({ host: 'h', labels: 'gpu, big-memory,gpu', capacity: '2' }, 32)).toEqual({
+      name: 'h',
+      labels: ['big-memory', 'gpu'],
+      capacity: 2,
+    });
     expect(hostOptions({}, 32)).toBeUndefined();
     expect(() => hostOptions({ host: 'bad host' }, 32)).toThrow('--host "bad host" is not a valid host name');
     expect(() => hostOptions({ host: 'h', capacity: '0' }, 32)).toThrow('--capacity "0" is not a positive whole number');

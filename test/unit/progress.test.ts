@@ -48,8 +48,15 @@ test('plain lines: each change once, with tokens and cost, and the totals at the
   const view = new ProgressView(o.out);
   view.update(run('running', [task('a', 'running'), task('b', 'pending')]));
   view.update(run('running', [task('a', 'running'), task('b', 'pending')])); // nothing changed: nothing printed
-  view.update(run('running', [task('a', 'succeeded', { filesChanged: 2, commit: 'abcdef1234567890', usage: coder }), task('b', 'running')]));
-  view.update(run('failed', [task('a', 'succeeded', { filesChanged: 2, commit: 'abcdef1234567890', usage: coder }), task('b', 'budget_exceeded', { usage: writer })]));
+  view.update(
+    run('running', [task('a', 'succeeded', { filesChanged: 2, commit: 'abcdef1234567890', usage: coder }), task('b', 'running')]),
+  );
+  view.update(
+    run('failed', [
+      task('a', 'succeeded', { filesChanged: 2, commit: 'abcdef1234567890', usage: coder }),
+      task('b', 'budget_exceeded', { usage: writer }),
+    ]),
+  );
   expect(o.text()).toBe(
     [
       'task a [agent-a] running',
@@ -64,7 +71,10 @@ test('plain lines: each change once, with tokens and cost, and the totals at the
 });
 
 test('the table: tokens, cost, last activity of running tasks, outcome of finished ones, totals', () => {
-  const report = run('running', [task('a', 'succeeded', { filesChanged: 3, commit: '0123456789abcdef', usage: coder, startedAt: 1_000, finishedAt: 3_500 }), task('b', 'running', { startedAt: 2_000 })]);
+  const report = run('running', [
+    task('a', 'succeeded', { filesChanged: 3, commit: '0123456789abcdef', usage: coder, startedAt: 1_000, finishedAt: 3_500 }),
+    task('b', 'running', { startedAt: 2_000 }),
+  ]);
   const text = renderTable(report, false, 6_000, new Map([['b', 'Editing src/app.ts']]));
   const rows = text.split('\n');
   expect(rows[1]).toMatch(/task\s*│\s*agent\s*│\s*status\s*│\s*elapsed\s*│\s*tokens\s*│\s*cost\s*│\s*last activity/);
@@ -78,7 +88,12 @@ test("an agent's text reaches the terminal without escape sequences or control c
   const o = plainOut();
   new ProgressView(o.out).update(run('failed', [task('a', 'failed', { error, note: 'moved\x1b[1A' })]));
   expect(o.text()).toBe('task a [agent-a] moved\ntask a [agent-a] failed: exit 1 fake: all tests passed next\n');
-  const table = renderTable(run('running', [task('a', 'failed', { error }), task('b', 'running')]), false, 6_000, new Map([['b', 'line\x1b[31m red\x9b2J']]));
+  const table = renderTable(
+    run('running', [task('a', 'failed', { error }), task('b', 'running')]),
+    false,
+    6_000,
+    new Map([['b', 'line\x1b[31m red\x9b2J']]),
+  );
   expect(table).not.toMatch(/[\x00-\x08\x0b-\x1f\x7f-\x9f]/);
   expect(table).toContain('exit 1 fake: all tests passed next');
   expect(table).toContain('line red');

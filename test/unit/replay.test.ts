@@ -9,7 +9,24 @@ import { HISTORIES_DIR } from '../support/record-history';
 const fixtures = readdirSync(HISTORIES_DIR).filter((f) => f.endsWith('.json'));
 
 test('there are recorded histories of completed, failed, conflicting, cancelled and resumed runs', () => {
-  expect(fixtures).toEqual(expect.arrayContaining(['completed.json', 'completed-v2.json', 'gateway-budget.json', 'task-failed.json', 'merge-conflict.json', 'cancelled.json', 'resumed.json', 'shared-workspace.json', 'approvals.json', 'graph-add.json', 'graph-proposals.json', 'conflict-resolved.json', 'conflict-unresolved.json', 'conflict-retried.json']));
+  expect(fixtures).toEqual(
+    expect.arrayContaining([
+      'completed.json',
+      'completed-v2.json',
+      'gateway-budget.json',
+      'task-failed.json',
+      'merge-conflict.json',
+      'cancelled.json',
+      'resumed.json',
+      'shared-workspace.json',
+      'approvals.json',
+      'graph-add.json',
+      'graph-proposals.json',
+      'conflict-resolved.json',
+      'conflict-unresolved.json',
+      'conflict-retried.json',
+    ]),
+  );
 });
 
 test.each(fixtures)('%s replays', async (file) => {

@@ -8,7 +8,18 @@ import type { RunReport } from '../../contract/run-types';
 
 const t0 = 1_000_000;
 const task = (id: string, status: string, after: string[], start?: number, end?: number) =>
-  ({ id, agent: `agent-${id}`, after, status, filesChanged: 1, insertions: 2, deletions: 0, files: [], startedAt: start === undefined ? undefined : t0 + start, finishedAt: end === undefined ? undefined : t0 + end }) as RunReport['tasks'][0];
+  ({
+    id,
+    agent: `agent-${id}`,
+    after,
+    status,
+    filesChanged: 1,
+    insertions: 2,
+    deletions: 0,
+    files: [],
+    startedAt: start === undefined ? undefined : t0 + start,
+    finishedAt: end === undefined ? undefined : t0 + end,
+  }) as RunReport['tasks'][0];
 
 const report: RunReport = {
   runId: 'r1',
@@ -30,7 +41,11 @@ test('graph, timeline and table', () => {
   expect(html.match(/<g class="node"/g)).toHaveLength(3);
   expect(html).toContain('data-task="b" data-status="failed"');
   expect(html.match(/class="edge"/g)).toHaveLength(2); // a→c, b→c
-  const bars = [...html.matchAll(/class="bar" data-task="(\w)" style="left:([\d.]+)%;width:([\d.]+)%/g)].map((m) => [m[1], Number(m[2]), Number(m[3])]);
+  const bars = [...html.matchAll(/class="bar" data-task="(\w)" style="left:([\d.]+)%;width:([\d.]+)%/g)].map((m) => [
+    m[1],
+    Number(m[2]),
+    Number(m[3]),
+  ]);
   expect(bars).toEqual([
     ['a', 0, 40],
     ['b', 10, 40],
@@ -76,7 +91,9 @@ describe("an agent's text", () => {
   const attacked: RunReport = {
     ...report,
     tasks: [{ ...report.tasks[1], error: `exit 1: ${hostile}\n| fake | row |` }],
-    proposals: [{ by: 'b', file: `![p](https://tracker.example/p.png)<b>.yaml`, tasks: [], status: 'refused', reason: `malformed: ${hostile}` }],
+    proposals: [
+      { by: 'b', file: `![p](https://tracker.example/p.png)<b>.yaml`, tasks: [], status: 'refused', reason: `malformed: ${hostile}` },
+    ],
     merge: { status: 'conflict', conflicts: [{ taskId: 'b', conflictsWith: ['a'], files: ['<script>x</script>.js'] }] },
     error: `task failed: b (${hostile})`,
   };

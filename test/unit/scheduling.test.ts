@@ -57,7 +57,10 @@ function stubActivities(behaviour: Record<string, Behaviour>) {
       return arg.branches;
     },
     async mergeTasks(arg) {
-      record('mergeTasks', arg.tasks.map((t) => t.taskId));
+      record(
+        'mergeTasks',
+        arg.tasks.map((t) => t.taskId),
+      );
       return { status: 'merged', conflicts: [], commit: 'merged' };
     },
     async evaluate(arg) {
@@ -81,13 +84,26 @@ function graph(tasks: Partial<TaskSpec>[], failFast = true): GraphSpec {
     repo: '/repo',
     baseBranch: 'main',
     failFast,
-    agents: { a: { name: 'a', harness: 'command', command: 'true', credentials: {}, readOnly: false, env: {}, limits: {}, allowHosts: [] } },
-    tasks: tasks.map((t) => ({ id: t.id!, agent: 'a', prompt: '', after: t.after ?? [], timeoutMs: 60_000, retry: { maximumAttempts: 1, initialIntervalMs: 100 } })),
+    agents: {
+      a: { name: 'a', harness: 'command', command: 'true', credentials: {}, readOnly: false, env: {}, limits: {}, allowHosts: [] },
+    },
+    tasks: tasks.map((t) => ({
+      id: t.id!,
+      agent: 'a',
+      prompt: '',
+      after: t.after ?? [],
+      timeoutMs: 60_000,
+      retry: { maximumAttempts: 1, initialIntervalMs: 100 },
+    })),
     evaluate: { command: 'true', timeoutMs: 60_000, limits: {} },
   };
 }
 
-async function run(g: GraphSpec, behaviour: Record<string, Behaviour>, during?: (runId: string, stub: ReturnType<typeof stubActivities>) => Promise<void>) {
+async function run(
+  g: GraphSpec,
+  behaviour: Record<string, Behaviour>,
+  during?: (runId: string, stub: ReturnType<typeof stubActivities>) => Promise<void>,
+) {
   const taskQueue = `sched-${randomUUID()}`;
   const stub = stubActivities(behaviour);
   const client = await testClient();
@@ -129,11 +145,14 @@ describe('runGraph scheduling (stubbed activities, real server)', () => {
   });
 
   test('a failed task fails the run, cancels the running task, skips its dependents, rolls back in reverse', async () => {
-    const { error, spans, calls, runId } = await run(graph([{ id: 'slow' }, { id: 'bad' }, { id: 'after', after: ['bad'] }, { id: 'done' }]), {
-      slow: { ms: 30_000 },
-      bad: { ms: 300, exitCode: 5 },
-      done: { ms: 10 },
-    });
+    const { error, spans, calls, runId } = await run(
+      graph([{ id: 'slow' }, { id: 'bad' }, { id: 'after', after: ['bad'] }, { id: 'done' }]),
+      {
+        slow: { ms: 30_000 },
+        bad: { ms: 300, exitCode: 5 },
+        done: { ms: 10 },
+      },
+    );
     expect(error).toBeInstanceOf(WorkflowFailedError);
     const report = reportOf(error);
     expect(Object.fromEntries(report.tasks.map((t) => [t.id, t.status]))).toEqual({
@@ -167,26 +186,33 @@ describe('runGraph scheduling (stubbed activities, real server)', () => {
 
   test('cancel: running agents are cancelled, the status query showed them running, compensations ran', async () => {
     let seen: RunReport | undefined;
-    const { error, spans, calls } = await run(graph([{ id: 'p' }, { id: 'q' }]), { p: { ms: 60_000 }, q: { ms: 60_000 } }, async (runId, { spans }) => {
-      const client = await testClient();
-      const handle = client.workflow.getHandle(runId);
-      for (let i = 0; i < 100 && !(spans.p && spans.q); i++) await new Promise((r) => setTimeout(r, 100));
-      seen = await handle.query(statusQuery);
-      await handle.cancel();
-      await client.connection.close();
-    });
+    const { error, spans, calls } = await run(
+      graph([{ id: 'p' }, { id: 'q' }]),
+      { p: { ms: 60_000 }, q: { ms: 60_000 } },
+      async (runId, { spans }) => {
+        const client = await testClient();
+        const handle = client.workflow.getHandle(runId);
+        for (let i = 0; i < 100 && !(spans.p && spans.q); i++) await new Promise((r) => setTimeout(r, 100));
+        seen = await handle.query(statusQuery);
+        await handle.cancel();
+        await client.connection.close();
+      },
+    );
     expect(seen!.tasks.map((t) => t.status)).toEqual(['running', 'running']);
     expect(error).toBeInstanceOf(WorkflowFailedError);
     expect(((error as WorkflowFailedError).cause as Error).name).toBe('CancelledFailure');
     expect(spans.p.cancelled && spans.q.cancelled).toBe(true);
-    expect(calls.filter((c) => c.name === 'removeWorkspace').map((c) => c.arg).sort()).toEqual(['p', 'q']);
+    expect(
+      calls
+        .filter((c) => c.name === 'removeWorkspace')
+        .map((c) => c.arg)
+        .sort(),
+    ).toEqual(['p', 'q']);
     expect(calls[calls.length - 1]).toMatchObject({ name: 'writeReport', arg: 'cancelled' });
   });
 
   test('the recorded history replays against the current workflow code', async () => {
     const { history, runId } = await run(graph([{ id: 'r1' }, { id: 'r2', after: ['r1'] }]), {});
-    await expect(
-      Worker.runReplayHistory({ workflowsPath: require.resolve('../../workflows') }, history, runId),
-    ).resolves.toBeUndefined();
+    await expect(Worker.runReplayHistory({ workflowsPath: require.resolve('../../workflows') }, history, runId)).resolves.toBeUndefined();
   });
 });

@@ -209,7 +209,9 @@ describe('parseGraph: YAML syntax errors', () => {
 
 describe('parseGraph: schema errors', () => {
   it('reports an unknown top-level key at its own line', () => {
-    const problems = problemsOf(yaml('name: g', 'repo: .', 'bogus: 1', 'agents:', '  a: { harness: command, command: "true" }', 'tasks:', '  - { id: t, agent: a }'));
+    const problems = problemsOf(
+      yaml('name: g', 'repo: .', 'bogus: 1', 'agents:', '  a: { harness: command, command: "true" }', 'tasks:', '  - { id: t, agent: a }'),
+    );
     expect(problems).toEqual([{ message: 'unknown key "bogus"', path: 'bogus', line: 3, column: 1 }]);
   });
 
@@ -242,7 +244,17 @@ describe('parseGraph: schema errors', () => {
 
   it('reports a value of the wrong type at the value', () => {
     const problems = problemsOf(
-      yaml('name: g', 'repo: .', 'agents:', '  a:', '    harness: command', '    command: "true"', '    readOnly: "yes"', 'tasks:', '  - { id: t, agent: a }'),
+      yaml(
+        'name: g',
+        'repo: .',
+        'agents:',
+        '  a:',
+        '    harness: command',
+        '    command: "true"',
+        '    readOnly: "yes"',
+        'tasks:',
+        '  - { id: t, agent: a }',
+      ),
     );
     expect(problems).toEqual([
       { message: 'Invalid input: expected boolean, received string', path: 'agents.a.readOnly', line: 7, column: 15 },
@@ -258,18 +270,24 @@ describe('parseGraph: schema errors', () => {
 
   it('reports a malformed duration', () => {
     const problems = problemsOf(withTasks('  - id: t', '    agent: a', '    timeout: 10 parsecs'));
-    expect(problems).toEqual([
-      { message: 'expected a duration such as 90s, 10m or 1h', path: 'tasks.0.timeout', line: 8, column: 14 },
-    ]);
+    expect(problems).toEqual([{ message: 'expected a duration such as 90s, 10m or 1h', path: 'tasks.0.timeout', line: 8, column: 14 }]);
   });
 
   it('reports a malformed size', () => {
     const problems = problemsOf(
-      yaml('name: g', 'repo: .', 'agents:', '  a:', '    harness: command', '    command: "true"', '    limits: { memory: lots }', 'tasks:', '  - { id: t, agent: a }'),
+      yaml(
+        'name: g',
+        'repo: .',
+        'agents:',
+        '  a:',
+        '    harness: command',
+        '    command: "true"',
+        '    limits: { memory: lots }',
+        'tasks:',
+        '  - { id: t, agent: a }',
+      ),
     );
-    expect(problems).toEqual([
-      { message: 'expected a size such as 512m or 2g', path: 'agents.a.limits.memory', line: 7, column: 23 },
-    ]);
+    expect(problems).toEqual([{ message: 'expected a size such as 512m or 2g', path: 'agents.a.limits.memory', line: 7, column: 23 }]);
   });
 
   it('refuses a credential written as the secret itself', () => {
@@ -299,15 +317,20 @@ describe('parseGraph: schema errors', () => {
 
   it('refuses an env: reference that is not a variable name', () => {
     const problems = problemsOf(
-      yaml('name: g', 'repo: .', 'agents:', '  a: { harness: command, command: "true", credentials: { anthropic: "env:1BAD" } }', 'tasks:', '  - { id: t, agent: a }'),
+      yaml(
+        'name: g',
+        'repo: .',
+        'agents:',
+        '  a: { harness: command, command: "true", credentials: { anthropic: "env:1BAD" } }',
+        'tasks:',
+        '  - { id: t, agent: a }',
+      ),
     );
     expect(problems.map((p) => [p.path, p.line])).toEqual([['agents.a.credentials.anthropic', 4]]);
   });
 
   it('refuses an unknown harness', () => {
-    const problems = problemsOf(
-      yaml('name: g', 'repo: .', 'agents:', '  a:', '    harness: copilot', 'tasks:', '  - { id: t, agent: a }'),
-    );
+    const problems = problemsOf(yaml('name: g', 'repo: .', 'agents:', '  a:', '    harness: copilot', 'tasks:', '  - { id: t, agent: a }'));
     expect(problems).toHaveLength(1);
     expect(problems[0]).toMatchObject({ path: 'agents.a.harness', line: 5, column: 14 });
     expect(problems[0].message).toContain('"command"');
@@ -318,7 +341,12 @@ describe('parseGraph: schema errors', () => {
     const problems = problemsOf(yaml('name: g', 'agents:', '  a: { harness: command, command: "true" }', 'tasks:', '  - id: t'));
     expect(problems).toEqual([
       { message: 'Invalid input: expected string, received undefined', path: 'tasks.0.agent', line: 5, column: 5 },
-      { message: 'a graph needs repo (a local repository) or remote (a git remote shared by several hosts)', path: 'repo', line: 1, column: 1 },
+      {
+        message: 'a graph needs repo (a local repository) or remote (a git remote shared by several hosts)',
+        path: 'repo',
+        line: 1,
+        column: 1,
+      },
     ]);
   });
 
@@ -344,9 +372,7 @@ describe('parseGraph: structure errors', () => {
 
   it('reports an unknown dependency', () => {
     const problems = problemsOf(withTasks('  - id: t', '    agent: a', '  - id: u', '    agent: a', '    after: [t, missing]'));
-    expect(problems).toEqual([
-      { message: 'unknown dependency "missing" of task "u"', path: 'tasks.1.after.1', line: 10, column: 16 },
-    ]);
+    expect(problems).toEqual([{ message: 'unknown dependency "missing" of task "u"', path: 'tasks.1.after.1', line: 10, column: 16 }]);
   });
 
   it('reports a task that depends on itself (and not as a cycle)', () => {
@@ -385,7 +411,10 @@ describe('parseGraph: structure errors', () => {
   });
 
   it('does not need a command for other harnesses', () => {
-    const { problems } = parseGraph(yaml('name: g', 'repo: .', 'agents:', '  a:', '    harness: claude-code', 'tasks:', '  - { id: t, agent: a }'), BASE);
+    const { problems } = parseGraph(
+      yaml('name: g', 'repo: .', 'agents:', '  a:', '    harness: claude-code', 'tasks:', '  - { id: t, agent: a }'),
+      BASE,
+    );
     expect(problems).toEqual([]);
   });
 

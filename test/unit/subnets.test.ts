@@ -85,8 +85,13 @@ describe('the range a worker is given', () => {
   });
 
   test('`agentvisor worker`: a bad --network-range or AGENTVISOR_NETWORK_RANGE is bad input (exit 2), nothing started', async () => {
-    await expect(runtimeFromFlags({ networkRange: '10.0.0.1/8' })).rejects.toMatchObject({ name: 'BadInputError', message: expect.stringMatching(/--network-range "10.0.0.1\/8" has host bits set/) });
-    await expect(runtimeFromFlags({ runtime: 'kubernetes', namespace: 'x', networkRange: '10.0.0.0/8' })).rejects.toThrow(/--network-range is for --runtime docker/);
+    await expect(runtimeFromFlags({ networkRange: '10.0.0.1/8' })).rejects.toMatchObject({
+      name: 'BadInputError',
+      message: expect.stringMatching(/--network-range "10.0.0.1\/8" has host bits set/),
+    });
+    await expect(runtimeFromFlags({ runtime: 'kubernetes', namespace: 'x', networkRange: '10.0.0.0/8' })).rejects.toThrow(
+      /--network-range is for --runtime docker/,
+    );
     process.env.AGENTVISOR_NETWORK_RANGE = '10.1.0.0/30';
     try {
       await expect(runtimeFromFlags({})).rejects.toThrow(/AGENTVISOR_NETWORK_RANGE "10.1.0.0\/30" is smaller than one agent's network/);
@@ -115,7 +120,13 @@ describe('the range a worker is given', () => {
 
 /** Docker's networks API as far as createNetwork uses it, with its answers (20.10) and some latency. */
 class FakeEngine {
-  networks: { Name: string; Labels: Record<string, string>; IPAM: { Config: { Subnet: string }[] }; Options?: Record<string, string>; Internal?: boolean }[] = [
+  networks: {
+    Name: string;
+    Labels: Record<string, string>;
+    IPAM: { Config: { Subnet: string }[] };
+    Options?: Record<string, string>;
+    Internal?: boolean;
+  }[] = [
     { Name: 'bridge', Labels: {}, IPAM: { Config: [{ Subnet: '172.17.0.0/16' }] } },
     { Name: 'none', Labels: {}, IPAM: { Config: [] } },
   ];
@@ -132,16 +143,31 @@ class FakeEngine {
     return answer;
   }
 
-  async createNetwork(o: { Name: string; Labels: Record<string, string>; Internal: boolean; IPAM?: { Config: { Subnet: string }[] }; Options?: Record<string, string> }) {
+  async createNetwork(o: {
+    Name: string;
+    Labels: Record<string, string>;
+    Internal: boolean;
+    IPAM?: { Config: { Subnet: string }[] };
+    Options?: Record<string, string>;
+  }) {
     this.creates++;
     await this.tick();
-    if (this.networks.some((n) => n.Name === o.Name)) throw Object.assign(new Error(`(HTTP code 409) unexpected - network with name ${o.Name} already exists`), { statusCode: 409 });
+    if (this.networks.some((n) => n.Name === o.Name))
+      throw Object.assign(new Error(`(HTTP code 409) unexpected - network with name ${o.Name} already exists`), { statusCode: 409 });
     const subnet = o.IPAM?.Config[0]?.Subnet ?? `172.${18 + this.networks.length}.0.0/16`;
     if (this.networks.some((n) => n.IPAM.Config.some((c) => overlaps(cidr(c.Subnet), cidr(subnet))))) {
       this.refusals++;
-      throw Object.assign(new Error('(HTTP code 403) unexpected - Pool overlaps with other one on this address space '), { statusCode: 403 });
+      throw Object.assign(new Error('(HTTP code 403) unexpected - Pool overlaps with other one on this address space '), {
+        statusCode: 403,
+      });
     }
-    this.networks.push({ Name: o.Name, Labels: o.Labels, Internal: o.Internal, Options: o.Options, IPAM: { Config: [{ Subnet: subnet }] } });
+    this.networks.push({
+      Name: o.Name,
+      Labels: o.Labels,
+      Internal: o.Internal,
+      Options: o.Options,
+      IPAM: { Config: [{ Subnet: subnet }] },
+    });
   }
 }
 
@@ -150,13 +176,18 @@ describe('creating agents’ networks', () => {
   beforeAll(() => jest.spyOn(process, 'emitWarning').mockImplementation(() => undefined));
   afterAll(() => jest.restoreAllMocks());
 
-  const subnetsOf = (engine: FakeEngine, prefix: string) => engine.networks.filter((n) => n.Name.startsWith(prefix)).map((n) => n.IPAM.Config[0].Subnet);
+  const subnetsOf = (engine: FakeEngine, prefix: string) =>
+    engine.networks.filter((n) => n.Name.startsWith(prefix)).map((n) => n.IPAM.Config[0].Subnet);
   const disjoint = (subnets: string[]) => subnets.every((a, i) => subnets.every((b, j) => i === j || !overlaps(cidr(a), cidr(b))));
 
   test('forty at once in one worker: forty /29s of its range, none refused', async () => {
     const engine = new FakeEngine();
     const runtime = new DockerRuntime(engine as unknown as Docker);
-    await Promise.all(Array.from({ length: 40 }, (_, i) => runtime.createNetwork(`agent-${i}.net`, { internal: true, labels: { 'org.agentvisor.run': 'r' } })));
+    await Promise.all(
+      Array.from({ length: 40 }, (_, i) =>
+        runtime.createNetwork(`agent-${i}.net`, { internal: true, labels: { 'org.agentvisor.run': 'r' } }),
+      ),
+    );
     const subnets = subnetsOf(engine, 'agent-');
     expect(subnets.length).toBe(40);
     expect(disjoint(subnets)).toBe(true);
@@ -164,7 +195,11 @@ describe('creating agents’ networks', () => {
     expect(engine.refusals).toBe(0);
     expect(runtime.claims.size).toBe(0); // nothing held once every listing under way is done
     const one = engine.networks.find((n) => n.Name === 'agent-0.net')!;
-    expect(one).toMatchObject({ Internal: true, Labels: { 'org.agentvisor.run': 'r' }, Options: { 'com.docker.network.bridge.inhibit_ipv4': 'true' } });
+    expect(one).toMatchObject({
+      Internal: true,
+      Labels: { 'org.agentvisor.run': 'r' },
+      Options: { 'com.docker.network.bridge.inhibit_ipv4': 'true' },
+    });
     expect(one.Options!['com.docker.network.bridge.name']).toMatch(/^avn[0-9a-f]{12}$/);
   });
 
@@ -208,7 +243,9 @@ describe('creating agents’ networks', () => {
       throw Object.assign(new Error('(HTTP code 500) server error - something else'), { statusCode: 500 });
     };
     const before = engine.creates;
-    await expect(new DockerRuntime(engine as unknown as Docker).createNetwork('four.net', { internal: true, labels: {} })).rejects.toThrow(/something else/);
+    await expect(new DockerRuntime(engine as unknown as Docker).createNetwork('four.net', { internal: true, labels: {} })).rejects.toThrow(
+      /something else/,
+    );
     expect(engine.creates - before).toBe(1);
   });
 

@@ -37,11 +37,17 @@ describe('markdownText', () => {
   });
 
   test('no links, images, emphasis, code, table cells or headings', () => {
-    expect(markdownText('[click](https://evil.example) ![x](https://tracker.example/p.png)')).toBe('\\[click\\]\\(https\\://evil.example\\) \\!\\[x\\]\\(https\\://tracker.example/p.png\\)');
-    expect(markdownText('**bold** _it_ `code` ~~gone~~ a|b # h \\')).toBe('\\*\\*bold\\*\\* \\_it\\_ \\`code\\` \\~\\~gone\\~\\~ a\\|b \\# h \\\\');
+    expect(markdownText('[click](https://evil.example) ![x](https://tracker.example/p.png)')).toBe(
+      '\\[click\\]\\(https\\://evil.example\\) \\!\\[x\\]\\(https\\://tracker.example/p.png\\)',
+    );
+    expect(markdownText('**bold** _it_ `code` ~~gone~~ a|b # h \\')).toBe(
+      '\\*\\*bold\\*\\* \\_it\\_ \\`code\\` \\~\\~gone\\~\\~ a\\|b \\# h \\\\',
+    );
     expect(markdownText('<https://evil.example>')).toBe('\\<https\\://evil.example\\>');
     // nor a bare link (GFM autolinks): the Temporal UI links neither
-    expect(markdownText('see http://evil.example or WWW.evil.example, at 10:30')).toBe('see http\\://evil.example or WWW\\.evil.example, at 10:30');
+    expect(markdownText('see http://evil.example or WWW.evil.example, at 10:30')).toBe(
+      'see http\\://evil.example or WWW\\.evil.example, at 10:30',
+    );
   });
 
   test('one line: newlines cannot start a row or a block; terminal sequences are gone', () => {
@@ -52,7 +58,9 @@ describe('markdownText', () => {
 
 describe('markdownLines', () => {
   test('keeps the lines; what would start a list, heading or rule is escaped', () => {
-    expect(markdownLines('Add multiply\n- item\n+ item\n1. first\n===\n> quote\n# title')).toBe('Add multiply  \n\\- item  \n\\+ item  \n1\\. first  \n\\===  \n\\> quote  \n\\# title');
+    expect(markdownLines('Add multiply\n- item\n+ item\n1. first\n===\n> quote\n# title')).toBe(
+      'Add multiply  \n\\- item  \n\\+ item  \n1\\. first  \n\\===  \n\\> quote  \n\\# title',
+    );
     expect(markdownText('1 files, +1 −0')).toBe('1 files, +1 −0');
   });
 });
