@@ -4,7 +4,7 @@ import * as path from 'node:path';
 
 /** What `agentvisor resume` and `agentvisor gc` need to find the run again, its history gone. */
 export const runFilePath = (artifactsDir: string) => path.join(artifactsDir, 'run.json');
-/** The run's final report (workflows/run-types.ts: RunReport). */
+/** The run's final report (contract/run-types.ts: RunReport). */
 export const reportPath = (artifactsDir: string) => path.join(artifactsDir, 'report.json');
 /** The finished work of the run's tasks, one line each (activities/ledger.ts); resume reads it. */
 export const ledgerPath = (artifactsDir: string) => path.join(artifactsDir, 'ledger.jsonl');

@@ -15,7 +15,7 @@ export const STEP_ACTIVITY: ActivityOptions = {
 
 /**
  * Compensations must finish even when the engine is slow; they are idempotent, so retry more. They
- * heartbeat (activities/remote.ts): a worker killed inside one is noticed in 10 s, not 2 minutes.
+ * heartbeat (activities/index.ts): a worker killed inside one is noticed in 10 s, not 2 minutes.
  */
 export const CLEANUP_ACTIVITY: ActivityOptions = {
   startToCloseTimeout: '2 minutes',

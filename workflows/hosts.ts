@@ -1,5 +1,5 @@
 // Work placed on hosts, for runs whose graph names a git remote. Temporal does the scheduling:
-// work reaches a host through a task queue (workflows/queues.ts). Work placed on a queue several
+// work reaches a host through a task queue (contract/queues.ts). Work placed on a queue several
 // hosts serve first claims a host (the worker that takes the claim answers with its own queue),
 // then every step of it runs there. A queue no worker takes work from within the placement's
 // `wait` (the activities' schedule-to-start timeout, which Temporal never retries) moves the work to
