@@ -18,6 +18,7 @@ import { KubernetesRuntime } from '../../runtimes/kubernetes';
 import { labelValue } from '../../runtimes/kubernetes/objects';
 import { ContainerCannotRun, LABEL_ROLE, LABEL_RUN, LABEL_TASK, type ContainerSpec } from '../../runtimes/runtime';
 import { createWorker } from '../../workers/worker';
+import { untilPolling } from '../support/temporal';
 import {
   clusterUnavailable,
   criLine,
@@ -372,7 +373,10 @@ tasks:
         overrides: { shutdownGraceTime: '1 second' },
       });
       try {
-        return await worker.runUntil(fn);
+        return await worker.runUntil(async () => {
+          await untilPolling(process.env.TEMPORAL_ADDRESS!);
+          return fn();
+        });
       } finally {
         await connection.close();
       }

@@ -9,7 +9,7 @@ import { DockerRuntime } from '../../runtimes/docker';
 import { containersOfRun, makeRepo, repoState, sh, writeGraph } from '../support/repo';
 import { devServerWithFile } from '../support/processes';
 import { freePort } from '../support/ports';
-import { runToEnd, withRealWorker } from '../support/temporal';
+import { runToEnd, untilPolling, withRealWorker } from '../support/temporal';
 import { createWorker } from '../../workers/worker';
 import { until } from '../support/wait';
 
@@ -34,6 +34,7 @@ tasks:
   });
   const running = worker.run();
   try {
+    await untilPolling(server.address);
     const started = await startRun(file, { config: cfg, worker: 'none', runId: 'restart-1' });
     await started.client.connection.close();
     await until('the first agent', async () => (await containersOfRun('restart-1')).length === 1);

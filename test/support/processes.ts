@@ -2,6 +2,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as path from 'node:path';
 import { devServerArgs, findTemporalCli, isListening } from '../../client/dev-server';
+import { buildId } from '../../workers/version';
+import { untilPolling } from './temporal';
 
 const BIN = path.join(__dirname, '..', '..', 'bin', 'agentvisor.js');
 
@@ -33,6 +35,8 @@ export async function spawnWorker(
     if (Date.now() > deadline || child.exitCode !== null) throw new Error(`worker did not start:\n${out}`);
     await new Promise((r) => setTimeout(r, 100));
   }
+  // running is not yet polling: a run started before the first poll would find no worker of its build
+  await untilPolling(env.TEMPORAL_ADDRESS!, env.AGENTVISOR_BUILD_ID || buildId());
   return {
     child,
     output: () => out,

@@ -4,6 +4,9 @@ import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker
 import { loadConfig } from '../../client/config';
 import { startRun, waitForRun, type StartOptions } from '../../client/api';
 import { createWorker } from '../../workers/worker';
+import { pollerBuilds } from '../../client/connection';
+import { buildId } from '../../workers/version';
+import { until } from './wait';
 import type { RunReport } from '../../contract/run-types';
 
 export async function testClient(): Promise<Client> {
@@ -19,7 +22,25 @@ export async function withRealWorker<T>(fn: () => Promise<T>): Promise<T> {
     overrides: { shutdownGraceTime: '1 second' },
   });
   try {
-    return await worker.runUntil(fn);
+    return await worker.runUntil(async () => {
+      await untilPolling(process.env.TEMPORAL_ADDRESS!);
+      return fn();
+    });
+  } finally {
+    await connection.close();
+  }
+}
+
+/**
+ * Until a worker of `build` (default: this one's) polls the server at `address`: a run started with `worker: 'none'`
+ * before then is refused (client/api.ts: startPinned), and a worker's first poll comes a moment
+ * after it starts running.
+ */
+export async function untilPolling(address: string, build = buildId()): Promise<void> {
+  const connection = await Connection.connect({ address });
+  try {
+    const client = new Client({ connection, namespace: 'default' });
+    await until(`a worker of build ${build} polling`, async () => (await pollerBuilds(client)).includes(build), 30_000);
   } finally {
     await connection.close();
   }
