@@ -9,7 +9,8 @@
 // (GATEWAY_PORT) listens on all its addresses; the control side (GATEWAY_CONTROL_PORT) listens
 // only on the address the gateway had when it started, on the egress network, where the worker
 // reaches it and agents cannot. One network per agent: agents of a run do not reach each other.
-import { createHmac, randomBytes } from 'node:crypto';
+import { createHash, createHmac, randomBytes } from 'node:crypto';
+import { ApplicationFailure } from '@temporalio/common';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
@@ -17,7 +18,15 @@ import type { GatewayConfigFile } from '../gateway/config';
 import { BASE_IMAGE } from '../images/constants';
 import { gatewayKeyPath } from '../paths/data-folder';
 import { cassettesDir, gatewayConfigDir } from '../paths/run-folder';
-import { LABEL_ROLE, LABEL_RUN, LABEL_SCOPE, LABEL_TASK, containerName, type ContainerRuntime } from '../runtimes/runtime';
+import {
+  LABEL_ROLE,
+  LABEL_RUN,
+  LABEL_SCOPE,
+  LABEL_TASK,
+  containerName,
+  type ContainerInfo,
+  type ContainerRuntime,
+} from '../runtimes/runtime';
 import type { GraphSpec } from '../graph/types';
 import { chownTree } from './sandbox-user';
 
@@ -31,6 +40,8 @@ export const runNetworkName = (runId: string) => `agentvisor-${runId}`.replace(/
 export const taskNetworkName = (runId: string, taskId: string) =>
   `${runNetworkName(runId)}-${taskId}.net`.replace(/[^a-zA-Z0-9_.-]/g, '_').slice(0, 250);
 const gatewayName = (runId: string) => containerName(runId, '_gateway');
+/** A hash of the configuration a gateway container was started with (no credential values in it). */
+const LABEL_GATEWAY_CONFIG = 'org.agentvisor.gateway-config';
 
 /**
  * Per-task tokens are derived from a key that never leaves the worker's data folder, so they need
@@ -134,8 +145,21 @@ export async function startGateway(opts: {
   const name = gatewayName(runId);
   const egress = process.env.AGENTVISOR_GATEWAY_EGRESS_NETWORK || 'bridge';
   // A gateway container that stopped is made again rather than started: started again, it would
-  // come up on the agents' networks too, and its eth0 might be one of them.
-  if (!['missing', 'running'].includes((await runtime.inspect(name)).state)) await runtime.remove(name);
+  // come up on the agents' networks too, and its eth0 might be one of them. A running one is this
+  // run's only if it runs this configuration (a retried start finds it so); one left by an earlier
+  // run of the same id, made with another worker's key, would refuse every token of this one.
+  const configHash = createHash('sha256').update(JSON.stringify(config)).digest('hex').slice(0, 16);
+  const existing = await runtime.inspect(name);
+  if (isForeign(existing, opts.scope)) {
+    throw ApplicationFailure.nonRetryable(
+      `the container ${name} belongs to a run of the same id on another Temporal server (${existing.labels[LABEL_SCOPE] ?? 'unknown'}); ` +
+        'run ids must be unique on one container engine: remove it or choose another run id',
+      'GatewayNameTaken',
+    );
+  }
+  if (existing.state !== 'missing' && (existing.state !== 'running' || existing.labels[LABEL_GATEWAY_CONFIG] !== configHash)) {
+    await runtime.remove(name);
+  }
   await runtime.start({
     name,
     image: BASE_IMAGE,
@@ -148,7 +172,7 @@ export async function startGateway(opts: {
       ...(mode !== 'live' ? [{ source: cassettes, target: '/cassettes', readOnly: mode === 'replay' }] : []),
     ],
     user: opts.user,
-    labels: { ...labels, [LABEL_TASK]: '_gateway', [LABEL_ROLE]: 'gateway' },
+    labels: { ...labels, [LABEL_TASK]: '_gateway', [LABEL_ROLE]: 'gateway', [LABEL_GATEWAY_CONFIG]: configHash },
     memoryBytes: 512 * 1024 ** 2,
     pids: 256,
     network: egress,
@@ -180,11 +204,18 @@ export async function startGateway(opts: {
 }
 
 export async function stopGateway(runtime: ContainerRuntime, runId: string, scope: string): Promise<void> {
-  await runtime.remove(gatewayName(runId));
+  // the gateway of another server's run of the same id (startGateway refused to take it) is not ours to stop
+  const foreign = isForeign(await runtime.inspect(gatewayName(runId)), scope);
+  if (!foreign) await runtime.remove(gatewayName(runId));
   // the agents' networks that are left (an agent that did not finish), and an older run's network
   const left = (await runtime.listNetworks?.({ [LABEL_RUN]: runId, [LABEL_SCOPE]: scope })) ?? [];
-  for (const name of new Set([...left.map((n) => n.name), runNetworkName(runId)])) await runtime.removeNetwork(name);
+  const names = new Set([...left.map((n) => n.name), ...(foreign ? [] : [runNetworkName(runId)])]);
+  for (const name of names) await runtime.removeNetwork(name);
 }
+
+/** A container of another server's run (another scope) that happens to have this run's id. */
+const isForeign = (c: ContainerInfo, scope: string) =>
+  c.state !== 'missing' && c.labels[LABEL_SCOPE] !== undefined && c.labels[LABEL_SCOPE] !== scope;
 
 /**
  * An agent's own network: internal, with the run's gateway on it under GATEWAY_ALIAS and nothing

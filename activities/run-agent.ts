@@ -201,9 +201,12 @@ export function agentActivities({ runtime, scope, user, owner, defaults, tokens 
       return { ...outcome, ...(overDisk ? { stoppedFor: DISK_LIMIT_EXCEEDED } : {}), logPath, result, usage };
     },
 
-    /** Compensation: every container of the run (or of one task), whatever state it is in. */
+    /**
+     * Compensation: every container of the run (or of one task), whatever state it is in; of this
+     * server's run only (another server's run may have the same id).
+     */
     async removeContainers(input: { runId: string; taskId?: string }): Promise<number> {
-      const labels: Record<string, string> = { [LABEL_RUN]: input.runId };
+      const labels: Record<string, string> = { [LABEL_RUN]: input.runId, [LABEL_SCOPE]: scope };
       if (input.taskId) labels[LABEL_TASK] = input.taskId;
       const found = await runtime.list(labels);
       await Promise.all(found.map((c) => runtime.remove(c.name)));
