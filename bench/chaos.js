@@ -27,7 +27,8 @@ const Docker = require('dockerode');
 
 const root = path.join(__dirname, '..');
 const { devServerArgs, findTemporalCli, isListening } = require(path.join(root, 'dist/client/dev-server'));
-const { loadConfig, runArtifactsDir } = require(path.join(root, 'dist/client/config'));
+const { loadConfig } = require(path.join(root, 'dist/client/config'));
+const { runArtifactsDir } = require(path.join(root, 'dist/paths/data-folder'));
 const { startRun, waitForRun } = require(path.join(root, 'dist/client/api'));
 const BIN = path.join(root, 'bin/agentvisor.js');
 const LABEL_RUN = 'org.agentvisor.run';
