@@ -12,6 +12,7 @@ import { startRun, waitForRun } from '../../client/api';
 import type { Client } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import { containerName } from '../../runtimes/runtime';
+import { expectCompletedWithTree } from '../support/run-result';
 import { containersOfRun, makeRepo, repoState, sh, writeGraph } from '../support/repo';
 import { dockerGate } from '../support/docker-gate';
 import { killedWorkers } from '../support/processes';
@@ -74,13 +75,8 @@ evaluate: { command: "test -f a.txt" }
     await restart('removeEvaluation');
 
     const report = await waitForRun(started.client, runId, cfg);
-    expect({ status: report.status, error: report.error }).toEqual({ status: 'completed', error: undefined });
-    expect(report.evaluation).toMatchObject({ passed: true });
-    expect(sh(repo, 'ls-tree', '-r', '--name-only', report.integrationBranch).trim().split('\n')).toEqual([
-      'README.md',
-      'a.txt',
-      'src/value.txt',
-    ]);
+    // completed, evaluated, and the merged tree exactly
+    expectCompletedWithTree(repo, report, ['README.md', 'a.txt', 'src/value.txt']);
     expect(sh(repo, 'log', '--merges', '--format=%s', report.integrationBranch).trim()).toBe('agentvisor: merge a');
 
     const recoveries = await recoveryTimes(started.client, [runId, `${runId}/a`], kills);

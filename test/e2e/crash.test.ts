@@ -6,6 +6,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { loadConfig } from '../../client/config';
 import { getRunReport, startRun, waitForRun } from '../../client/api';
+import { expectCompletedWithTree } from '../support/run-result';
 import { containersOfRun, makeRepo, repoState, sh, writeGraph } from '../support/repo';
 import { killedWorkers } from '../support/processes';
 import { recordStarts, until } from '../support/wait';
@@ -54,14 +55,8 @@ evaluate: { command: "sleep 6; test -f a.txt && test -f b.txt && echo eval-ok" }
     await restart('evaluation');
 
     const report = await waitForRun(started.client, runId, cfg);
-    expect({ status: report.status, error: report.error }).toEqual({ status: 'completed', error: undefined });
-    expect(report.evaluation).toMatchObject({ passed: true });
-    expect(sh(repo, 'ls-tree', '-r', '--name-only', report.integrationBranch).trim().split('\n')).toEqual([
-      'README.md',
-      'a.txt',
-      'b.txt',
-      'src/value.txt',
-    ]);
+    // completed, evaluated, and the merged tree exactly
+    expectCompletedWithTree(repo, report, ['README.md', 'a.txt', 'b.txt', 'src/value.txt']);
     // one commit per agent, one merge per task: nothing made twice
     expect(
       sh(repo, 'log', '--format=%an', report.integrationBranch)

@@ -10,6 +10,7 @@ import { loadConfig } from '../../client/config';
 import { startRun, waitForRun } from '../../client/api';
 import { containerName } from '../../runtimes/runtime';
 import { DockerRuntime } from '../../runtimes/docker';
+import { expectCompletedWithTree } from '../support/run-result';
 import { containersOfRun, makeRepo, sh, writeGraph } from '../support/repo';
 import { spawnWorker, type WorkerProcess } from '../support/processes';
 import { until } from '../support/wait';
@@ -67,14 +68,8 @@ evaluate: { command: "test -f a.txt && test -f b.txt" }
     );
     await restartDockerd();
     const report = await waitForRun(started.client, runId, cfg);
-    expect({ status: report.status, error: report.error }).toEqual({ status: 'completed', error: undefined });
-    expect(report.evaluation).toMatchObject({ passed: true });
-    expect(sh(repo, 'ls-tree', '-r', '--name-only', report.integrationBranch).trim().split('\n')).toEqual([
-      'README.md',
-      'a.txt',
-      'b.txt',
-      'src/value.txt',
-    ]);
+    // completed, evaluated, and the merged tree exactly
+    expectCompletedWithTree(repo, report, ['README.md', 'a.txt', 'b.txt', 'src/value.txt']);
     // one commit per agent: the dead containers' attempts left nothing
     expect(
       sh(repo, 'log', '--format=%an', report.integrationBranch)

@@ -12,6 +12,7 @@ import { startRun, waitForRun } from '../../client/api';
 import { isListening } from '../../client/dev-server';
 import { containerName } from '../../runtimes/runtime';
 import { DockerRuntime } from '../../runtimes/docker';
+import { expectCompletedWithTree } from '../support/run-result';
 import { containersOfRun, makeRepo, repoState, sh, writeGraph } from '../support/repo';
 import { devServerWithFile, spawnWorker, type WorkerProcess } from '../support/processes';
 import { freePort } from '../support/ports';
@@ -73,15 +74,8 @@ evaluate: { command: "sleep 6; test -f a.txt && test -f lib/b.txt && echo eval-o
     const client = await connect(cfg, { startServer: false });
     try {
       const report = await waitForRun(client, runId, cfg);
-      expect({ status: report.status, error: report.error }).toEqual({ status: 'completed', error: undefined });
-      expect(report.evaluation).toMatchObject({ passed: true });
-      // the merged tree, exactly
-      expect(sh(repo, 'ls-tree', '-r', '--name-only', report.integrationBranch).trim().split('\n')).toEqual([
-        'README.md',
-        'a.txt',
-        'lib/b.txt',
-        'src/value.txt',
-      ]);
+      // completed, evaluated, and the merged tree exactly
+      expectCompletedWithTree(repo, report, ['README.md', 'a.txt', 'lib/b.txt', 'src/value.txt']);
       // one commit per agent, one merge per task
       expect(
         sh(repo, 'log', '--format=%an', report.integrationBranch)
