@@ -1,5 +1,6 @@
 // Every timeout here is deliberate.
-import type { ActivityOptions } from '@temporalio/workflow';
+import { ActivityCancellationType, patched, proxyActivities, type ActivityOptions } from '@temporalio/workflow';
+import { CANCEL_WAITS_FOR_STEPS_PATCH } from './patches';
 import { DEFAULT_RETRY, type RetrySpec } from '../graph/types';
 
 /**
@@ -40,4 +41,29 @@ export function containerActivity(timeoutMs: number, retry: RetrySpec = DEFAULT_
       nonRetryableErrorTypes: ['DependencyConflict', 'BadTaskInput'],
     },
   };
+}
+
+/**
+ * Options for steps that make what a compensation undoes (branches, workspaces, containers): when
+ * the workflow cancels one, the workflow goes on once the step has ended (it saw the cancellation
+ * at a heartbeat, or finished, or its worker was found dead at the heartbeat timeout), so a
+ * compensation never runs beside it. Runs recorded before CANCEL_WAITS_FOR_STEPS_PATCH went on at once.
+ */
+export function settled(options: ActivityOptions): ActivityOptions {
+  return patched(CANCEL_WAITS_FOR_STEPS_PATCH)
+    ? { ...options, cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED }
+    : options;
+}
+
+/**
+ * Activities whose options are decided at each call, in the running workflow (where a patch can be
+ * asked), so that a workflow file can still name its activities once, at the top.
+ */
+export function proxyWith<A extends object>(options: () => ActivityOptions): A {
+  return new Proxy({} as A, {
+    get:
+      (_target, name) =>
+      (...args: unknown[]) =>
+        (proxyActivities<A>(options()) as Record<string | symbol, (...a: unknown[]) => Promise<unknown>>)[name](...args),
+  });
 }

@@ -7,7 +7,7 @@
 import { isCancellation, patched, proxyActivities, startChild } from '@temporalio/workflow';
 import type { RunActivities } from '../activities';
 import { DEFAULT_RETRY, DEFAULT_TASK_TIMEOUT_MS, type TaskSpec } from '../graph/types';
-import { CLEANUP_ACTIVITY, STEP_ACTIVITY, containerActivity } from './activity-options';
+import { CLEANUP_ACTIVITY, STEP_ACTIVITY, containerActivity, proxyWith, settled } from './activity-options';
 import { rootMessage } from './failure';
 import { CONFLICT_RESOLUTION_PATCH } from './patches';
 import { runTask } from './run-task';
@@ -23,7 +23,7 @@ import {
 } from '../contract/run-types';
 import type { Saga } from './saga';
 
-const steps = proxyActivities<RunActivities>(STEP_ACTIVITY);
+const steps = proxyWith<RunActivities>(() => settled(STEP_ACTIVITY));
 const cleanup = proxyActivities<RunActivities>(CLEANUP_ACTIVITY);
 
 export interface MergeContext {
@@ -118,7 +118,7 @@ async function handToResolver(ctx: MergeContext, c: MergeConflict): Promise<Conf
     timeoutMs: graph.merge?.resolverTimeoutMs ?? DEFAULT_TASK_TIMEOUT_MS,
     retry: DEFAULT_RETRY,
   };
-  const { runAgent } = proxyActivities<RunActivities>(containerActivity(task.timeoutMs, task.retry));
+  const { runAgent } = proxyActivities<RunActivities>(settled(containerActivity(task.timeoutMs, task.retry)));
   const outcome = await runAgent({
     runId,
     graphName: graph.name,

@@ -6,18 +6,18 @@
 // propose, which agents the proposed tasks may use, how many in all, how deep). A proposed task
 // waits at the approval gate of its agent, whatever the proposal says. Every proposal is recorded
 // with what became of it.
-import { ApplicationFailure, patched, proxyActivities } from '@temporalio/workflow';
+import { ApplicationFailure, patched } from '@temporalio/workflow';
 import type { RunActivities } from '../activities';
 import { checkAddedTasks } from '../graph/additions';
 import { MERGE_GATE } from '../graph/coordination-checks';
 import { topologicalOrder } from '../graph/dag';
 import type { ApprovalSpec, GraphSpec, TaskSpec } from '../graph/types';
-import { STEP_ACTIVITY } from './activity-options';
+import { STEP_ACTIVITY, proxyWith, settled } from './activity-options';
 import type { AddResult } from './messages';
 import { PROPOSAL_AGENTS_PATCH } from './patches';
 import { taskBranch, type ProposalReport, type RunReport } from '../contract/run-types';
 
-const { collectProposals } = proxyActivities<RunActivities>(STEP_ACTIVITY);
+const { collectProposals } = proxyWith<RunActivities>(() => settled(STEP_ACTIVITY));
 
 export class Growth {
   /** where each task stands in the chain of proposals: 0 for the graph's and added tasks */

@@ -7,7 +7,7 @@
 import { ApplicationFailure, TimeoutFailure, isCancellation, proxyActivities, type ActivityOptions } from '@temporalio/workflow';
 import type { RunActivities } from '../activities';
 import type { Placement } from '../graph/types';
-import { CLEANUP_ACTIVITY, STEP_ACTIVITY, containerActivity } from './activity-options';
+import { CLEANUP_ACTIVITY, STEP_ACTIVITY, containerActivity, settled } from './activity-options';
 import { describePlacement, placementQueues } from '../contract/queues';
 import type { EvaluationReport, MergeReport, RunInput, TaskInput, TaskResult } from '../contract/run-types';
 import type { TaskActivities } from './task-activities';
@@ -107,7 +107,7 @@ function hostActivities(input: TaskInput, queue: string | undefined, waitMs: num
       if (neverStarted(err)) gone = true;
       throw err;
     });
-  const steps = proxyActivities<RunActivities>(onQueue(STEP_ACTIVITY, queue, waitMs));
+  const steps = proxyActivities<RunActivities>(onQueue(settled(STEP_ACTIVITY), queue, waitMs));
   const hostCleanup = proxyActivities<RunActivities>(onQueue(CLEANUP_ACTIVITY, queue, waitMs));
   // the remote's branches can be deleted from any host: on the run's own queue
   const runCleanup = proxyActivities<RunActivities>(CLEANUP_ACTIVITY);
@@ -127,7 +127,7 @@ function hostActivities(input: TaskInput, queue: string | undefined, waitMs: num
       },
     },
     container: (timeoutMs, retry) => {
-      const { runAgent } = proxyActivities<RunActivities>(onQueue(containerActivity(timeoutMs, retry), queue, waitMs));
+      const { runAgent } = proxyActivities<RunActivities>(onQueue(settled(containerActivity(timeoutMs, retry)), queue, waitMs));
       return { runAgent: (a) => watch(runAgent(a)) };
     },
   };
@@ -139,7 +139,7 @@ type MergeInput = Parameters<RunActivities['mergeTasks']>[0];
 export async function mergeOnHost(graph: RunInput['graph'], args: MergeInput): Promise<MergeReport> {
   const p = graph.mergeRunsOn;
   const claimed = await claimHost(p, 'the merge');
-  const { mergeTasks } = proxyActivities<RunActivities>(onQueue(STEP_ACTIVITY, claimed.queue, p?.waitMs));
+  const { mergeTasks } = proxyActivities<RunActivities>(onQueue(settled(STEP_ACTIVITY), claimed.queue, p?.waitMs));
   return { ...(await mergeTasks({ ...args, remote: graph.remote })), host: claimed.host };
 }
 
@@ -149,7 +149,9 @@ type EvaluateInput = Parameters<RunActivities['evaluate']>[0];
 export async function evaluateOnHost(graph: RunInput['graph'], args: EvaluateInput, saga: Saga): Promise<EvaluationReport> {
   const p = args.evaluate.runsOn;
   const claimed = await claimHost(p, 'the evaluation');
-  const { evaluate } = proxyActivities<RunActivities>(onQueue(containerActivity(args.evaluate.timeoutMs), claimed.queue, p?.waitMs));
+  const { evaluate } = proxyActivities<RunActivities>(
+    onQueue(settled(containerActivity(args.evaluate.timeoutMs)), claimed.queue, p?.waitMs),
+  );
   const cleanup = proxyActivities<RunActivities>(onQueue(CLEANUP_ACTIVITY, claimed.queue, p?.waitMs));
   const where = { runId: args.runId, repo: args.repo, artifactsDir: args.artifactsDir, remote: graph.remote };
   saga.add('remove the evaluation', () => cleanup.removeEvaluation(where));

@@ -37,3 +37,10 @@ export const SEARCH_ATTRIBUTES_PATCH = 'search-attributes-v1';
 
 /** The run's total cost with its final status. (3a60b27, 2026-11-24) */
 export const COST_SEARCH_ATTRIBUTE_PATCH = 'cost-search-attribute-v1';
+
+/**
+ * A cancelled step (and agent container, and evaluation) ends for the workflow once it has ended,
+ * not at once: the compensations that follow never run beside it. (2026-12-04: a chaos run's
+ * commit landed after the rollback had deleted its task's branch, which stayed behind.)
+ */
+export const CANCEL_WAITS_FOR_STEPS_PATCH = 'cancel-waits-for-steps-v1';

@@ -16,7 +16,7 @@ import {
   startChild,
 } from '@temporalio/workflow';
 import type { RunActivities } from '../activities';
-import { CLEANUP_ACTIVITY, STEP_ACTIVITY, containerActivity } from './activity-options';
+import { CLEANUP_ACTIVITY, STEP_ACTIVITY, containerActivity, proxyWith, settled } from './activity-options';
 import { failureDetails, rootMessage } from './failure';
 import { runTask } from './run-task';
 import { evaluateOnHost, mergeOnHost } from './hosts';
@@ -54,7 +54,7 @@ import { runTotals } from '../contract/usage';
 import { detailsMarkdown } from './details';
 import { markdownLines } from '../contract/text-safety';
 
-const steps = proxyActivities<RunActivities>(STEP_ACTIVITY);
+const steps = proxyWith<RunActivities>(() => settled(STEP_ACTIVITY));
 const cleanup = proxyActivities<RunActivities>(CLEANUP_ACTIVITY);
 
 export async function runGraph(input: RunInput): Promise<RunReport> {
@@ -160,7 +160,7 @@ export async function runGraph(input: RunInput): Promise<RunReport> {
     }
 
     if (graph.evaluate) {
-      const { evaluate } = proxyActivities<RunActivities>(containerActivity(graph.evaluate.timeoutMs));
+      const { evaluate } = proxyActivities<RunActivities>(settled(containerActivity(graph.evaluate.timeoutMs)));
       // a run with a remote evaluates on a host of its placement (which also removes it there)
       const onHost = graph.remote && patched(HOSTS_PATCH);
       if (!onHost) saga.add('remove the evaluation', () => cleanup.removeEvaluation({ runId, repo: graph.repo, artifactsDir }));

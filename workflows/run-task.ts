@@ -5,19 +5,19 @@ import { ApplicationFailure, CancellationScope, isCancellation, patched, proxyAc
 import type { RunActivities } from '../activities';
 import { runTaskOnHost } from './hosts';
 import { HOSTS_PATCH } from './patches';
-import { CLEANUP_ACTIVITY, STEP_ACTIVITY, containerActivity } from './activity-options';
+import { CLEANUP_ACTIVITY, STEP_ACTIVITY, containerActivity, proxyWith, settled } from './activity-options';
 import { taskBranch, type TaskInput, type TaskResult } from '../contract/run-types';
 import { rootMessage } from './failure';
 import { Saga } from './saga';
 import type { TaskActivities } from './task-activities';
 
-const steps = proxyActivities<RunActivities>(STEP_ACTIVITY);
+const steps = proxyWith<RunActivities>(() => settled(STEP_ACTIVITY));
 const cleanup = proxyActivities<RunActivities>(CLEANUP_ACTIVITY);
 
 const RUN_QUEUE: TaskActivities = {
   steps,
   cleanup,
-  container: (timeoutMs, retry) => proxyActivities<RunActivities>(containerActivity(timeoutMs, retry)),
+  container: (timeoutMs, retry) => proxyActivities<RunActivities>(settled(containerActivity(timeoutMs, retry))),
 };
 
 export async function runTask(input: TaskInput): Promise<TaskResult> {
