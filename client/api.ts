@@ -317,8 +317,18 @@ export async function waitForRun(client: Client, runId: string, cfg?: ClientConf
   return getRunReport(client, runId, cfg);
 }
 
+/** Asks the run to cancel; a run that is over, or not there, is bad input (the server would accept the request and do nothing). */
 export async function cancelRun(client: Client, runId: string): Promise<void> {
-  await client.workflow.getHandle(runId).cancel();
+  const handle = client.workflow.getHandle(runId);
+  let status: string;
+  try {
+    status = (await handle.describe()).status.name;
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) throw new BadInputError([{ message: `no run with id "${runId}"` }]);
+    throw err;
+  }
+  if (status !== 'RUNNING') throw new BadInputError([{ message: `run "${runId}" is ${status.toLowerCase()}, not running` }]);
+  await handle.cancel();
 }
 
 export interface RunSummary {

@@ -347,8 +347,9 @@ tasks:
   }
 });
 
-test('status --exit-status of a completed run and of a task: 0', async () => {
+test('status --exit-status of a completed run and of a task: 0; cancel of a completed run: exit 2', async () => {
   expect((await cli('status', RUN, '--exit-status')).code).toBe(0);
+  expect(await cli('cancel', RUN)).toMatchObject({ code: 2, stdout: '', stderr: `error: run "${RUN}" is completed, not running\n` });
   const task = await cli('status', `${RUN}/two`, '--json', '--exit-status');
   expect(task.code).toBe(0);
   expect(JSON.parse(task.stdout)).toMatchObject({ id: 'two', status: 'succeeded' });
