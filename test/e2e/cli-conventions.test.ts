@@ -7,6 +7,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { cli } from '../support/cli';
+import { makeRepo, writeGraph } from '../support/repo';
 
 const ROOT = path.join(__dirname, '..', '..');
 
@@ -106,6 +107,21 @@ describe('shell completion', () => {
     }
     expect((await cli('completion', 'tcsh')).code).toBe(2);
   });
+});
+
+test('validate --json: the graph it checked', async () => {
+  const file = writeGraph(`
+name: conv-valid
+repo: ${makeRepo()}
+agents:
+  w: { harness: command, command: "true" }
+tasks:
+  - { id: a, agent: w }
+  - { id: b, agent: w, after: [a] }
+`);
+  const r = await cli('validate', file, '--json');
+  expect(r.code).toBe(0);
+  expect(JSON.parse(r.stdout)).toEqual({ file, ok: true, graph: 'conv-valid', tasks: ['a', 'b'] });
 });
 
 test('refused option values: exit 2, naming the option', async () => {
