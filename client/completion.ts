@@ -12,6 +12,8 @@ interface Node {
   subcommands: Node[];
   /** its arguments include a file (run FILE, add RUN FILE, validate FILE) */
   takesFile: boolean;
+  /** its first argument is a run id: completed from the run folders of AGENTVISOR_HOME */
+  takesRun: boolean;
 }
 
 function nodeOf(cmd: Command): Node {
@@ -30,6 +32,7 @@ function nodeOf(cmd: Command): Node {
     options,
     subcommands: cmd.commands.filter((c) => c.name() !== 'help').map(nodeOf),
     takesFile: args.some((a) => a === 'file' || a === 'dir'),
+    takesRun: args[0] === 'run',
   };
 }
 
@@ -44,6 +47,12 @@ export function completionScript(program: Command, shell: Shell): string {
 }
 
 const words = (xs: string[]) => xs.join(' ');
+
+/** The run ids of this machine, for bash and zsh: the folders of the data folder's runs/ (paths/data-folder.ts). */
+const RUNS_SH = `RUNS_FN() {
+  local dir="\${AGENTVISOR_HOME:-$HOME/.agentvisor}/runs"
+  [[ -d "$dir" ]] && command ls -1 "$dir" 2>/dev/null
+}`;
 
 /** The lines that complete the words after `node` (its options, their values, its subcommands). */
 function bashBody(node: Node, indent: string): string[] {
@@ -61,6 +70,7 @@ function bashBody(node: Node, indent: string): string[] {
     ...(valueOpts.length ? [`  ${valueOpts.join('|')}) COMPREPLY=(); compopt +o default 2>/dev/null; return ;;`] : []),
     `esac`,
     `COMPREPLY=($(compgen -W "${opts} ${subs}" -- "$cur"))`,
+    ...(node.takesRun ? [`[[ -z "$sub" && "$cur" != -* ]] && COMPREPLY+=($(compgen -W "$(_agentvisor_runs)" -- "$cur"))`] : []),
     ...(node.takesFile ? [`[[ "$cur" != -* ]] && COMPREPLY+=($(compgen -f -- "$cur"))`] : []),
   ].map((l) => indent + l);
 }
@@ -80,6 +90,7 @@ function bashScript(root: Node): string {
     return [`    ${c.name})`, ...body, `      ;;`].join('\n');
   });
   return `# agentvisor completion for bash: eval "$(agentvisor completion bash)" (e.g. in ~/.bashrc)
+${RUNS_SH.replace('RUNS_FN', '_agentvisor_runs')}
 _agentvisor() {
   local cur="\${COMP_WORDS[COMP_CWORD]}" prev="\${COMP_WORDS[COMP_CWORD-1]}" cmd="" sub="" i
   # the command and (for images) its subcommand: the first words that are not options
@@ -123,13 +134,19 @@ function zshScript(root: Node): string {
       ...(subs.length
         ? [`      local -a subs; subs=(${subs.join(' ')})`, `      (( CURRENT == 2 )) && { _describe 'subcommand' subs; return }`]
         : []),
-      `      _arguments -s ${c.options.map(specOf).join(' ')} ${c.takesFile ? "'*:file:_files'" : "'*::argument:'"}`,
+      `      _arguments -s ${c.options.map(specOf).join(' ')}${c.takesRun ? " '1:run:_agentvisor_run_ids'" : ''} ${c.takesFile ? "'*:file:_files'" : "'*::argument:'"}`,
       `      ;;`,
     ].join('\n');
   });
   const commands = root.subcommands.map((c) => `'${zshText(c.name)}:${zshText(c.description)}'`);
   return `#compdef agentvisor
 # agentvisor completion for zsh: agentvisor completion zsh > "\${fpath[1]}/_agentvisor" (or eval it after compinit)
+${RUNS_SH.replace('RUNS_FN', '_agentvisor_runs')}
+_agentvisor_run_ids() {
+  local -a runs
+  runs=(\${(f)"$(_agentvisor_runs)"})
+  compadd -a runs
+}
 _agentvisor() {
   local -a commands
   commands=(${commands.join(' ')})
@@ -154,6 +171,11 @@ const fishText = (s: string) => `'${s.replace(/\\/g, '\\\\').replace(/'/g, "\\'"
 function fishScript(root: Node): string {
   const lines = [
     '# agentvisor completion for fish: agentvisor completion fish > ~/.config/fish/completions/agentvisor.fish',
+    'function __agentvisor_runs',
+    '  set -l home $AGENTVISOR_HOME',
+    '  test -n "$home"; or set home $HOME/.agentvisor',
+    '  test -d $home/runs; and command ls -1 $home/runs',
+    'end',
     'complete -c agentvisor -f',
   ];
   for (const o of root.options) lines.push(fishOption('__fish_use_subcommand', o));
@@ -162,6 +184,7 @@ function fishScript(root: Node): string {
     const seen = `'__fish_seen_subcommand_from ${c.name}'`;
     for (const o of c.options) lines.push(fishOption(seen, o));
     for (const s of c.subcommands) lines.push(`complete -c agentvisor -n ${seen} -a ${s.name} -d ${fishText(s.description)}`);
+    if (c.takesRun) lines.push(`complete -c agentvisor -n ${seen} -a '(__agentvisor_runs)' -d run`);
     if (c.takesFile) lines.push(`complete -c agentvisor -n ${seen} -F`);
   }
   return lines.join('\n') + '\n';

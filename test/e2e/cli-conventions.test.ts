@@ -3,7 +3,7 @@
 // a real bash; zsh and fish parse theirs), refused option values, and a
 // connection error that names the address and says how to start a server.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { cli } from '../support/cli';
@@ -55,6 +55,10 @@ test('--version: the package version and the build id', async () => {
 });
 
 describe('shell completion', () => {
+  // run ids complete from the run folders of the data folder
+  const home = mkdtempSync(path.join(os.tmpdir(), 'agentvisor-conv-home-'));
+  for (const id of ['abc-1', 'abd-2']) mkdirSync(path.join(home, 'runs', id), { recursive: true });
+
   /** What bash completes for the words typed so far (the last one is being typed). */
   const complete = (script: string, ...words: string[]) =>
     execFileSync(
@@ -65,7 +69,7 @@ describe('shell completion', () => {
         'bash',
         ...words,
       ],
-      { encoding: 'utf8' },
+      { encoding: 'utf8', env: { ...process.env, AGENTVISOR_HOME: home } },
     )
       .split('\n')
       .filter(Boolean)
@@ -84,6 +88,8 @@ describe('shell completion', () => {
     expect(complete(r.stdout, 'images', 'build', '--mode', 'o')).toEqual(['offline']);
     expect(complete(r.stdout, 'ls', '--status', 'a')).toEqual(['awaiting_approval']);
     expect(complete(r.stdout, 'ls', '--graph', 'x')).toEqual([]);
+    expect(complete(r.stdout, 'diff', 'ab')).toEqual(['abc-1', 'abd-2']);
+    expect(complete(r.stdout, 'rm', 'abc')).toEqual(['abc-1']);
   });
 
   test('zsh and fish: every command, and each script parses in its shell', async () => {
@@ -98,6 +104,12 @@ describe('shell completion', () => {
       expect(fish).toContain(`-n __fish_use_subcommand -a ${c} -d`);
     }
     expect(fish).toContain("complete -c agentvisor -n '__fish_seen_subcommand_from rm' -l dry-run");
+    // fish completes as it would for a user typing it
+    const fishSays = (line: string) =>
+      execFileSync('fish', ['-c', `${fish}\ncomplete -C '${line}'`], { encoding: 'utf8', env: { ...process.env, AGENTVISOR_HOME: home } });
+    expect(fishSays('agentvisor di')).toMatch(/^diff\t/);
+    expect(fishSays('agentvisor rm --d')).toMatch(/^--dry-run\t/);
+    expect(fishSays('agentvisor diff ab').split('\n').filter(Boolean)).toEqual(['abc-1\trun', 'abd-2\trun']);
     for (const [shell, script] of [
       ['zsh', zsh],
       ['fish', fish],
