@@ -280,9 +280,14 @@ tasks:
     expect(existsSync(folder)).toBe(true);
     sh(other, 'switch', '-q', 'main');
 
+    // several runs at once: all are checked first, so one that is not found keeps the other from going
+    const both = await cli('rm', OTHER, RUN.replace('one', 'gated-none'));
+    expect(both.code).toBe(2);
+    expect(existsSync(folder)).toBe(true);
+
     const rm = await cli('rm', OTHER, '--json');
     expect(rm.code).toBe(0);
-    expect(JSON.parse(rm.stdout)).toMatchObject({ runId: OTHER, dryRun: false, folder });
+    expect(JSON.parse(rm.stdout)).toMatchObject([{ runId: OTHER, dryRun: false, folder }]);
     expect(sh(other, 'for-each-ref', '--format=%(refname)', 'refs/heads/')).toBe('refs/heads/main\n');
     expect(existsSync(folder)).toBe(false);
     const client = await testClient();
