@@ -32,7 +32,7 @@ function nodeOf(cmd: Command): Node {
     options,
     subcommands: cmd.commands.filter((c) => c.name() !== 'help').map(nodeOf),
     takesFile: args.some((a) => a === 'file' || a === 'dir'),
-    takesRun: args[0] === 'run',
+    takesRun: args[0] === 'run' || args[0] === 'runs',
   };
 }
 
@@ -127,14 +127,19 @@ function zshScript(root: Node): string {
     const names = o.flags.length > 1 ? `'(${o.flags.join(' ')})'{${o.flags.join(',')}}'` : `'${o.flags[0]}`;
     return `${names}[${zshText(o.description)}]${value}'`;
   };
+  const argumentsOf = (n: Node) =>
+    `_arguments -s ${n.options.map(specOf).join(' ')}${n.takesRun ? " '1:run:_agentvisor_run_ids'" : ''} ${n.takesFile ? "'*:file:_files'" : "'*::argument:'"}`;
   const cases = root.subcommands.map((c) => {
+    if (!c.subcommands.length) return [`    ${c.name})`, `      ${argumentsOf(c)}`, `      ;;`].join('\n');
     const subs = c.subcommands.map((s) => `'${zshText(s.name)}:${zshText(s.description)}'`);
     return [
       `    ${c.name})`,
-      ...(subs.length
-        ? [`      local -a subs; subs=(${subs.join(' ')})`, `      (( CURRENT == 2 )) && { _describe 'subcommand' subs; return }`]
-        : []),
-      `      _arguments -s ${c.options.map(specOf).join(' ')}${c.takesRun ? " '1:run:_agentvisor_run_ids'" : ''} ${c.takesFile ? "'*:file:_files'" : "'*::argument:'"}`,
+      `      local -a subs; subs=(${subs.join(' ')})`,
+      `      (( CURRENT == 2 )) && { _describe 'subcommand' subs; return }`,
+      `      case $words[2] in`,
+      ...c.subcommands.map((sub) => `        ${sub.name}) shift words; (( CURRENT-- )); ${argumentsOf(sub)} ;;`),
+      `        *) ${argumentsOf(c)} ;;`,
+      `      esac`,
       `      ;;`,
     ].join('\n');
   });

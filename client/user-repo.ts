@@ -27,8 +27,11 @@ export function gitInUserRepo(repo: string, args: string[], extraConfig: string[
   const config = [`safe.directory=${path.resolve(repo)}`, ...extraConfig].flatMap((c) => ['-c', c]);
   return new Promise((resolve) => {
     execFile('git', [...config, ...args], { cwd: repo, maxBuffer: 1024 ** 3, encoding: 'utf8' }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code as number) : 128) : 0;
-      resolve({ code, stdout, stderr: stderr || (err && code === 128 && !stderr ? err.message : '') });
+      // err.code: git's exit code, or a string when git could not run at all (ENOENT: no git, no such folder)
+      const exitCode = (err as { code?: unknown } | null)?.code;
+      if (!err) resolve({ code: 0, stdout, stderr });
+      else if (typeof exitCode === 'number') resolve({ code: exitCode, stdout, stderr });
+      else resolve({ code: 128, stdout, stderr: stderr || err.message });
     });
   });
 }

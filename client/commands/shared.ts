@@ -41,6 +41,13 @@ export function positiveInteger(value: string): number {
   return Number(value);
 }
 
+/** A TCP port for an option (1 to 65535). */
+export function tcpPort(value: string): number {
+  const n = /^[0-9]+$/.test(value.trim()) ? Number(value) : NaN;
+  if (!(n >= 1 && n <= 65535)) throw new InvalidArgumentError('Expected a port number from 1 to 65535.');
+  return n;
+}
+
 /**
  * The run a command names (an id, a unique prefix of one), with a connection to Temporal: not
  * found and ambiguous are bad input (exit 2) for every command alike.

@@ -140,6 +140,12 @@ test('refused option values: exit 2, naming the option', async () => {
   const limit = await cli('ls', '--limit', '0');
   expect(limit).toMatchObject({ code: 2, stdout: '' });
   expect(limit.stderr).toContain("option '--limit <n>' argument '0' is invalid. Expected a positive whole number.");
+  const port = await cli('server', '--port', 'abc');
+  expect(port).toMatchObject({ code: 2, stdout: '' });
+  expect(port.stderr).toBe("error: option '--port <port>' argument 'abc' is invalid. Expected a port number from 1 to 65535.\n");
+  const retention = await cli('server', '--retention', '3weeks');
+  expect(retention).toMatchObject({ code: 2, stdout: '' });
+  expect(retention.stderr).toContain('retention must look like 30d or 720h, not "3weeks"');
   const status = await cli('ls', '--status', 'sleeping');
   expect(status.code).toBe(2);
   expect(status.stderr).toContain(

@@ -244,6 +244,11 @@ tasks:
       ['GRAPH', 'res-cli'],
     ])
       expect(row.indexOf(` ${value}`) + 1).toBe(head.indexOf(word));
+    // the status in its colour where colours are asked for, and plain text with NO_COLOR
+    expect((await cliEnv({ FORCE_COLOR: '1', NO_COLOR: undefined }, 'ls', '--graph', 'res-cli')).stdout).toContain(`${ESC}32mcompleted`);
+    const plain = (await cliEnv({ FORCE_COLOR: '1', NO_COLOR: '1' }, 'ls', '--graph', 'res-cli')).stdout;
+    expect(plain).not.toContain(ESC);
+    expect(plain).toContain(`${RUN}  completed  res-cli`);
     const bad = await cli('ls', '--limit', 'abc');
     expect(bad).toMatchObject({ code: 2, stdout: '' });
     expect(bad.stderr).toContain("option '--limit <n>' argument 'abc' is invalid");
