@@ -1,5 +1,5 @@
 // The TypeScript API: what the CLI does, for scripts.
-import { WorkflowFailedError, WorkflowNotFoundError, type Client, type WorkflowHandle } from '@temporalio/client';
+import { WorkflowNotFoundError, type Client, type WorkflowHandle } from '@temporalio/client';
 import type Docker from 'dockerode';
 import { randomBytes } from 'node:crypto';
 import { spawn } from 'node:child_process';
@@ -10,11 +10,12 @@ import { BadInputError, type Problem } from '../graph/problems';
 import { SAFE_ID } from '../graph/graph-checks';
 import type { GraphSpec } from '../graph/types';
 import { TASK_QUEUE, type RunInput, type RunReport } from '../contract/run-types';
-import { runGraph, statusQuery } from '../workflows';
+import { runGraph } from '../workflows';
 import { loadConfig, runUiLink, type ClientConfig } from './config';
 import { runArtifactsDir, workerLogPath } from '../paths/data-folder';
 import { ledgerPath, reportPath, runFilePath } from '../paths/run-folder';
 import { connect, hasPollers, pollerBuilds } from './connection';
+import { getRunReport } from './run-state';
 import { allImagesPresent } from './image-presence';
 import { checkAgents, checkGateway, checkImages, checkRepository, imagesOf } from './preflight';
 import { registerSearchAttributes } from './setup';
@@ -306,33 +307,6 @@ export async function startInProcessWorker(cfg: ClientConfig, log?: (line: strin
   };
 }
 
-/** The run's report: live while it runs (a query), final once it is over. */
-export async function getRunReport(client: Client, runId: string, cfg: ClientConfig = loadConfig()): Promise<RunReport> {
-  const handle = client.workflow.getHandle(runId);
-  let description;
-  try {
-    description = await handle.describe();
-  } catch (err) {
-    if (err instanceof WorkflowNotFoundError) throw new BadInputError([{ message: `no run with id "${runId}"` }]);
-    throw err;
-  }
-  const status = description.status.name;
-  if (status === 'COMPLETED') return (await handle.result()) as RunReport;
-  if (status === 'FAILED') {
-    try {
-      await handle.result();
-    } catch (err) {
-      const report = err instanceof WorkflowFailedError ? (err.cause as { details?: unknown[] })?.details?.[0] : undefined;
-      if (report) return report as RunReport;
-    }
-  }
-  if (status === 'RUNNING') return handle.query(statusQuery);
-  const artifactsDir = (description.memo?.artifactsDir as string) ?? runArtifactsDir(cfg.dataDir, runId);
-  const file = reportPath(artifactsDir);
-  if (existsSync(file)) return JSON.parse(readFileSync(file, 'utf8')) as RunReport;
-  throw new Error(`run ${runId} is ${status.toLowerCase()} and left no report`);
-}
-
 /** Waits for the run to end and returns its final report (failed runs too). */
 export async function waitForRun(client: Client, runId: string, cfg?: ClientConfig): Promise<RunReport> {
   try {
@@ -343,12 +317,23 @@ export async function waitForRun(client: Client, runId: string, cfg?: ClientConf
   return getRunReport(client, runId, cfg);
 }
 
+/** Asks the run to cancel; a run that is over, or not there, is bad input (the server would accept the request and do nothing). */
 export async function cancelRun(client: Client, runId: string): Promise<void> {
-  await client.workflow.getHandle(runId).cancel();
+  const handle = client.workflow.getHandle(runId);
+  let status: string;
+  try {
+    status = (await handle.describe()).status.name;
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) throw new BadInputError([{ message: `no run with id "${runId}"` }]);
+    throw err;
+  }
+  if (status !== 'RUNNING') throw new BadInputError([{ message: `run "${runId}" is ${status.toLowerCase()}, not running` }]);
+  await handle.cancel();
 }
 
 export interface RunSummary {
   runId: string;
+  /** as `status` says it: running, awaiting_approval, completed, failed, cancelled (or terminated, timed_out) */
   status: string;
   graphName?: string;
   startTime?: Date;
@@ -363,31 +348,44 @@ export interface ListFilter {
   limit?: number;
 }
 
-const EXECUTION_STATUS: Record<string, string> = {
+/** The statuses `ls --status` takes, as `status` shows them, and the execution status each is found by. */
+export const LIST_STATUSES: Record<string, string> = {
   running: 'Running',
+  awaiting_approval: 'Running',
   completed: 'Completed',
   failed: 'Failed',
   cancelled: 'Canceled',
-  canceled: 'Canceled',
   terminated: 'Terminated',
   timed_out: 'TimedOut',
 };
 
+/** A run's status as `status` shows it: a running run waiting at a gate is awaiting_approval (its search attribute says so). */
+function shownStatus(executionStatus: string, agentvisorStatus: string | undefined): string {
+  if (executionStatus === 'RUNNING') return agentvisorStatus === 'awaiting_approval' ? 'awaiting_approval' : 'running';
+  if (executionStatus === 'CANCELLED') return 'cancelled';
+  return executionStatus.toLowerCase();
+}
+
 /** Runs, newest first; filters by status and graph name (the graph filter needs the search attributes). */
 export async function listRuns(client: Client, filter: ListFilter = {}): Promise<RunSummary[]> {
   const clauses = [`WorkflowType = 'runGraph'`];
-  if (filter.status) {
-    const status = EXECUTION_STATUS[filter.status.toLowerCase()];
+  const wanted = filter.status?.toLowerCase().replace('canceled', 'cancelled');
+  if (wanted !== undefined) {
+    const status = LIST_STATUSES[wanted];
     if (!status)
-      throw new BadInputError([{ message: `unknown status "${filter.status}" (one of ${Object.keys(EXECUTION_STATUS).join(', ')})` }]);
+      throw new BadInputError([{ message: `unknown status "${filter.status}" (one of ${Object.keys(LIST_STATUSES).join(', ')})` }]);
     clauses.push(`ExecutionStatus = '${status}'`);
   }
   if (filter.graph) clauses.push(`${SA.GRAPH.name} = '${filter.graph.replace(/'/g, "''")}'`);
   const runs: RunSummary[] = [];
   for await (const wf of client.workflow.list({ query: clauses.join(' AND ') })) {
+    const status = shownStatus(wf.status.name, wf.typedSearchAttributes.get(SA.STATUS));
+    // running and awaiting_approval are one execution status: told apart here, not in the query,
+    // so that a namespace without the search attributes still lists them
+    if (wanted && status !== wanted) continue;
     runs.push({
       runId: wf.workflowId,
-      status: wf.status.name.toLowerCase(),
+      status,
       graphName: wf.memo?.graphName as string | undefined,
       startTime: wf.startTime,
       closeTime: wf.closeTime,
@@ -399,4 +397,8 @@ export async function listRuns(client: Client, filter: ListFilter = {}): Promise
 }
 
 export { connect, loadConfig, runUiLink };
+export { getRunReport } from './run-state';
 export { addTasks, approveGate, rejectGate } from './coordination';
+export { resolveRunId, splitRunRef } from './run-ids';
+export { checkoutRun, mergeRun, runDiff, workRange, type CheckoutResult, type MergeResult, type WorkRange } from './run-results';
+export { removeRun, type RemovedRun } from './remove-run';

@@ -16,8 +16,24 @@ export async function connect(cfg: ClientConfig, opts: { startServer: boolean; l
       await startDevServerInBackground({ dataDir: cfg.dataDir, port });
     }
   }
-  const connection = await Connection.connect({ address: cfg.address, connectTimeout: '5 seconds' });
+  let connection: Connection;
+  try {
+    connection = await Connection.connect({ address: cfg.address, connectTimeout: '5 seconds' });
+  } catch (err) {
+    throw new TemporalUnreachableError(cfg, err as Error);
+  }
   return new Client({ connection, namespace: cfg.namespace, interceptors: clientInterceptors() });
+}
+
+/** Nothing answers at the server's address: says which address, and how to get a server there. */
+export class TemporalUnreachableError extends Error {
+  override readonly name = 'TemporalUnreachableError';
+  constructor(cfg: ClientConfig, cause: Error) {
+    const how = cfg.explicitAddress
+      ? 'check TEMPORAL_ADDRESS, or unset it to use the local dev server'
+      : 'start it with `agentvisor server` (`agentvisor run` starts it by itself), or set TEMPORAL_ADDRESS to your cluster';
+    super(`cannot reach the Temporal server at ${cfg.address} (${cause.message}): ${how}`, { cause });
+  }
 }
 
 /** With tracing on, starting a run opens its trace; the worker's spans join it through the headers. */

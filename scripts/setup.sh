@@ -31,6 +31,13 @@ if [ ! -x /usr/bin/chromium ]; then
     || { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null; }
 fi
 
+# the completion tests have each shell parse the script the CLI prints for it (bash is there already)
+if ! command -v zsh >/dev/null 2>&1 || ! command -v fish >/dev/null 2>&1; then
+  say "installing zsh and fish (Debian, for the shell completion tests)"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q zsh fish >/dev/null 2>&1 \
+    || { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q zsh fish >/dev/null; }
+fi
+
 if [ ! -d node_modules/@temporalio/worker ] || [ package.json -nt node_modules/.package-lock.json ]; then
   say "npm install"
   # not npm ci: this registry lacks some non-Linux optional packages the lockfile then omits

@@ -1,7 +1,7 @@
 // agentvisor gc: remove what crashed runs left behind, never what running runs use.
 import type { Command } from 'commander';
 import { runtimeFromFlags, type RuntimeFlags } from '../../runtimes/select';
-import { action, ExitCode, withClient } from './shared';
+import { action, ExitCode, JSON_FLAG, withClient } from './shared';
 
 type GcFlags = { dryRun?: boolean; branches?: boolean; json?: boolean } & RuntimeFlags;
 
@@ -10,7 +10,7 @@ export function registerGcCommand(program: Command): void {
     .command('gc')
     .option('--dry-run', 'list what would be removed')
     .option('--branches', 'also delete the branches of runs that did not complete')
-    .option('--json', 'print JSON')
+    .option(...JSON_FLAG)
     .option('--runtime <runtime>', 'the runtime to sweep: docker (default) or kubernetes')
     .option('--namespace <name>', 'with --runtime kubernetes: the namespace to sweep')
     .option('--kubeconfig <file>', 'with --runtime kubernetes: the kubeconfig (default KUBECONFIG, ~/.kube/config, or in-cluster)')

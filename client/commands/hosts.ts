@@ -1,11 +1,11 @@
 // agentvisor hosts: the workers polling each task queue, by host, and what each host runs now.
 import type { Command } from 'commander';
-import { action, ExitCode, withClient } from './shared';
+import { action, ExitCode, JSON_FLAG, withClient } from './shared';
 
 export function registerHostsCommand(program: Command): void {
   program
     .command('hosts')
-    .option('--json', 'print JSON')
+    .option(...JSON_FLAG)
     .description('list the workers polling each task queue, by host, and what each host runs now')
     .action(
       action((opts: { json?: boolean }) =>

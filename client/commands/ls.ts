@@ -1,29 +1,54 @@
-// agentvisor ls: the runs, newest first.
-import type { Command } from 'commander';
-import { listRuns } from '../api';
+// agentvisor ls: the runs, newest first, as an aligned table (or --json).
+import Table from 'cli-table3';
+import { Option, type Command } from 'commander';
+import { formatDistanceStrict, formatDistanceToNowStrict } from 'date-fns';
+import { LIST_STATUSES, listRuns, type RunSummary } from '../api';
+import { statusColor } from '../colors';
 import { formatUsd } from '../progress';
-import { action, ExitCode, withClient } from './shared';
+import { action, ExitCode, JSON_FLAG, positiveInteger, withClient } from './shared';
 
 export function registerLsCommand(program: Command): void {
   program
     .command('ls')
-    .option('--json', 'print JSON')
-    .option('--status <status>', 'running, completed, failed, cancelled, terminated')
+    .option(...JSON_FLAG)
+    .addOption(new Option('--status <status>', 'only runs in this state, as status shows it').choices(Object.keys(LIST_STATUSES)))
     .option('--graph <name>', 'only runs of this graph')
-    .option('--limit <n>', 'at most this many', '50')
+    .option('--limit <n>', 'at most this many', positiveInteger, 50)
     .description('list runs, newest first')
     .action(
-      action((opts: { json?: boolean; status?: string; graph?: string; limit: string }) =>
+      action((opts: { json?: boolean; status?: string; graph?: string; limit: number }) =>
         withClient(async (client) => {
-          const runs = await listRuns(client, { status: opts.status, graph: opts.graph, limit: Number(opts.limit) });
+          const runs = await listRuns(client, { status: opts.status, graph: opts.graph, limit: opts.limit });
           if (opts.json) console.log(JSON.stringify(runs, null, 2));
-          else
-            for (const r of runs)
-              console.log(
-                `${r.runId}\t${r.status}\t${r.graphName ?? ''}\t${r.startTime?.toISOString() ?? ''}\t${r.costUsd !== undefined ? formatUsd(r.costUsd) : ''}`,
-              );
+          else if (runs.length === 0) console.log('no runs');
+          else console.log(runsTable(runs));
           return ExitCode.success;
         }),
       ),
     );
+}
+
+/** Columns aligned by spaces, no borders (as `docker ps` and `gh run list`); times relative to now. */
+export function runsTable(runs: RunSummary[], now = new Date()): string {
+  const blank = { top: '', 'top-mid': '', 'top-left': '', 'top-right': '', bottom: '', 'bottom-mid': '', 'bottom-left': '' };
+  const table = new Table({
+    head: ['RUN', 'STATUS', 'GRAPH', 'STARTED', 'DURATION', 'COST'],
+    chars: { ...blank, 'bottom-right': '', left: '', 'left-mid': '', mid: '', 'mid-mid': '', right: '', 'right-mid': '', middle: '  ' },
+    style: { head: [], border: [], 'padding-left': 0, 'padding-right': 0 },
+  });
+  for (const r of runs) {
+    table.push([
+      r.runId,
+      statusColor(r.status),
+      r.graphName ?? '',
+      r.startTime ? formatDistanceToNowStrict(r.startTime, { addSuffix: true }) : '',
+      r.startTime ? formatDistanceStrict(r.startTime, r.closeTime ?? now) : '',
+      r.costUsd !== undefined ? formatUsd(r.costUsd) : '',
+    ]);
+  }
+  return table
+    .toString()
+    .split('\n')
+    .map((line) => line.trimEnd())
+    .join('\n');
 }

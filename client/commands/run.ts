@@ -2,14 +2,14 @@
 import type { Command } from 'commander';
 import { startRun } from '../api';
 import { followRun, type RunFlags } from './follow-run';
-import { action } from './shared';
+import { action, JSON_FLAG } from './shared';
 
 export function registerRunCommand(program: Command): void {
   program
     .command('run')
     .argument('<file>', 'task graph (YAML)')
     .option('--detach', 'start the run and return')
-    .option('--json', 'print the result as one JSON object')
+    .option(...JSON_FLAG)
     .option('--id <id>', 'run id (default: graph name, time and a random suffix)')
     .option('--keep-on-failure', 'leave branches, worktrees and containers of a failed run for debugging')
     .description('run a task graph')

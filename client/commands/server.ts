@@ -1,20 +1,35 @@
 // agentvisor server: a local Temporal dev server with its Web UI, its state in the data folder.
-import type { Command } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
 import { loadConfig } from '../api';
-import { runDevServer } from '../dev-server';
-import { action } from './shared';
+import { retentionHours, runDevServer } from '../dev-server';
+import { action, tcpPort } from './shared';
 
 export function registerServerCommand(program: Command): void {
   program
     .command('server')
-    .option('--port <port>', 'gRPC port', '7233')
-    .option('--ui-port <port>', 'Web UI port', '8233')
-    .option('--retention <duration>', 'how long closed runs stay in Temporal (e.g. 30d, 720h)', process.env.AGENTVISOR_RETENTION ?? '30d')
+    .option('--port <port>', 'gRPC port', tcpPort, 7233)
+    .option('--ui-port <port>', 'Web UI port', tcpPort, 8233)
+    .option(
+      '--retention <duration>',
+      'how long closed runs stay in Temporal (e.g. 30d, 720h)',
+      retention,
+      process.env.AGENTVISOR_RETENTION ?? '30d',
+    )
     .description('run the Temporal dev server with its Web UI; state in ~/.agentvisor/temporal.db')
     .action(
-      action(async (opts: { port: string; uiPort: string; retention: string }) => {
+      action(async (opts: { port: number; uiPort: number; retention: string }) => {
         const cfg = loadConfig();
-        return runDevServer({ dataDir: cfg.dataDir, port: Number(opts.port), uiPort: Number(opts.uiPort), retention: opts.retention });
+        return runDevServer({ dataDir: cfg.dataDir, port: opts.port, uiPort: opts.uiPort, retention: opts.retention });
       }),
     );
+}
+
+/** --retention checked before anything starts (dev-server.ts reads it the same way). */
+function retention(value: string): string {
+  try {
+    retentionHours(value);
+    return value;
+  } catch (err) {
+    throw new InvalidArgumentError(`${(err as Error).message}.`);
+  }
 }

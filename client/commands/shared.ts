@@ -1,8 +1,10 @@
 // What every command of the CLI shares: its exit codes, its action wrapper, its connection to
 // Temporal, and how it prints a run.
 import type { Client } from '@temporalio/client';
+import { InvalidArgumentError } from 'commander';
 import { connect, loadConfig, runUiLink } from '../api';
 import type { ClientConfig } from '../config';
+import { resolveRunId } from '../run-ids';
 import { describeResolution, type RunReport } from '../../contract/run-types';
 import { terminalText as tty } from '../../contract/text-safety';
 
@@ -11,6 +13,8 @@ export const ExitCode = {
   /** the run failed (or the command could not do its work) */
   failed: 1,
   badInput: 2,
+  /** status --exit-status: the run (or task) is not over yet */
+  notOver: 3,
 } as const;
 
 /** Thrown by `action` when a command ends with a non-zero code; `main` exits with it and prints nothing more. */
@@ -27,6 +31,30 @@ export const action =
     const code = await fn(...args);
     if (code !== ExitCode.success) throw new CommandExit(code);
   };
+
+/** A command's `--json` option: every command that prints a result takes it, with this wording. */
+export const JSON_FLAG = ['--json', 'print the result as JSON'] as const;
+
+/** A positive whole number for an option (commander refuses the rest: exit 2, naming the option). */
+export function positiveInteger(value: string): number {
+  if (!/^[1-9][0-9]*$/.test(value.trim())) throw new InvalidArgumentError('Expected a positive whole number.');
+  return Number(value);
+}
+
+/** A TCP port for an option (1 to 65535). */
+export function tcpPort(value: string): number {
+  const n = /^[0-9]+$/.test(value.trim()) ? Number(value) : NaN;
+  if (!(n >= 1 && n <= 65535)) throw new InvalidArgumentError('Expected a port number from 1 to 65535.');
+  return n;
+}
+
+/**
+ * The run a command names (an id, a unique prefix of one), with a connection to Temporal: not
+ * found and ambiguous are bad input (exit 2) for every command alike.
+ */
+export async function withRun<T>(ref: string, fn: (client: Client, cfg: ClientConfig, runId: string) => Promise<T>): Promise<T> {
+  return withClient(async (client, cfg) => fn(client, cfg, await resolveRunId(ref, { dataDir: cfg.dataDir, client })));
+}
 
 /** A command's connection to Temporal (never starting a server), closed when it is done. */
 export async function withClient<T>(fn: (client: Client, cfg: ClientConfig) => Promise<T>): Promise<T> {

@@ -79,7 +79,7 @@ merge:
         const wrong = await cli('approve', runId, 'merge');
         expect({ code: wrong.code, stderr: wrong.stderr }).toEqual({
           code: 2,
-          stderr: 'error: input: approval refused: no approval is waiting for "merge" (waiting: deploy)\n',
+          stderr: 'error: approval refused: no approval is waiting for "merge" (waiting: deploy)\n',
         });
         const ok = await cli('approve', runId);
         expect({ code: ok.code, stdout: ok.stdout }).toEqual({ code: 0, stdout: `approved deploy of ${runId}\n` });
@@ -141,7 +141,7 @@ merge:
       const late = await cli('approve', 'e2e-gate-reject');
       expect({ code: late.code, stderr: late.stderr }).toEqual({
         code: 2,
-        stderr: 'error: input: run "e2e-gate-reject" is failed, not running\n',
+        stderr: 'error: run "e2e-gate-reject" is failed, not running\n',
       });
     } finally {
       await client.connection.close();

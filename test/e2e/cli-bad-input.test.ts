@@ -453,11 +453,11 @@ describe('coordination settings and commands refuse bad input with exit 2', () =
     );
     const good = path.join(dir, 'good.yaml');
     writeFileSync(good, '- { id: x, agent: worker }\n');
-    expect(await expectRefused(undefined, undefined, 'add', 'no-such-run', good)).toBe('error: input: no run with id "no-such-run"\n');
+    expect(await expectRefused(undefined, undefined, 'add', 'no-such-run', good)).toBe('error: no run with id "no-such-run"\n');
   });
 
   it.concurrent('approve or reject: a run that does not exist; reject without a reason', async () => {
-    expect(await expectRefused(undefined, undefined, 'approve', 'no-such-run')).toBe('error: input: no run with id "no-such-run"\n');
+    expect(await expectRefused(undefined, undefined, 'approve', 'no-such-run')).toBe('error: no run with id "no-such-run"\n');
     expect(await expectRefused(undefined, undefined, 'reject', 'no-such-run', 'merge')).toBe(
       "error: required option '--reason <text>' not specified\n",
     );
@@ -482,10 +482,10 @@ describe('resource limits refuse bad values with exit 2', () => {
   it.concurrent("the worker's flags", async () => {
     expect(await expectRefused(undefined, undefined, 'worker', '--memory', 'lots', '--cpus', '0', '--pids', '1.5', '--disk', '5m')).toBe(
       [
-        'error: input: --memory "lots" is not a memory limit: expected a size of at least 16m, such as 512m or 4g',
-        'error: input: --disk "5m" is not a disk limit: expected a size of at least 16m, such as 512m or 4g, or off',
-        'error: input: --cpus "0" is not a CPU limit: expected a number of cores such as 0.5 or 2',
-        'error: input: --pids "1.5" is not a process limit: expected a whole number of at least 8, such as 512',
+        'error: --memory "lots" is not a memory limit: expected a size of at least 16m, such as 512m or 4g',
+        'error: --disk "5m" is not a disk limit: expected a size of at least 16m, such as 512m or 4g, or off',
+        'error: --cpus "0" is not a CPU limit: expected a number of cores such as 0.5 or 2',
+        'error: --pids "1.5" is not a process limit: expected a whole number of at least 8, such as 512',
         '',
       ].join('\n'),
     );
@@ -496,7 +496,7 @@ describe('resource limits refuse bad values with exit 2', () => {
     const file = writeGraph(graphYaml(repo, { name: 'bad-input-limit-env' }));
     const stderr = await expectRefusedWith({ AGENTVISOR_LIMIT_DISK: 'huge' }, repo, runOf('bad-input-limit-env'), 'run', file);
     expect(stderr).toBe(
-      'error: input: AGENTVISOR_LIMIT_DISK "huge" is not a disk limit: expected a size of at least 16m, such as 512m or 4g, or off\n',
+      'error: AGENTVISOR_LIMIT_DISK "huge" is not a disk limit: expected a size of at least 16m, such as 512m or 4g, or off\n',
     );
   });
 });

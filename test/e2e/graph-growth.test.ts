@@ -58,12 +58,12 @@ tasks:
         const c = await cli('add', runId, cyclic);
         expect({ code: c.code, stderr: c.stderr }).toEqual({
           code: 2,
-          stderr: 'error: input: addition refused: dependency cycle: x -> y -> x\n',
+          stderr: 'error: addition refused: dependency cycle: x -> y -> x\n',
         });
         const u = await cli('add', runId, unknown);
         expect({ code: u.code, stderr: u.stderr }).toEqual({
           code: 2,
-          stderr: 'error: input: addition refused: unknown agent "ghost" of task "z" (agents: waiter, helper)\n',
+          stderr: 'error: addition refused: unknown agent "ghost" of task "z" (agents: waiter, helper)\n',
         });
         // refused in the validator: nothing in the run changed, not even its history
         expect((await getRunReport(client, runId)).tasks.map((t) => t.id)).toEqual(['wait']);

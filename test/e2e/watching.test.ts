@@ -160,7 +160,16 @@ test('search attributes: the Temporal CLI finds the run by graph name, status an
 
   // and `ls` shows the cost
   const ls = await cli('ls', '--graph', 'watch-three');
-  expect(ls.stdout.trim().split('\t')).toEqual([RUN, 'completed', 'watch-three', expect.stringMatching(/^\d{4}-/), '$0.0261']);
+  const [head, row] = ls.stdout.trim().split('\n');
+  expect(head.split(/\s+/)).toEqual(['RUN', 'STATUS', 'GRAPH', 'STARTED', 'DURATION', 'COST']);
+  expect(row.split(/\s{2,}/)).toEqual([
+    RUN,
+    'completed',
+    'watch-three',
+    expect.stringMatching(/ ago$/),
+    expect.stringMatching(/^\d+ \w+$/),
+    '$0.0261',
+  ]);
 });
 
 test('the Temporal UI, in a real browser, shows the run’s summary, its details and its task children', async () => {
