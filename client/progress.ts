@@ -119,6 +119,11 @@ export class ProgressView {
     }
   }
 
+  /** Forgets the table drawn last: something was printed under it, so the next one is drawn below. */
+  release(): void {
+    this.drawnLines = 0;
+  }
+
   /** Fetches the running tasks' last lines in the background; the next redraw shows them. */
   private refreshLines(report: RunReport): void {
     if (!this.client || this.fetching || report.status !== 'running') return;

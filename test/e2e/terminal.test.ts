@@ -1,0 +1,170 @@
+// The terminal a person sees, through a real pseudo-terminal (node-pty) on the real server, Docker
+// engine and git: a failing run is a table and one line per failure, not the worker's logs (those
+// go to the run's folder); `agentvisor worker` logs lines for people on a terminal and JSON when
+// piped; and Ctrl-C during `run` says at once what happens, with and without a worker outside the
+// CLI. What the terminal showed is kept in test-artifacts/ (CI keeps it).
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { runArtifactsDir } from '../../paths/data-folder';
+import { runWorkerLogPath } from '../../paths/run-folder';
+import { cli } from '../support/cli';
+import { spawnWorker } from '../support/processes';
+import { cliInTerminal, type Terminal } from '../support/pty';
+import { containersOfRun, makeRepo, repoState, writeGraph } from '../support/repo';
+import { testClient } from '../support/temporal';
+
+const ARTIFACTS = path.join(__dirname, '..', '..', 'test-artifacts');
+const ID = `${process.pid}`;
+
+function keep(name: string, term: Terminal): void {
+  mkdirSync(ARTIFACTS, { recursive: true });
+  writeFileSync(path.join(ARTIFACTS, name), term.text());
+}
+
+async function statusOf(runId: string): Promise<string> {
+  const s = await cli('status', runId, '--json');
+  return (JSON.parse(s.stdout) as { status: string }).status;
+}
+
+async function waitForStatus(runId: string, wanted: RegExp, timeoutMs = 90_000): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const status = await statusOf(runId).catch(() => '');
+    if (wanted.test(status) || Date.now() > deadline) return status;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
+const slowGraph = (repo: string, name: string, command: string) =>
+  writeGraph(`
+name: ${name}
+repo: ${repo}
+agents:
+  w: { harness: command, command: "${command}" }
+tasks:
+  - { id: long, agent: w, prompt: wait }
+`);
+
+describe('the terminal', () => {
+  test('a failing run shows its table and one line for the failure; the worker logs to the run folder', async () => {
+    const repo = makeRepo();
+    const file = writeGraph(`
+name: fails
+repo: ${repo}
+agents:
+  bad: { harness: command, command: "for i in $(seq 1 30); do echo output line $i; done; echo 'boom: the widget broke' >&2; exit 3" }
+  ok: { harness: command, command: "echo fine > fine.txt" }
+tasks:
+  - { id: breaks, agent: bad, prompt: break }
+  - { id: works, agent: ok, prompt: work, after: [breaks] }
+`);
+    const runId = `term-fail-${ID}`;
+    const term = cliInTerminal(['run', file, '--id', runId], { cols: 100, rows: 30 });
+    expect(await term.exited).toBe(1);
+    keep('terminal-failing-run.txt', term);
+    const text = term.text();
+    expect(text).toMatch(/breaks.*failed/);
+    expect(text).toContain('agent exited with code 3');
+    // none of the worker's log lines, stacks or SDK frames
+    expect(text).not.toContain('"level"');
+    expect(text).not.toMatch(/ApplicationFailure|\n\s+at /);
+    const workerLog = readFileSync(runWorkerLogPath(runArtifactsDir(process.env.AGENTVISOR_HOME!, runId)), 'utf8');
+    expect(workerLog).toMatch(/"msg":"Workflow failed"/);
+    expect(workerLog).toContain('agent exited with code 3');
+  });
+
+  test('Ctrl-C with only the CLI as worker, on a terminal: it asks, and cancelling rolls the run back', async () => {
+    const repo = makeRepo();
+    const before = repoState(repo);
+    const runId = `term-ask-${ID}`;
+    const term = cliInTerminal(['run', slowGraph(repo, 'asks', 'sleep 120'), '--id', runId]);
+    await term.waitFor(/long\s+│ w\s+│ running/);
+    term.type('\x03');
+    await term.waitFor(/only worker of the run[\s\S]*Your choice \[c\/d\/k\]/, 5_000);
+    term.type('c');
+    await term.waitFor(/cancelling run term-ask-/, 5_000);
+    expect(await term.exited).toBe(1);
+    keep('terminal-ctrl-c-cancel.txt', term);
+    expect(term.text()).toContain(`run ${runId}: cancelled`);
+    expect(await statusOf(runId)).toBe('cancelled');
+    expect(repoState(repo)).toEqual(before);
+    expect(await containersOfRun(runId)).toEqual([]);
+  });
+
+  test('Ctrl-C with only the CLI as worker, not on a terminal: it cancels the run and waits for the rollback', async () => {
+    const repo = makeRepo();
+    const before = repoState(repo);
+    const runId = `term-pipe-${ID}`;
+    const child = spawn(
+      process.execPath,
+      [path.join(__dirname, '..', '..', 'bin', 'agentvisor.js'), 'run', slowGraph(repo, 'piped', 'sleep 120'), '--id', runId],
+      {
+        stdio: ['pipe', 'pipe', 'pipe'],
+      },
+    );
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (out += d));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    const deadline = Date.now() + 60_000;
+    while (!/task long \[w\] running/.test(out) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    child.kill('SIGINT');
+    expect(await exited).toBe(1);
+    expect(out).toMatch(/cancelling run term-pipe-\S+: its agents are stopped and its work is rolled back by this process/);
+    expect(out).toContain(`run ${runId}: cancelled`);
+    expect(repoState(repo)).toEqual(before);
+    expect(await containersOfRun(runId)).toEqual([]);
+  });
+
+  test('a second Ctrl-C exits at once and says the run is left without a worker; a worker started later takes it', async () => {
+    const repo = makeRepo();
+    const orphan = `term-twice-${ID}`;
+    const term = cliInTerminal(['run', slowGraph(repo, 'twice', 'sleep 3; echo done > done.txt'), '--id', orphan]);
+    await term.waitFor(/long\s+│ w\s+│ running/);
+    term.type('\x03');
+    await term.waitFor(/Your choice \[c\/d\/k\]/, 5_000);
+    term.type('\x03');
+    expect(await term.exited).toBe(130);
+    keep('terminal-ctrl-c-twice.txt', term);
+    expect(term.text()).toMatch(/exiting at once: run term-twice-\S+ is still running, with no worker/);
+    expect(term.text()).toContain('agentvisor worker');
+    // the workflow is open, and nobody answers its status query until a worker starts
+    const client = await testClient();
+    expect((await client.workflow.getHandle(orphan).describe()).status.name).toBe('RUNNING');
+    await client.connection.close();
+
+    // `agentvisor worker` on a terminal: lines for people, not JSON
+    const worker = cliInTerminal(['worker'], { env: { AGENTVISOR_LOG_LEVEL: 'INFO' } });
+    try {
+      await worker.waitFor(/\d\d:\d\d:\d\d INFO {2}Worker state changed {2}\(state=RUNNING\)/);
+      expect(await waitForStatus(orphan, /completed|failed|cancelled/)).toBe('completed');
+
+      // with a worker outside the CLI, the first Ctrl-C detaches at once and the run goes on
+      const runId = `term-detach-${ID}`;
+      const run = cliInTerminal(['run', slowGraph(repo, 'detaches', 'sleep 5; echo done > later.txt'), '--id', runId]);
+      await run.waitFor(/long\s+│ w\s+│ running/);
+      run.type('\x03');
+      await run.waitFor(/detached: run term-detach-\S+ goes on \(a worker outside this process executes it\)/, 5_000);
+      expect(await run.exited).toBe(130);
+      keep('terminal-ctrl-c-detach.txt', run);
+      expect(run.text()).toContain(`agentvisor status ${runId} -w`);
+      expect(run.text()).toContain(`agentvisor cancel ${runId}`);
+      expect(await waitForStatus(runId, /completed|failed|cancelled/)).toBe('completed');
+      expect(worker.text()).not.toContain('"level"');
+      keep('terminal-worker.txt', worker);
+    } finally {
+      worker.type('\x03');
+      await worker.exited;
+    }
+  });
+
+  test('agentvisor worker logs JSON lines when piped, and refuses an unknown --log-format', async () => {
+    const worker = await spawnWorker(); // waits for the JSON line {"state":"RUNNING"}
+    await worker.stop();
+    const refused = await cli('worker', '--log-format', 'xml');
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain('--log-format must be json or human, not "xml"');
+    expect(existsSync(ARTIFACTS)).toBe(true);
+  });
+});
