@@ -21,6 +21,7 @@ import { withHeartbeat } from './heartbeat';
 import { effectiveLimits } from './limits';
 import { countAgentOutcome, countAgentRetry, recordUsage } from './metrics';
 import { retryWatch, upstreamErrorsNote } from './retry-watch';
+import { outputTail } from './output-tail';
 import { chownTree } from './sandbox-user';
 import { createWorkspace } from './workspace';
 
@@ -28,7 +29,9 @@ export function agentActivities({ runtime, scope, user, owner, defaults, tokens 
   return {
     async runAgent(
       input: TaskInput & { worktree: string; startCommit: string },
-    ): Promise<ContainerOutcome & { logPath: string; result?: AgentResult; usage?: Usage; budgetExceeded?: 'task' | 'run' }> {
+    ): Promise<
+      ContainerOutcome & { logPath: string; result?: AgentResult; usage?: Usage; budgetExceeded?: 'task' | 'run'; outputTail?: string[] }
+    > {
       const harness = harnessFor(input.agent.harness);
       // agents that call no provider and reach no host stay on no network at all
       const a = input.agent;
@@ -170,9 +173,19 @@ export function agentActivities({ runtime, scope, user, owner, defaults, tokens 
         if (budgetExceeded) {
           recordUsage(input.agent.harness, usage);
           countAgentOutcome(input.agent.harness, 'budget_exceeded');
-          return { ...outcome, logPath, result, usage, budgetExceeded };
+          return {
+            ...outcome,
+            logPath,
+            result,
+            usage,
+            budgetExceeded,
+            outputTail: await outputTail(logPath, harness, token ? [token] : []),
+          };
         }
       }
+      // why it failed, in its own words; or what a read-only agent found
+      const failed = outcome.exitCode !== 0 || outcome.timedOut || outcome.oomKilled || result?.success === false || overDisk;
+      const tail = failed || input.agent.readOnly ? await outputTail(logPath, harness, token ? [token] : []) : undefined;
       const killed = killedFromOutside(outcome);
       countAgentOutcome(
         input.agent.harness,
@@ -198,7 +211,7 @@ export function agentActivities({ runtime, scope, user, owner, defaults, tokens 
           killed ? 'AgentKilled' : 'AgentTransient',
         );
       }
-      return { ...outcome, ...(overDisk ? { stoppedFor: DISK_LIMIT_EXCEEDED } : {}), logPath, result, usage };
+      return { ...outcome, ...(overDisk ? { stoppedFor: DISK_LIMIT_EXCEEDED } : {}), logPath, result, usage, outputTail: tail };
     },
 
     /** Compensation: every container of the run (or of one task), whatever state it is in. */

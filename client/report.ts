@@ -7,6 +7,7 @@ import { describeResolution, type RunReport, type TaskReport } from '../contract
 import { detailsMarkdown } from '../workflows/details';
 import { htmlText, terminalText } from '../contract/text-safety';
 import { costOf, formatTokens, formatUsd, runTotals, tokensOf } from '../contract/usage';
+import { logsCommand, tailHeading, tasksWithTail } from '../contract/task-output';
 
 const COLOUR: Record<string, string> = {
   succeeded: '#2e9e5b',
@@ -122,6 +123,7 @@ svg .edge{fill:none;stroke:#9aa5b1;stroke-width:2}svg text{fill:#fff}svg .id{fon
 .timeline .row{display:flex;align-items:center;margin:3px 0}.timeline .label{width:160px;overflow:hidden;text-overflow:ellipsis}
 .timeline .track{position:relative;flex:1;height:16px;background:#f0f2f5;border-radius:4px}.timeline .bar{position:absolute;top:0;bottom:0;border-radius:4px}
 .timeline .axis{display:flex;justify-content:space-between;margin-left:160px;color:#7b8794;font-size:12px}
+pre{background:#f5f7fa;border:1px solid #e4e7eb;border-radius:4px;padding:8px;overflow-x:auto;font-size:12px}
 table{border-collapse:collapse}td,th{padding:4px 10px;border-bottom:1px solid #e4e7eb;text-align:left}.pill{color:#fff;border-radius:10px;padding:1px 8px}
 </style></head><body>
 <h1>${esc(report.graphName)} <span class="status">${esc(report.status)}</span></h1>
@@ -139,10 +141,23 @@ ${
 <h2>Graph</h2>${graphSvg(report, after)}
 <h2>Timeline</h2>${timelineHtml(report)}
 <h2>Tasks</h2><table><tr><th>task</th><th>agent</th><th>status</th><th>duration</th><th>files</th><th>lines</th><th>commit</th><th>log</th><th>note</th><th>tokens</th><th>cost</th></tr>${rows.join('')}</table>
-<h2>Totals</h2>${totalsHtml(report)}
+${tailsHtml(report)}<h2>Totals</h2>${totalsHtml(report)}
 ${approvalsHtml(report)}${proposalsHtml(report)}<h2>Merge</h2><p>${merge}</p><h2>Evaluation</h2><p>${evaluation}</p>
 <p class="meta">Usage is the gateway's meter when the run has one, else what the agent's CLI reported; agents that call no model have none.</p>
 </body></html>`;
+}
+
+/** Why tasks failed (the reason, the end of the agent's output) and read-only agents' findings. */
+export function tailsHtml(report: RunReport): string {
+  const tasks = tasksWithTail(report.tasks);
+  if (!tasks.length) return '';
+  const blocks = tasks.map(
+    (t) =>
+      `<div class="tail" data-task="${esc(t.id)}"><p><b>${esc(tailHeading(t))}</b></p>` +
+      (t.outputTail?.length ? `<pre>${t.outputTail.map(esc).join('\n')}</pre>` : '') +
+      `<p class="meta">whole log: <code>${esc(logsCommand(report.runId, t.id))}</code></p></div>`,
+  );
+  return `<h2>Why tasks failed, and findings</h2>${blocks.join('')}`;
 }
 
 /** The run's approval gates: who waited, what was answered (or what the timeout decided). */

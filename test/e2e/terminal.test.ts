@@ -4,7 +4,8 @@
 // piped; and Ctrl-C during `run` says at once what happens, with and without a worker outside the
 // CLI. What the terminal showed is kept in test-artifacts/ (CI keeps it).
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { runArtifactsDir } from '../../paths/data-folder';
 import { runWorkerLogPath } from '../../paths/run-folder';
@@ -47,13 +48,21 @@ tasks:
 `);
 
 describe('the terminal', () => {
-  test('a failing run shows its table and one line for the failure; the worker logs to the run folder', async () => {
+  test('a failing run: its table, why it failed (the end of its output) everywhere, and its worker log in the run folder', async () => {
     const repo = makeRepo();
+    // the agent works, prints a hostile line (a window title, HTML, a markdown link), then fails on stderr
     const file = writeGraph(`
 name: fails
 repo: ${repo}
 agents:
-  bad: { harness: command, command: "for i in $(seq 1 30); do echo output line $i; done; echo 'boom: the widget broke' >&2; exit 3" }
+  bad:
+    harness: command
+    command: |
+      for i in $(seq 1 30); do echo output line $i; done
+      printf '\\033]0;pwned\\007<script>alert(1)</script> [click](http://evil.example)\\n'
+      sleep 1
+      echo 'boom: the widget broke' >&2
+      exit 3
   ok: { harness: command, command: "echo fine > fine.txt" }
 tasks:
   - { id: breaks, agent: bad, prompt: break }
@@ -64,14 +73,50 @@ tasks:
     expect(await term.exited).toBe(1);
     keep('terminal-failing-run.txt', term);
     const text = term.text();
-    expect(text).toMatch(/breaks.*failed/);
-    expect(text).toContain('agent exited with code 3');
+    expect(text).toMatch(/breaks\s+│ bad\s+│ failed/);
+    expect(text).toContain('task breaks failed: agent exited with code 3');
+    expect(text).toContain('  │ output line 30');
+    expect(text).toContain('  │ boom: the widget broke');
+    expect(text).toContain(`  whole log: agentvisor logs ${runId} breaks`);
+    // the agent cannot retitle the terminal
+    expect(term.output()).not.toContain('\x1b]0;pwned');
     // none of the worker's log lines, stacks or SDK frames
     expect(text).not.toContain('"level"');
     expect(text).not.toMatch(/ApplicationFailure|\n\s+at /);
     const workerLog = readFileSync(runWorkerLogPath(runArtifactsDir(process.env.AGENTVISOR_HOME!, runId)), 'utf8');
     expect(workerLog).toMatch(/"msg":"Workflow failed"/);
     expect(workerLog).toContain('agent exited with code 3');
+
+    // status, --json
+    const status = await cli('status', runId);
+    expect(status.stdout).toContain('task breaks failed: agent exited with code 3');
+    expect(status.stdout).toContain('  │ boom: the widget broke');
+    expect(status.stdout).not.toContain('\x1b');
+    const json = JSON.parse((await cli('status', runId, '--json')).stdout) as {
+      tasks: { id: string; exitCode: number; outputTail: string[] }[];
+    };
+    const breaks = json.tasks.find((t) => t.id === 'breaks')!;
+    expect(breaks.exitCode).toBe(3);
+    expect(breaks.outputTail).toHaveLength(20);
+    expect(breaks.outputTail.at(-1)).toBe('boom: the widget broke');
+    expect(breaks.outputTail).toContain('output line 30');
+
+    // the report (HTML and markdown, which is also the Temporal UI's details)
+    const out = mkdtempSync(path.join(os.tmpdir(), 'agentvisor-term-report-'));
+    expect((await cli('report', runId, '--out', out)).code).toBe(0);
+    const html = readFileSync(path.join(out, 'report.html'), 'utf8');
+    expect(html).toContain('boom: the widget broke');
+    expect(html).toContain(`agentvisor logs ${runId} breaks`);
+    expect(html).toContain('&#60;script&#62;alert(1)&#60;/script&#62;');
+    expect(html).not.toContain('<script>');
+    const md = readFileSync(path.join(out, 'report.md'), 'utf8');
+    expect(md).toContain('**task breaks failed: agent exited with code 3**');
+    expect(md).toContain('> boom: the widget broke');
+    expect(md).toContain('\\[click\\]\\(http\\://evil.example\\)');
+    expect(md).toContain(`whole log: \`agentvisor logs ${runId} breaks\``);
+
+    // and the whole log
+    expect((await cli('logs', runId, 'breaks')).stdout).toContain('output line 1\n');
   });
 
   test('Ctrl-C with only the CLI as worker, on a terminal: it asks, and cancelling rolls the run back', async () => {
