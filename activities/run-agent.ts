@@ -7,8 +7,8 @@ import { ApplicationFailure } from '@temporalio/common';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { harnessFor } from '../harnesses';
-import { HOME_FILES_MOUNT, WORKSPACE, type AgentResult } from '../harnesses/harness';
-import { homeFilesDir, taskLogPath } from '../paths/run-folder';
+import { HOME_FILES_MOUNT, PROMPT_FILE, PROMPT_MOUNT, WORKSPACE, renderPrompt, type AgentResult } from '../harnesses/harness';
+import { homeFilesDir, promptDir, taskLogPath } from '../paths/run-folder';
 import { LABEL_ROLE, LABEL_RUN, LABEL_SCOPE, LABEL_TASK, containerName } from '../runtimes/runtime';
 import { taskBranch, type TaskInput, type Usage } from '../contract/run-types';
 import { restartConflictedMerge } from './conflicts';
@@ -75,6 +75,12 @@ export function agentActivities({ runtime, scope, user, owner, defaults, tokens 
         [...(invocation.files ?? []), ...(input.agent.home ?? [])],
         owner,
       );
+      const prompt = await writePromptFile(
+        input.artifactsDir,
+        input.taskId,
+        renderPrompt({ graphName: input.graphName, agent: input.agent, task: input.task }),
+        owner,
+      );
       const shared = await sharedMounts(input, owner);
       // an agent with the gateway: a network of its own, where the gateway is all there is
       const net = gw ? await withHeartbeat('network', () => openTaskNetwork(runtime, input.runId, input.taskId, scope)) : undefined;
@@ -98,6 +104,7 @@ export function agentActivities({ runtime, scope, user, owner, defaults, tokens 
           mounts: [
             { source: input.worktree, target: WORKSPACE, readOnly: input.agent.readOnly },
             ...(home ? [{ source: home, target: HOME_FILES_MOUNT, readOnly: true }] : []),
+            { source: prompt, target: PROMPT_MOUNT, readOnly: true },
             ...shared.mounts,
           ],
           user: user,
@@ -223,6 +230,20 @@ export function agentActivities({ runtime, scope, user, owner, defaults, tokens 
       return found.length;
     },
   };
+}
+
+/** The task's prompt in a file of a folder of its own, mounted read-only: the agent reads it there. */
+async function writePromptFile(
+  artifactsDir: string,
+  taskId: string,
+  prompt: string,
+  owner?: { uid: number; gid: number },
+): Promise<string> {
+  const dir = promptDir(artifactsDir, taskId);
+  await mkdir(dir, { recursive: true });
+  await writeFile(path.join(dir, path.basename(PROMPT_FILE)), prompt);
+  if (owner) await chownTree(dir, owner.uid, owner.gid);
+  return dir;
 }
 
 /** Files the harness puts in the agent's HOME, in a folder mounted read-only; none: no mount. */

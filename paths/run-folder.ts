@@ -28,6 +28,8 @@ export const evaluationWorktreePath = (artifactsDir: string) => taskWorktreePath
 
 /** The files a task's harness puts in the agent's HOME (mounted read-only). */
 export const homeFilesDir = (artifactsDir: string, taskId: string) => path.join(artifactsDir, 'home', taskId);
+/** The folder holding a task's prompt file, mounted read-only (harnesses/harness.ts: PROMPT_MOUNT). */
+export const promptDir = (artifactsDir: string, taskId: string) => path.join(artifactsDir, 'prompts', taskId);
 /** The collectors' folders (activities/workspace.ts). */
 export const collectRoot = (artifactsDir: string) => path.join(artifactsDir, 'collect');
 /** Where a task's collector leaves its bundle: a folder of the run's, mounted into the collector alone. */
