@@ -11,7 +11,7 @@ import { runArtifactsDir } from '../../paths/data-folder';
 import { runWorkerLogPath } from '../../paths/run-folder';
 import { cli } from '../support/cli';
 import { spawnWorker } from '../support/processes';
-import { cliInTerminal, type Terminal } from '../support/pty';
+import { cliInTerminal, plain, type Terminal } from '../support/pty';
 import { containersOfRun, makeRepo, repoState, writeGraph } from '../support/repo';
 import { testClient } from '../support/temporal';
 
@@ -117,6 +117,48 @@ tasks:
 
     // and the whole log
     expect((await cli('logs', runId, 'breaks')).stdout).toContain('output line 1\n');
+  });
+
+  test('a 30-task table fits a 24x80 terminal: every redraw within the screen, a header line, a count of the tasks left out', async () => {
+    const repo = makeRepo();
+    const tasks = Array.from(
+      { length: 30 },
+      (_, i) => `  - { id: task-${String(i).padStart(2, '0')}, agent: ${i % 10 ? 'w' : 'audit'}, prompt: p }`,
+    );
+    const file = writeGraph(`
+name: thirty
+repo: ${repo}
+agents:
+  w: { harness: command, command: "echo working on $AGENTVISOR_TASK with a progress line long enough to be cut at the edge of the screen; sleep 2; echo x > $AGENTVISOR_TASK.txt" }
+  audit: { harness: command, readOnly: true, command: "echo 'finding: src/app.ts:12 has a TODO'" }
+tasks:
+${tasks.join('\n')}
+`);
+    const runId = `term-thirty-${ID}`;
+    const term = cliInTerminal(['run', file, '--id', runId], { cols: 80, rows: 24 });
+    expect(await term.exited).toBe(0);
+    keep('terminal-30-tasks-24x80.txt', term);
+    // each redraw moves up over the block drawn before and erases it: the blocks between two
+    // redraws are what was on the screen, and each must fit it to be erased whole
+    const frames = term
+      .output()
+      .split(/\x1b\[\d+A\x1b\[J/)
+      .slice(1);
+    expect(frames.length).toBeGreaterThan(2);
+    for (const frame of frames) {
+      const lines = plain(frame).split('\n');
+      const table = lines.slice(0, lines.findIndex((l) => l.startsWith('└')) + 2);
+      expect(table.length).toBeLessThanOrEqual(23);
+      for (const line of table) expect([...line].length).toBeLessThanOrEqual(80);
+    }
+    const text = term.text();
+    expect(text).toMatch(/thirty: running · \d+s · \d+ of 30 tasks done/);
+    expect(text).toMatch(/… \d+ more: /);
+    // no tokens or cost columns: these agents call no model
+    expect(text).not.toMatch(/│ tokens/);
+    // the auditors' findings, when they end
+    expect(text).toContain('task task-00 succeeded; its findings');
+    expect(text).toContain('  │ finding: src/app.ts:12 has a TODO');
   });
 
   test('Ctrl-C with only the CLI as worker, on a terminal: it asks, and cancelling rolls the run back', async () => {
