@@ -121,9 +121,11 @@ tasks:
 
   test('a 30-task table fits a 24x80 terminal: every redraw within the screen, a header line, a count of the tasks left out', async () => {
     const repo = makeRepo();
+    // the last one starts from two others' work: its diff in the report holds its own changes only
     const tasks = Array.from(
       { length: 30 },
-      (_, i) => `  - { id: task-${String(i).padStart(2, '0')}, agent: ${i % 10 ? 'w' : 'audit'}, prompt: p }`,
+      (_, i) =>
+        `  - { id: task-${String(i).padStart(2, '0')}, agent: ${i % 10 ? 'w' : 'audit'}, prompt: p${i === 29 ? ', after: [task-01, task-02]' : ''} }`,
     );
     const file = writeGraph(`
 name: thirty
@@ -159,6 +161,26 @@ ${tasks.join('\n')}
     // the auditors' findings, when they end
     expect(text).toContain('task task-00 succeeded; its findings');
     expect(text).toContain('  │ finding: src/app.ts:12 has a TODO');
+
+    // the report embeds each task's diff and the end of its log: no links to this machine's files
+    const out = mkdtempSync(path.join(os.tmpdir(), 'agentvisor-term-report-'));
+    expect((await cli('report', runId, '--out', out)).code).toBe(0);
+    const html = readFileSync(path.join(out, 'report.html'), 'utf8');
+    expect(html).not.toContain('file://');
+    const section = html.slice(
+      html.indexOf('<details id="task-task-01"'),
+      html.indexOf('</details>', html.indexOf('<details id="task-task-01"')),
+    );
+    expect(section).toContain('task-01.txt | 1 +');
+    expect(section).toContain('+x');
+    expect(section).toContain('working on task-01 with a progress line');
+    expect(html).toContain('<a href="#task-task-01">diff, log</a>');
+    const last = html.slice(
+      html.indexOf('<details id="task-task-29"'),
+      html.indexOf('</details>', html.indexOf('<details id="task-task-29"')),
+    );
+    expect(last).toContain('task-29.txt | 1 +');
+    expect(last).not.toContain('task-01.txt');
   });
 
   test('Ctrl-C with only the CLI as worker, on a terminal: it asks, and cancelling rolls the run back', async () => {
