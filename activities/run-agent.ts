@@ -7,8 +7,8 @@ import { ApplicationFailure } from '@temporalio/common';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { harnessFor } from '../harnesses';
-import { HOME_FILES_MOUNT, WORKSPACE, type AgentResult } from '../harnesses/harness';
-import { homeFilesDir, taskLogPath } from '../paths/run-folder';
+import { HOME_FILES_MOUNT, PROMPT_FILE, PROMPT_MOUNT, WORKSPACE, renderPrompt, type AgentResult } from '../harnesses/harness';
+import { homeFilesDir, promptDir, taskLogPath } from '../paths/run-folder';
 import { LABEL_ROLE, LABEL_RUN, LABEL_SCOPE, LABEL_TASK, containerName } from '../runtimes/runtime';
 import { taskBranch, type TaskInput, type Usage } from '../contract/run-types';
 import { restartConflictedMerge } from './conflicts';
@@ -21,6 +21,7 @@ import { withHeartbeat } from './heartbeat';
 import { effectiveLimits } from './limits';
 import { countAgentOutcome, countAgentRetry, recordUsage } from './metrics';
 import { retryWatch, upstreamErrorsNote } from './retry-watch';
+import { outputTail } from './output-tail';
 import { chownTree } from './sandbox-user';
 import { createWorkspace } from './workspace';
 
@@ -28,7 +29,9 @@ export function agentActivities({ runtime, scope, user, owner, defaults, tokens 
   return {
     async runAgent(
       input: TaskInput & { worktree: string; startCommit: string },
-    ): Promise<ContainerOutcome & { logPath: string; result?: AgentResult; usage?: Usage; budgetExceeded?: 'task' | 'run' }> {
+    ): Promise<
+      ContainerOutcome & { logPath: string; result?: AgentResult; usage?: Usage; budgetExceeded?: 'task' | 'run'; outputTail?: string[] }
+    > {
       const harness = harnessFor(input.agent.harness);
       // agents that call no provider and reach no host stay on no network at all
       const a = input.agent;
@@ -72,6 +75,12 @@ export function agentActivities({ runtime, scope, user, owner, defaults, tokens 
         [...(invocation.files ?? []), ...(input.agent.home ?? [])],
         owner,
       );
+      const prompt = await writePromptFile(
+        input.artifactsDir,
+        input.taskId,
+        renderPrompt({ graphName: input.graphName, agent: input.agent, task: input.task }),
+        owner,
+      );
       const shared = await sharedMounts(input, owner);
       // an agent with the gateway: a network of its own, where the gateway is all there is
       const net = gw ? await withHeartbeat('network', () => openTaskNetwork(runtime, input.runId, input.taskId, scope)) : undefined;
@@ -95,6 +104,7 @@ export function agentActivities({ runtime, scope, user, owner, defaults, tokens 
           mounts: [
             { source: input.worktree, target: WORKSPACE, readOnly: input.agent.readOnly },
             ...(home ? [{ source: home, target: HOME_FILES_MOUNT, readOnly: true }] : []),
+            { source: prompt, target: PROMPT_MOUNT, readOnly: true },
             ...shared.mounts,
           ],
           user: user,
@@ -170,9 +180,19 @@ export function agentActivities({ runtime, scope, user, owner, defaults, tokens 
         if (budgetExceeded) {
           recordUsage(input.agent.harness, usage);
           countAgentOutcome(input.agent.harness, 'budget_exceeded');
-          return { ...outcome, logPath, result, usage, budgetExceeded };
+          return {
+            ...outcome,
+            logPath,
+            result,
+            usage,
+            budgetExceeded,
+            outputTail: await outputTail(logPath, harness, token ? [token] : []),
+          };
         }
       }
+      // why it failed, in its own words; or what a read-only agent found
+      const failed = outcome.exitCode !== 0 || outcome.timedOut || outcome.oomKilled || result?.success === false || overDisk;
+      const tail = failed || input.agent.readOnly ? await outputTail(logPath, harness, token ? [token] : []) : undefined;
       const killed = killedFromOutside(outcome);
       countAgentOutcome(
         input.agent.harness,
@@ -198,7 +218,7 @@ export function agentActivities({ runtime, scope, user, owner, defaults, tokens 
           killed ? 'AgentKilled' : 'AgentTransient',
         );
       }
-      return { ...outcome, ...(overDisk ? { stoppedFor: DISK_LIMIT_EXCEEDED } : {}), logPath, result, usage };
+      return { ...outcome, ...(overDisk ? { stoppedFor: DISK_LIMIT_EXCEEDED } : {}), logPath, result, usage, outputTail: tail };
     },
 
     /**
@@ -213,6 +233,20 @@ export function agentActivities({ runtime, scope, user, owner, defaults, tokens 
       return found.length;
     },
   };
+}
+
+/** The task's prompt in a file of a folder of its own, mounted read-only: the agent reads it there. */
+async function writePromptFile(
+  artifactsDir: string,
+  taskId: string,
+  prompt: string,
+  owner?: { uid: number; gid: number },
+): Promise<string> {
+  const dir = promptDir(artifactsDir, taskId);
+  await mkdir(dir, { recursive: true });
+  await writeFile(path.join(dir, path.basename(PROMPT_FILE)), prompt);
+  if (owner) await chownTree(dir, owner.uid, owner.gid);
+  return dir;
 }
 
 /** Files the harness puts in the agent's HOME, in a folder mounted read-only; none: no mount. */

@@ -13,7 +13,7 @@ import { TASK_QUEUE, type RunInput, type RunReport } from '../contract/run-types
 import { runGraph } from '../workflows';
 import { loadConfig, runUiLink, type ClientConfig } from './config';
 import { runArtifactsDir, workerLogPath } from '../paths/data-folder';
-import { ledgerPath, reportPath, runFilePath } from '../paths/run-folder';
+import { ledgerPath, reportPath, runFilePath, runWorkerLogPath } from '../paths/run-folder';
 import { connect, hasPollers, pollerBuilds } from './connection';
 import { getRunReport } from './run-state';
 import { allImagesPresent } from './image-presence';
@@ -139,7 +139,7 @@ export async function startRun(file: string, opts: StartOptions = {}): Promise<S
   const mode = opts.worker ?? 'in-process';
   let provided = false;
   const provide = async () => {
-    if (mode === 'in-process') stopWorker = await startInProcessWorker(cfg, opts.log);
+    if (mode === 'in-process') stopWorker = await startInProcessWorker(cfg, opts.log, runWorkerLogPath(input.artifactsDir));
     else if (mode === 'background') spawnBackgroundWorker(cfg, opts.log);
     provided = mode !== 'none';
   };
@@ -290,21 +290,36 @@ export async function pickedUp(handle: WorkflowHandle, withinMs: number): Promis
   }
 }
 
-export async function startInProcessWorker(cfg: ClientConfig, log?: (line: string) => void): Promise<() => Promise<void>> {
-  log?.('no worker is serving the task queue; running one in this process');
+/**
+ * A worker in this process, until the run is over. Its logs go to `logFile` (the run's folder), not
+ * into the live table; and it leaves Ctrl-C to the command (client/commands/interrupt.ts), which
+ * decides what becomes of the run this worker executes.
+ */
+export async function startInProcessWorker(
+  cfg: ClientConfig,
+  log: ((line: string) => void) | undefined,
+  logFile: string,
+): Promise<() => Promise<void>> {
+  log?.(`no worker is serving the task queue; running one in this process (its log: ${logFile})`);
   // loaded only here: the worker SDK takes a second to load, and most commands never need it
   const { createWorker } = await import('../workers/worker');
+  const { logLevelFrom } = await import('../telemetry/logger');
   const { worker, connection } = await createWorker({
     address: cfg.address,
     namespace: cfg.namespace,
-    logLevel: (process.env.AGENTVISOR_LOG_LEVEL as 'INFO' | undefined) ?? 'WARN',
+    logLevel: logLevelFrom(process.env.AGENTVISOR_LOG_LEVEL, 'INFO'),
+    log: { file: logFile },
+    shutdownSignals: [],
   });
   const running = worker.run();
-  return async () => {
-    if (worker.getState() === 'RUNNING') worker.shutdown();
-    await running;
-    await connection.close();
-  };
+  // once: Ctrl-C may stop it before the command's end does
+  let stopped: Promise<void> | undefined;
+  return () =>
+    (stopped ??= (async () => {
+      if (worker.getState() === 'RUNNING') worker.shutdown();
+      await running;
+      await connection.close();
+    })());
 }
 
 /** Waits for the run to end and returns its final report (failed runs too). */

@@ -1,12 +1,14 @@
 // `agentvisor report RUN`: a self-contained HTML page (and a markdown summary) of a run: the graph
-// coloured by outcome, a timeline of the tasks showing the parallelism, diff stats, log links,
-// merge and evaluation results.
+// coloured by outcome, a timeline of the tasks showing the parallelism, diff stats, each task's diff
+// and the end of its log (embedded: the page can be sent to someone else), merge and evaluation results.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { describeResolution, type RunReport, type TaskReport } from '../contract/run-types';
 import { detailsMarkdown } from '../workflows/details';
 import { htmlText, terminalText } from '../contract/text-safety';
 import { costOf, formatTokens, formatUsd, runTotals, tokensOf } from '../contract/usage';
+import { logsCommand, tailHeading, tasksWithTail } from '../contract/task-output';
+import { reportExtras, type ReportExtras } from './report-extras';
 
 const COLOUR: Record<string, string> = {
   succeeded: '#2e9e5b',
@@ -96,12 +98,32 @@ export function totalsHtml(report: RunReport): string {
   return `<table class="totals" id="totals">${cells.map(([k, v]) => `<tr><th>${k}</th><td data-total="${k.replace(/ /g, '-')}">${esc(v)}</td></tr>`).join('')}</table>`;
 }
 
-export function reportHtml(report: RunReport, after: Record<string, string[]> = afterOf(report)): string {
+/** The id of a task's section in the page (task ids are safe names: letters, digits, - and _). */
+const anchor = (taskId: string) => `task-${esc(taskId)}`;
+
+/** Each task's diff and the end of its log, embedded (the page is sent as it is: no links to this machine's files). */
+export function changesHtml(report: RunReport, extras?: ReportExtras): string {
+  if (!extras) return '';
+  const sections = report.tasks.map((t) => {
+    const x = extras.tasks.get(t.id);
+    if (!x?.diff && !x?.noDiff && !x?.logEnd?.length) return '';
+    const diff = x.diff
+      ? `<div class="meta">its changes${x.diffCut ? ' (cut: the whole diff is on its branch)' : ''}:</div><pre class="diff">${esc(x.diff)}</pre>`
+      : x.noDiff
+        ? `<p class="meta">no diff: ${esc(x.noDiff)}</p>`
+        : '';
+    const log = x.logEnd?.length ? `<div class="meta">the end of its log:</div><pre class="log">${x.logEnd.map(esc).join('\n')}</pre>` : '';
+    return `<details id="${anchor(t.id)}" data-task="${esc(t.id)}"><summary><b>${esc(t.id)}</b> · ${esc(t.status)} · ${t.filesChanged} files, +${t.insertions} −${t.deletions}</summary>${diff}${log}<p class="meta">whole log: <code>${esc(logsCommand(report.runId, t.id))}</code></p></details>`;
+  });
+  return sections.some(Boolean) ? `<h2>Changes and logs</h2>${sections.join('')}` : '';
+}
+
+export function reportHtml(report: RunReport, after: Record<string, string[]> = afterOf(report), extras?: ReportExtras): string {
   const rows = report.tasks.map(
     (t) =>
       `<tr><td>${esc(t.id)}</td><td>${esc(t.agent)}</td><td><span class="pill" style="background:${COLOUR[t.status]}">${esc(t.reusedFrom ? `reused (${t.reusedFrom})` : t.status)}</span></td>` +
       `<td>${t.startedAt && t.finishedAt ? secs(t.finishedAt - t.startedAt) : ''}</td><td>${t.filesChanged}</td><td>+${t.insertions} −${t.deletions}</td>` +
-      `<td><code>${esc(t.commit?.slice(0, 10))}</code></td><td>${t.logPath ? `<a href="file://${esc(t.logPath)}">log</a>` : ''}</td><td>${esc(t.error ?? t.note ?? (t.addedBy ? `added by ${t.addedBy}` : ''))}</td><td class="num">${tokensOf(t.usage)}</td><td class="num">${costOf(t.usage)}</td></tr>`,
+      `<td><code>${esc(t.commit?.slice(0, 10))}</code></td><td>${extras?.tasks.get(t.id)?.diff || extras?.tasks.get(t.id)?.logEnd?.length ? `<a href="#${anchor(t.id)}">diff, log</a>` : ''}</td><td>${esc(t.error ?? t.note ?? (t.addedBy ? `added by ${t.addedBy}` : ''))}</td><td class="num">${tokensOf(t.usage)}</td><td class="num">${costOf(t.usage)}</td></tr>`,
   );
   const merge = report.merge.conflicts.length
     ? report.merge.conflicts
@@ -112,7 +134,10 @@ export function reportHtml(report: RunReport, after: Record<string, string[]> = 
         .join('<br>')
     : esc(report.merge.status);
   const evaluation = report.evaluation
-    ? `${report.evaluation.passed ? 'passed' : `failed (exit ${report.evaluation.exitCode})`} · <a href="file://${esc(report.evaluation.logPath)}">log</a>`
+    ? `${report.evaluation.passed ? 'passed' : `failed (exit ${report.evaluation.exitCode})`}` +
+      (extras?.evaluationLogEnd?.length
+        ? `<div class="meta">the end of its log:</div><pre id="evaluation-log">${extras.evaluationLogEnd.map(esc).join('\n')}</pre>`
+        : '')
     : 'not run';
   return `<!doctype html><html><head><meta charset="utf-8"><title>agentvisor · ${esc(report.graphName)} · ${esc(report.runId)}</title>
 <style>
@@ -122,6 +147,7 @@ svg .edge{fill:none;stroke:#9aa5b1;stroke-width:2}svg text{fill:#fff}svg .id{fon
 .timeline .row{display:flex;align-items:center;margin:3px 0}.timeline .label{width:160px;overflow:hidden;text-overflow:ellipsis}
 .timeline .track{position:relative;flex:1;height:16px;background:#f0f2f5;border-radius:4px}.timeline .bar{position:absolute;top:0;bottom:0;border-radius:4px}
 .timeline .axis{display:flex;justify-content:space-between;margin-left:160px;color:#7b8794;font-size:12px}
+details{margin:6px 0}summary{cursor:pointer}pre{background:#f5f7fa;border:1px solid #e4e7eb;border-radius:4px;padding:8px;overflow-x:auto;font-size:12px}
 table{border-collapse:collapse}td,th{padding:4px 10px;border-bottom:1px solid #e4e7eb;text-align:left}.pill{color:#fff;border-radius:10px;padding:1px 8px}
 </style></head><body>
 <h1>${esc(report.graphName)} <span class="status">${esc(report.status)}</span></h1>
@@ -139,10 +165,23 @@ ${
 <h2>Graph</h2>${graphSvg(report, after)}
 <h2>Timeline</h2>${timelineHtml(report)}
 <h2>Tasks</h2><table><tr><th>task</th><th>agent</th><th>status</th><th>duration</th><th>files</th><th>lines</th><th>commit</th><th>log</th><th>note</th><th>tokens</th><th>cost</th></tr>${rows.join('')}</table>
-<h2>Totals</h2>${totalsHtml(report)}
+${tailsHtml(report)}${changesHtml(report, extras)}<h2>Totals</h2>${totalsHtml(report)}
 ${approvalsHtml(report)}${proposalsHtml(report)}<h2>Merge</h2><p>${merge}</p><h2>Evaluation</h2><p>${evaluation}</p>
 <p class="meta">Usage is the gateway's meter when the run has one, else what the agent's CLI reported; agents that call no model have none.</p>
 </body></html>`;
+}
+
+/** Why tasks failed (the reason, the end of the agent's output) and read-only agents' findings. */
+export function tailsHtml(report: RunReport): string {
+  const tasks = tasksWithTail(report.tasks);
+  if (!tasks.length) return '';
+  const blocks = tasks.map(
+    (t) =>
+      `<div class="tail" data-task="${esc(t.id)}"><p><b>${esc(tailHeading(t))}</b></p>` +
+      (t.outputTail?.length ? `<pre>${t.outputTail.map(esc).join('\n')}</pre>` : '') +
+      `<p class="meta">whole log: <code>${esc(logsCommand(report.runId, t.id))}</code></p></div>`,
+  );
+  return `<h2>Why tasks failed, and findings</h2>${blocks.join('')}`;
 }
 
 /** The run's approval gates: who waited, what was answered (or what the timeout decided). */
@@ -182,11 +221,12 @@ export function writeRunReport(
   report: RunReport,
   after: Record<string, string[]> = afterOf(report),
   outDir = report.artifactsDir,
+  extras: ReportExtras | undefined = reportExtras(report),
 ): { html: string; markdown: string } {
   mkdirSync(outDir, { recursive: true });
   const html = path.join(outDir, 'report.html');
   const markdown = path.join(outDir, 'report.md');
-  writeFileSync(html, reportHtml(report, after));
+  writeFileSync(html, reportHtml(report, after, extras));
   writeFileSync(markdown, detailsMarkdown(report) + '\n');
   return { html, markdown };
 }

@@ -38,6 +38,11 @@ export interface TaskReport {
   logPath?: string;
   exitCode?: number;
   error?: string;
+  /**
+   * the agent's last output lines (contract/task-output.ts): kept for a task that failed, and for a
+   * read-only agent's findings; the agent's text, to be escaped where shown
+   */
+  outputTail?: string[];
   startedAt?: number;
   finishedAt?: number;
   /** tokens and cost, as the agent's CLI (or the gateway) reported them */
@@ -206,6 +211,8 @@ export interface TaskResult {
   logPath: string;
   exitCode: number;
   error?: string;
+  /** a read-only agent's last output lines: its findings */
+  outputTail?: string[];
   /** runs with a remote: the host it ran on, and why it moved there when it did */
   host?: string;
   note?: string;

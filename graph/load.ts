@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { graphSchema, type GraphFile, type TaskFile } from './schema';
 import { checkGraph, topologicalOrder } from './graph-checks';
+import { promptSizeProblems } from './prompt-size';
 import { BadInputError, type Problem } from './problems';
 import { parseDuration, parseSize } from './units';
 import { resolvePlacement, resolveRemote } from './placement';
@@ -71,7 +72,7 @@ export function parseGraph(text: string, baseDir: string): LoadResult {
       }),
     };
   }
-  const problems = [...checkGraph(parsed.data), ...homeFileProblems(parsed.data, baseDir)].map((p) => ({
+  const problems = [...checkGraph(parsed.data), ...homeFileProblems(parsed.data, baseDir), ...promptSizeProblems(parsed.data)].map((p) => ({
     ...p,
     ...placeOf(doc, p.path!.split('.'), at),
   }));

@@ -1,6 +1,6 @@
 // Claude Code (`claude`, @anthropic-ai/claude-code), headless:
 //   claude -p --output-format stream-json --verbose --dangerously-skip-permissions
-//          --max-turns N [--model M] -- "<prompt>"
+//          --max-turns N [--model M] < prompt file
 // -p (print mode) never shows the trust or permission dialogs; --dangerously-skip-permissions lets
 // every tool run without asking (the container is the boundary; the CLI refuses this flag as root,
 // and agent containers never run as root). Output: one JSON object per line; the last one is
@@ -19,7 +19,6 @@ import {
   num,
   obj,
   parseJsonLine,
-  renderPrompt,
   shellEntry,
   short,
   statusNote,
@@ -37,7 +36,7 @@ export const claudeCodeHarness: Harness = {
     const args = ['-p', '--output-format', 'stream-json', '--verbose', '--dangerously-skip-permissions'];
     args.push('--max-turns', String(maxTurns(agent)));
     if (agent.model) args.push('--model', agent.model);
-    args.push('--', renderPrompt(input));
+    // the prompt: on stdin, from the task's prompt file (shellEntry)
 
     const env: Record<string, string> = {
       // API retries (default 10, with backoff); past them a transient failure is retried as a task

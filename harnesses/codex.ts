@@ -1,6 +1,6 @@
 // OpenAI Codex CLI (`codex`, @openai/codex), headless:
 //   codex exec --json --ephemeral --skip-git-repo-check --dangerously-bypass-approvals-and-sandbox
-//        [-m M] -c model_provider=agentvisor -c 'model_providers.agentvisor={…}' -c … --disable … -- "<prompt>"
+//        [-m M] -c model_provider=agentvisor -c 'model_providers.agentvisor={…}' -c … --disable … - < prompt file
 // `exec` never asks: with --dangerously-bypass-approvals-and-sandbox it runs every command
 // without approval and without its own (bubblewrap) sandbox — the container is the boundary.
 // --skip-git-repo-check: /workspace/.git points to a path that is not mounted. --ephemeral: no
@@ -22,7 +22,6 @@ import {
   num,
   obj,
   parseJsonLine,
-  renderPrompt,
   shellEntry,
   short,
   type AgentResult,
@@ -74,8 +73,8 @@ export const codexHarness: Harness = {
       'remote_plugin',
       '--disable',
       'in_app_updates',
-      '--',
-      renderPrompt(input),
+      // "-": the prompt is read from stdin, the task's prompt file (shellEntry)
+      '-',
     );
     const env: Record<string, string> = { ...agent.env };
     if (gateway) env.OPENAI_API_KEY = gateway.token;

@@ -1,6 +1,6 @@
 // Gemini CLI (`gemini`, @google/gemini-cli), headless:
-//   gemini [-m M] --prompt=<prompt> --output-format stream-json --approval-mode yolo
-// --prompt runs non-interactively; yolo approves every tool call. GEMINI_CLI_TRUST_WORKSPACE=true
+//   gemini [-m M] --output-format stream-json --approval-mode yolo < prompt file
+// stdin not a terminal runs it non-interactively, the prompt read from stdin; yolo approves every tool call. GEMINI_CLI_TRUST_WORKSPACE=true
 // trusts /workspace (untrusted, yolo is silently downgraded and tools would wait for approval).
 // ~/.gemini/settings.json selects API-key auth (without it the CLI exits 41), turns off usage
 // statistics, telemetry and update checks, and sets the turn limit (model.maxSessionTurns) and the
@@ -21,7 +21,6 @@ import {
   num,
   obj,
   parseJsonLine,
-  renderPrompt,
   shellEntry,
   short,
   statusNote,
@@ -50,8 +49,8 @@ export const geminiCliHarness: Harness = {
     const { agent, gateway } = input;
     const args: string[] = [];
     if (agent.model) args.push('-m', agent.model);
-    // --prompt=… (one argv word) so a prompt starting with "-" is not taken for an option
-    args.push(`--prompt=${renderPrompt(input)}`, '--output-format', 'stream-json', '--approval-mode', 'yolo');
+    // the prompt: on stdin, from the task's prompt file (shellEntry); stdin not a terminal, Gemini CLI runs headless
+    args.push('--output-format', 'stream-json', '--approval-mode', 'yolo');
     const env: Record<string, string> = {
       ...agent.env,
       GEMINI_CLI_TRUST_WORKSPACE: 'true',

@@ -1,5 +1,6 @@
 // One interface per agent kind: how to run one headless task of that agent in a container.
 import type { AgentSpec, TaskSpec } from '../graph/types';
+import { fillPromptTemplate } from '../graph/prompt-size';
 
 export interface HarnessInput {
   graphName: string;
@@ -56,10 +57,16 @@ export interface Harness {
 
 /** The task prompt inside the agent's template; {{prompt}}, {{task}}, {{agent}}, {{graph}}. */
 export function renderPrompt({ graphName, agent, task }: HarnessInput): string {
-  if (!agent.promptTemplate) return task.prompt;
-  const values: Record<string, string> = { prompt: task.prompt, task: task.id, agent: agent.name, graph: graphName };
-  return agent.promptTemplate.replace(/\{\{\s*(\w+)\s*\}\}/g, (whole, key: string) => values[key] ?? whole);
+  return fillPromptTemplate(agent.promptTemplate, { prompt: task.prompt, task: task.id, agent: agent.name, graph: graphName });
 }
+
+/**
+ * Where runAgent mounts the task's prompt (read-only): a file, so that a prompt of any size that
+ * can travel (graph/prompt-size.ts) reaches the agent; argv and the environment cannot hold one
+ * (a single argument or variable is at most 128 KiB on Linux). The CLIs read it on stdin.
+ */
+export const PROMPT_MOUNT = '/agentvisor/task';
+export const PROMPT_FILE = `${PROMPT_MOUNT}/prompt`;
 
 // ---------------------------------------------------------------------------------------------
 // helpers shared by the agent CLI harnesses
@@ -72,12 +79,13 @@ export const WORKSPACE = '/workspace';
 export const DEFAULT_MAX_TURNS = 100;
 
 /**
- * argv that copies the HOME files into place, then execs the CLI with its arguments and stdin
- * from /dev/null (a CLI that would read input gets EOF instead of hanging). The CLI and its
- * arguments travel as positional parameters, never through the shell's parser.
+ * argv that copies the HOME files into place, then execs the CLI with its arguments and the task's
+ * prompt file as stdin (each CLI takes its prompt from stdin in print mode, then reads no more
+ * input: nothing can hang waiting for it). The CLI and its arguments travel as positional
+ * parameters, never through the shell's parser.
  */
 export function shellEntry(cli: string, args: string[]): string[] {
-  return ['sh', '-c', `cp -a ${HOME_FILES_MOUNT}/. "$HOME"/ 2>/dev/null; exec "$0" "$@" < /dev/null`, cli, ...args];
+  return ['sh', '-c', `cp -a ${HOME_FILES_MOUNT}/. "$HOME"/ 2>/dev/null; exec "$0" "$@" < ${PROMPT_FILE}`, cli, ...args];
 }
 
 export function maxTurns(agent: AgentSpec): number {

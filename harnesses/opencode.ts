@@ -1,5 +1,5 @@
 // OpenCode (`opencode`, opencode-ai), headless:
-//   opencode run --format json --auto [-m provider/model] -- "<prompt>"
+//   opencode run --format json --auto [-m provider/model] < prompt file
 // `run` executes one message and exits (--print-logs --log-level ERROR: failed model calls on
 // stderr, for `retrying`); ~/.config/opencode/opencode.json allows every tool
 // (permission "*": "allow", and --auto approves anything not explicitly denied), so it never
@@ -22,7 +22,6 @@ import {
   num,
   obj,
   parseJsonLine,
-  renderPrompt,
   shellEntry,
   short,
   type AgentResult,
@@ -66,7 +65,7 @@ export const opencodeHarness: Harness = {
     // --print-logs at ERROR: a failed model call is logged on stderr before each retry (see retrying)
     const args = ['run', '--format', 'json', '--auto', '--print-logs', '--log-level', 'ERROR'];
     if (agent.model) args.push('-m', agent.model);
-    args.push('--', renderPrompt(input));
+    // the prompt: on stdin, from the task's prompt file (shellEntry)
     const env: Record<string, string> = {
       ...agent.env,
       OPENCODE_DISABLE_MODELS_FETCH: '1',

@@ -9,6 +9,12 @@ export const reportPath = (artifactsDir: string) => path.join(artifactsDir, 'rep
 /** The finished work of the run's tasks, one line each (activities/ledger.ts); resume reads it. */
 export const ledgerPath = (artifactsDir: string) => path.join(artifactsDir, 'ledger.jsonl');
 
+/**
+ * The log of the worker `agentvisor run` runs in its own process (JSON lines): kept off the live
+ * table. Beside logs/, not in it: a task may be called "worker".
+ */
+export const runWorkerLogPath = (artifactsDir: string) => path.join(artifactsDir, 'worker.log');
+
 export const logsDir = (artifactsDir: string) => path.join(artifactsDir, 'logs');
 /** A task's agent output; also the resolvers' and collectors' (ids starting with "_"). */
 export const taskLogPath = (artifactsDir: string, taskId: string) => path.join(logsDir(artifactsDir), `${taskId}.log`);
@@ -22,6 +28,8 @@ export const evaluationWorktreePath = (artifactsDir: string) => taskWorktreePath
 
 /** The files a task's harness puts in the agent's HOME (mounted read-only). */
 export const homeFilesDir = (artifactsDir: string, taskId: string) => path.join(artifactsDir, 'home', taskId);
+/** The folder holding a task's prompt file, mounted read-only (harnesses/harness.ts: PROMPT_MOUNT). */
+export const promptDir = (artifactsDir: string, taskId: string) => path.join(artifactsDir, 'prompts', taskId);
 /** The collectors' folders (activities/workspace.ts). */
 export const collectRoot = (artifactsDir: string) => path.join(artifactsDir, 'collect');
 /** Where a task's collector leaves its bundle: a folder of the run's, mounted into the collector alone. */

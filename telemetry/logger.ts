@@ -4,6 +4,7 @@
 // Runtime, so the SDK's, the workflows' and the activities' logs go through the redaction too.
 import pino, { type DestinationStream, type Logger as Pino } from 'pino';
 import type { LogLevel, LogMetadata, Logger as TemporalLogger } from '@temporalio/common';
+import { humanDestination, type LogFormat } from './log-format';
 
 export const REDACTED = '[redacted]';
 
@@ -77,6 +78,18 @@ export interface LoggerOptions extends RedactOptions {
   component: string;
   /** default: stderr (stdout stays for a command's output) */
   destination?: DestinationStream;
+  /** write to this file (appended, its folder made) instead of stderr; always JSON lines */
+  file?: string;
+  /** on stderr: JSON lines (default) or one short line per record for people (telemetry/log-format.ts) */
+  format?: LogFormat;
+}
+
+function destinationOf(opts: LoggerOptions): DestinationStream {
+  if (opts.destination) return opts.destination;
+  // synchronous: the CLI exits right after its last line
+  if (opts.file) return pino.destination({ dest: opts.file, sync: true, mkdir: true, append: true });
+  if (opts.format === 'human') return humanDestination(process.stderr, { stacks: opts.level === 'DEBUG' || opts.level === 'TRACE' });
+  return pino.destination({ dest: 2, sync: true });
 }
 
 /** A pino logger whose every line (message and fields) passes through `redact`. */
@@ -94,8 +107,7 @@ export function createLogger(opts: LoggerOptions): Pino {
         },
       },
     },
-    // synchronous: the CLI exits right after its last line
-    opts.destination ?? pino.destination({ dest: 2, sync: true }),
+    destinationOf(opts),
   );
 }
 

@@ -12,6 +12,7 @@ import { DockerRuntime } from '../runtimes/docker';
 import { scopeOf, type ContainerRuntime } from '../runtimes/runtime';
 import { TASK_QUEUE } from '../contract/run-types';
 import { createLogger, TemporalPinoLogger } from '../telemetry/logger';
+import type { LogFormat } from '../telemetry/log-format';
 import { startTracing, tracesUrl, WORKFLOW_INTERCEPTORS_MODULE, type Tracing } from '../telemetry/tracing';
 
 export interface AgentvisorWorkerOptions {
@@ -23,6 +24,13 @@ export interface AgentvisorWorkerOptions {
   metricsAddress?: string;
   /** SDK log level; the CLI keeps the SDK quiet unless asked */
   logLevel?: 'TRACE' | 'DEBUG' | 'INFO' | 'WARN' | 'ERROR';
+  /** where the logs go: a file (JSON lines), or stderr as JSON lines or lines for people; default stderr, JSON */
+  log?: { file?: string; format?: LogFormat };
+  /**
+   * Signals on which the SDK shuts the worker down (default: SIGINT, SIGTERM, SIGQUIT, SIGUSR2). A
+   * worker inside `run` passes none: the CLI decides what Ctrl-C does with its run.
+   */
+  shutdownSignals?: NodeJS.Signals[];
   /** OTLP/HTTP endpoint for traces; default: the OTEL_EXPORTER_OTLP_* variables; none: no tracing */
   otelEndpoint?: string;
   /** extra worker options (tests shorten shutdown, set identity, ...) */
@@ -38,7 +46,13 @@ export interface AgentvisorWorkerOptions {
 export async function createWorker(
   opts: AgentvisorWorkerOptions,
 ): Promise<{ worker: Worker; connection: NativeConnection; tracing?: Tracing; hostWorkers: Worker[] }> {
-  if (opts.logLevel || opts.metricsAddress) installRuntime(opts.logLevel ?? 'INFO', opts.metricsAddress);
+  if (opts.logLevel || opts.metricsAddress || opts.log || opts.shutdownSignals)
+    installRuntime({
+      level: opts.logLevel ?? 'INFO',
+      metricsAddress: opts.metricsAddress,
+      log: opts.log,
+      shutdownSignals: opts.shutdownSignals,
+    });
   const url = tracesUrl(opts.otelEndpoint);
   const tracing = url ? startTracing('agentvisor-worker', url) : undefined;
   const code = workflowCode(!!tracing);
@@ -101,13 +115,24 @@ function tracingOptions(tracing: Tracing, fromSources: boolean): Pick<WorkerOpti
 }
 
 let runtimeInstalled = false;
-function installRuntime(level: NonNullable<AgentvisorWorkerOptions['logLevel']>, metricsAddress?: string) {
+function installRuntime({
+  level,
+  metricsAddress,
+  log,
+  shutdownSignals,
+}: {
+  level: NonNullable<AgentvisorWorkerOptions['logLevel']>;
+  metricsAddress?: string;
+  log?: AgentvisorWorkerOptions['log'];
+  shutdownSignals?: NodeJS.Signals[];
+}) {
   if (runtimeInstalled) return;
   runtimeInstalled = true;
   try {
-    // one structured (JSON), redacting logger for the SDK, the core, workflows and activities
+    // one structured, redacting logger for the SDK, the core, workflows and activities
     Runtime.install({
-      logger: new TemporalPinoLogger(createLogger({ component: 'worker', level })),
+      logger: new TemporalPinoLogger(createLogger({ component: 'worker', level, file: log?.file, format: log?.format })),
+      ...(shutdownSignals ? { shutdownSignals } : {}),
       telemetryOptions: {
         // the core's INFO lines are poller chatter; its warnings and errors (or all, when debugging) come through
         logging: { filter: makeTelemetryFilterString({ core: level === 'INFO' ? 'WARN' : level }), forward: {} },

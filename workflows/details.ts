@@ -2,7 +2,8 @@
 // Every value an agent could have written (errors, file names, proposals) is escaped: it shows as
 // text, never as a link, an image or HTML.
 import { describeResolution, type RunReport } from '../contract/run-types';
-import { markdownText as md } from '../contract/text-safety';
+import { markdownLines, markdownText as md } from '../contract/text-safety';
+import { logsCommand, tailHeading, tasksWithTail } from '../contract/task-output';
 import { costOf, tokensOf, totalsText } from '../contract/usage';
 
 const seconds = (from?: number, to?: number) => (from && to ? `${((to - from) / 1000).toFixed(1)}s` : '');
@@ -46,5 +47,30 @@ export function detailsMarkdown(r: RunReport): string {
     );
   if (r.evaluation) lines.push(`evaluation: **${r.evaluation.passed ? 'passed' : `failed (exit ${r.evaluation.exitCode})`}**`);
   if (r.error) lines.push('', `error: ${md(r.error)}`);
+  lines.push(...tailsMarkdown(r));
   return lines.join('\n');
+}
+
+/**
+ * Why each failed task failed and what each read-only agent found: the heading, the last lines of
+ * the agent's output as a quote (each line escaped: an agent wrote them), and the command that
+ * prints the whole log.
+ */
+function tailsMarkdown(r: RunReport): string[] {
+  const out: string[] = [];
+  for (const t of tasksWithTail(r.tasks)) {
+    out.push('', `**${md(tailHeading(t))}**`);
+    const tail = t.outputTail ?? [];
+    if (tail.length) {
+      out.push(
+        '',
+        markdownLines(tail.join('\n'))
+          .split('  \n')
+          .map((l) => `> ${l}`)
+          .join('  \n'),
+      );
+    }
+    out.push('', `whole log: \`${logsCommand(r.runId, t.id)}\``);
+  }
+  return out;
 }

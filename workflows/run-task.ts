@@ -39,7 +39,14 @@ async function taskSteps(input: TaskInput, { steps, cleanup, container }: TaskAc
     saga.add('remove container', () => cleanup.removeContainers({ runId, taskId }));
     const { runAgent } = container(input.task.timeoutMs, input.task.retry);
     const outcome = await runAgent({ ...input, worktree: worktree.path, startCommit: worktree.startCommit });
-    partial = { ...partial, logPath: outcome.logPath, exitCode: outcome.exitCode, usage: outcome.usage ?? outcome.result?.usage };
+    // outputTail: a field of the activity's result, passed on as data (no new command: no patch)
+    partial = {
+      ...partial,
+      logPath: outcome.logPath,
+      exitCode: outcome.exitCode,
+      usage: outcome.usage ?? outcome.result?.usage,
+      outputTail: outcome.outputTail,
+    };
     if (outcome.budgetExceeded) {
       const which = outcome.budgetExceeded === 'run' ? "the run's" : "the task's";
       throw ApplicationFailure.create({
@@ -76,6 +83,7 @@ async function taskSteps(input: TaskInput, { steps, cleanup, container }: TaskAc
       logPath: outcome.logPath,
       exitCode: outcome.exitCode,
       usage: outcome.usage ?? outcome.result?.usage,
+      ...(outcome.outputTail ? { outputTail: outcome.outputTail } : {}),
     };
   } catch (err) {
     if (!input.keepOnFailure) await CancellationScope.nonCancellable(() => saga.compensate());

@@ -4,6 +4,7 @@ import { getRunReport, loadConfig, waitForRun, type StartOptions, type StartedRu
 import { ProgressView } from '../progress';
 import { isLive } from '../../contract/run-types';
 import { ExitCode, printStderr, printSummary } from './shared';
+import { handleInterrupts, INTERRUPTED_EXIT } from './interrupt';
 
 /** The flags run and resume share. */
 export type RunFlags = { detach?: boolean; json?: boolean; id?: string; keepOnFailure?: boolean; file?: string };
@@ -29,13 +30,15 @@ export async function followRun(opts: RunFlags, start: (o: StartOptions) => Prom
   // sleep, so the CLI exits as soon as the run is over rather than up to a second later.
   const view = opts.json ? undefined : new ProgressView(process.stdout, client);
   let polling = !!view;
+  // while Ctrl-C asks a question or says what happens, the table is not redrawn over it
+  let paused = false;
   let wake = () => {};
   const poll = (async () => {
     while (polling) {
       try {
         const report = await getRunReport(client, runId, cfg);
         if (!polling) break;
-        view?.update(report);
+        if (!paused) view?.update(report);
         if (!isLive(report.status)) break;
       } catch {
         // the run may be between states; try again
@@ -54,14 +57,33 @@ export async function followRun(opts: RunFlags, start: (o: StartOptions) => Prom
     wake();
     await poll;
   };
+  let detach = () => {};
+  const detached = new Promise<undefined>((resolve) => (detach = () => resolve(undefined)));
+  const removeInterrupts = handleInterrupts({
+    runId,
+    client,
+    cfg,
+    stopWorker: started.stopWorker,
+    pauseView: () => (paused = true),
+    resumeView: () => {
+      view?.release();
+      paused = false;
+    },
+    detach,
+  });
   try {
-    const report = await waitForRun(client, runId, cfg);
+    const ended = waitForRun(client, runId, cfg);
+    ended.catch(() => undefined); // once detached, the closed connection ends this wait: nobody reads it
+    const report = await Promise.race([ended, detached]);
+    // Ctrl-C detached: the run goes on without this process (interrupt.ts said how to follow it)
+    if (!report) return INTERRUPTED_EXIT;
     await stopPolling();
     view?.update(report);
     if (opts.json) console.log(JSON.stringify(publicReport(report), null, 2));
     else printSummary(report, cfg);
     return report.status === 'completed' ? ExitCode.success : ExitCode.failed;
   } finally {
+    removeInterrupts();
     await stopPolling();
     await started.stopWorker?.();
     await client.connection.close();

@@ -7,6 +7,7 @@ import type { ClientConfig } from '../config';
 import { resolveRunId } from '../run-ids';
 import { describeResolution, type RunReport } from '../../contract/run-types';
 import { terminalText as tty } from '../../contract/text-safety';
+import { logsCommand, tailHeading, tasksWithTail } from '../../contract/task-output';
 
 export const ExitCode = {
   success: 0,
@@ -70,9 +71,27 @@ export async function withClient<T>(fn: (client: Client, cfg: ClientConfig) => P
 /** A line on stderr: errors and what is said while a command works, keeping stdout for its result. */
 export const printStderr = (line: string) => process.stderr.write(line + '\n');
 
+/**
+ * Why each failed task failed (its reason or exit code, then the last lines of its output) and what
+ * each read-only agent found, with the command that prints the whole log; the agent's lines
+ * without escape sequences, each on its own line.
+ */
+export function taskTailLines(report: RunReport): string[] {
+  const lines: string[] = [];
+  for (const t of tasksWithTail(report.tasks)) {
+    lines.push(tty(tailHeading(t)));
+    const tail = t.outputTail ?? [];
+    if (tail.length) lines.push(`  last ${tail.length === 1 ? 'line' : `${tail.length} lines`} of its output:`);
+    for (const l of tail) lines.push(`  │ ${tty(l)}`);
+    if (t.logPath || tail.length) lines.push(`  whole log: ${logsCommand(report.runId, t.id)}`);
+  }
+  return lines;
+}
+
 /** The run's state in lines; what agents could have written (errors, file names, proposals) without escape sequences. */
 export function printSummary(report: RunReport, cfg: ClientConfig) {
   const link = runUiLink(cfg, report.runId);
+  for (const line of taskTailLines(report)) console.log(line);
   console.log(`run ${report.runId}: ${report.status}${report.error ? ` (${tty(report.error)})` : ''}`);
   if (report.status === 'completed') console.log(`integration branch: ${report.integrationBranch}`);
   if (report.shared) {

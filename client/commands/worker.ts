@@ -5,13 +5,23 @@ import { loadConfig } from '../api';
 import { runtimeFromFlags, type RuntimeFlags } from '../../runtimes/select';
 import type { LimitFlags } from '../../activities/limits';
 import { action, ExitCode, printStderr } from './shared';
+import { BadInputError } from '../../graph/problems';
+import type { LogFormat } from '../../telemetry/log-format';
 
-type WorkerFlags = { metricsPort?: string; host?: string; labels?: string; capacity?: string; dataDir?: string } & RuntimeFlags &
+type WorkerFlags = {
+  logFormat?: string;
+  metricsPort?: string;
+  host?: string;
+  labels?: string;
+  capacity?: string;
+  dataDir?: string;
+} & RuntimeFlags &
   LimitFlags;
 
 export function registerWorkerCommand(program: Command): void {
   program
     .command('worker')
+    .option('--log-format <format>', 'json (JSON lines) or human (a short line each); default: human on a terminal, json when piped')
     .option('--metrics-port <port>', 'serve Prometheus metrics on this port (/metrics)')
     .option('--host <name>', "the host this worker serves: it also polls the host's own task queue (graphs place work with runsOn)")
     .option('--labels <labels>', 'labels of the host, comma-separated (e.g. gpu,big-memory); at most 4')
@@ -38,6 +48,12 @@ export function registerWorkerCommand(program: Command): void {
 
 async function runWorker(opts: WorkerFlags) {
   const cfg = loadConfig();
+  const { LOG_FORMATS, defaultLogFormat } = await import('../../telemetry/log-format');
+  const { logLevelFrom } = await import('../../telemetry/logger');
+  const format = opts.logFormat ?? defaultLogFormat(process.stderr);
+  if (!(LOG_FORMATS as readonly string[]).includes(format)) {
+    throw new BadInputError([{ message: `--log-format must be ${LOG_FORMATS.join(' or ')}, not "${format}"` }]);
+  }
   const { hostOptions } = await import('../../workers/host');
   const { workerLimits, describeLimits } = await import('../../activities/limits');
   const limits = workerLimits(opts, process.env);
@@ -48,7 +64,8 @@ async function runWorker(opts: WorkerFlags) {
     runtime,
     address: cfg.address,
     namespace: cfg.namespace,
-    logLevel: (process.env.AGENTVISOR_LOG_LEVEL as 'INFO' | undefined) ?? 'INFO',
+    logLevel: logLevelFrom(process.env.AGENTVISOR_LOG_LEVEL, 'INFO'),
+    log: { format: format as LogFormat },
     metricsAddress: opts.metricsPort ? `0.0.0.0:${opts.metricsPort}` : undefined,
     host,
     dataDir: opts.dataDir ? path.resolve(opts.dataDir) : undefined,

@@ -49,16 +49,16 @@ function input(harness: AgentSpec['harness'], over: Partial<AgentSpec> = {}, wit
 /** argv after `sh -c SCRIPT`: [cli, ...args] */
 function cliArgs(command: string[]): string[] {
   expect(command.slice(0, 2)).toEqual(['sh', '-c']);
-  expect(command[2]).toBe('cp -a /agentvisor/home/. "$HOME"/ 2>/dev/null; exec "$0" "$@" < /dev/null');
+  expect(command[2]).toBe('cp -a /agentvisor/home/. "$HOME"/ 2>/dev/null; exec "$0" "$@" < /agentvisor/task/prompt');
   return command.slice(3);
 }
 
 describe('shellEntry', () => {
-  it('copies the HOME files, then execs the CLI with stdin from /dev/null', () => {
+  it("copies the HOME files, then execs the CLI with the task's prompt file as stdin", () => {
     expect(shellEntry('claude', ['-p', 'x'])).toEqual([
       'sh',
       '-c',
-      'cp -a /agentvisor/home/. "$HOME"/ 2>/dev/null; exec "$0" "$@" < /dev/null',
+      'cp -a /agentvisor/home/. "$HOME"/ 2>/dev/null; exec "$0" "$@" < /agentvisor/task/prompt',
       'claude',
       '-p',
       'x',
@@ -86,13 +86,12 @@ describe.each(Object.values(AGENT_CLI_HARNESSES).map((h) => [h.name, h] as [stri
     }
   });
 
-  it('passes the rendered prompt as one argv word, and the agent env through', () => {
+  it('never puts the prompt in argv or the environment (it is the prompt file, on stdin), and passes the agent env through', () => {
     const inv = harness.build(
       input(harness.name as AgentSpec['harness'], { env: { FOO: 'bar' }, promptTemplate: 'Role: tester. {{prompt}}' }),
     );
     const args = cliArgs(inv.command);
-    const prompt = 'Role: tester. -starts with a dash; "quotes" and $HOME';
-    expect(args.some((a) => a === prompt || a === `--prompt=${prompt}`)).toBe(true);
+    expect(JSON.stringify([args, inv.env])).not.toContain('starts with a dash');
     expect(inv.env.FOO).toBe('bar');
   });
 
@@ -127,8 +126,6 @@ describe('claude-code build()', () => {
       '7',
       '--model',
       'claude-sonnet-4-5',
-      '--',
-      '-starts with a dash; "quotes" and $HOME',
     ]);
     expect(inv.env).toMatchObject({
       ANTHROPIC_BASE_URL: `${GATEWAY}/anthropic`,
@@ -191,7 +188,7 @@ describe('codex build()', () => {
     for (const off of ['check_for_update_on_startup=false', 'analytics.enabled=false', 'feedback.enabled=false'])
       expect(args).toContain(off);
     for (const f of ['plugins', 'apps', 'remote_plugin', 'in_app_updates']) expect(args.join(' ')).toContain(`--disable ${f}`);
-    expect(args.slice(-2)).toEqual(['--', '-starts with a dash; "quotes" and $HOME']);
+    expect(args.at(-1)).toBe('-'); // the prompt: stdin
     expect(inv.env.OPENAI_API_KEY).toBe(TOKEN);
     expect(inv.files?.map((f) => f.path)).toEqual(['.codex/AGENTS.md']);
   });
@@ -200,16 +197,7 @@ describe('codex build()', () => {
 describe('gemini-cli build()', () => {
   it('runs gemini headless with stream-json and yolo, trusted, API-key auth through the gateway', () => {
     const inv = geminiCliHarness.build(input('gemini-cli', { model: 'gemini-2.5-pro', env: { AGENTVISOR_MAX_TURNS: '9' } }));
-    expect(cliArgs(inv.command)).toEqual([
-      'gemini',
-      '-m',
-      'gemini-2.5-pro',
-      '--prompt=-starts with a dash; "quotes" and $HOME',
-      '--output-format',
-      'stream-json',
-      '--approval-mode',
-      'yolo',
-    ]);
+    expect(cliArgs(inv.command)).toEqual(['gemini', '-m', 'gemini-2.5-pro', '--output-format', 'stream-json', '--approval-mode', 'yolo']);
     expect(inv.env).toMatchObject({
       GOOGLE_GEMINI_BASE_URL: `${GATEWAY}/gemini`,
       GEMINI_API_KEY: TOKEN,
@@ -241,8 +229,6 @@ describe('opencode build()', () => {
       'ERROR',
       '-m',
       'openai/gpt-5-mini',
-      '--',
-      '-starts with a dash; "quotes" and $HOME',
     ]);
     expect(inv.env).toMatchObject({
       AGENTVISOR_GATEWAY_TOKEN: TOKEN,
