@@ -26,10 +26,15 @@ export const colorsFor = (stream: NodeJS.WriteStream = process.stdout) => create
 
 /** A run's or task's status in its colour: green done, red failed, yellow waiting or cancelled. */
 export function statusColor(status: string, stream: NodeJS.WriteStream = process.stdout): string {
-  const c = colorsFor(stream);
-  if (status === 'completed' || status === 'succeeded') return c.green(status);
-  if (status === 'failed' || status === 'budget_exceeded' || status === 'terminated' || status === 'timed_out') return c.red(status);
-  if (status === 'awaiting_approval' || status === 'cancelled') return c.yellow(status);
-  if (status === 'running') return c.cyan(status);
-  return c.dim(status);
+  return paintStatus(status, status, useColor(stream));
+}
+
+/** `text` in the colour of `status`, or plain when `enabled` is false. */
+export function paintStatus(status: string, text: string, enabled: boolean): string {
+  const c = createColors(enabled);
+  if (status === 'completed' || status === 'succeeded') return c.green(text);
+  if (status === 'failed' || status === 'budget_exceeded' || status === 'terminated' || status === 'timed_out') return c.red(text);
+  if (status === 'awaiting_approval' || status === 'cancelled') return c.yellow(text);
+  if (status === 'running') return c.cyan(text);
+  return c.dim(text);
 }

@@ -7,18 +7,9 @@ import type { RunReport, TaskReport } from '../contract/run-types';
 import { costOf, tokensOf, totalsText } from '../contract/usage';
 import { lastActivityLines } from './activity-lines';
 import { terminalText as tty } from '../contract/text-safety';
+import { paintStatus, useColor } from './colors';
 
 export { formatTokens, formatUsd } from '../contract/usage';
-
-const COLOURS: Record<string, string> = {
-  pending: '\x1b[90m',
-  running: '\x1b[36m',
-  succeeded: '\x1b[32m',
-  completed: '\x1b[32m',
-  failed: '\x1b[31m',
-  cancelled: '\x1b[33m',
-  skipped: '\x1b[90m',
-};
 
 function elapsed(t: TaskReport, now: number): string {
   if (!t.startedAt) return '';
@@ -115,13 +106,13 @@ export function renderTable(
     task: cut(tty(t.id), NAME_MAX),
     agent: cut(tty(t.agent), NAME_MAX),
     status: t.reusedFrom ? 'reused' : t.status,
-    colour: COLOURS[t.status] ?? '',
+    paintAs: t.status,
     elapsed: elapsed(t, now),
     tokens: tokensOf(t.usage),
     cost: costOf(t.usage),
     activity: activity(t, lastLines.get(t.id)),
   }));
-  type Column = Exclude<keyof (typeof rows)[number], 'colour'>;
+  type Column = Exclude<keyof (typeof rows)[number], 'paintAs'>;
   const heads: Record<Column, string> = {
     task: 'task',
     agent: 'agent',
@@ -145,7 +136,7 @@ export function renderTable(
   for (const r of rows) {
     table.push(
       columns.map((c) =>
-        c === 'status' && colour ? `${r.colour}${r.status}\x1b[0m` : c === 'activity' ? cut(r.activity, activityWidth) : r[c],
+        c === 'status' ? paintStatus(r.paintAs, r.status, colour) : c === 'activity' ? cut(r.activity, activityWidth) : r[c],
       ),
     );
   }
@@ -187,7 +178,10 @@ export class ProgressView {
       const now = Date.now();
       // the header and the table fit the screen: a block taller or wider than it cannot be redrawn in place
       const screen = { columns: this.out.columns || 80, rows: Math.max(8, (this.out.rows || 24) - 1) };
-      const text = [cut(headerLine(report, now), screen.columns), renderTable(report, true, now, this.lastLines, screen)].join('\n');
+      const text = [
+        cut(headerLine(report, now), screen.columns),
+        renderTable(report, useColor(this.out), now, this.lastLines, screen),
+      ].join('\n');
       if (this.drawnLines) this.out.write(`\x1b[${this.drawnLines}A\x1b[J`);
       this.out.write(text + '\n');
       this.drawnLines = text.split('\n').length;
