@@ -1,5 +1,13 @@
 // Every timeout here is deliberate.
-import { ActivityCancellationType, patched, proxyActivities, type ActivityOptions } from '@temporalio/workflow';
+import {
+  ActivityCancellationType,
+  CancellationScope,
+  CancelledFailure,
+  isCancellation,
+  patched,
+  proxyActivities,
+  type ActivityOptions,
+} from '@temporalio/workflow';
 import { CANCEL_WAITS_FOR_STEPS_PATCH } from './patches';
 import { DEFAULT_RETRY, type RetrySpec } from '../graph/types';
 
@@ -66,4 +74,16 @@ export function proxyWith<A extends object>(options: () => ActivityOptions): A {
       (...args: unknown[]) =>
         (proxyActivities<A>(options()) as Record<string | symbol, (...a: unknown[]) => Promise<unknown>>)[name](...args),
   });
+}
+
+/**
+ * The error a workflow's work ended with, as the workflow ends on it: a cancellation when the
+ * workflow was cancelled. Since CANCEL_WAITS_FOR_STEPS_PATCH a cancelled step may end otherwise
+ * (the heartbeat timeout of a dead worker, an error on its way out); the workflow was cancelled
+ * all the same, and says so (a workflow ends cancelled only on a cancellation error).
+ */
+export function asCancellation(err: unknown, what: string): unknown {
+  if (isCancellation(err)) return err;
+  if (CancellationScope.current().consideredCancelled && patched(CANCEL_WAITS_FOR_STEPS_PATCH)) return new CancelledFailure(what);
+  return err;
 }

@@ -2,7 +2,7 @@
 // Every value an agent could have written (errors, file names, proposals) is escaped: it shows as
 // text, never as a link, an image or HTML.
 import { describeResolution, type RunReport } from '../contract/run-types';
-import { markdownLines, markdownText as md } from '../contract/text-safety';
+import { markdownLines, markdownRow, markdownText as md } from '../contract/text-safety';
 import { logsCommand, tailHeading, tasksWithTail } from '../contract/task-output';
 import { costOf, tokensOf, totalsText } from '../contract/usage';
 
@@ -16,12 +16,20 @@ export function detailsMarkdown(r: RunReport): string {
       : t.status === 'succeeded'
         ? `${t.filesChanged} files, +${t.insertions} −${t.deletions}`
         : '';
-    return `| ${md(t.id)} | ${md(t.agent)} | ${md(state)} | ${seconds(t.startedAt, t.finishedAt)} | ${tokensOf(t.usage)} | ${costOf(t.usage)} | ${md(outcome)} |`;
+    return markdownRow([
+      md(t.id),
+      md(t.agent),
+      md(state),
+      seconds(t.startedAt, t.finishedAt),
+      tokensOf(t.usage),
+      costOf(t.usage),
+      md(outcome),
+    ]);
   });
   const lines = [
     `**${r.graphName}** · ${r.status} · integration branch \`${r.integrationBranch}\``,
     '',
-    '| task | agent | status | duration | tokens | cost | outcome |',
+    markdownRow(['task', 'agent', 'status', 'duration', 'tokens', 'cost', 'outcome']),
     '|---|---|---|---|---|---|---|',
     ...rows,
   ];

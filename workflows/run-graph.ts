@@ -16,7 +16,7 @@ import {
   startChild,
 } from '@temporalio/workflow';
 import type { RunActivities } from '../activities';
-import { CLEANUP_ACTIVITY, STEP_ACTIVITY, containerActivity, proxyWith, settled } from './activity-options';
+import { CLEANUP_ACTIVITY, STEP_ACTIVITY, asCancellation, containerActivity, proxyWith, settled } from './activity-options';
 import { failureDetails, rootMessage } from './failure';
 import { runTask } from './run-task';
 import { evaluateOnHost, mergeOnHost } from './hosts';
@@ -180,7 +180,8 @@ export async function runGraph(input: RunInput): Promise<RunReport> {
     await steps.writeReport(report);
     await handlersFinished();
     return report;
-  } catch (err) {
+  } catch (caught) {
+    const err = asCancellation(caught, 'the run was cancelled');
     const cancelled = isCancellation(err);
     report.status = cancelled ? 'cancelled' : 'failed';
     if (report.merge.status === 'pending') report.merge.status = 'skipped';

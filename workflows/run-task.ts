@@ -5,7 +5,7 @@ import { ApplicationFailure, CancellationScope, isCancellation, patched, proxyAc
 import type { RunActivities } from '../activities';
 import { runTaskOnHost } from './hosts';
 import { HOSTS_PATCH } from './patches';
-import { CLEANUP_ACTIVITY, STEP_ACTIVITY, containerActivity, proxyWith, settled } from './activity-options';
+import { CLEANUP_ACTIVITY, STEP_ACTIVITY, asCancellation, containerActivity, proxyWith, settled } from './activity-options';
 import { taskBranch, type TaskInput, type TaskResult } from '../contract/run-types';
 import { rootMessage } from './failure';
 import { Saga } from './saga';
@@ -85,7 +85,8 @@ async function taskSteps(input: TaskInput, { steps, cleanup, container }: TaskAc
       usage: outcome.usage ?? outcome.result?.usage,
       ...(outcome.outputTail ? { outputTail: outcome.outputTail } : {}),
     };
-  } catch (err) {
+  } catch (caught) {
+    const err = asCancellation(caught, 'the task was cancelled');
     if (!input.keepOnFailure) await CancellationScope.nonCancellable(() => saga.compensate());
     if (isCancellation(err)) throw err;
     if (err instanceof ApplicationFailure && (err.type === 'TaskFailed' || err.type === 'BudgetExceeded')) throw err;

@@ -30,12 +30,16 @@ function stubActivities(behaviour: Record<string, Behaviour>) {
     async runAgent(arg: TaskInput & { worktree: string }) {
       const b = behaviour[arg.taskId] ?? { ms: 10 };
       spans[arg.taskId] = { start: Date.now() };
+      // as the real one, it heartbeats: how a cancellation reaches it
+      const ctx = Context.current();
+      const beat = setInterval(() => ctx.heartbeat(), 500);
       try {
-        await Promise.race([new Promise((r) => setTimeout(r, b.ms)), Context.current().cancelled]);
+        await Promise.race([new Promise((r) => setTimeout(r, b.ms)), ctx.cancelled]);
       } catch (err) {
         spans[arg.taskId].cancelled = true;
         throw err;
       } finally {
+        clearInterval(beat);
         spans[arg.taskId].end = Date.now();
       }
       if (b.throws) throw ApplicationFailure.nonRetryable(b.throws);
