@@ -14,6 +14,7 @@ import { runGraph } from '../workflows';
 import { loadConfig, runUiLink, type ClientConfig } from './config';
 import { runArtifactsDir, workerLogPath } from '../paths/data-folder';
 import { ledgerPath, reportPath, runFilePath, runWorkerLogPath } from '../paths/run-folder';
+import { markdownRow } from '../contract/text-safety';
 import { connect, hasPollers, pollerBuilds } from './connection';
 import { getRunReport } from './run-state';
 import { allImagesPresent } from './image-presence';
@@ -275,8 +276,14 @@ export function spawnBackgroundWorker(cfg: ClientConfig, log?: (line: string) =>
 
 /** The graph as markdown, for the run's static details in the Temporal UI. */
 function graphDetails(graph: GraphSpec): string {
-  const rows = graph.tasks.map((t) => `| ${t.id} | ${t.agent} (${graph.agents[t.agent].harness}) | ${t.after.join(', ')} |`);
-  return [`repo \`${graph.repo}\`, base \`${graph.baseBranch}\``, '', '| task | agent | after |', '|---|---|---|', ...rows].join('\n');
+  const rows = graph.tasks.map((t) => markdownRow([t.id, `${t.agent} (${graph.agents[t.agent].harness})`, t.after.join(', ')]));
+  return [
+    `repo \`${graph.repo}\`, base \`${graph.baseBranch}\``,
+    '',
+    markdownRow(['task', 'agent', 'after']),
+    '|---|---|---|',
+    ...rows,
+  ].join('\n');
 }
 
 /** True once a worker has started the run's first workflow task. */

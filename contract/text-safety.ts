@@ -79,3 +79,12 @@ export function markdownLines(text: unknown): string {
     )
     .join('  \n');
 }
+
+/**
+ * A markdown table row of cells already made safe (markdownText). Each cell but the last ends in
+ * two no-break spaces: the Temporal UI draws tables without cell padding, which ran the columns
+ * together ("succeeded2.2s").
+ */
+export function markdownRow(cells: string[]): string {
+  return `| ${cells.map((c, i) => (i < cells.length - 1 ? `${c}\u00a0\u00a0` : c)).join(' | ')} |`;
+}

@@ -7,6 +7,9 @@ import { makeRepo, writeGraph } from '../support/repo';
 import { withRealWorker } from '../support/temporal';
 import { recordHistories } from '../support/record-history';
 
+/** The first cells of a details table row (each but a row's last padded: contract/text-safety.ts markdownRow). */
+const leadingCells = (...cells: string[]) => `| ${cells.map((c) => `${c}\u00a0\u00a0`).join(' | ')} |`;
+
 test('summaries, live details and search attributes of a run', async () => {
   const repo = makeRepo();
   const file = writeGraph(`
@@ -23,18 +26,18 @@ tasks:
     const handle = started.client.workflow.getHandle('observed-1');
     try {
       let details = '';
-      for (let i = 0; i < 100 && !details.includes('| write-x | scribe | running |'); i++) {
+      for (let i = 0; i < 100 && !details.includes(leadingCells('write-x', 'scribe', 'running')); i++) {
         details = ((await handle.query('__temporal_workflow_metadata')) as { currentDetails?: string }).currentDetails ?? '';
         await new Promise((r) => setTimeout(r, 100));
       }
       expect(details).toContain('**observed-graph** · running');
-      expect(details).toContain('| write-x | scribe | running |');
+      expect(details).toContain(leadingCells('write-x', 'scribe', 'running'));
 
       const report = await waitForRun(started.client, 'observed-1', cfg);
       expect(report.status).toBe('completed');
       const d = await handle.describe();
       expect(await d.staticSummary()).toBe(`observed-graph: 1 task on ${require('node:path').basename(repo)}`);
-      expect(await d.staticDetails()).toContain('| write-x | scribe (command) |');
+      expect(await d.staticDetails()).toContain(leadingCells('write-x', 'scribe (command)'));
       expect(d.typedSearchAttributes.get(GRAPH)).toBe('observed-graph');
       expect(d.typedSearchAttributes.get(STATUS)).toBe('completed');
       expect(d.typedSearchAttributes.get(HARNESSES)).toEqual(['command']);

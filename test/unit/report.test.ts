@@ -6,6 +6,9 @@ import { reportHtml, writeRunReport } from '../../client/report';
 import { detailsMarkdown } from '../../workflows/details';
 import type { RunReport } from '../../contract/run-types';
 
+/** The first cells of a details table row (each but a row's last padded: contract/text-safety.ts markdownRow). */
+const leadingCells = (...cells: string[]) => `| ${cells.map((c) => `${c}\u00a0\u00a0`).join(' | ')} |`;
+
 const t0 = 1_000_000;
 const task = (id: string, status: string, after: string[], start?: number, end?: number) =>
   ({
@@ -57,7 +60,7 @@ test('writes report.html and report.md', () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'agentvisor-report-'));
   const files = writeRunReport(report, undefined, dir);
   expect(readFileSync(files.html, 'utf8')).toMatch(/^<!doctype html>/);
-  expect(readFileSync(files.markdown, 'utf8')).toContain('| b | agent-b | failed |');
+  expect(readFileSync(files.markdown, 'utf8')).toContain(leadingCells('b', 'agent-b', 'failed'));
 });
 
 test('tokens and cost per task and the totals', () => {
@@ -107,11 +110,11 @@ describe("an agent's text", () => {
   test('is escaped in the details markdown: no HTML, link, image, table row or terminal sequence', () => {
     const md = detailsMarkdown(attacked);
     expect(md).not.toMatch(/[^\\]<img|[^\\]<script|[^\\]<b>|\x1b|[^\\]\[click|[^\\]!\[p|\n\| fake/);
-    expect(md).toContain('| b | agent-b | failed |');
+    expect(md).toContain(leadingCells('b', 'agent-b', 'failed'));
     expect(md).toContain('exit 1: \\<img src=x onerror=alert\\(1\\)\\> \\[click\\]\\(https\\://evil.example\\) \\*\\*x\\*\\* \\| y');
     expect(md).toContain('proposal \\!\\[p\\]\\(https\\://tracker.example/p.png\\)\\<b\\>.yaml of b: **refused**');
     expect(md).toContain('in \\<script\\>x\\</script\\>.js');
     // every table row still has its seven cells
-    for (const row of md.split('\n').filter((l) => l.startsWith('| b '))) expect(row.split(/(?<!\\)\|/).length - 2).toBe(7);
+    for (const row of md.split('\n').filter((l) => l.startsWith('| b\u00a0'))) expect(row.split(/(?<!\\)\|/).length - 2).toBe(7);
   });
 });
