@@ -1,9 +1,8 @@
 // The TypeScript API: what the CLI does, for scripts.
-import { WorkflowFailedError, WorkflowNotFoundError, type Client, type WorkflowHandle } from '@temporalio/client';
+import { WorkflowFailedError, WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type Docker from 'dockerode';
 import { randomBytes } from 'node:crypto';
-import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { loadGraphFile } from '../graph/load';
 import { BadInputError, type Problem } from '../graph/problems';
@@ -12,18 +11,19 @@ import type { GraphSpec } from '../graph/types';
 import { TASK_QUEUE, type RunInput, type RunReport } from '../contract/run-types';
 import { runGraph, statusQuery } from '../workflows';
 import { loadConfig, runUiLink, type ClientConfig } from './config';
-import { runArtifactsDir, workerLogPath } from '../paths/data-folder';
+import { runArtifactsDir } from '../paths/data-folder';
 import { ledgerPath, reportPath, runFilePath } from '../paths/run-folder';
-import { connect, hasPollers, pollerBuilds } from './connection';
+import { connect } from './connection';
+import { launchWorkflow } from './launch';
 import { allImagesPresent } from './image-presence';
 import { checkAgents, checkGateway, checkImages, checkRepository, imagesOf } from './preflight';
-import { registerSearchAttributes } from './setup';
 import { checkRemote } from './remote-check';
 import { scopeOf } from '../runtimes/runtime';
 import * as SA from '../contract/search-attributes';
-import { buildId, workerVersion } from '../workers/version';
+import { workerVersion } from '../workers/version';
 
 export type { RunReport } from '../contract/run-types';
+export { NoCompatibleWorkerError, launchWorkflow, pickedUp, spawnBackgroundWorker, startInProcessWorker } from './launch';
 export { BadInputError } from '../graph/problems';
 
 export interface ValidateOptions {
@@ -105,8 +105,6 @@ export async function startRun(file: string, opts: StartOptions = {}): Promise<S
     );
   }
   const runId = opts.runId ?? newRunId(graph.name);
-  const client = await connect(cfg, { startServer: true, log: opts.log });
-
   const input: RunInput = {
     runId,
     graph,
@@ -132,35 +130,10 @@ export async function startRun(file: string, opts: StartOptions = {}): Promise<S
       2,
     ) + '\n',
   );
-  // With nobody polling, start the worker first; with pollers listed (they may be stale: the
-  // server remembers a dead worker for minutes), start the run and see whether anyone picks it up.
-  let stopWorker: (() => Promise<void>) | undefined;
-  const mode = opts.worker ?? 'in-process';
-  let provided = false;
-  const provide = async () => {
-    if (mode === 'in-process') stopWorker = await startInProcessWorker(cfg, opts.log);
-    else if (mode === 'background') spawnBackgroundWorker(cfg, opts.log);
-    provided = mode !== 'none';
-  };
-  const [pollers, setup] = await Promise.all([hasPollers(client), registerSearchAttributes(client)]);
-  if (!pollers) await provide();
-  if (!pollers && mode === 'none') {
-    const seen = await pollerBuilds(client);
-    opts.log?.(
-      `warning: no worker of this version (build ${buildId()}) polls the task queue${seen.length ? ` (workers seen: build ${seen.join(', ')})` : ''}; ` +
-        'the run waits until one does: start `agentvisor worker` from this installation',
-    );
-  }
-  if (graph.remote && !(await (await import('./hosts')).anyHostPolls(client))) {
-    opts.log?.(
-      "warning: no worker started with --host polls this server: the run's tasks wait until one does (agentvisor worker --host NAME)",
-    );
-  }
-  if ('error' in setup) opts.log?.(`warning: ${setup.error}`);
-  input.searchAttributes = !('error' in setup);
   const harnesses = [...new Set(Object.values(graph.agents).map((a) => a.harness))];
-  const handle = await startPinned(provided, input.artifactsDir, createdDir, () =>
-    client.workflow.start(runGraph, {
+  const { client, stopWorker } = await launchWorkflow(cfg, { ...opts, hostsNeeded: !!graph.remote }, { dir: input.artifactsDir, created: createdDir }, (client, searchAttributes) => {
+    input.searchAttributes = searchAttributes;
+    return client.workflow.start(runGraph, {
       workflowId: runId,
       taskQueue: TASK_QUEUE,
       // only workers of this code take the run (workers/version.ts)
@@ -178,42 +151,9 @@ export async function startRun(file: string, opts: StartOptions = {}): Promise<S
           ]
         : undefined,
       memo: { graphName: graph.name, repo: graph.repo, artifactsDir: input.artifactsDir, graphFile: path.resolve(file) },
-    }),
-  );
-  if (pollers && mode !== 'none' && !(await pickedUp(handle, 3000))) await provide();
+    });
+  });
   return { runId, client, uiLink: runUiLink(cfg, runId), stopWorker };
-}
-
-/** No worker of this build can take the run (workers/version.ts): nothing was started. */
-export class NoCompatibleWorkerError extends Error {
-  override readonly name = 'NoCompatibleWorkerError';
-}
-
-/**
- * Starts the run pinned to this build. The server refuses a pin to a build none of whose workers has
- * polled yet: when this process has just provided one, wait for it to poll (up to 30 s); otherwise
- * say so, and leave nothing behind.
- */
-async function startPinned<T>(waitForWorker: boolean, artifactsDir: string, createdDir: boolean, start: () => Promise<T>): Promise<T> {
-  const deadline = Date.now() + (waitForWorker ? 30_000 : 0);
-  for (;;) {
-    try {
-      return await start();
-    } catch (err) {
-      const notPresent = /Pinned version .* is not present in task queue/.test(
-        `${(err as Error).message} ${((err as Error).cause as Error | undefined)?.message ?? ''}`,
-      );
-      if (!notPresent) throw err;
-      if (Date.now() >= deadline) {
-        if (createdDir) rmSync(artifactsDir, { recursive: true, force: true });
-        throw new NoCompatibleWorkerError(
-          `no worker of this version (build ${buildId()}) has polled this server yet, so none could take the run: ` +
-            'start `agentvisor worker` from this installation first (workers of other builds never take it)',
-        );
-      }
-      await new Promise((r) => setTimeout(r, 500));
-    }
-  }
 }
 
 export interface ResumeOptions extends StartOptions {
@@ -259,51 +199,10 @@ function earlierBaseCommit(dir: string): string | undefined {
   return undefined;
 }
 
-/** A worker process that outlives this one, logging to the data folder. */
-export function spawnBackgroundWorker(cfg: ClientConfig, log?: (line: string) => void): number {
-  mkdirSync(cfg.dataDir, { recursive: true });
-  const logFile = workerLogPath(cfg.dataDir);
-  const out = openSync(logFile, 'a');
-  const cli = path.join(__dirname, 'cli.js');
-  const args = existsSync(cli) ? [cli] : [...process.execArgv, path.join(__dirname, 'cli.ts')];
-  const child = spawn(process.execPath, [...args, 'worker'], { detached: true, stdio: ['ignore', out, out], env: process.env });
-  child.unref();
-  log?.(`no worker is serving the task queue; started one in the background (pid ${child.pid}, log ${logFile})`);
-  return child.pid!;
-}
-
 /** The graph as markdown, for the run's static details in the Temporal UI. */
 function graphDetails(graph: GraphSpec): string {
   const rows = graph.tasks.map((t) => `| ${t.id} | ${t.agent} (${graph.agents[t.agent].harness}) | ${t.after.join(', ')} |`);
   return [`repo \`${graph.repo}\`, base \`${graph.baseBranch}\``, '', '| task | agent | after |', '|---|---|---|', ...rows].join('\n');
-}
-
-/** True once a worker has started the run's first workflow task. */
-export async function pickedUp(handle: WorkflowHandle, withinMs: number): Promise<boolean> {
-  const deadline = Date.now() + withinMs;
-  for (;;) {
-    const d = await handle.describe();
-    if ((d.historyLength ?? 0) > 2 || d.status.name !== 'RUNNING') return true;
-    if (Date.now() > deadline) return false;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-export async function startInProcessWorker(cfg: ClientConfig, log?: (line: string) => void): Promise<() => Promise<void>> {
-  log?.('no worker is serving the task queue; running one in this process');
-  // loaded only here: the worker SDK takes a second to load, and most commands never need it
-  const { createWorker } = await import('../workers/worker');
-  const { worker, connection } = await createWorker({
-    address: cfg.address,
-    namespace: cfg.namespace,
-    logLevel: (process.env.AGENTVISOR_LOG_LEVEL as 'INFO' | undefined) ?? 'WARN',
-  });
-  const running = worker.run();
-  return async () => {
-    if (worker.getState() === 'RUNNING') worker.shutdown();
-    await running;
-    await connection.close();
-  };
 }
 
 /** The run's report: live while it runs (a query), final once it is over. */

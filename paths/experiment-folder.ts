@@ -1,0 +1,13 @@
+// An experiment's folder (data-folder.ts: experimentDir): its results, written when it ends.
+import * as path from 'node:path';
+
+export function experimentFiles(dir: string) {
+  return {
+    /** one row per cell */
+    csv: path.join(dir, 'results.csv'),
+    json: path.join(dir, 'results.json'),
+    html: path.join(dir, 'report.html'),
+    /** what the experiment was started with (client/api.ts) */
+    start: path.join(dir, 'experiment.json'),
+  };
+}
