@@ -131,28 +131,33 @@ export async function startRun(file: string, opts: StartOptions = {}): Promise<S
     ) + '\n',
   );
   const harnesses = [...new Set(Object.values(graph.agents).map((a) => a.harness))];
-  const { client, stopWorker } = await launchWorkflow(cfg, { ...opts, hostsNeeded: !!graph.remote }, { dir: input.artifactsDir, created: createdDir }, (client, searchAttributes) => {
-    input.searchAttributes = searchAttributes;
-    return client.workflow.start(runGraph, {
-      workflowId: runId,
-      taskQueue: TASK_QUEUE,
-      // only workers of this code take the run (workers/version.ts)
-      versioningOverride: { pinnedTo: workerVersion() },
-      args: [input],
-      staticSummary: `${graph.name}: ${graph.tasks.length} task${graph.tasks.length === 1 ? '' : 's'} on ${path.basename(graph.repo)}${opts.resume ? ` (resumes ${opts.resume.fromRunId})` : ''}`,
-      staticDetails: graphDetails(graph),
-      typedSearchAttributes: input.searchAttributes
-        ? [
-            { key: SA.GRAPH, value: graph.name },
-            { key: SA.REPO, value: graph.repo },
-            { key: SA.STATUS, value: 'running' },
-            { key: SA.HARNESSES, value: harnesses },
-            { key: SA.COST, value: 0 },
-          ]
-        : undefined,
-      memo: { graphName: graph.name, repo: graph.repo, artifactsDir: input.artifactsDir, graphFile: path.resolve(file) },
-    });
-  });
+  const { client, stopWorker } = await launchWorkflow(
+    cfg,
+    { ...opts, hostsNeeded: !!graph.remote },
+    { dir: input.artifactsDir, created: createdDir },
+    (client, searchAttributes) => {
+      input.searchAttributes = searchAttributes;
+      return client.workflow.start(runGraph, {
+        workflowId: runId,
+        taskQueue: TASK_QUEUE,
+        // only workers of this code take the run (workers/version.ts)
+        versioningOverride: { pinnedTo: workerVersion() },
+        args: [input],
+        staticSummary: `${graph.name}: ${graph.tasks.length} task${graph.tasks.length === 1 ? '' : 's'} on ${path.basename(graph.repo)}${opts.resume ? ` (resumes ${opts.resume.fromRunId})` : ''}`,
+        staticDetails: graphDetails(graph),
+        typedSearchAttributes: input.searchAttributes
+          ? [
+              { key: SA.GRAPH, value: graph.name },
+              { key: SA.REPO, value: graph.repo },
+              { key: SA.STATUS, value: 'running' },
+              { key: SA.HARNESSES, value: harnesses },
+              { key: SA.COST, value: 0 },
+            ]
+          : undefined,
+        memo: { graphName: graph.name, repo: graph.repo, artifactsDir: input.artifactsDir, graphFile: path.resolve(file) },
+      });
+    },
+  );
   return { runId, client, uiLink: runUiLink(cfg, runId), stopWorker };
 }
 
@@ -299,3 +304,12 @@ export async function listRuns(client: Client, filter: ListFilter = {}): Promise
 
 export { connect, loadConfig, runUiLink };
 export { addTasks, approveGate, rejectGate } from './coordination';
+export {
+  getExperimentReport,
+  newExperimentId,
+  startExperiment,
+  validateExperimentFile,
+  waitForExperiment,
+  type ExperimentOptions,
+  type StartedExperiment,
+} from './experiment';

@@ -6,6 +6,7 @@ import { currentTracing } from '../telemetry/tracing';
 import { registerAddCommand } from './commands/add';
 import { registerApproveCommand } from './commands/approve';
 import { registerCancelCommand } from './commands/cancel';
+import { registerExperimentCommand } from './commands/experiment';
 import { registerGcCommand } from './commands/gc';
 import { registerHostsCommand } from './commands/hosts';
 import { registerImagesCommand } from './commands/images';
@@ -37,6 +38,7 @@ export function buildProgram(): Command {
   registerRunCommand(program);
   registerResumeCommand(program);
   registerValidateCommand(program);
+  registerExperimentCommand(program);
   registerStatusCommand(program);
   registerReportCommand(program);
   registerSetupCommand(program);

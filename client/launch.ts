@@ -134,4 +134,3 @@ export async function startInProcessWorker(cfg: ClientConfig, log?: (line: strin
     await connection.close();
   };
 }
-

@@ -90,7 +90,8 @@ export function armProblems(spec: ExperimentFile, arms: Arm[]): Problem[] {
       });
       continue;
     }
-    if (!SAFE_ID.test(arm.name)) problems.push({ path: at, message: `arm name "${arm.name}" is not a safe name (letters, digits, - and _)` });
+    if (!SAFE_ID.test(arm.name))
+      problems.push({ path: at, message: `arm name "${arm.name}" is not a safe name (letters, digits, - and _)` });
     if (seen.has(arm.name)) problems.push({ path: at, message: `duplicate arm "${arm.name}": give one a name:` });
     seen.add(arm.name);
     if (arm.kind === 'graph') {
@@ -137,9 +138,14 @@ const PROMPTS = {
 };
 
 /** A built-in arm's graph, as a graph file would say it. */
-function builtInGraph(spec: ExperimentFile, subject: SubjectFile, kind: BuiltInArm): Record<string, unknown> {
+function builtInGraph(
+  spec: ExperimentFile,
+  rawAgents: Record<string, unknown>,
+  subject: SubjectFile,
+  kind: BuiltInArm,
+): Record<string, unknown> {
   const agents: Record<string, unknown> = {};
-  for (const role of ROLES_OF[kind]) agents[roleAgent(spec, role)] = spec.agents[roleAgent(spec, role)];
+  for (const role of ROLES_OF[kind]) agents[roleAgent(spec, role)] = rawAgents[roleAgent(spec, role)];
   if (kind === 'single' || kind === 'best-of-n') {
     return { agents, tasks: [{ id: 'solve', agent: roleAgent(spec, 'single'), prompt: PROMPTS.single(subject.task) }] };
   }
@@ -150,7 +156,7 @@ function builtInGraph(spec: ExperimentFile, subject: SubjectFile, kind: BuiltInA
     { id: 'audit', agent: roleAgent(spec, 'auditor'), prompt: PROMPTS.auditor(subject.task), ...(chained ? { after: ['test'] } : {}) },
   ];
   const resolver = spec.merge.resolver;
-  if (resolver && spec.agents[resolver]) agents[resolver] = spec.agents[resolver];
+  if (resolver && rawAgents[resolver]) agents[resolver] = rawAgents[resolver];
   return {
     agents,
     tasks,
@@ -161,7 +167,9 @@ function builtInGraph(spec: ExperimentFile, subject: SubjectFile, kind: BuiltInA
 /** A graph arm's file with the subject's values in its placeholders. */
 function graphArm(file: string, subject: SubjectFile, repo: string): unknown {
   const values: Record<string, string> = { repo, baseBranch: subject.baseBranch, task: subject.task, subject: subject.name };
-  const text = readFileSync(file, 'utf8').replace(/\{\{\s*(repo|baseBranch|task|subject)\s*\}\}/g, (_, k: string) => JSON.stringify(values[k]));
+  const text = readFileSync(file, 'utf8').replace(/\{\{\s*(repo|baseBranch|task|subject)\s*\}\}/g, (_, k: string) =>
+    JSON.stringify(values[k]),
+  );
   return parse(text);
 }
 
@@ -170,6 +178,8 @@ export function expandCells(
   arms: Arm[],
   baseDir: string,
   experimentId: string,
+  /** the agents as written (the graph file shows them so, without defaults) */
+  rawAgents: Record<string, unknown>,
 ): { cells: CellPlan[]; problems: Problem[] } {
   const cells: CellPlan[] = [];
   const problems: Problem[] = [];
@@ -183,7 +193,7 @@ export function expandCells(
         body =
           arm.kind === 'graph'
             ? (graphArm(arm.graphFile!, subject, repo) as Record<string, unknown>)
-            : builtInGraph(spec, subject, arm.kind as BuiltInArm);
+            : builtInGraph(spec, rawAgents, subject, arm.kind as BuiltInArm);
         if (arm.kind === 'graph') graphDir = path.dirname(arm.graphFile!);
       } catch (err) {
         problems.push({ message: `arm "${arm.name}" on subject "${subject.name}": ${(err as Error).message}` });
@@ -195,10 +205,10 @@ export function expandCells(
         ...(spec.budget.usd !== undefined ? { usd: spec.budget.usd / n } : {}),
       };
       const file = {
-        ...body,
         name: `${spec.name}-${subject.name}-${arm.name}`,
         repo,
         baseBranch: subject.baseBranch,
+        ...body,
         ...(spec.gateway && !body.gateway ? { gateway: spec.gateway } : {}),
         ...(budget && Object.keys(budget).length ? { budget } : {}),
         evaluate: { ...subject.evaluate!, command: wrapEvaluation(subject.evaluate!.command) },
@@ -217,10 +227,19 @@ export function expandCells(
         const runIds = n === 1 ? [base] : Array.from({ length: n }, (_, k) => `${base}-c${k + 1}`);
         const tooLong = runIds.find((id) => !SAFE_ID.test(id));
         if (tooLong) {
-          problems.push({ message: `cell ${cellId}: its run id "${tooLong}" is too long (at most 63): shorten the experiment, subject or arm name` });
+          problems.push({
+            message: `cell ${cellId}: its run id "${tooLong}" is too long (at most 63): shorten the experiment, subject or arm name`,
+          });
           continue;
         }
-        cells.push({ cellId, subject: subject.name, arm: arm.name, armKind: arm.kind, repetition: rep, runs: runIds.map((runId) => ({ runId, graph, yaml })) });
+        cells.push({
+          cellId,
+          subject: subject.name,
+          arm: arm.name,
+          armKind: arm.kind,
+          repetition: rep,
+          runs: runIds.map((runId) => ({ runId, graph, yaml })),
+        });
       }
     }
   }

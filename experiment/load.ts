@@ -48,11 +48,23 @@ export function loadExperimentFile(file: string, experimentId: string): { experi
   const arms = resolveArms(spec, baseDir);
   const problems = [...checkExperiment(spec), ...armProblems(spec, arms)].map((p) => ({ ...p, ...place(p.path ?? '') }));
   if (problems.length) return { problems };
-  const { cells, problems: cellProblems } = expandCells(spec, arms, baseDir, experimentId);
+  const { cells, problems: cellProblems } = expandCells(
+    spec,
+    arms,
+    baseDir,
+    experimentId,
+    (doc.toJS() as { agents?: Record<string, unknown> }).agents ?? {},
+  );
   if (cellProblems.length) return { problems: cellProblems };
   const wallTime = spec.budget?.wallTime;
   return {
-    experiment: { file: path.resolve(file), name: spec.name, spec, wallTimeMs: wallTime === undefined ? undefined : parseDuration(wallTime), cells },
+    experiment: {
+      file: path.resolve(file),
+      name: spec.name,
+      spec,
+      wallTimeMs: wallTime === undefined ? undefined : parseDuration(wallTime),
+      cells,
+    },
     problems: [],
   };
 }
@@ -79,7 +91,8 @@ function checkExperiment(spec: ExperimentFile): Problem[] {
   });
   const b = spec.budget;
   if (b) {
-    if (b.tokens !== undefined && b.tokens <= 0) problems.push({ path: 'budget.tokens', message: `a budget of ${b.tokens} tokens cannot be met` });
+    if (b.tokens !== undefined && b.tokens <= 0)
+      problems.push({ path: 'budget.tokens', message: `a budget of ${b.tokens} tokens cannot be met` });
     if (b.usd !== undefined && b.usd <= 0) problems.push({ path: 'budget.usd', message: `a budget of $${b.usd} cannot be met` });
     if (b.wallTime !== undefined && (parseDuration(b.wallTime) ?? 0) <= 0) {
       problems.push({ path: 'budget.wallTime', message: `a wall time of ${b.wallTime} cannot be met` });

@@ -1,6 +1,7 @@
 // The experiment's report: one self-contained HTML page. Its charts are drawn by Chart.js, whose UMD
 // build is inlined (no network); the figures are computed here and each says how many cells it rests on.
 import { readFileSync } from 'node:fs';
+import * as path from 'node:path';
 import type { CellResult, ExperimentReport } from '../contract/experiment-types';
 import { fiveNumbers, wilson } from './stats';
 
@@ -77,7 +78,8 @@ export function pairedComparisons(cells: CellResult[]) {
 }
 
 function chartJs(): string {
-  const file = require.resolve('chart.js/dist/chart.umd.min.js');
+  // the package exports no path to its UMD build; it sits beside the CommonJS entry, in dist/
+  const file = path.join(path.dirname(require.resolve('chart.js')), 'chart.umd.min.js');
   // inlined into a <script>: a closing tag in its text would end it early
   return readFileSync(file, 'utf8').replace(/<\/script/gi, '<\\/script');
 }
@@ -165,8 +167,8 @@ ${cellRows}</table>
   window.__charts = {};
   function chart(name, cfg) { window.__charts[name] = new Chart(document.querySelector('canvas[data-chart="' + name + '"]'), cfg); }
   chart('success', { type: 'bar', data: { labels: arms, datasets: [
-    { label: 'success rate', data: f.map(function (a) { return a.rate; }), backgroundColor: '#4e79a7' },
-    { label: '95% interval', data: f.map(function (a) { return [a.low, a.high]; }), backgroundColor: 'rgba(0,0,0,0.25)', barPercentage: 0.2, grouped: false }
+    { label: 'success rate', data: f.map(function (a) { return a.rate; }), backgroundColor: '#a0cbe8', order: 1 },
+    { label: '95% interval', data: f.map(function (a) { return [a.low, a.high]; }), backgroundColor: 'rgba(0,0,0,0.45)', barPercentage: 0.15, grouped: false, order: 0 }
   ] }, options: { scales: { y: { min: 0, max: 1 } } } });
   chart('tests', { type: 'bar', data: { labels: arms, datasets: [
     { label: 'passed', data: f.map(function (a) { return a.testsPassedMean; }), backgroundColor: '#59a14f' },

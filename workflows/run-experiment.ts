@@ -135,5 +135,7 @@ async function runOne(input: ExperimentInput, cell: CellInput, run: RunInput): P
 
 function publish(report: ExperimentReport): void {
   const passed = report.cells.filter((c) => c.evaluationPassed).length;
-  setCurrentDetails(`experiment **${report.name}**: ${report.cells.length}/${report.cellsTotal} cells done, ${passed} passed (${report.status})`);
+  setCurrentDetails(
+    `experiment **${report.name}**: ${report.cells.length}/${report.cellsTotal} cells done, ${passed} passed (${report.status})`,
+  );
 }
