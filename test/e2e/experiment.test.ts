@@ -1,0 +1,220 @@
+// Experiments on the real parts: the example experiment end to end (every cell an ordinary run in
+// Temporal, the CSV, the HTML report in headless Chromium), bad experiment files (exit 2, nothing
+// created), and a worker killed mid-experiment.
+import { execFile, execFileSync } from 'node:child_process';
+import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { chromium } from 'playwright-core';
+import { connect, loadConfig } from '../../client/api';
+import type { ExperimentReport } from '../../contract/experiment-types';
+import { CSV_COLUMNS } from '../../experiment/results';
+import { makeRepo, repoState, sh } from '../support/repo';
+import { spawnWorker } from '../support/processes';
+
+const BIN = path.join(__dirname, '..', '..', 'bin', 'agentvisor.js');
+const EXAMPLE = path.join(__dirname, '..', '..', 'examples', 'experiment');
+
+function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [BIN, ...args], { env: process.env, timeout: 900_000, maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
+      const code = err ? ((err as { code?: number }).code ?? 1) : 0;
+      resolve({ code: typeof code === 'number' ? code : 1, stdout, stderr });
+    });
+  });
+}
+
+/** The example, copied with its subject repositories made (the checkout stays clean). */
+function exampleCopy(): string {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'agentvisor-experiment-'));
+  cpSync(EXAMPLE, dir, { recursive: true, filter: (src) => !src.includes(`${path.sep}repos`) });
+  execFileSync(path.join(dir, 'make-subjects.sh'), { stdio: 'ignore' });
+  return dir;
+}
+
+const experimentsDir = () => path.join(process.env.AGENTVISOR_HOME!, 'experiments');
+const listed = () => (existsSync(experimentsDir()) ? readdirSync(experimentsDir()) : []);
+
+async function executions(workflowId: string): Promise<{ status: string }[]> {
+  const client = await connect(loadConfig(), { startServer: false });
+  try {
+    const found: { status: string }[] = [];
+    for await (const wf of client.workflow.list({ query: `WorkflowId = '${workflowId}'` })) found.push({ status: wf.status.name });
+    return found;
+  } finally {
+    await client.connection.close();
+  }
+}
+
+describe('agentvisor experiment', () => {
+  test('bad experiment files: exit 2, a clear message, nothing created', async () => {
+    const repo = makeRepo();
+    const before = repoState(repo);
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'agentvisor-bad-exp-'));
+    const agents = `agents:\n  single: { harness: command, command: "true" }\n`;
+    const subject = `subjects:\n  - { name: s, repo: ${repo}, task: do it, evaluate: { command: "true" } }\n`;
+    const cases: [string, string, RegExp][] = [
+      ['unknown-arm', `name: bad\n${subject}${agents}arms: [single, tournament]\n`, /bad\.yaml:\d+:\d+: arms\.1: unknown arm "tournament"/],
+      [
+        'no-evaluation',
+        `name: bad\nsubjects:\n  - { name: s, repo: ${repo}, task: do it }\n${agents}arms: [single]\n`,
+        /bad\.yaml:3:5: subjects\.0: subject "s" has no evaluation/,
+      ],
+      ['repeat-0', `name: bad\n${subject}${agents}arms: [single]\nrepeat: 0\n`, /bad\.yaml:\d+:\d+: repeat: repeat must be at least 1/],
+      [
+        'budget-zero',
+        `name: bad\n${subject}${agents}arms: [single]\nbudget: { wallTime: 0s }\n`,
+        /budget\.wallTime: a wall time of 0s cannot be met/,
+      ],
+      [
+        'budget-unmetered',
+        `name: bad\n${subject}${agents}arms: [single]\nbudget: { usd: 2 }\n`,
+        /budget\.usd: a token or dollar budget cannot be met or measured: no agent of this experiment calls a model/,
+      ],
+      ['missing-role', `name: bad\n${subject}${agents}arms: [serial]\n`, /arm "serial" needs an agent for the writer part/],
+    ];
+    for (const [name, text, message] of cases) {
+      const file = path.join(dir, 'bad.yaml');
+      writeFileSync(file, text);
+      const r = await cli('experiment', file, '--id', `bad-${name}`);
+      expect({ name, code: r.code }).toEqual({ name, code: 2 });
+      expect(r.stderr).toMatch(message);
+      expect(await executions(`bad-${name}`)).toEqual([]);
+      const printed = await cli('experiment', file, '--print-graphs');
+      expect({ name, code: printed.code }).toEqual({ name, code: 2 });
+    }
+    expect(listed().filter((e) => e.startsWith('bad-'))).toEqual([]);
+    expect(repoState(repo)).toEqual(before);
+  });
+
+  test('the example: every cell an ordinary run, one CSV row per cell, the report renders with every arm', async () => {
+    const dir = exampleCopy();
+    const file = path.join(dir, 'experiment.yaml');
+    const graphs = await cli('experiment', file, '--print-graphs', '--id', 'ex');
+    expect(graphs.code).toBe(0);
+    expect(graphs.stdout).toContain('# cell refactor.parallel.r2: run ex-refactor-parallel-r2');
+    expect(graphs.stdout).toContain('ex-bug-fix-best-of-2-r1-c1, ex-bug-fix-best-of-2-r1-c2 (2 runs of this graph; the best is kept)');
+
+    const r = await cli('experiment', file, '--json', '--id', 'ex1');
+    expect(r.stderr).not.toMatch(/^error/m);
+    expect(r.code).toBe(0);
+    const report = JSON.parse(r.stdout) as ExperimentReport;
+    expect(report).toMatchObject({ experimentId: 'ex1', status: 'completed', traffic: 'none', cellsTotal: 24 });
+    expect(report.cells).toHaveLength(24);
+    const arms = ['single', 'serial', 'parallel', 'best-of-2'];
+    for (const s of ['new-function', 'bug-fix', 'refactor'])
+      for (const a of arms) expect(report.cells.filter((c) => c.subject === s && c.arm === a).map((c) => c.repetition)).toEqual([1, 2]);
+
+    // every cell's runs are runs in Temporal, each started once
+    for (const c of report.cells) {
+      expect(c.runIds).toHaveLength(c.arm === 'best-of-2' ? 2 : 1);
+      for (const id of c.runIds) expect((await executions(id)).length).toBe(1);
+    }
+    // what the scripted agents make of each arm, as measured (see examples/experiment/README.md)
+    const cell = (id: string) => report.cells.find((c) => c.cellId === id)!;
+    expect(cell('refactor.parallel.r1')).toMatchObject({
+      status: 'failed',
+      evaluationPassed: false,
+      mergeConflicts: 1,
+      conflictFiles: ['src/util.js'],
+      testsSource: 'none',
+    });
+    expect(cell('bug-fix.parallel.r1')).toMatchObject({
+      evaluationPassed: false,
+      testsPassed: 2,
+      testsFailed: 1,
+      testsTotal: 3,
+      testsSource: 'junit',
+    });
+    expect(cell('bug-fix.parallel.r1').failureReason).toMatch(/evaluation failed/);
+    expect(cell('new-function.serial.r1')).toMatchObject({ evaluationPassed: true, testsPassed: 4, testsTotal: 4, testsSource: 'junit' });
+    expect(cell('new-function.serial.r1').agentMs).toBeGreaterThan(0);
+    // best-of-n keeps one candidate's branches and deletes the other's
+    const best = cell('refactor.best-of-2.r1');
+    expect(best.evaluationPassed).toBe(true);
+    const repo = path.join(dir, 'repos', 'refactor');
+    const branches = sh(repo, 'branch', '--list', 'agentvisor/ex1-*');
+    expect(branches).toContain(`agentvisor/${best.keptRunId}`);
+    for (const other of best.runIds.filter((id) => id !== best.keptRunId)) expect(branches).not.toContain(`agentvisor/${other}`);
+
+    // the CSV: a header and one row per cell
+    const results = path.join(experimentsDir(), 'ex1');
+    const csv = readFileSync(path.join(results, 'results.csv'), 'utf8').trimEnd().split('\r\n');
+    expect(csv[0]).toBe(CSV_COLUMNS.join(','));
+    expect(csv).toHaveLength(25);
+    expect(csv.find((l) => l.startsWith('refactor.parallel.r1,'))).toContain(',1,src/util.js,');
+    expect(JSON.parse(readFileSync(path.join(results, 'results.json'), 'utf8')).cells).toHaveLength(24);
+
+    // the report in a real browser: no console error, every chart shows every arm
+    const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true });
+    try {
+      const page = await browser.newPage();
+      const problems: string[] = [];
+      page.on('console', (m) => m.type() === 'error' && problems.push(`console: ${m.text()}`));
+      page.on('pageerror', (e) => problems.push(`page: ${e.message}`));
+      page.on('request', (req) => !req.url().startsWith('file:') && problems.push(`request: ${req.url()}`));
+      await page.goto(`file://${path.join(results, 'report.html')}`);
+      // (run in the page: written as text, since the tests are compiled without the DOM's types)
+      const charts = (await page.evaluate('Object.entries(window.__charts).map(([name, c]) => ({ name, labels: c.data.labels }))')) as {
+        name: string;
+        labels: string[];
+      }[];
+      expect(charts.map((c) => c.name).sort()).toEqual(['cost', 'success', 'tests', 'wall']);
+      for (const c of charts) expect(c.labels).toEqual(arms.map((a) => `${a} (n=6)`));
+      // drawn: each canvas has pixels that are not blank
+      const drawn = await page.evaluate(
+        "[...document.querySelectorAll('canvas')].map((c) => c.getContext('2d').getImageData(0, 0, c.width, c.height).data.some((v) => v !== 0))",
+      );
+      expect(drawn).toEqual([true, true, true, true]);
+      expect(await page.locator('tr[data-arm="parallel"]').innerText()).toContain('2\t33% [10%, 70%]');
+      expect(await page.locator('[data-traffic="none"]').innerText()).toContain('scripted');
+      expect(await page.locator('table[data-subject]').count()).toBe(3);
+      expect(problems).toEqual([]);
+    } finally {
+      await browser.close();
+    }
+  }, 900_000);
+
+  test('a worker killed mid-experiment: the experiment completes, each cell run once', async () => {
+    const dir = exampleCopy();
+    const file = path.join(dir, 'small.yaml');
+    writeFileSync(
+      file,
+      readFileSync(path.join(dir, 'experiment.yaml'), 'utf8')
+        .replace(/^repeat: 2$/m, 'repeat: 1')
+        .replace(/^concurrency: 3/m, 'concurrency: 2'),
+    );
+    let worker = await spawnWorker();
+    try {
+      const started = await cli('experiment', file, '--detach', '--json', '--id', 'kill1');
+      expect(started.code).toBe(0);
+      // kill it once a cell has finished and others are in flight
+      const client = await connect(loadConfig(), { startServer: false });
+      try {
+        const { experimentStatusQuery } = await import('../../workflows/messages');
+        for (;;) {
+          const q = await client.workflow.getHandle('kill1').query(experimentStatusQuery);
+          if (q.cells.length >= 1) break;
+          await new Promise((r) => setTimeout(r, 500));
+        }
+        await worker.kill9();
+        worker = await spawnWorker();
+        const report = (await client.workflow.getHandle('kill1').result()) as ExperimentReport;
+        expect(report.status).toBe('completed');
+        expect(report.cells.map((c) => c.cellId).sort()).toEqual(
+          ['new-function', 'bug-fix', 'refactor']
+            .flatMap((s) => ['single', 'serial', 'parallel', 'best-of-2'].map((a) => `${s}.${a}.r1`))
+            .sort(),
+        );
+        const runs = report.cells.flatMap((c) => c.runIds);
+        for (const id of runs) expect((await executions(id)).map((e) => e.status)).toEqual([expect.stringMatching(/^(COMPLETED|FAILED)$/)]);
+        // the kill cost no cell: each has its measurements
+        expect(report.cells.filter((c) => c.evaluationPassed).map((c) => c.cellId)).toContain('new-function.single.r1');
+      } finally {
+        await client.connection.close();
+      }
+    } finally {
+      await worker.stop();
+    }
+  }, 900_000);
+});
