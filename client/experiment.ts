@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { parse } from 'yaml';
 import { TASK_QUEUE, type RunInput } from '../contract/run-types';
-import type { ExperimentInput, ExperimentReport } from '../contract/experiment-types';
+import type { CellResult, ExperimentInput, ExperimentReport } from '../contract/experiment-types';
 import { loadExperimentFile, type Experiment } from '../experiment/load';
 import { BadInputError, type Problem } from '../graph/problems';
 import { experimentDir, runArtifactsDir } from '../paths/data-folder';
@@ -13,12 +13,15 @@ import { experimentFiles } from '../paths/experiment-folder';
 import { experimentStatusQuery, runExperiment } from '../workflows';
 import { workerVersion } from '../workers/version';
 import { loadConfig, runUiLink, type ClientConfig } from './config';
+import { connect } from './connection';
 import { launchWorkflow, type LaunchOptions } from './launch';
 import { checkAgents, checkGateway, checkImages, checkRepository, imagesOf } from './preflight';
 import { allImagesPresent } from './image-presence';
 
 export interface ExperimentOptions extends LaunchOptions {
   experimentId?: string;
+  /** resume: take this earlier experiment's completed cells (same graph) as they are, run the rest */
+  resumeFrom?: string;
   config?: ClientConfig;
 }
 
@@ -93,6 +96,7 @@ export async function startExperiment(file: string, opts: ExperimentOptions = {}
   }
   const { experiment, problems } = await validateExperimentFile(file, { experimentId, images: true });
   if (!experiment) throw new BadInputError(problems, file);
+  const reused = opts.resumeFrom === undefined ? undefined : await reusableCells(cfg, opts.resumeFrom, experiment);
   if ((opts.worker ?? 'in-process') !== 'none') (await import('../activities/limits')).workerLimits({}, process.env);
   const resultsDir = experimentDir(cfg.dataDir, experimentId);
   const input: ExperimentInput = {
@@ -103,12 +107,14 @@ export async function startExperiment(file: string, opts: ExperimentOptions = {}
     concurrency: experiment.spec.concurrency,
     wallTimeMs: experiment.wallTimeMs,
     traffic: trafficOf(experiment),
+    reused,
     cells: experiment.cells.map((c) => ({
       cellId: c.cellId,
       subject: c.subject,
       arm: c.arm,
       armKind: c.armKind,
       repetition: c.repetition,
+      graphDigest: c.graphDigest,
       runs: c.runs.map((r): RunInput => ({
         runId: r.runId,
         graph: r.graph,
@@ -135,6 +141,34 @@ export async function startExperiment(file: string, opts: ExperimentOptions = {}
     });
   });
   return { experimentId, client, resultsDir, cells: input.cells.length, uiLink: runUiLink(cfg, experimentId), stopWorker };
+}
+
+/**
+ * The earlier experiment's cells that completed, with the same graph as now: a resumed experiment
+ * takes them as they are and runs the others (failed, cancelled, never run, or changed).
+ */
+async function reusableCells(cfg: ClientConfig, fromId: string, experiment: Experiment): Promise<CellResult[]> {
+  const file = experimentFiles(experimentDir(cfg.dataDir, fromId)).json;
+  const client = await connect(cfg, { startServer: true });
+  try {
+    const running = await client.workflow
+      .getHandle(fromId)
+      .describe()
+      .then((d) => d.status.name === 'RUNNING')
+      .catch((err) => {
+        if (err instanceof WorkflowNotFoundError) return false; // history gone: its results are enough
+        throw err;
+      });
+    if (running) throw new BadInputError([{ message: `experiment "${fromId}" is still running; cancel it first` }]);
+  } finally {
+    await client.connection.close();
+  }
+  if (!existsSync(file)) throw new BadInputError([{ message: `no experiment "${fromId}" to resume: ${file} does not exist` }]);
+  const earlier = JSON.parse(readFileSync(file, 'utf8')) as ExperimentReport;
+  const digests = new Map(experiment.cells.map((c) => [c.cellId, c.graphDigest]));
+  return earlier.cells
+    .filter((c) => c.status === 'completed' && digests.get(c.cellId) === c.graphDigest)
+    .map((c) => ({ ...c, reusedFrom: c.reusedFrom ?? earlier.experimentId }));
 }
 
 /** The name in the file, for the experiment's id; a file that cannot say is reported by the full check. */

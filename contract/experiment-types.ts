@@ -16,6 +16,8 @@ export interface CellInput {
   /** single | serial | parallel | best-of-n | graph */
   armKind: string;
   repetition: number;
+  /** a digest of the cell's graph: resume reuses a cell's result only for the same graph */
+  graphDigest: string;
   /** one run; best-of-n: one run per candidate, the best of which is kept */
   runs: RunInput[];
 }
@@ -35,6 +37,8 @@ export interface ExperimentInput {
   cells: CellInput[];
   /** the namespace has agentvisor's search attributes: give each cell's run its own */
   searchAttributes?: boolean;
+  /** a resumed experiment: the earlier experiment's results of cells that are not run again */
+  reused?: CellResult[];
 }
 
 export interface TestCounts {
@@ -52,6 +56,9 @@ export interface CellResult {
   arm: string;
   armKind: string;
   repetition: number;
+  graphDigest: string;
+  /** a resumed experiment: the experiment whose result of this cell was taken as it was */
+  reusedFrom?: string;
   /** the runs of the cell (best-of-n: every candidate) */
   runIds: string[];
   /** the run whose work is kept (best-of-n: the best candidate) */

@@ -9,6 +9,7 @@
 // - graph: any graph file, with {{repo}}, {{baseBranch}}, {{task}} and {{subject}} replaced by the
 //   subject's (each stands for a whole YAML value and is written as a quoted string).
 // Every cell gets the subject's evaluation (wrapped to carry a JUnit file back) and the budget.
+import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { parse, stringify } from 'yaml';
@@ -43,6 +44,8 @@ export interface CellPlan {
   arm: string;
   armKind: string;
   repetition: number;
+  /** the number of runs and the sha256 of the graph file the cell runs */
+  graphDigest: string;
   runs: CellRunPlan[];
 }
 
@@ -238,6 +241,8 @@ export function expandCells(
           arm: arm.name,
           armKind: arm.kind,
           repetition: rep,
+          // best-of-n's count is part of what the cell runs
+          graphDigest: `${n}:${createHash('sha256').update(yaml).digest('hex')}`,
           runs: runIds.map((runId) => ({ runId, graph, yaml })),
         });
       }

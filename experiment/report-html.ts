@@ -112,7 +112,7 @@ export function experimentHtml(report: ExperimentReport): string {
         `<tr data-cell="${esc(c.cellId)}" data-status="${esc(c.status)}"><td>${esc(c.subject)}</td><td>${esc(c.arm)}</td><td>${c.repetition}</td><td>${esc(c.status)}</td>` +
         `<td>${c.evaluationPassed ? 'yes' : 'no'}</td><td>${c.testsPassed}/${c.testsTotal} (${esc(c.testsSource)})</td><td>${secs(c.wallMs)}</td><td>${secs(c.agentMs)}</td>` +
         `<td>${c.inputTokens + c.outputTokens}</td><td>${usd(c.costUsd)}</td><td>${c.mergeConflicts}${c.conflictFiles.length ? ` (${esc(c.conflictFiles.join(', '))})` : ''}</td>` +
-        `<td>${c.filesChanged} / +${c.linesAdded} −${c.linesDeleted}</td><td>${esc(c.keptRunId)}</td><td>${esc(c.failureReason ?? '')}</td></tr>`,
+        `<td>${c.filesChanged} / +${c.linesAdded} −${c.linesDeleted}</td><td>${esc(c.keptRunId)}${c.reusedFrom ? ` (reused from ${esc(c.reusedFrom)})` : ''}</td><td>${esc(c.failureReason ?? '')}</td></tr>`,
     )
     .join('\n');
   const pairRows = pairs

@@ -29,6 +29,7 @@ export const CSV_COLUMNS: (keyof CellResult)[] = [
   'failureReason',
   'keptRunId',
   'runIds',
+  'reusedFrom',
 ];
 
 function csvField(v: unknown): string {

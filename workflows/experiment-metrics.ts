@@ -54,6 +54,7 @@ export function cellResult(cell: CellInput, outcomes: RunOutcome[], kept: RunOut
     arm: cell.arm,
     armKind: cell.armKind,
     repetition: cell.repetition,
+    graphDigest: cell.graphDigest,
     runIds: outcomes.map((o) => o.runId),
     keptRunId: kept.runId,
     status,

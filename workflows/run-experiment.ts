@@ -42,6 +42,12 @@ export async function runExperiment(input: ExperimentInput): Promise<ExperimentR
   try {
     await Promise.all(
       input.cells.map(async (cell) => {
+        // a resumed experiment takes the earlier result of a cell that completed with the same graph
+        const reused = input.reused?.find((r) => r.cellId === cell.cellId);
+        if (reused) {
+          report.cells.push(reused);
+          return;
+        }
         await condition(() => running < input.concurrency);
         running++;
         try {

@@ -21,6 +21,7 @@ interface ExperimentFlags {
   json?: boolean;
   detach?: boolean;
   id?: string;
+  resume?: string;
 }
 
 export function registerExperimentCommand(program: Command): void {
@@ -31,6 +32,7 @@ export function registerExperimentCommand(program: Command): void {
     .option('--json', 'print the result as one JSON object')
     .option('--detach', 'start the experiment and return')
     .option('--id <id>', 'experiment id (default: its name and a random suffix)')
+    .option('--resume <experiment>', "take that experiment's completed cells as they are and run the others")
     .description('compare arms (single, serial, parallel, best-of-n, graph files) over subjects, each cell an ordinary run')
     .action(
       action((file: string, opts: ExperimentFlags) => (opts.printGraphs ? printGraphs(file, opts) : runExperimentCommand(file, opts))),
@@ -61,13 +63,14 @@ async function printGraphs(file: string, opts: ExperimentFlags): Promise<number>
 }
 
 const cellLine = (c: CellResult) =>
-  `cell ${c.cellId}: ${c.evaluationPassed ? 'passed' : 'failed'}, tests ${c.testsPassed}/${c.testsTotal}, ${(c.wallMs / 1000).toFixed(1)} s, $${c.costUsd.toFixed(4)}` +
+  `cell ${c.cellId}: ${c.reusedFrom ? `reused from ${c.reusedFrom}, ` : ''}${c.evaluationPassed ? 'passed' : 'failed'}, tests ${c.testsPassed}/${c.testsTotal}, ${(c.wallMs / 1000).toFixed(1)} s, $${c.costUsd.toFixed(4)}` +
   `${c.mergeConflicts ? `, ${c.mergeConflicts} merge conflict(s)` : ''}${c.failureReason ? ` (${tty(c.failureReason)})` : ''}`;
 
 async function runExperimentCommand(file: string, opts: ExperimentFlags): Promise<number> {
   const cfg = loadConfig();
   const started = await startExperiment(file, {
     experimentId: opts.id,
+    resumeFrom: opts.resume,
     config: cfg,
     log: printStderr,
     worker: opts.detach ? 'background' : 'in-process',

@@ -32,6 +32,12 @@ function exampleCopy(): string {
   return dir;
 }
 
+function writeExperiment(yaml: string): string {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'agentvisor-exp-file-'));
+  writeFileSync(path.join(dir, 'experiment.yaml'), yaml);
+  return path.join(dir, 'experiment.yaml');
+}
+
 const experimentsDir = () => path.join(process.env.AGENTVISOR_HOME!, 'experiments');
 const listed = () => (existsSync(experimentsDir()) ? readdirSync(experimentsDir()) : []);
 
@@ -217,4 +223,46 @@ describe('agentvisor experiment', () => {
       await worker.stop();
     }
   }, 900_000);
+
+  test('resume redoes only the failed cell and takes the completed ones as they were', async () => {
+    // the writer fails until the repository has the file "go": then the same graph succeeds
+    const repo = makeRepo({ 'README.md': '# subject\n' });
+    const file = writeExperiment(`
+name: resume
+subjects:
+  - { name: s, repo: ${repo}, task: do it, evaluate: { command: "test -f done.txt" } }
+agents:
+  single:  { harness: command, command: "echo one > done.txt" }
+  writer:  { harness: command, command: "test -f go || { echo 'no go' >&2; exit 3; }; echo w > done.txt" }
+  tester:  { harness: command, command: "echo t > t.txt" }
+  auditor: { harness: command, command: "echo a > a.txt" }
+arms: [single, serial]
+`);
+    const first = await cli('experiment', file, '--json', '--id', 'res1');
+    expect(first.code).toBe(0);
+    const r1 = JSON.parse(first.stdout) as ExperimentReport;
+    expect(r1.cells.map((c) => [c.cellId, c.status])).toEqual([
+      ['s.single.r1', 'completed'],
+      ['s.serial.r1', 'failed'],
+    ]);
+    expect(r1.cells[1].failureReason).toMatch(/exited with code 3|no go/);
+
+    writeFileSync(path.join(repo, 'go'), '');
+    sh(repo, 'add', 'go');
+    sh(repo, '-c', 'user.name=test', '-c', 'user.email=test@localhost', 'commit', '-q', '-m', 'go');
+    const second = await cli('experiment', file, '--json', '--id', 'res2', '--resume', 'res1');
+    expect(second.code).toBe(0);
+    const r2 = JSON.parse(second.stdout) as ExperimentReport;
+    // the completed cell is taken as it was: its run, not a new one
+    expect(r2.cells[0]).toEqual({ ...r1.cells[0], reusedFrom: 'res1' });
+    expect(await executions('res2-s-single-r1')).toEqual([]);
+    // the failed one ran again, once
+    expect(r2.cells[1]).toMatchObject({ cellId: 's.serial.r1', status: 'completed', runIds: ['res2-s-serial-r1'] });
+    expect(r2.cells[1].reusedFrom).toBeUndefined();
+    expect((await executions('res2-s-serial-r1')).length).toBe(1);
+    // a running or unknown experiment cannot be resumed
+    const unknown = await cli('experiment', file, '--resume', 'nope');
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toContain('no experiment "nope" to resume');
+  }, 600_000);
 });
