@@ -6,7 +6,8 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { parse } from 'yaml';
 import { TASK_QUEUE, type RunInput } from '../contract/run-types';
 import type { CellResult, ExperimentInput, ExperimentReport } from '../contract/experiment-types';
-import { loadExperimentFile, type Experiment } from '../experiment/load';
+import { loadExperimentFile, type Experiment, type TrafficOption } from '../experiment/load';
+import { needsGateway } from '../graph/gateway-needs';
 import { BadInputError, type Problem } from '../graph/problems';
 import { experimentDir, runArtifactsDir } from '../paths/data-folder';
 import { experimentFiles } from '../paths/experiment-folder';
@@ -20,6 +21,8 @@ import { allImagesPresent } from './image-presence';
 
 export interface ExperimentOptions extends LaunchOptions {
   experimentId?: string;
+  /** --record DIR / --replay DIR */
+  traffic?: TrafficOption;
   /** resume: take this earlier experiment's completed cells (same graph) as they are, run the rest */
   resumeFrom?: string;
   config?: ClientConfig;
@@ -48,12 +51,17 @@ export function newExperimentId(name: string): string {
 /** Every problem with an experiment file and the graphs of its cells: the file, the repositories, credentials (and images). */
 export async function validateExperimentFile(
   file: string,
-  opts: { experimentId: string; images?: boolean },
+  opts: { experimentId: string; images?: boolean; traffic?: TrafficOption },
 ): Promise<{ experiment?: Experiment; problems: Problem[] }> {
-  const loaded = loadExperimentFile(file, opts.experimentId);
+  const loaded = loadExperimentFile(file, opts.experimentId, opts.traffic);
   if (!loaded.experiment) return loaded;
   const experiment = loaded.experiment;
   const problems: Problem[] = [];
+  if (opts.traffic && !experiment.cells.some((c) => needsGateway(c.runs[0].graph))) {
+    problems.push({
+      message: `--${opts.traffic.mode}: no agent of this experiment calls a model, so there is no traffic to ${opts.traffic.mode}`,
+    });
+  }
   const repos = new Set<string>();
   const graphs = new Set<string>();
   for (const cell of experiment.cells) {
@@ -64,9 +72,13 @@ export async function validateExperimentFile(
       repos.add(key);
       for (const p of await checkRepository(graph)) problems.push({ message: `subject "${cell.subject}": ${p.message}` });
     }
+    // (each run has its own cassettes with --record or --replay: their gateway is checked per run)
+    for (const run of opts.traffic ? cell.runs : [])
+      for (const p of checkGateway(run.graph)) problems.push({ message: `${where}: ${p.message}` });
     if (graphs.has(yaml)) continue;
     graphs.add(yaml);
-    for (const p of [...checkAgents(graph), ...checkGateway(graph)]) problems.push({ message: `${where}: ${p.message}` });
+    for (const p of [...checkAgents(graph), ...(opts.traffic ? [] : checkGateway(graph))])
+      problems.push({ message: `${where}: ${p.message}` });
   }
   if (problems.length === 0 && opts.images) {
     const images = [...new Set(experiment.cells.flatMap((c) => imagesOf(c.runs[0].graph)))];
@@ -79,7 +91,8 @@ export async function validateExperimentFile(
 }
 
 /** What the model traffic of the experiment is, for the report: none when no agent calls a model. */
-function trafficOf(experiment: Experiment): ExperimentInput['traffic'] {
+function trafficOf(experiment: Experiment, flag?: TrafficOption): ExperimentInput['traffic'] {
+  if (flag) return flag.mode;
   if (experiment.spec.gateway) return experiment.spec.gateway.mode;
   const models = experiment.cells.some((c) =>
     Object.values(c.runs[0].graph.agents).some((a) => a.harness !== 'command' || Object.keys(a.credentials).length > 0),
@@ -94,7 +107,7 @@ export async function startExperiment(file: string, opts: ExperimentOptions = {}
   if (!/^[A-Za-z0-9][A-Za-z0-9_-]{0,40}$/.test(experimentId)) {
     throw new BadInputError([{ message: `experiment id "${experimentId}" is not a safe name (letters, digits, - and _; at most 41)` }]);
   }
-  const { experiment, problems } = await validateExperimentFile(file, { experimentId, images: true });
+  const { experiment, problems } = await validateExperimentFile(file, { experimentId, images: true, traffic: opts.traffic });
   if (!experiment) throw new BadInputError(problems, file);
   const reused = opts.resumeFrom === undefined ? undefined : await reusableCells(cfg, opts.resumeFrom, experiment);
   if ((opts.worker ?? 'in-process') !== 'none') (await import('../activities/limits')).workerLimits({}, process.env);
@@ -106,7 +119,7 @@ export async function startExperiment(file: string, opts: ExperimentOptions = {}
     resultsDir,
     concurrency: experiment.spec.concurrency,
     wallTimeMs: experiment.wallTimeMs,
-    traffic: trafficOf(experiment),
+    traffic: trafficOf(experiment, opts.traffic),
     reused,
     cells: experiment.cells.map((c) => ({
       cellId: c.cellId,

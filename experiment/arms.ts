@@ -13,6 +13,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { parse, stringify } from 'yaml';
+import { needsGateway } from '../graph/gateway-needs';
 import { parseGraph } from '../graph/load';
 import type { Problem } from '../graph/problems';
 import { SAFE_ID } from '../graph/graph-checks';
@@ -167,6 +168,15 @@ function builtInGraph(
   };
 }
 
+/**
+ * A cell run's graph with its gateway recording to, or replaying from, a cassette folder of its own
+ * (the gateway keeps one cassette per task: the folder tells the runs apart). The cell's graph is
+ * otherwise the same, so a replayed experiment's cells are the recorded one's.
+ */
+function withCassettes(graph: GraphSpec, cassettesDir: string, mode: 'record' | 'replay'): GraphSpec {
+  return { ...graph, gateway: { upstreams: {}, prices: {}, ...graph.gateway, mode, cassettesDir } };
+}
+
 /** A graph arm's file with the subject's values in its placeholders. */
 function graphArm(file: string, subject: SubjectFile, repo: string): unknown {
   const values: Record<string, string> = { repo, baseBranch: subject.baseBranch, task: subject.task, subject: subject.name };
@@ -183,6 +193,7 @@ export function expandCells(
   experimentId: string,
   /** the agents as written (the graph file shows them so, without defaults) */
   rawAgents: Record<string, unknown>,
+  traffic?: { mode: 'record' | 'replay'; dir: string },
 ): { cells: CellPlan[]; problems: Problem[] } {
   const cells: CellPlan[] = [];
   const problems: Problem[] = [];
@@ -243,7 +254,18 @@ export function expandCells(
           repetition: rep,
           // best-of-n's count is part of what the cell runs
           graphDigest: `${n}:${createHash('sha256').update(yaml).digest('hex')}`,
-          runs: runIds.map((runId) => ({ runId, graph, yaml })),
+          runs: runIds.map((runId, k) => ({
+            runId,
+            graph:
+              traffic && needsGateway(graph)
+                ? withCassettes(
+                    graph,
+                    path.join(path.resolve(traffic.dir), subject.name, arm.name, `r${rep}`, n > 1 ? `c${k + 1}` : ''),
+                    traffic.mode,
+                  )
+                : graph,
+            yaml,
+          })),
         });
       }
     }

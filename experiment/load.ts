@@ -17,7 +17,17 @@ export interface Experiment {
   cells: CellPlan[];
 }
 
-export function loadExperimentFile(file: string, experimentId: string): { experiment?: Experiment; problems: Problem[] } {
+/** --record DIR / --replay DIR: every cell run's model traffic, one cassette folder per run under DIR. */
+export interface TrafficOption {
+  mode: 'record' | 'replay';
+  dir: string;
+}
+
+export function loadExperimentFile(
+  file: string,
+  experimentId: string,
+  traffic?: TrafficOption,
+): { experiment?: Experiment; problems: Problem[] } {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -54,6 +64,7 @@ export function loadExperimentFile(file: string, experimentId: string): { experi
     baseDir,
     experimentId,
     (doc.toJS() as { agents?: Record<string, unknown> }).agents ?? {},
+    traffic,
   );
   if (cellProblems.length) return { problems: cellProblems };
   const wallTime = spec.budget?.wallTime;
@@ -69,8 +80,8 @@ export function loadExperimentFile(file: string, experimentId: string): { experi
   };
 }
 
-export function loadExperimentOrThrow(file: string, experimentId: string): Experiment {
-  const { experiment, problems } = loadExperimentFile(file, experimentId);
+export function loadExperimentOrThrow(file: string, experimentId: string, traffic?: TrafficOption): Experiment {
+  const { experiment, problems } = loadExperimentFile(file, experimentId, traffic);
   if (!experiment) throw new BadInputError(problems, file);
   return experiment;
 }

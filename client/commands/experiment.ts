@@ -22,6 +22,8 @@ interface ExperimentFlags {
   detach?: boolean;
   id?: string;
   resume?: string;
+  record?: string;
+  replay?: string;
 }
 
 export function registerExperimentCommand(program: Command): void {
@@ -32,6 +34,8 @@ export function registerExperimentCommand(program: Command): void {
     .option('--json', 'print the result as one JSON object')
     .option('--detach', 'start the experiment and return')
     .option('--id <id>', 'experiment id (default: its name and a random suffix)')
+    .option('--record <dir>', "keep every cell run's model traffic in DIR (a cassette folder per run)")
+    .option('--replay <dir>', 'run the experiment again offline from the traffic --record kept in DIR')
     .option('--resume <experiment>', "take that experiment's completed cells as they are and run the others")
     .description('compare arms (single, serial, parallel, best-of-n, graph files) over subjects, each cell an ordinary run')
     .action(
@@ -39,8 +43,19 @@ export function registerExperimentCommand(program: Command): void {
     );
 }
 
+function trafficFlag(opts: ExperimentFlags) {
+  if (opts.record !== undefined && opts.replay !== undefined)
+    throw new BadInputError([{ message: '--record and --replay exclude each other' }]);
+  if (opts.record !== undefined) return { mode: 'record' as const, dir: opts.record };
+  if (opts.replay !== undefined) return { mode: 'replay' as const, dir: opts.replay };
+  return undefined;
+}
+
 async function printGraphs(file: string, opts: ExperimentFlags): Promise<number> {
-  const { experiment, problems } = await validateExperimentFile(file, { experimentId: opts.id ?? newExperimentId('exp') });
+  const { experiment, problems } = await validateExperimentFile(file, {
+    experimentId: opts.id ?? newExperimentId('exp'),
+    traffic: trafficFlag(opts),
+  });
   if (!experiment) throw new BadInputError(problems, file);
   if (opts.json) {
     console.log(
@@ -71,6 +86,7 @@ async function runExperimentCommand(file: string, opts: ExperimentFlags): Promis
   const started = await startExperiment(file, {
     experimentId: opts.id,
     resumeFrom: opts.resume,
+    traffic: trafficFlag(opts),
     config: cfg,
     log: printStderr,
     worker: opts.detach ? 'background' : 'in-process',
