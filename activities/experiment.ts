@@ -1,12 +1,10 @@
 // The experiment's steps with side effects: measuring a finished cell run from its files, and
 // writing the results (CSV, JSON, the HTML report).
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import type { ExperimentReport, TestCounts } from '../contract/experiment-types';
 import type { RunReport } from '../contract/run-types';
 import { testsOfEvaluation } from '../experiment/junit';
-import { experimentHtml } from '../experiment/report-html';
-import { resultsCsv, resultsJson } from '../experiment/results';
-import { experimentFiles } from '../paths/experiment-folder';
+import { writeExperimentResults } from '../experiment/results';
 import { reportPath } from '../paths/run-folder';
 
 export function experimentActivities() {
@@ -21,11 +19,7 @@ export function experimentActivities() {
     },
 
     async writeExperimentResults(input: { report: ExperimentReport }): Promise<void> {
-      const files = experimentFiles(input.report.resultsDir);
-      mkdirSync(input.report.resultsDir, { recursive: true });
-      writeFileSync(files.csv, resultsCsv(input.report));
-      writeFileSync(files.json, resultsJson(input.report));
-      writeFileSync(files.html, experimentHtml(input.report));
+      writeExperimentResults(input.report, input.report.resultsDir);
     },
   };
 }

@@ -306,6 +306,7 @@ export { connect, loadConfig, runUiLink };
 export { addTasks, approveGate, rejectGate } from './coordination';
 export {
   getExperimentReport,
+  isExperiment,
   newExperimentId,
   startExperiment,
   validateExperimentFile,
@@ -313,3 +314,4 @@ export {
   type ExperimentOptions,
   type StartedExperiment,
 } from './experiment';
+export { writeExperimentResults } from '../experiment/results';

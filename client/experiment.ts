@@ -208,6 +208,16 @@ export async function getExperimentReport(client: Client, experimentId: string):
   return (await handle.result()) as ExperimentReport;
 }
 
+/** True when the id names an experiment (status and report show it as one), not a run. */
+export async function isExperiment(client: Client, id: string): Promise<boolean> {
+  try {
+    return (await client.workflow.getHandle(id).describe()).type === 'runExperiment';
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) return false;
+    throw err;
+  }
+}
+
 /** Waits for the experiment to end and returns its report. */
 export async function waitForExperiment(client: Client, experimentId: string): Promise<ExperimentReport> {
   return (await client.workflow.getHandle(experimentId).result()) as ExperimentReport;

@@ -1,6 +1,9 @@
 // The experiment's results as files: one CSV row per cell (pandas, R, a spreadsheet), the same as
 // JSON, and the HTML report (report-html.ts).
+import { mkdirSync, writeFileSync } from 'node:fs';
 import type { CellResult, ExperimentReport } from '../contract/experiment-types';
+import { experimentFiles } from '../paths/experiment-folder';
+import { experimentHtml } from './report-html';
 
 export const CSV_COLUMNS: (keyof CellResult)[] = [
   'cellId',
@@ -45,4 +48,14 @@ export function resultsCsv(report: ExperimentReport): string {
 
 export function resultsJson(report: ExperimentReport): string {
   return JSON.stringify(report, null, 2) + '\n';
+}
+
+/** Writes the three files into a folder (the worker at the experiment's end; `agentvisor report` any time). */
+export function writeExperimentResults(report: ExperimentReport, dir: string): ReturnType<typeof experimentFiles> {
+  const files = experimentFiles(dir);
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(files.csv, resultsCsv(report));
+  writeFileSync(files.json, resultsJson(report));
+  writeFileSync(files.html, experimentHtml(report));
+  return files;
 }

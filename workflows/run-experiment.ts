@@ -38,31 +38,26 @@ export async function runExperiment(input: ExperimentInput): Promise<ExperimentR
   };
   setHandler(experimentStatusQuery, () => report);
   publish(report);
-  let running = 0;
-  try {
-    await Promise.all(
-      input.cells.map(async (cell) => {
-        // a resumed experiment takes the earlier result of a cell that completed with the same graph
-        const reused = input.reused?.find((r) => r.cellId === cell.cellId);
-        if (reused) {
-          report.cells.push(reused);
-          return;
-        }
-        await condition(() => running < input.concurrency);
-        running++;
-        try {
-          report.cells.push(await runCell(input, cell));
-          publish(report);
-        } finally {
-          running--;
-        }
-      }),
-    );
-    report.status = 'completed';
-  } catch (err) {
-    if (!isCancellation(err)) throw err;
-    report.status = 'cancelled';
-  }
+  // a resumed experiment takes the earlier result of a cell that completed with the same graph
+  const toRun = input.cells.filter((cell) => {
+    const reused = input.reused?.find((r) => r.cellId === cell.cellId);
+    if (reused) report.cells.push(reused);
+    return !reused;
+  });
+  // at most `concurrency` lanes, each taking the next cell when its own is done
+  let next = 0;
+  const lane = async () => {
+    while (next < toRun.length) {
+      const cell = toRun[next++];
+      report.cells.push(await runCell(input, cell));
+      publish(report);
+    }
+  };
+  // every lane ends before the results are written: on cancel, each cell in flight has rolled back
+  const lanes = await Promise.allSettled(Array.from({ length: Math.min(input.concurrency, toRun.length) }, lane));
+  const failure = lanes.find((l): l is PromiseRejectedResult => l.status === 'rejected');
+  if (failure && !isCancellation(failure.reason)) throw failure.reason;
+  report.status = failure ? 'cancelled' : 'completed';
   report.finishedAt = Date.now();
   // the cells in the order of the file, whatever order they finished in
   const order = new Map(input.cells.map((c, i) => [c.cellId, i]));
@@ -74,7 +69,11 @@ export async function runExperiment(input: ExperimentInput): Promise<ExperimentR
 
 async function runCell(input: ExperimentInput, cell: CellInput) {
   const startedAt = Date.now();
-  const outcomes = await Promise.all(cell.runs.map((run) => runOne(input, cell, run)));
+  // every candidate settles (on cancel: has rolled back) before the cell ends
+  const settled = await Promise.allSettled(cell.runs.map((run) => runOne(input, cell, run)));
+  const cancelled = settled.find((o): o is PromiseRejectedResult => o.status === 'rejected');
+  if (cancelled) throw cancelled.reason;
+  const outcomes = settled.map((o) => (o as PromiseFulfilledResult<RunOutcome>).value);
   const kept = bestOutcome(outcomes);
   // best-of-n: only the best candidate's work stays in the repository
   if (outcomes.length > 1) {
@@ -98,13 +97,14 @@ async function runOne(input: ExperimentInput, cell: CellInput, run: RunInput): P
   let settled = false;
   let overBudget = false;
   const wallTimeMs = input.wallTimeMs;
+  // (not cancellable: when the experiment is cancelled, the run's own cancel settles it)
   const watchdog = wallTimeMs
-    ? (async () => {
+    ? CancellationScope.nonCancellable(async () => {
         if (!(await condition(() => settled, wallTimeMs))) {
           overBudget = true;
           scope.cancel();
         }
-      })()
+      })
     : undefined;
   let error: string | undefined;
   try {

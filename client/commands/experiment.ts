@@ -1,6 +1,7 @@
 // agentvisor experiment: run every cell of an experiment file (subjects × arms × repetitions) as
 // ordinary runs of one experiment workflow, and write its results; or, with --print-graphs, show
 // the graph each cell will run.
+import type { Client } from '@temporalio/client';
 import type { Command } from 'commander';
 import {
   BadInputError,
@@ -80,6 +81,25 @@ async function printGraphs(file: string, opts: ExperimentFlags): Promise<number>
 const cellLine = (c: CellResult) =>
   `cell ${c.cellId}: ${c.reusedFrom ? `reused from ${c.reusedFrom}, ` : ''}${c.evaluationPassed ? 'passed' : 'failed'}, tests ${c.testsPassed}/${c.testsTotal}, ${(c.wallMs / 1000).toFixed(1)} s, $${c.costUsd.toFixed(4)}` +
   `${c.mergeConflicts ? `, ${c.mergeConflicts} merge conflict(s)` : ''}${c.failureReason ? ` (${tty(c.failureReason)})` : ''}`;
+
+/** `agentvisor status EXPERIMENT`: its cells so far, and per arm how many passed. */
+export async function showExperiment(client: Client, experimentId: string, opts: { json?: boolean }): Promise<number> {
+  const report = await getExperimentReport(client, experimentId);
+  if (opts.json) {
+    console.log(JSON.stringify(report, null, 2));
+    return ExitCode.success;
+  }
+  console.log(
+    `experiment ${experimentId} (${report.name}): ${report.status}, ${report.cells.length}/${report.cellsTotal} cells measured, traffic ${report.traffic}`,
+  );
+  for (const c of report.cells) console.log(cellLine(c));
+  const arms = [...new Set(report.cells.map((c) => c.arm))];
+  for (const arm of arms) {
+    const of = report.cells.filter((c) => c.arm === arm);
+    console.log(`arm ${arm}: ${of.filter((c) => c.evaluationPassed).length}/${of.length} passed`);
+  }
+  return ExitCode.success;
+}
 
 async function runExperimentCommand(file: string, opts: ExperimentFlags): Promise<number> {
   const cfg = loadConfig();

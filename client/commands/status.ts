@@ -1,7 +1,8 @@
 // agentvisor status: the state of a run, once or (--watch) until it ends.
 import { publicReport } from '../report';
 import type { Command } from 'commander';
-import { getRunReport } from '../api';
+import { getRunReport, isExperiment } from '../api';
+import { showExperiment } from './experiment';
 import { ProgressView, renderTable } from '../progress';
 import { isLive } from '../../contract/run-types';
 import { action, ExitCode, printSummary, withClient } from './shared';
@@ -9,13 +10,14 @@ import { action, ExitCode, printSummary, withClient } from './shared';
 export function registerStatusCommand(program: Command): void {
   program
     .command('status')
-    .argument('<run>', 'run id')
+    .argument('<run>', 'run id (or experiment id)')
     .option('--json', 'print one JSON object')
     .option('-w, --watch', 'keep showing progress until the run ends')
     .description('show the state of a run')
     .action(
       action((runId: string, opts: { json?: boolean; watch?: boolean }) =>
         withClient(async (client, cfg) => {
+          if (await isExperiment(client, runId)) return showExperiment(client, runId, opts);
           let report = await getRunReport(client, runId, cfg);
           if (opts.watch && !opts.json) {
             const view = new ProgressView(process.stdout, client);

@@ -9,7 +9,7 @@ import { chromium } from 'playwright-core';
 import { connect, loadConfig } from '../../client/api';
 import type { ExperimentReport } from '../../contract/experiment-types';
 import { CSV_COLUMNS } from '../../experiment/results';
-import { makeRepo, repoState, sh } from '../support/repo';
+import { containersOfRun, makeRepo, repoState, sh } from '../support/repo';
 import { spawnWorker } from '../support/processes';
 
 const BIN = path.join(__dirname, '..', '..', 'bin', 'agentvisor.js');
@@ -143,6 +143,22 @@ describe('agentvisor experiment', () => {
     expect(branches).toContain(`agentvisor/${best.keptRunId}`);
     for (const other of best.runIds.filter((id) => id !== best.keptRunId)) expect(branches).not.toContain(`agentvisor/${other}`);
 
+    // never more than 3 cells at once (the file's concurrency), by the experiment's history: a
+    // best-of-2 cell is two runs, so at most 6 runs were open at any point
+    let open = 0;
+    let most = 0;
+    const client = await connect(loadConfig(), { startServer: false });
+    try {
+      for (const e of (await client.workflow.getHandle('ex1').fetchHistory()).events ?? []) {
+        if (e.startChildWorkflowExecutionInitiatedEventAttributes) most = Math.max(most, ++open);
+        if (e.childWorkflowExecutionCompletedEventAttributes || e.childWorkflowExecutionFailedEventAttributes) open--;
+      }
+    } finally {
+      await client.connection.close();
+    }
+    expect(most).toBeLessThanOrEqual(6);
+    expect(open).toBe(0);
+
     // the CSV: a header and one row per cell
     const results = path.join(experimentsDir(), 'ex1');
     const csv = readFileSync(path.join(results, 'results.csv'), 'utf8').trimEnd().split('\r\n');
@@ -264,5 +280,66 @@ arms: [single, serial]
     const unknown = await cli('experiment', file, '--resume', 'nope');
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toContain('no experiment "nope" to resume');
+  }, 600_000);
+
+  test('cancel rolls back the cells in flight; status and report show the experiment', async () => {
+    const dir = exampleCopy();
+    const file = path.join(dir, 'small.yaml');
+    writeFileSync(file, readFileSync(path.join(dir, 'experiment.yaml'), 'utf8').replace(/^repeat: 2$/m, 'repeat: 1'));
+    const worker = await spawnWorker();
+    const client = await connect(loadConfig(), { startServer: false });
+    try {
+      expect((await cli('experiment', file, '--detach', '--id', 'can1')).code).toBe(0);
+      // cancel once some cell's run is at work
+      for (;;) {
+        const running = [];
+        for await (const wf of client.workflow.list({ query: `WorkflowType = 'runGraph' AND ExecutionStatus = 'Running'` }))
+          if (wf.workflowId.startsWith('can1-')) running.push(wf.workflowId);
+        if (running.length) break;
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      expect((await cli('cancel', 'can1')).code).toBe(0);
+      const report = (await client.workflow.getHandle('can1').result()) as ExperimentReport;
+      expect(report.status).toBe('cancelled');
+
+      const runIds = ['new-function', 'bug-fix', 'refactor'].flatMap((s) =>
+        ['single', 'serial', 'parallel'].map((a) => `can1-${s}-${a}-r1`).concat([1, 2].map((k) => `can1-${s}-best-of-2-r1-c${k}`)),
+      );
+      const cancelled: string[] = [];
+      for (const id of runIds) {
+        const found = await executions(id);
+        if (found.length === 0) continue; // never started
+        const handle = client.workflow.getHandle(id);
+        await handle.result().catch(() => undefined); // its rollback done
+        const status = (await handle.describe()).status.name;
+        expect(status).not.toBe('RUNNING');
+        if (status === 'CANCELLED') cancelled.push(id);
+      }
+      expect(cancelled.length).toBeGreaterThan(0);
+      for (const id of cancelled) {
+        const repo = path.join(
+          dir,
+          'repos',
+          id
+            .split('-r1')[0]
+            .replace(/^can1-/, '')
+            .replace(/-(single|serial|parallel|best-of-2)$/, ''),
+        );
+        expect(sh(repo, 'branch', '--list', `agentvisor/${id}`, `agentvisor-tasks/${id}/*`)).toBe('');
+        expect(await containersOfRun(id)).toEqual([]);
+      }
+
+      const status = await cli('status', 'can1', '--json');
+      expect(status.code).toBe(0);
+      expect(JSON.parse(status.stdout)).toMatchObject({ experimentId: 'can1', status: 'cancelled' });
+      const out = mkdtempSync(path.join(os.tmpdir(), 'agentvisor-exp-report-'));
+      const written = await cli('report', 'can1', '--out', out);
+      expect(written.code).toBe(0);
+      expect(readFileSync(path.join(out, 'results.csv'), 'utf8').trimEnd().split('\r\n')).toHaveLength(report.cells.length + 1);
+      expect(readFileSync(path.join(out, 'report.html'), 'utf8')).toContain('cancelled');
+    } finally {
+      await client.connection.close();
+      await worker.stop();
+    }
   }, 600_000);
 });
