@@ -32,9 +32,10 @@ function exampleCopy(): string {
   return dir;
 }
 
-function writeExperiment(yaml: string): string {
+function writeExperiment(yaml: string, files: Record<string, string> = {}): string {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'agentvisor-exp-file-'));
   writeFileSync(path.join(dir, 'experiment.yaml'), yaml);
+  for (const [name, text] of Object.entries(files)) writeFileSync(path.join(dir, name), text);
   return path.join(dir, 'experiment.yaml');
 }
 
@@ -243,7 +244,8 @@ describe('agentvisor experiment', () => {
   test('resume redoes only the failed cell and takes the completed ones as they were', async () => {
     // the writer fails until the repository has the file "go": then the same graph succeeds
     const repo = makeRepo({ 'README.md': '# subject\n' });
-    const file = writeExperiment(`
+    const file = writeExperiment(
+      `
 name: resume
 subjects:
   - { name: s, repo: ${repo}, task: do it, evaluate: { command: "test -f done.txt" } }
@@ -252,15 +254,28 @@ agents:
   writer:  { harness: command, command: "test -f go || { echo 'no go' >&2; exit 3; }; echo w > done.txt" }
   tester:  { harness: command, command: "echo t > t.txt" }
   auditor: { harness: command, command: "echo a > a.txt" }
-arms: [single, serial]
-`);
+arms: [single, serial, { name: custom, graph: ./custom.yaml }]
+`,
+      {
+        // a graph arm: the subject's repository, base branch and task go into its placeholders
+        'custom.yaml': `
+name: custom
+repo: {{repo}}
+baseBranch: {{baseBranch}}
+agents: { solo: { harness: command, command: 'printf "%s" "$AGENTVISOR_PROMPT" > done.txt' } }
+tasks: [{ id: only, agent: solo, prompt: {{task}} }]
+`,
+      },
+    );
     const first = await cli('experiment', file, '--json', '--id', 'res1');
     expect(first.code).toBe(0);
     const r1 = JSON.parse(first.stdout) as ExperimentReport;
     expect(r1.cells.map((c) => [c.cellId, c.status])).toEqual([
       ['s.single.r1', 'completed'],
       ['s.serial.r1', 'failed'],
+      ['s.custom.r1', 'completed'],
     ]);
+    expect(sh(repo, 'show', 'agentvisor/res1-s-custom-r1:done.txt')).toBe('do it');
     expect(r1.cells[1].failureReason).toMatch(/exited with code 3|no go/);
 
     writeFileSync(path.join(repo, 'go'), '');
@@ -271,6 +286,7 @@ arms: [single, serial]
     const r2 = JSON.parse(second.stdout) as ExperimentReport;
     // the completed cell is taken as it was: its run, not a new one
     expect(r2.cells[0]).toEqual({ ...r1.cells[0], reusedFrom: 'res1' });
+    expect(r2.cells[2]).toEqual({ ...r1.cells[2], reusedFrom: 'res1' });
     expect(await executions('res2-s-single-r1')).toEqual([]);
     // the failed one ran again, once
     expect(r2.cells[1]).toMatchObject({ cellId: 's.serial.r1', status: 'completed', runIds: ['res2-s-serial-r1'] });
