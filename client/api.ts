@@ -178,7 +178,14 @@ export async function resumeRun(fromRunId: string, opts: ResumeOptions = {}): Pr
   if (!existsSync(runFile)) {
     throw new BadInputError([{ message: `no run "${fromRunId}" to resume: ${runFile} does not exist` }]);
   }
-  const earlier = JSON.parse(readFileSync(runFile, 'utf8')) as { graphFile: string };
+  const earlier = JSON.parse(readFileSync(runFile, 'utf8')) as { graphFile: string; experiment?: string };
+  if (earlier.experiment && !opts.file) {
+    throw new BadInputError([
+      {
+        message: `run "${fromRunId}" is a cell of experiment "${earlier.experiment}": resume the experiment (agentvisor experiment FILE --resume ${earlier.experiment})`,
+      },
+    ]);
+  }
   const file = opts.file ?? earlier.graphFile;
   const client = await connect(cfg, { startServer: true, log: opts.log });
   try {

@@ -11,6 +11,8 @@ import { needsGateway } from '../graph/gateway-needs';
 import { BadInputError, type Problem } from '../graph/problems';
 import { experimentDir, runArtifactsDir } from '../paths/data-folder';
 import { experimentFiles } from '../paths/experiment-folder';
+import { runFilePath } from '../paths/run-folder';
+import { scopeOf } from '../runtimes/runtime';
 import { experimentStatusQuery, runExperiment } from '../workflows';
 import { workerVersion } from '../workers/version';
 import { loadConfig, runUiLink, type ClientConfig } from './config';
@@ -138,21 +140,44 @@ export async function startExperiment(file: string, opts: ExperimentOptions = {}
   };
   const created = !existsSync(resultsDir);
   mkdirSync(resultsDir, { recursive: true });
+  // (its cells' failures are results: the worker in this process does not warn of each)
+  const { client, stopWorker } = await launchWorkflow(
+    cfg,
+    { workerLogLevel: 'ERROR', ...opts },
+    { dir: resultsDir, created },
+    (client, searchAttributes) => {
+      input.searchAttributes = searchAttributes;
+      return client.workflow.start(runExperiment, {
+        workflowId: experimentId,
+        taskQueue: TASK_QUEUE,
+        versioningOverride: { pinnedTo: workerVersion() },
+        args: [input],
+        staticSummary: `experiment ${experiment.name}: ${input.cells.length} cells`,
+        memo: { experiment: experiment.name, resultsDir, file: experiment.file },
+      });
+    },
+  );
+  // each cell run's folder says what it is, as a run's does: gc reads it, and resume of a cell
+  // points to the experiment (written once started: a start that fails leaves nothing)
+  for (const cell of input.cells) {
+    for (const run of cell.runs) {
+      mkdirSync(run.artifactsDir, { recursive: true });
+      const about = {
+        runId: run.runId,
+        graphFile: experiment.file,
+        graphName: run.graph.name,
+        repo: run.graph.repo,
+        scope: scopeOf(cfg.namespace, cfg.address),
+        experiment: experimentId,
+        cell: cell.cellId,
+      };
+      writeFileSync(runFilePath(run.artifactsDir), JSON.stringify(about, null, 2) + '\n');
+    }
+  }
   writeFileSync(
     experimentFiles(resultsDir).start,
     JSON.stringify({ experimentId, file: experiment.file, name: experiment.name, cells: input.cells.map((c) => c.cellId) }, null, 2) + '\n',
   );
-  const { client, stopWorker } = await launchWorkflow(cfg, opts, { dir: resultsDir, created }, (client, searchAttributes) => {
-    input.searchAttributes = searchAttributes;
-    return client.workflow.start(runExperiment, {
-      workflowId: experimentId,
-      taskQueue: TASK_QUEUE,
-      versioningOverride: { pinnedTo: workerVersion() },
-      args: [input],
-      staticSummary: `experiment ${experiment.name}: ${input.cells.length} cells`,
-      memo: { experiment: experiment.name, resultsDir, file: experiment.file },
-    });
-  });
   return { experimentId, client, resultsDir, cells: input.cells.length, uiLink: runUiLink(cfg, experimentId), stopWorker };
 }
 

@@ -19,6 +19,8 @@ export interface LaunchOptions {
   log?: (line: string) => void;
   /** the run has a remote: warn when no host worker polls */
   hostsNeeded?: boolean;
+  /** an in-process worker's log level when AGENTVISOR_LOG_LEVEL says none (default WARN) */
+  workerLogLevel?: 'WARN' | 'ERROR';
 }
 
 /**
@@ -38,7 +40,7 @@ export async function launchWorkflow(
   const mode = opts.worker ?? 'in-process';
   let provided = false;
   const provide = async () => {
-    if (mode === 'in-process') stopWorker = await startInProcessWorker(cfg, opts.log);
+    if (mode === 'in-process') stopWorker = await startInProcessWorker(cfg, opts.log, opts.workerLogLevel);
     else if (mode === 'background') spawnBackgroundWorker(cfg, opts.log);
     provided = mode !== 'none';
   };
@@ -118,14 +120,18 @@ export async function pickedUp(handle: WorkflowHandle, withinMs: number): Promis
   }
 }
 
-export async function startInProcessWorker(cfg: ClientConfig, log?: (line: string) => void): Promise<() => Promise<void>> {
+export async function startInProcessWorker(
+  cfg: ClientConfig,
+  log?: (line: string) => void,
+  logLevel: 'WARN' | 'ERROR' = 'WARN',
+): Promise<() => Promise<void>> {
   log?.('no worker is serving the task queue; running one in this process');
   // loaded only here: the worker SDK takes a second to load, and most commands never need it
   const { createWorker } = await import('../workers/worker');
   const { worker, connection } = await createWorker({
     address: cfg.address,
     namespace: cfg.namespace,
-    logLevel: (process.env.AGENTVISOR_LOG_LEVEL as 'INFO' | undefined) ?? 'WARN',
+    logLevel: (process.env.AGENTVISOR_LOG_LEVEL as 'INFO' | undefined) ?? logLevel,
   });
   const running = worker.run();
   return async () => {

@@ -292,6 +292,10 @@ tasks: [{ id: only, agent: solo, prompt: {{task}} }]
     expect(r2.cells[1]).toMatchObject({ cellId: 's.serial.r1', status: 'completed', runIds: ['res2-s-serial-r1'] });
     expect(r2.cells[1].reusedFrom).toBeUndefined();
     expect((await executions('res2-s-serial-r1')).length).toBe(1);
+    // a cell's run is resumed through its experiment
+    const cellResume = await cli('resume', 'res1-s-serial-r1');
+    expect(cellResume.code).toBe(2);
+    expect(cellResume.stderr).toContain('is a cell of experiment "res1"');
     // a running or unknown experiment cannot be resumed
     const unknown = await cli('experiment', file, '--resume', 'nope');
     expect(unknown.code).toBe(2);
