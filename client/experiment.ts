@@ -117,6 +117,7 @@ export async function startExperiment(file: string, opts: ExperimentOptions = {}
   const input: ExperimentInput = {
     experimentId,
     name: experiment.name,
+    note: experiment.spec.note,
     file: experiment.file,
     resultsDir,
     concurrency: experiment.spec.concurrency,

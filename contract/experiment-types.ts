@@ -25,6 +25,8 @@ export interface CellInput {
 export interface ExperimentInput {
   experimentId: string;
   name: string;
+  /** the file's note, shown at the top of the report */
+  note?: string;
   /** the experiment file, for the results */
   file: string;
   /** where results.csv, results.json and report.html go, on the worker's machine */
@@ -90,6 +92,7 @@ export interface CellResult {
 export interface ExperimentReport {
   experimentId: string;
   name: string;
+  note?: string;
   file: string;
   status: 'running' | 'completed' | 'cancelled';
   traffic: ExperimentInput['traffic'];

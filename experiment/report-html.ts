@@ -139,6 +139,7 @@ th{background:#f3f3f3}.charts{display:grid;grid-template-columns:1fr 1fr;gap:24p
 </style></head><body>
 <h1>Experiment ${esc(report.name)}</h1>
 <p>${esc(report.experimentId)} · ${report.cells.length} of ${report.cellsTotal} cells measured · ${esc(report.status)} · took ${took} · file <code>${esc(report.file)}</code></p>
+${report.note ? `<p class="note" data-note>${esc(report.note)}</p>` : ''}
 <p class="note" data-traffic="${esc(report.traffic)}"><b>Model traffic: ${esc(report.traffic)}.</b> ${esc(TRAFFIC_NOTE[report.traffic])}</p>
 <h2>Per arm</h2>
 <table><tr><th>arm</th><th>cells</th><th>passed</th><th>success rate [95% Wilson interval]</th><th>wall time (median)</th><th>cost (median)</th></tr>${armRows}</table>

@@ -50,6 +50,7 @@ export const armSchema = z.union([
 export const experimentSchema = z
   .object({
     name: safeName,
+    note: z.string().optional().describe('Shown at the top of the report: what the agents and their traffic are, how to read the figures'),
     subjects: z.array(subjectSchema).min(1, { message: 'an experiment needs at least one subject' }),
     agents: z.record(z.string(), agentSchema).default({}),
     roles: z

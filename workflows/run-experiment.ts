@@ -28,6 +28,7 @@ export async function runExperiment(input: ExperimentInput): Promise<ExperimentR
   const report: ExperimentReport = {
     experimentId: input.experimentId,
     name: input.name,
+    note: input.note,
     file: input.file,
     status: 'running',
     traffic: input.traffic,

@@ -191,6 +191,7 @@ describe('agentvisor experiment', () => {
       expect(drawn).toEqual([true, true, true, true]);
       expect(await page.locator('tr[data-arm="parallel"]').innerText()).toContain('2\t33% [10%, 70%]');
       expect(await page.locator('[data-traffic="none"]').innerText()).toContain('scripted');
+      expect(await page.locator('[data-note]').innerText()).toContain('not models');
       expect(await page.locator('table[data-subject]').count()).toBe(3);
       expect(problems).toEqual([]);
     } finally {
