@@ -314,6 +314,7 @@ export { addTasks, approveGate, rejectGate } from './coordination';
 export {
   getExperimentReport,
   isExperiment,
+  listExperiments,
   newExperimentId,
   startExperiment,
   validateExperimentFile,

@@ -244,6 +244,30 @@ export async function isExperiment(client: Client, id: string): Promise<boolean>
   }
 }
 
+export interface ExperimentSummary {
+  experimentId: string;
+  status: string;
+  name?: string;
+  startTime?: Date;
+  closeTime?: Date;
+}
+
+/** Experiments, newest first (`agentvisor ls --experiments`). */
+export async function listExperiments(client: Client, limit = 50): Promise<ExperimentSummary[]> {
+  const found: ExperimentSummary[] = [];
+  for await (const wf of client.workflow.list({ query: `WorkflowType = 'runExperiment'` })) {
+    found.push({
+      experimentId: wf.workflowId,
+      status: wf.status.name.toLowerCase(),
+      name: wf.memo?.experiment as string | undefined,
+      startTime: wf.startTime,
+      closeTime: wf.closeTime,
+    });
+    if (found.length >= limit) break;
+  }
+  return found;
+}
+
 /** Waits for the experiment to end and returns its report. */
 export async function waitForExperiment(client: Client, experimentId: string): Promise<ExperimentReport> {
   return (await client.workflow.getHandle(experimentId).result()) as ExperimentReport;

@@ -1,6 +1,6 @@
 // agentvisor ls: the runs, newest first.
 import type { Command } from 'commander';
-import { listRuns } from '../api';
+import { listExperiments, listRuns } from '../api';
 import { formatUsd } from '../progress';
 import { action, ExitCode, withClient } from './shared';
 
@@ -11,10 +11,17 @@ export function registerLsCommand(program: Command): void {
     .option('--status <status>', 'running, completed, failed, cancelled, terminated')
     .option('--graph <name>', 'only runs of this graph')
     .option('--limit <n>', 'at most this many', '50')
-    .description('list runs, newest first')
+    .option('--experiments', 'list experiments instead of runs')
+    .description('list runs (or experiments), newest first')
     .action(
-      action((opts: { json?: boolean; status?: string; graph?: string; limit: string }) =>
+      action((opts: { json?: boolean; status?: string; graph?: string; limit: string; experiments?: boolean }) =>
         withClient(async (client) => {
+          if (opts.experiments) {
+            const found = await listExperiments(client, Number(opts.limit));
+            if (opts.json) console.log(JSON.stringify(found, null, 2));
+            else for (const e of found) console.log(`${e.experimentId}\t${e.status}\t${e.name ?? ''}\t${e.startTime?.toISOString() ?? ''}`);
+            return ExitCode.success;
+          }
           const runs = await listRuns(client, { status: opts.status, graph: opts.graph, limit: Number(opts.limit) });
           if (opts.json) console.log(JSON.stringify(runs, null, 2));
           else

@@ -350,6 +350,8 @@ tasks: [{ id: only, agent: solo, prompt: {{task}} }]
         expect(await containersOfRun(id)).toEqual([]);
       }
 
+      const ls = await cli('ls', '--experiments', '--json');
+      expect(JSON.parse(ls.stdout)).toEqual(expect.arrayContaining([expect.objectContaining({ experimentId: 'can1', name: 'arms' })]));
       const status = await cli('status', 'can1', '--json');
       expect(status.code).toBe(0);
       expect(JSON.parse(status.stdout)).toMatchObject({ experimentId: 'can1', status: 'cancelled' });
