@@ -2,7 +2,7 @@
 // with its line and column; nothing is created, nothing outside the files named is read.
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { BadInputError, type Problem } from '../graph/problems';
+import type { Problem } from '../graph/problems';
 import { parseDuration } from '../graph/units';
 import { parseYamlWithPlaces, placeOf, placeOfKey } from '../graph/yaml-places';
 import { experimentSchema, type ExperimentFile } from './schema';
@@ -78,12 +78,6 @@ export function loadExperimentFile(
     },
     problems: [],
   };
-}
-
-export function loadExperimentOrThrow(file: string, experimentId: string, traffic?: TrafficOption): Experiment {
-  const { experiment, problems } = loadExperimentFile(file, experimentId, traffic);
-  if (!experiment) throw new BadInputError(problems, file);
-  return experiment;
 }
 
 /** What the schema cannot say: evaluations, names, and a budget that can be met. */
