@@ -9,6 +9,7 @@ import type { ActivityContext, ActivityDeps } from './context';
 import { coordinationActivities } from './coordination';
 import { outageTolerant } from './engine-outage';
 import { evaluationActivities } from './evaluation';
+import { experimentActivities } from './experiment';
 import { gatewayTokens } from './gateway';
 import { DEFAULT_LIMITS } from './limits';
 import { resumeActivities } from './resume';
@@ -38,6 +39,7 @@ export function createActivities({ runtime, scope = 'unscoped', limits = DEFAULT
     ...resumeActivities(),
     ...evaluationActivities(ctx),
     ...reportActivities(),
+    ...experimentActivities(),
     ...coordinationActivities({ owner, diskBytes: defaults.diskBytes }),
     ...conflictActivities({
       owner,

@@ -1,9 +1,8 @@
 // The TypeScript API: what the CLI does, for scripts.
-import { WorkflowNotFoundError, type Client, type WorkflowHandle } from '@temporalio/client';
+import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import type Docker from 'dockerode';
 import { randomBytes } from 'node:crypto';
-import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { loadGraphFile } from '../graph/load';
 import { BadInputError, type Problem } from '../graph/problems';
@@ -12,20 +11,21 @@ import type { GraphSpec } from '../graph/types';
 import { TASK_QUEUE, type RunInput, type RunReport } from '../contract/run-types';
 import { runGraph } from '../workflows';
 import { loadConfig, runUiLink, type ClientConfig } from './config';
-import { runArtifactsDir, workerLogPath } from '../paths/data-folder';
+import { runArtifactsDir } from '../paths/data-folder';
 import { ledgerPath, reportPath, runFilePath, runWorkerLogPath } from '../paths/run-folder';
 import { markdownRow } from '../contract/text-safety';
-import { connect, hasPollers, pollerBuilds } from './connection';
+import { connect } from './connection';
+import { launchWorkflow } from './launch';
 import { getRunReport } from './run-state';
 import { allImagesPresent } from './image-presence';
 import { checkAgents, checkGateway, checkImages, checkRepository, imagesOf } from './preflight';
-import { registerSearchAttributes } from './setup';
 import { checkRemote } from './remote-check';
 import { scopeOf } from '../runtimes/runtime';
 import * as SA from '../contract/search-attributes';
-import { buildId, workerVersion } from '../workers/version';
+import { workerVersion } from '../workers/version';
 
 export type { RunReport } from '../contract/run-types';
+export { NoCompatibleWorkerError, launchWorkflow, pickedUp, spawnBackgroundWorker, startInProcessWorker } from './launch';
 export { BadInputError } from '../graph/problems';
 
 export interface ValidateOptions {
@@ -107,8 +107,6 @@ export async function startRun(file: string, opts: StartOptions = {}): Promise<S
     );
   }
   const runId = opts.runId ?? newRunId(graph.name);
-  const client = await connect(cfg, { startServer: true, log: opts.log });
-
   const input: RunInput = {
     runId,
     graph,
@@ -134,88 +132,35 @@ export async function startRun(file: string, opts: StartOptions = {}): Promise<S
       2,
     ) + '\n',
   );
-  // With nobody polling, start the worker first; with pollers listed (they may be stale: the
-  // server remembers a dead worker for minutes), start the run and see whether anyone picks it up.
-  let stopWorker: (() => Promise<void>) | undefined;
-  const mode = opts.worker ?? 'in-process';
-  let provided = false;
-  const provide = async () => {
-    if (mode === 'in-process') stopWorker = await startInProcessWorker(cfg, opts.log, runWorkerLogPath(input.artifactsDir));
-    else if (mode === 'background') spawnBackgroundWorker(cfg, opts.log);
-    provided = mode !== 'none';
-  };
-  const [pollers, setup] = await Promise.all([hasPollers(client), registerSearchAttributes(client)]);
-  if (!pollers) await provide();
-  if (!pollers && mode === 'none') {
-    const seen = await pollerBuilds(client);
-    opts.log?.(
-      `warning: no worker of this version (build ${buildId()}) polls the task queue${seen.length ? ` (workers seen: build ${seen.join(', ')})` : ''}; ` +
-        'the run waits until one does: start `agentvisor worker` from this installation',
-    );
-  }
-  if (graph.remote && !(await (await import('./hosts')).anyHostPolls(client))) {
-    opts.log?.(
-      "warning: no worker started with --host polls this server: the run's tasks wait until one does (agentvisor worker --host NAME)",
-    );
-  }
-  if ('error' in setup) opts.log?.(`warning: ${setup.error}`);
-  input.searchAttributes = !('error' in setup);
   const harnesses = [...new Set(Object.values(graph.agents).map((a) => a.harness))];
-  const handle = await startPinned(provided, input.artifactsDir, createdDir, () =>
-    client.workflow.start(runGraph, {
-      workflowId: runId,
-      taskQueue: TASK_QUEUE,
-      // only workers of this code take the run (workers/version.ts)
-      versioningOverride: { pinnedTo: workerVersion() },
-      args: [input],
-      staticSummary: `${graph.name}: ${graph.tasks.length} task${graph.tasks.length === 1 ? '' : 's'} on ${path.basename(graph.repo)}${opts.resume ? ` (resumes ${opts.resume.fromRunId})` : ''}`,
-      staticDetails: graphDetails(graph),
-      typedSearchAttributes: input.searchAttributes
-        ? [
-            { key: SA.GRAPH, value: graph.name },
-            { key: SA.REPO, value: graph.repo },
-            { key: SA.STATUS, value: 'running' },
-            { key: SA.HARNESSES, value: harnesses },
-            { key: SA.COST, value: 0 },
-          ]
-        : undefined,
-      memo: { graphName: graph.name, repo: graph.repo, artifactsDir: input.artifactsDir, graphFile: path.resolve(file) },
-    }),
+  const { client, stopWorker } = await launchWorkflow(
+    cfg,
+    { ...opts, hostsNeeded: !!graph.remote },
+    { dir: input.artifactsDir, created: createdDir, workerLog: runWorkerLogPath(input.artifactsDir) },
+    (client, searchAttributes) => {
+      input.searchAttributes = searchAttributes;
+      return client.workflow.start(runGraph, {
+        workflowId: runId,
+        taskQueue: TASK_QUEUE,
+        // only workers of this code take the run (workers/version.ts)
+        versioningOverride: { pinnedTo: workerVersion() },
+        args: [input],
+        staticSummary: `${graph.name}: ${graph.tasks.length} task${graph.tasks.length === 1 ? '' : 's'} on ${path.basename(graph.repo)}${opts.resume ? ` (resumes ${opts.resume.fromRunId})` : ''}`,
+        staticDetails: graphDetails(graph),
+        typedSearchAttributes: input.searchAttributes
+          ? [
+              { key: SA.GRAPH, value: graph.name },
+              { key: SA.REPO, value: graph.repo },
+              { key: SA.STATUS, value: 'running' },
+              { key: SA.HARNESSES, value: harnesses },
+              { key: SA.COST, value: 0 },
+            ]
+          : undefined,
+        memo: { graphName: graph.name, repo: graph.repo, artifactsDir: input.artifactsDir, graphFile: path.resolve(file) },
+      });
+    },
   );
-  if (pollers && mode !== 'none' && !(await pickedUp(handle, 3000))) await provide();
   return { runId, client, uiLink: runUiLink(cfg, runId), stopWorker };
-}
-
-/** No worker of this build can take the run (workers/version.ts): nothing was started. */
-export class NoCompatibleWorkerError extends Error {
-  override readonly name = 'NoCompatibleWorkerError';
-}
-
-/**
- * Starts the run pinned to this build. The server refuses a pin to a build none of whose workers has
- * polled yet: when this process has just provided one, wait for it to poll (up to 30 s); otherwise
- * say so, and leave nothing behind.
- */
-async function startPinned<T>(waitForWorker: boolean, artifactsDir: string, createdDir: boolean, start: () => Promise<T>): Promise<T> {
-  const deadline = Date.now() + (waitForWorker ? 30_000 : 0);
-  for (;;) {
-    try {
-      return await start();
-    } catch (err) {
-      const notPresent = /Pinned version .* is not present in task queue/.test(
-        `${(err as Error).message} ${((err as Error).cause as Error | undefined)?.message ?? ''}`,
-      );
-      if (!notPresent) throw err;
-      if (Date.now() >= deadline) {
-        if (createdDir) rmSync(artifactsDir, { recursive: true, force: true });
-        throw new NoCompatibleWorkerError(
-          `no worker of this version (build ${buildId()}) has polled this server yet, so none could take the run: ` +
-            'start `agentvisor worker` from this installation first (workers of other builds never take it)',
-        );
-      }
-      await new Promise((r) => setTimeout(r, 500));
-    }
-  }
 }
 
 export interface ResumeOptions extends StartOptions {
@@ -235,7 +180,14 @@ export async function resumeRun(fromRunId: string, opts: ResumeOptions = {}): Pr
   if (!existsSync(runFile)) {
     throw new BadInputError([{ message: `no run "${fromRunId}" to resume: ${runFile} does not exist` }]);
   }
-  const earlier = JSON.parse(readFileSync(runFile, 'utf8')) as { graphFile: string };
+  const earlier = JSON.parse(readFileSync(runFile, 'utf8')) as { graphFile: string; experiment?: string };
+  if (earlier.experiment && !opts.file) {
+    throw new BadInputError([
+      {
+        message: `run "${fromRunId}" is a cell of experiment "${earlier.experiment}": resume the experiment (agentvisor experiment FILE --resume ${earlier.experiment})`,
+      },
+    ]);
+  }
   const file = opts.file ?? earlier.graphFile;
   const client = await connect(cfg, { startServer: true, log: opts.log });
   try {
@@ -261,19 +213,6 @@ function earlierBaseCommit(dir: string): string | undefined {
   return undefined;
 }
 
-/** A worker process that outlives this one, logging to the data folder. */
-export function spawnBackgroundWorker(cfg: ClientConfig, log?: (line: string) => void): number {
-  mkdirSync(cfg.dataDir, { recursive: true });
-  const logFile = workerLogPath(cfg.dataDir);
-  const out = openSync(logFile, 'a');
-  const cli = path.join(__dirname, 'cli.js');
-  const args = existsSync(cli) ? [cli] : [...process.execArgv, path.join(__dirname, 'cli.ts')];
-  const child = spawn(process.execPath, [...args, 'worker'], { detached: true, stdio: ['ignore', out, out], env: process.env });
-  child.unref();
-  log?.(`no worker is serving the task queue; started one in the background (pid ${child.pid}, log ${logFile})`);
-  return child.pid!;
-}
-
 /** The graph as markdown, for the run's static details in the Temporal UI. */
 function graphDetails(graph: GraphSpec): string {
   const rows = graph.tasks.map((t) => markdownRow([t.id, `${t.agent} (${graph.agents[t.agent].harness})`, t.after.join(', ')]));
@@ -284,49 +223,6 @@ function graphDetails(graph: GraphSpec): string {
     '|---|---|---|',
     ...rows,
   ].join('\n');
-}
-
-/** True once a worker has started the run's first workflow task. */
-export async function pickedUp(handle: WorkflowHandle, withinMs: number): Promise<boolean> {
-  const deadline = Date.now() + withinMs;
-  for (;;) {
-    const d = await handle.describe();
-    if ((d.historyLength ?? 0) > 2 || d.status.name !== 'RUNNING') return true;
-    if (Date.now() > deadline) return false;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-/**
- * A worker in this process, until the run is over. Its logs go to `logFile` (the run's folder), not
- * into the live table; and it leaves Ctrl-C to the command (client/commands/interrupt.ts), which
- * decides what becomes of the run this worker executes.
- */
-export async function startInProcessWorker(
-  cfg: ClientConfig,
-  log: ((line: string) => void) | undefined,
-  logFile: string,
-): Promise<() => Promise<void>> {
-  log?.(`no worker is serving the task queue; running one in this process (its log: ${logFile})`);
-  // loaded only here: the worker SDK takes a second to load, and most commands never need it
-  const { createWorker } = await import('../workers/worker');
-  const { logLevelFrom } = await import('../telemetry/logger');
-  const { worker, connection } = await createWorker({
-    address: cfg.address,
-    namespace: cfg.namespace,
-    logLevel: logLevelFrom(process.env.AGENTVISOR_LOG_LEVEL, 'INFO'),
-    log: { file: logFile },
-    shutdownSignals: [],
-  });
-  const running = worker.run();
-  // once: Ctrl-C may stop it before the command's end does
-  let stopped: Promise<void> | undefined;
-  return () =>
-    (stopped ??= (async () => {
-      if (worker.getState() === 'RUNNING') worker.shutdown();
-      await running;
-      await connection.close();
-    })());
 }
 
 /** Waits for the run to end and returns its final report (failed runs too). */
@@ -424,3 +320,15 @@ export { addTasks, approveGate, rejectGate } from './coordination';
 export { resolveRunId, splitRunRef } from './run-ids';
 export { checkoutRun, mergeRun, runDiff, workRange, type CheckoutResult, type MergeResult, type WorkRange } from './run-results';
 export { removeRun, type RemovedRun } from './remove-run';
+export {
+  getExperimentReport,
+  isExperiment,
+  listExperiments,
+  newExperimentId,
+  startExperiment,
+  validateExperimentFile,
+  waitForExperiment,
+  type ExperimentOptions,
+  type StartedExperiment,
+} from './experiment';
+export { writeExperimentResults } from '../experiment/results';

@@ -13,6 +13,7 @@ import { registerCompletionCommand } from './commands/completion';
 import { registerDiffCommand } from './commands/diff';
 import { registerMergeCommand } from './commands/merge';
 import { registerRmCommand } from './commands/rm';
+import { registerExperimentCommand } from './commands/experiment';
 import { registerGcCommand } from './commands/gc';
 import { registerHostsCommand } from './commands/hosts';
 import { registerImagesCommand } from './commands/images';
@@ -60,6 +61,7 @@ export function buildProgram(): Command {
   registerRunCommand(program);
   registerResumeCommand(program);
   registerValidateCommand(program);
+  registerExperimentCommand(program);
   registerStatusCommand(program);
   registerReportCommand(program);
   registerSetupCommand(program);

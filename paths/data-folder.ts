@@ -23,3 +23,6 @@ export const agentsCacheDir = (dataDir: string) => path.join(dataDir, 'cache', '
 
 /** The log of a worker the CLI started in the background. */
 export const workerLogPath = (dataDir: string) => path.join(dataDir, 'worker.log');
+
+/** The experiments' folders, one per experiment id (experiment-folder.ts names what is inside). */
+export const experimentDir = (dataDir: string, experimentId: string) => path.join(dataDir, 'experiments', experimentId);

@@ -25,3 +25,6 @@ export interface AddResult {
 
 /** Tasks added to the running graph (`agentvisor add`). */
 export const addTasksUpdate = defineUpdate<AddResult, [TaskSpec[]]>('addTasks');
+
+/** An experiment's report as it stands: the cells measured so far (`agentvisor experiment`). */
+export const experimentStatusQuery = defineQuery<import('../contract/experiment-types').ExperimentReport>('experimentStatus');

@@ -1,25 +1,27 @@
 // agentvisor status: the state of a run (or of one task, RUN/TASK), once or (--watch) until it ends.
 import { publicReport } from '../report';
 import type { Command } from 'commander';
-import { getRunReport, splitRunRef } from '../api';
+import { getRunReport, isExperiment, splitRunRef } from '../api';
 import { useColor } from '../colors';
+import { showExperiment } from './experiment';
 import { ProgressView, renderTable } from '../progress';
 import { taskOf } from '../run-results';
 import { isLive, type RunReport } from '../../contract/run-types';
-import { action, ExitCode, JSON_FLAG, printSummary, withRun } from './shared';
+import { action, ExitCode, JSON_FLAG, printSummary, withClient, withRun } from './shared';
 
 type StatusFlags = { json?: boolean; watch?: boolean; exitStatus?: boolean };
 
 export function registerStatusCommand(program: Command): void {
   program
     .command('status')
-    .argument('<run>', 'run id, a unique prefix of one, or RUN/TASK (the id the Temporal UI shows for a task)')
+    .argument('<run>', 'run id, a unique prefix of one, RUN/TASK (the id the Temporal UI shows for a task), or an experiment id')
     .option(...JSON_FLAG)
     .option('-w, --watch', 'keep showing progress until the run ends')
     .option('--exit-status', 'exit with the outcome: 0 completed (succeeded), 1 failed or cancelled, 3 not over yet')
     .description('show the state of a run, or of one of its tasks')
     .action(
-      action((ref: string, opts: StatusFlags) => {
+      action(async (ref: string, opts: StatusFlags) => {
+        if (await withClient((client) => isExperiment(client, ref))) return withClient((client) => showExperiment(client, ref, opts));
         const { run, task } = splitRunRef(ref);
         return withRun(run, async (client, cfg, runId) => {
           let report = await getRunReport(client, runId, cfg);

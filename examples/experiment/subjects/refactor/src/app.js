@@ -1,0 +1,2 @@
+const { calc } = require('./util');
+exports.invoice = (items) => `total: ${calc(items)}`;
