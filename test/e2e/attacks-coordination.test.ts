@@ -360,7 +360,7 @@ tasks:
       );
       expect(details).toContain('unknown key "\\<img src=x onerror=alert\\(3\\)\\>\\[k\\]\\(javascript:x\\) \\*\\*k\\*\\* \\| c"');
       expect(details).toContain('\\<img src=x onerror=alert\\(4\\)\\>\\*\\*clash\\*\\*');
-      expect(details).toMatch(/\| painted \| namer \| succeeded \|/);
+      expect(details).toMatch(/\| painted\u00a0\u00a0 \| namer\u00a0\u00a0 \| succeeded\u00a0\u00a0 \|/); // (cells padded: markdownRow)
       expect(prompt).toBe(
         '**Prompt**\n\n\\# Heading \\<script\\>alert\\(2\\)\\</script\\> \\[p\\]\\(http\\://evil.example\\) \\!\\[i\\]\\(http\\://tracker.example/i.png\\)  \n\\- item',
       );
