@@ -35,7 +35,17 @@ export async function getRunReport(client: Client, runId: string, cfg: ClientCon
       if (report) return report as RunReport;
     }
   }
-  if (status === 'RUNNING') return handle.query(statusQuery);
+  if (status === 'RUNNING') {
+    try {
+      return await handle.query(statusQuery);
+    } catch (err) {
+      // a query is answered by a worker: a run left with none (its worker was the CLI, stopped) is open and mute
+      throw new Error(
+        `run ${runId} is running, but no worker answered for it (${(err as Error).message}): ` +
+          'start one with `agentvisor worker` (from the installation that started the run)',
+      );
+    }
+  }
   const artifactsDir = (description.memo?.artifactsDir as string) ?? runArtifactsDir(cfg.dataDir, runId);
   const file = reportPath(artifactsDir);
   if (existsSync(file)) return JSON.parse(readFileSync(file, 'utf8')) as RunReport;

@@ -242,6 +242,13 @@ ${tasks.join('\n')}
     const client = await testClient();
     expect((await client.workflow.getHandle(orphan).describe()).status.name).toBe('RUNNING');
     await client.connection.close();
+    const status = await cli('status', orphan);
+    expect({ code: status.code, stderr: status.stderr }).toEqual({
+      code: 1,
+      stderr: expect.stringMatching(
+        /run term-twice-\S+ is running, but no worker answered for it \(.*\): start one with `agentvisor worker`/,
+      ),
+    });
 
     // `agentvisor worker` on a terminal: lines for people, not JSON
     const worker = cliInTerminal(['worker'], { env: { AGENTVISOR_LOG_LEVEL: 'INFO' } });
