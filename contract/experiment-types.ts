@@ -8,7 +8,8 @@ export const JUNIT_PATH = '/tmp/agentvisor-junit.xml';
 export const JUNIT_BEGIN = '--- agentvisor junit (base64) begin ---';
 export const JUNIT_END = '--- agentvisor junit end ---';
 
-export interface CellInput {
+/** Which cell: what every stage of a cell (its plan, its input, its result) is named by. */
+export interface CellKey {
   /** subject.arm.rN: unique in the experiment */
   cellId: string;
   subject: string;
@@ -18,6 +19,9 @@ export interface CellInput {
   repetition: number;
   /** a digest of the cell's graph: resume reuses a cell's result only for the same graph */
   graphDigest: string;
+}
+
+export interface CellInput extends CellKey {
   /** one run; best-of-n: one run per candidate, the best of which is kept */
   runs: RunInput[];
 }
@@ -52,13 +56,7 @@ export interface TestCounts {
 }
 
 /** One cell's measurements: one row of results.csv. */
-export interface CellResult {
-  cellId: string;
-  subject: string;
-  arm: string;
-  armKind: string;
-  repetition: number;
-  graphDigest: string;
+export interface CellResult extends CellKey {
   /** a resumed experiment: the experiment whose result of this cell was taken as it was */
   reusedFrom?: string;
   /** the runs of the cell (best-of-n: every candidate) */

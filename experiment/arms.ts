@@ -18,7 +18,7 @@ import { parseGraph } from '../graph/load';
 import type { Problem } from '../graph/problems';
 import { SAFE_ID } from '../graph/graph-checks';
 import type { GraphSpec } from '../graph/types';
-import { JUNIT_BEGIN, JUNIT_END, JUNIT_ENV, JUNIT_PATH } from '../contract/experiment-types';
+import { JUNIT_BEGIN, JUNIT_END, JUNIT_ENV, JUNIT_PATH, type CellKey } from '../contract/experiment-types';
 import { BUILT_IN_ARMS, type BuiltInArm, type ExperimentFile, type SubjectFile } from './schema';
 
 export interface Arm {
@@ -39,14 +39,7 @@ export interface CellRunPlan {
   yaml: string;
 }
 
-export interface CellPlan {
-  cellId: string;
-  subject: string;
-  arm: string;
-  armKind: string;
-  repetition: number;
-  /** the number of runs and the sha256 of the graph file the cell runs */
-  graphDigest: string;
+export interface CellPlan extends CellKey {
   runs: CellRunPlan[];
 }
 

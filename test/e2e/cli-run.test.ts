@@ -1,18 +1,6 @@
 // The CLI as a user runs it: a separate process, its own in-process worker, JSON out, exit codes.
-import { execFile } from 'node:child_process';
-import * as path from 'node:path';
 import { containersOfRun, makeRepo, repoState, writeGraph } from '../support/repo';
-
-const BIN = path.join(__dirname, '..', '..', 'bin', 'agentvisor.js');
-
-function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [BIN, ...args], { env: process.env, timeout: 120_000 }, (err, stdout, stderr) => {
-      const code = err ? ((err as { code?: number }).code ?? 1) : 0;
-      resolve({ code: typeof code === 'number' ? code : 1, stdout, stderr });
-    });
-  });
-}
+import { cli } from '../support/cli';
 
 describe('agentvisor CLI', () => {
   test('run --json, status --json, logs and ls on a successful run', async () => {

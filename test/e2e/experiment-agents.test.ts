@@ -2,27 +2,20 @@
 // traffic replayed by each run's gateway from the example's hand-written cassettes
 // (examples/experiment/claude/make-cassettes.js): every arm works with a real CLI, and the
 // metered usage is the cassettes'.
-import { execFile, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import Docker from 'dockerode';
 import type { ExperimentReport } from '../../contract/experiment-types';
 import { ensureAgentsImage } from '../../images/build';
+import { cliWith } from '../support/cli';
 
-const BIN = path.join(__dirname, '..', '..', 'bin', 'agentvisor.js');
+// replay never resolves a credential, but the agents must still name one
+const cli = (dir: string, ...args: string[]) =>
+  cliWith({ cwd: dir, env: { ANTHROPIC_API_KEY: 'unused-in-replay' }, timeoutMs: 900_000 }, ...args);
+
 const EXAMPLE = path.join(__dirname, '..', '..', 'examples', 'experiment');
-
-function cli(dir: string, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    // replay never resolves a credential, but the agents must still name one
-    const env = { ...process.env, ANTHROPIC_API_KEY: 'unused-in-replay' };
-    execFile(process.execPath, [BIN, ...args], { cwd: dir, env, timeout: 900_000, maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
-      const code = err ? ((err as { code?: number }).code ?? 1) : 0;
-      resolve({ code: typeof code === 'number' ? code : 1, stdout, stderr });
-    });
-  });
-}
 
 beforeAll(async () => {
   await ensureAgentsImage(new Docker()); // the CLIs' image (built offline when missing)

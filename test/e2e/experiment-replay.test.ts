@@ -1,55 +1,28 @@
 // An experiment's model traffic, kept with --record and served again with --replay: on a real
 // server, engine, git and gateway, with a stand-in provider (test/support/fake-upstream.js) in a
 // container, stopped before the replay, so that the replay can only come from the cassettes.
-import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import Docker from 'dockerode';
 import type { ExperimentReport } from '../../contract/experiment-types';
-import { BASE_IMAGE } from '../../images/constants';
 import { DockerRuntime } from '../../runtimes/docker';
+import { startFakeUpstream, type FakeUpstream } from '../support/fake-upstream-container';
 import { makeRepo } from '../support/repo';
+import { cliWith } from '../support/cli';
 
-const BIN = path.join(__dirname, '..', '..', 'bin', 'agentvisor.js');
+const cli = (...args: string[]) => cliWith({ timeoutMs: 600_000 }, ...args);
+
 const runtime = new DockerRuntime();
-const egress = `agentvisor-test-egress-${process.pid}`;
-const upstream = `agentvisor-test-upstream-${process.pid}`;
 
-function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [BIN, ...args], { env: process.env, timeout: 600_000, maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
-      const code = err ? ((err as { code?: number }).code ?? 1) : 0;
-      resolve({ code: typeof code === 'number' ? code : 1, stdout, stderr });
-    });
-  });
-}
+let upstreamContainer: FakeUpstream;
 
 beforeAll(async () => {
-  await runtime.createNetwork(egress, { internal: false, labels: {} });
-  await runtime.remove(upstream);
-  await runtime.start({
-    name: upstream,
-    image: BASE_IMAGE,
-    command: ['node', '/srv/fake-upstream.js'],
-    env: {},
-    workdir: '/',
-    mounts: [{ source: path.join(__dirname, '..', 'support'), target: '/srv', readOnly: true }],
-    user: '1000:1000',
-    labels: {},
-    network: egress,
-    tmpfs: ['/tmp'],
-  });
-  await new Docker().getNetwork(egress).disconnect({ Container: upstream });
-  await new Docker().getNetwork(egress).connect({ Container: upstream, EndpointConfig: { Aliases: ['fake-anthropic'] } });
-  process.env.AGENTVISOR_GATEWAY_EGRESS_NETWORK = egress;
+  upstreamContainer = await startFakeUpstream(['fake-anthropic']);
   process.env.TEST_ANTHROPIC_KEY = 'sk-ant-test-key-for-the-fake-upstream';
 });
 
 afterAll(async () => {
-  delete process.env.AGENTVISOR_GATEWAY_EGRESS_NETWORK;
-  await runtime.remove(upstream);
-  await runtime.removeNetwork(egress);
+  await upstreamContainer.remove();
 });
 
 const CALLER = String.raw`
@@ -95,7 +68,7 @@ arms: [single, { arm: best-of-n, n: 2 }]
   expect(r1.cells[0]).toMatchObject({ inputTokens: 800, outputTokens: 400 });
   expect(r1.cells[0].costUsd).toBeGreaterThan(0);
 
-  await runtime.stop(upstream, 1); // from here on, no provider at all
+  await runtime.stop(upstreamContainer.name, 1); // from here on, no provider at all
   const replayed = await cli('experiment', file, '--json', '--id', 'rep1', '--replay', cassettes);
   expect(replayed.code).toBe(0);
   const r2 = JSON.parse(replayed.stdout) as ExperimentReport;

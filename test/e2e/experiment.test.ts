@@ -1,7 +1,7 @@
 // Experiments on the real parts: the example experiment end to end (every cell an ordinary run in
 // Temporal, the CSV, the HTML report in headless Chromium), bad experiment files (exit 2, nothing
 // created), and a worker killed mid-experiment.
-import { execFile, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -11,18 +11,11 @@ import type { ExperimentReport } from '../../contract/experiment-types';
 import { CSV_COLUMNS } from '../../experiment/results';
 import { containersOfRun, makeRepo, repoState, sh } from '../support/repo';
 import { spawnWorker } from '../support/processes';
+import { cliWith } from '../support/cli';
 
-const BIN = path.join(__dirname, '..', '..', 'bin', 'agentvisor.js');
+const cli = (...args: string[]) => cliWith({ timeoutMs: 900_000 }, ...args);
+
 const EXAMPLE = path.join(__dirname, '..', '..', 'examples', 'experiment');
-
-function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [BIN, ...args], { env: process.env, timeout: 900_000, maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
-      const code = err ? ((err as { code?: number }).code ?? 1) : 0;
-      resolve({ code: typeof code === 'number' ? code : 1, stdout, stderr });
-    });
-  });
-}
 
 /** The example, copied with its subject repositories made (the checkout stays clean). */
 function exampleCopy(): string {

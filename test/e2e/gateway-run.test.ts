@@ -6,44 +6,24 @@ import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import Docker from 'dockerode';
 import { findTemporalCli } from '../../client/dev-server';
-import { BASE_IMAGE } from '../../images/constants';
 import { DockerRuntime } from '../../runtimes/docker';
+import { startFakeUpstream, type FakeUpstream } from '../support/fake-upstream-container';
 import { containersOfRun, makeRepo, repoState, writeGraph } from '../support/repo';
 import { runToEnd, withRealWorker } from '../support/temporal';
 import { recordHistories } from '../support/record-history';
 
 const SECRET = 'sk-ant-REAL-SECRET-never-to-be-seen-4711';
 const runtime = new DockerRuntime();
-const egress = `agentvisor-test-egress-${process.pid}`;
-const upstream = `agentvisor-test-upstream-${process.pid}`;
+
+let upstreamContainer: FakeUpstream;
 
 beforeAll(async () => {
-  await runtime.createNetwork(egress, { internal: false, labels: {} });
-  await runtime.remove(upstream);
-  await runtime.start({
-    name: upstream,
-    image: BASE_IMAGE,
-    command: ['node', '/srv/fake-upstream.js'],
-    env: {},
-    workdir: '/',
-    mounts: [{ source: path.join(__dirname, '..', 'support'), target: '/srv', readOnly: true }],
-    user: '1000:1000',
-    labels: {},
-    network: egress,
-    tmpfs: ['/tmp'],
-  });
-  await new Docker().getNetwork(egress).disconnect({ Container: upstream }); // rejoin under the host names it plays
-  await new Docker()
-    .getNetwork(egress)
-    .connect({ Container: upstream, EndpointConfig: { Aliases: ['fake-anthropic', 'allowed-host', 'blocked-host'] } });
-  process.env.AGENTVISOR_GATEWAY_EGRESS_NETWORK = egress;
+  upstreamContainer = await startFakeUpstream(['fake-anthropic', 'allowed-host', 'blocked-host']);
   process.env.TEST_ANTHROPIC_KEY = SECRET;
 });
 
 afterAll(async () => {
-  delete process.env.AGENTVISOR_GATEWAY_EGRESS_NETWORK;
-  await runtime.remove(upstream);
-  await runtime.removeNetwork(egress);
+  await upstreamContainer.remove();
 });
 
 const CALLER = String.raw`
@@ -109,9 +89,13 @@ failFast: false
 
   // the upstream got the real key on every call, never the task's token
   const seen = JSON.parse(
-    execFileSync('docker', ['exec', upstream, 'node', '-e', "fetch('http://127.0.0.1:9000/_seen').then(r=>r.text()).then(console.log)"], {
-      encoding: 'utf8',
-    }),
+    execFileSync(
+      'docker',
+      ['exec', upstreamContainer.name, 'node', '-e', "fetch('http://127.0.0.1:9000/_seen').then(r=>r.text()).then(console.log)"],
+      {
+        encoding: 'utf8',
+      },
+    ),
   );
   expect(seen).toEqual([
     { key: SECRET, auth: null },
@@ -166,7 +150,7 @@ tasks:
   expect(require('node:fs').readdirSync(cassettes)).toEqual(['call.yaml']);
   expect(readFileSync(path.join(cassettes, 'call.yaml'), 'utf8')).not.toContain(SECRET);
 
-  await runtime.stop(upstream, 1); // no upstream from here on
+  await runtime.stop(upstreamContainer.name, 1); // no upstream from here on
   try {
     const replayed = await withRealWorker(() => runToEnd(writeGraph(graph(makeRepo(), 'replay')), { runId: 'replayed-1' }));
     expect(replayed.status).toBe('completed');
@@ -178,7 +162,7 @@ tasks:
     expect(replayed.tasks[0].filesChanged).toBe(recorded.tasks[0].filesChanged);
   } finally {
     await new Docker()
-      .getContainer(upstream)
+      .getContainer(upstreamContainer.name)
       .start()
       .catch(() => undefined);
   }

@@ -4,7 +4,7 @@
 // by the CLI in plain (non-TTY) mode. Then: the Temporal UI in a real headless Chromium, search
 // attributes through the Temporal CLI, `ls`, the report (HTML checked, then rendered by Chromium),
 // the Prometheus endpoint, and `logs -f` on an agent that waits for the test before its last line.
-import { execFile, execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -18,18 +18,13 @@ import { spawnWorker, type WorkerProcess } from '../support/processes';
 import { recordHistories } from '../support/record-history';
 import { makeRepo, writeGraph } from '../support/repo';
 import { testClient } from '../support/temporal';
+import { cliWith } from '../support/cli';
+
+const cli = (...args: string[]) => cliWith({ timeoutMs: 150_000 }, ...args);
 
 const BIN = path.join(__dirname, '..', '..', 'bin', 'agentvisor.js');
 /** Screenshots land here (git-ignored); CI keeps them as artifacts. */
 const ARTIFACTS = path.join(__dirname, '..', '..', 'test-artifacts');
-
-function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) =>
-    execFile(process.execPath, [BIN, ...args], { env: process.env, timeout: 150_000 }, (err, stdout, stderr) =>
-      resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
-    ),
-  );
-}
 
 async function eventually<T>(get: () => Promise<T> | T, ok: (v: T) => boolean, tries = 60, everyMs = 250): Promise<T> {
   let v = await get();
