@@ -146,11 +146,14 @@ agents:
       test ! -e /var/run/docker.sock
       if touch /etc/probe 2>/dev/null; then echo "root fs writable"; exit 1; fi
       grep -q 'CapEff:.0000000000000000' /proc/self/status
-      # the only host path mounted in is the worktree at /workspace
+      # the host paths mounted in: the worktree at /workspace and the task's prompt
       # (docker-init is the engine's tiny init, mounted read-only for signal handling)
       mounts=$(awk '$2 !~ "^/(proc|sys|dev|tmp|home/agent|etc/(hosts|hostname|resolv.conf)|(usr/)?sbin/docker-init)" && $2 != "/" {print $2}' /proc/mounts | sort -u)
       echo "mounts: $mounts"
-      test "$mounts" = "/workspace"
+      # besides the worktree, only the task's prompt: a folder of its own, read-only, the one file
+      test "$mounts" = "$(printf '/agentvisor/task\\n/workspace')"
+      test "$(ls -A /agentvisor/task)" = prompt
+      if touch /agentvisor/task/probe 2>/dev/null; then echo "prompt folder writable"; exit 1; fi
       if wget -q -T 2 http://example.com 2>/dev/null || node -e "require('http').get('http://1.1.1.1',()=>process.exit(0)).on('error',()=>process.exit(1))"; then echo "network reachable"; exit 1; fi
       echo isolation-ok
 tasks:
