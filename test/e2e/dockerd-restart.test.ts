@@ -67,7 +67,13 @@ evaluate: { command: "test -f a.txt && test -f b.txt" }
       (await Promise.all(['a', 'b'].map((t) => runtime.inspect(containerName(runId, t))))).every((c) => c.state === 'running'),
     );
     await restartDockerd();
-    const report = await waitForRun(started.client, runId, cfg);
+    // bounded below jest's own timeout, so that a run that does not end shows the worker's log
+    const report = await Promise.race([
+      waitForRun(started.client, runId, cfg),
+      new Promise<never>((_, reject) =>
+        setTimeout(() => reject(new Error(`the run did not end in 120 s; the worker's log:\n${worker.output().slice(-20_000)}`)), 120_000),
+      ),
+    ]);
     // completed, evaluated, and the merged tree exactly
     expectCompletedWithTree(repo, report, ['README.md', 'a.txt', 'b.txt', 'src/value.txt']);
     // one commit per agent: the dead containers' attempts left nothing
