@@ -58,7 +58,9 @@ export async function launchWorkflow(
     );
   }
   if ('error' in setup) opts.log?.(`warning: ${setup.error}`);
-  const handle = await startPinned(provided, folder.dir, folder.created, () => start(client, !('error' in setup)));
+  // a worker of this build that the server lists as polling may not be registered for the pin yet
+  // (the server propagates a new version in the background): wait for it as for one started here
+  const handle = await startPinned(provided || pollers, folder.dir, folder.created, () => start(client, !('error' in setup)));
   if (pollers && mode !== 'none' && !(await pickedUp(handle, 3000))) await provide();
   return { client, stopWorker };
 }
@@ -70,8 +72,8 @@ export class NoCompatibleWorkerError extends Error {
 
 /**
  * Starts the run pinned to this build. The server refuses a pin to a build none of whose workers has
- * polled yet: when this process has just provided one, wait for it to poll (up to 30 s); otherwise
- * say so, and leave nothing behind.
+ * polled yet: when this process has just provided one, or one is listed as polling, wait for the
+ * server to take it (up to 30 s); otherwise say so, and leave nothing behind.
  */
 async function startPinned<T>(waitForWorker: boolean, artifactsDir: string, createdDir: boolean, start: () => Promise<T>): Promise<T> {
   const deadline = Date.now() + (waitForWorker ? 30_000 : 0);

@@ -60,7 +60,7 @@ export async function removeRun(client: Client, cfg: ClientConfig, runId: string
   for (const workflowId of removed.history) {
     await client.workflowService.deleteWorkflowExecution({ namespace: client.options.namespace, workflowExecution: { workflowId } });
   }
-  await untilGone(client, runId);
+  for (const workflowId of removed.history) await untilGone(client, workflowId);
   return removed;
 }
 
@@ -108,8 +108,15 @@ async function removeFolder(folder: string): Promise<void> {
   rmSync(folder, { recursive: true, force: true });
 }
 
-/** The server deletes a history in the background: rm returns once the run is no longer found. */
-async function untilGone(client: Client, runId: string, withinMs = 30_000): Promise<void> {
+/**
+ * The server deletes a history in the background (slower on a busy server): rm returns once the
+ * workflow is no longer found, and says so when the server has not done it within a minute.
+ */
+async function untilGone(client: Client, workflowId: string, withinMs = 60_000): Promise<void> {
   const deadline = Date.now() + withinMs;
-  while ((await describeOrNothing(client, runId)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+  while (await describeOrNothing(client, workflowId)) {
+    if (Date.now() > deadline)
+      throw new Error(`the server has not deleted the history of ${workflowId} yet (it does so in the background): run rm again later`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
 }
