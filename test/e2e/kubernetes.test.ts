@@ -16,7 +16,7 @@ import { loadConfig } from '../../client/config';
 import { BASE_IMAGE } from '../../images/constants';
 import { KubernetesRuntime } from '../../runtimes/kubernetes';
 import { labelValue } from '../../runtimes/kubernetes/objects';
-import { ContainerCannotRun, LABEL_ROLE, LABEL_RUN, LABEL_TASK, type ContainerSpec } from '../../runtimes/runtime';
+import { ContainerCannotRun, LABEL_ROLE, LABEL_RUN, LABEL_SCOPE, LABEL_TASK, type ContainerSpec } from '../../runtimes/runtime';
 import { createWorker } from '../../workers/worker';
 import { untilPolling } from '../support/temporal';
 import {
@@ -222,7 +222,8 @@ tasks:
     // the agent on its network: the gateway's name is the Service's address, no cluster DNS; no credential near it
     await runtime.start(
       spec('agent-on-net', {
-        labels: { [LABEL_RUN]: runId, [LABEL_TASK]: 't', [LABEL_ROLE]: 'agent' },
+        // (as runAgent labels it: the run's compensations remove their own scope's containers only)
+        labels: { [LABEL_RUN]: runId, [LABEL_TASK]: 't', [LABEL_ROLE]: 'agent', [LABEL_SCOPE]: 'k8s-test' },
         network: net,
         hosts: { 'agentvisor-gateway': gatewayIp },
         dns: [gatewayIp],
