@@ -10,7 +10,7 @@
 //   details, in `agentvisor status` and in the report;
 // - a read-only shared workspace and the home files mount cannot be written.
 import type { Client } from '@temporalio/client';
-import { chromium, type Page } from 'playwright-core';
+import { chromium } from 'playwright-core';
 import { existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -21,6 +21,7 @@ import { cli } from '../support/cli';
 import { containersOfRun, makeRepo, sh, writeGraph } from '../support/repo';
 import { runToEnd, testClient, withRealWorker } from '../support/temporal';
 import { until } from '../support/wait';
+import { waitForFrameText } from '../support/ui-frames';
 
 const logOf = (r: RunReport, taskId: string) => path.join(r.artifactsDir, 'logs', `${taskId}.log`);
 const taskBranches = (repo: string, runId: string) =>
@@ -39,36 +40,6 @@ async function waitFor(client: Client, runId: string, what: string, cond: (r: Ru
   let report: RunReport | undefined;
   await until(what, async () => cond((report = await getRunReport(client, runId, loadConfig()))), 90_000);
   return report!;
-}
-
-/** The UI renders summaries and details (markdown) in iframes of their own: waits for one showing `text`. */
-async function waitForFrameText(page: Page, text: string, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    for (const frame of page.frames()) {
-      if (
-        (
-          await frame
-            .locator('body')
-            .innerText()
-            .catch(() => '')
-        ).includes(text)
-      )
-        return;
-    }
-    if (Date.now() > deadline) {
-      const shown = await Promise.all(
-        page.frames().map((f) =>
-          f
-            .locator('body')
-            .innerText()
-            .catch(() => ''),
-        ),
-      );
-      throw new Error(`no frame of ${page.url()} shows "${text}"; they show:\n${shown.map((t) => t.slice(0, 3000)).join('\n---\n')}`);
-    }
-    await new Promise((r) => setTimeout(r, 250));
-  }
 }
 
 /**

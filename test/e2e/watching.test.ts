@@ -8,7 +8,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { chromium, type Browser } from 'playwright-core';
 import { findTemporalCli } from '../../client/dev-server';
 import { runArtifactsDir } from '../../paths/data-folder';
 import { lastActivityLines } from '../../client/activity-lines';
@@ -19,6 +19,7 @@ import { recordHistories } from '../support/record-history';
 import { makeRepo, writeGraph } from '../support/repo';
 import { testClient } from '../support/temporal';
 import { cliWith } from '../support/cli';
+import { waitForFrameText } from '../support/ui-frames';
 
 const cli = (...args: string[]) => cliWith({ timeoutMs: 150_000 }, ...args);
 
@@ -33,26 +34,6 @@ async function eventually<T>(get: () => Promise<T> | T, ok: (v: T) => boolean, t
     v = await get();
   }
   return v;
-}
-
-/** The UI renders summaries and details (markdown) in iframes of their own: the one showing `text`. */
-async function waitForFrameText(page: Page, text: string, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    for (const frame of page.frames()) {
-      if (
-        (
-          await frame
-            .locator('body')
-            .innerText()
-            .catch(() => '')
-        ).includes(text)
-      )
-        return;
-    }
-    if (Date.now() > deadline) throw new Error(`no frame of ${page.url()} shows "${text}"`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
 }
 
 /** A cassette answering the task's one model call with the given usage. */
