@@ -6,8 +6,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { loadConfig } from '../../client/config';
 import { getRunReport, startRun, waitForRun } from '../../client/api';
-import { expectCompletedWithTree } from '../support/run-result';
-import { containersOfRun, makeRepo, repoState, sh, writeGraph } from '../support/repo';
+import { expectCompletedWithTree, expectEachMadeOnce } from '../support/run-result';
+import { containersOfRun, makeRepo, repoState, writeGraph } from '../support/repo';
 import { killedWorkers } from '../support/processes';
 import { recordStarts, until } from '../support/wait';
 import { installStallHook, recoveryTimes } from '../support/stall';
@@ -58,16 +58,7 @@ evaluate: { command: "sleep 6; test -f a.txt && test -f b.txt && echo eval-ok" }
     // completed, evaluated, and the merged tree exactly
     expectCompletedWithTree(repo, report, ['README.md', 'a.txt', 'b.txt', 'src/value.txt']);
     // one commit per agent, one merge per task: nothing made twice
-    expect(
-      sh(repo, 'log', '--format=%an', report.integrationBranch)
-        .split('\n')
-        .filter((a) => a.startsWith('slow'))
-        .sort(),
-    ).toEqual(['slow-a', 'slow-b']);
-    expect(sh(repo, 'log', '--merges', '--format=%s', report.integrationBranch).trim().split('\n').sort()).toEqual([
-      'agentvisor: merge a',
-      'agentvisor: merge b',
-    ]);
+    expectEachMadeOnce(repo, report, { agents: ['slow-a', 'slow-b'], merges: ['a', 'b'] });
     // each agent's container started once: re-attached after the kill, not run again; the task killed
     // in its commit collected again (the same commit: the log above has one commit per agent)
     const counts = starts.counts();

@@ -10,8 +10,8 @@ import { loadConfig } from '../../client/config';
 import { startRun, waitForRun } from '../../client/api';
 import { containerName } from '../../runtimes/runtime';
 import { DockerRuntime } from '../../runtimes/docker';
-import { expectCompletedWithTree } from '../support/run-result';
-import { containersOfRun, makeRepo, sh, writeGraph } from '../support/repo';
+import { expectCompletedWithTree, expectEachMadeOnce } from '../support/run-result';
+import { containersOfRun, makeRepo, writeGraph } from '../support/repo';
 import { spawnWorker, type WorkerProcess } from '../support/processes';
 import { until } from '../support/wait';
 
@@ -77,12 +77,7 @@ evaluate: { command: "test -f a.txt && test -f b.txt" }
     // completed, evaluated, and the merged tree exactly
     expectCompletedWithTree(repo, report, ['README.md', 'a.txt', 'b.txt', 'src/value.txt']);
     // one commit per agent: the dead containers' attempts left nothing
-    expect(
-      sh(repo, 'log', '--format=%an', report.integrationBranch)
-        .split('\n')
-        .filter((n) => n === 'a' || n === 'b')
-        .sort(),
-    ).toEqual(['a', 'b']);
+    expectEachMadeOnce(repo, report, { agents: ['a', 'b'] });
     // the agents died with the engine and ran again: their runAgent took a second attempt
     for (const t of ['a', 'b']) expect(await runAgentAttempts(started.client, `${runId}/${t}`)).toBeGreaterThanOrEqual(2);
     expect(await containersOfRun(runId)).toEqual([]);

@@ -12,7 +12,7 @@ import { startRun, waitForRun } from '../../client/api';
 import { isListening } from '../../client/dev-server';
 import { containerName } from '../../runtimes/runtime';
 import { DockerRuntime } from '../../runtimes/docker';
-import { expectCompletedWithTree } from '../support/run-result';
+import { expectCompletedWithTree, expectEachMadeOnce } from '../support/run-result';
 import { containersOfRun, makeRepo, repoState, sh, writeGraph } from '../support/repo';
 import { devServerWithFile, spawnWorker, type WorkerProcess } from '../support/processes';
 import { freePort } from '../support/ports';
@@ -77,16 +77,7 @@ evaluate: { command: "sleep 6; test -f a.txt && test -f lib/b.txt && echo eval-o
       // completed, evaluated, and the merged tree exactly
       expectCompletedWithTree(repo, report, ['README.md', 'a.txt', 'lib/b.txt', 'src/value.txt']);
       // one commit per agent, one merge per task
-      expect(
-        sh(repo, 'log', '--format=%an', report.integrationBranch)
-          .split('\n')
-          .filter((a) => a.startsWith('slow'))
-          .sort(),
-      ).toEqual(['slow-a', 'slow-b']);
-      expect(sh(repo, 'log', '--merges', '--format=%s', report.integrationBranch).trim().split('\n').sort()).toEqual([
-        'agentvisor: merge a',
-        'agentvisor: merge b',
-      ]);
+      expectEachMadeOnce(repo, report, { agents: ['slow-a', 'slow-b'], merges: ['a', 'b'] });
       // each container started once: agents and evaluation re-attached, not run again
       const counts = starts.counts();
       expect({ a: counts.a, b: counts.b, _evaluate: counts._evaluate }).toEqual({ a: 1, b: 1, _evaluate: 1 });
