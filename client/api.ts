@@ -9,7 +9,7 @@ import { BadInputError, type Problem } from '../graph/problems';
 import { SAFE_ID } from '../graph/graph-checks';
 import type { GraphSpec } from '../graph/types';
 import { TASK_QUEUE, type RunInput, type RunReport } from '../contract/run-types';
-import { runGraph } from '../workflows';
+import type { runGraph } from '../workflows';
 import { loadConfig, runUiLink, type ClientConfig } from './config';
 import { runArtifactsDir } from '../paths/data-folder';
 import { ledgerPath, reportPath, runFilePath, runWorkerLogPath } from '../paths/run-folder';
@@ -139,7 +139,7 @@ export async function startRun(file: string, opts: StartOptions = {}): Promise<S
     { dir: input.artifactsDir, created: createdDir, workerLog: runWorkerLogPath(input.artifactsDir) },
     (client, searchAttributes) => {
       input.searchAttributes = searchAttributes;
-      return client.workflow.start(runGraph, {
+      return client.workflow.start<typeof runGraph>('runGraph', {
         workflowId: runId,
         taskQueue: TASK_QUEUE,
         // only workers of this code take the run (workers/version.ts)

@@ -13,7 +13,8 @@ import { experimentDir, runArtifactsDir } from '../paths/data-folder';
 import { experimentFiles } from '../paths/experiment-folder';
 import { runFilePath } from '../paths/run-folder';
 import { scopeOf } from '../runtimes/runtime';
-import { experimentStatusQuery, runExperiment } from '../workflows';
+import type { runExperiment } from '../workflows';
+import { experimentStatusQuery } from '../workflows/messages';
 import { workerVersion } from '../workers/version';
 import { loadConfig, runUiLink, type ClientConfig } from './config';
 import { connect } from './connection';
@@ -147,7 +148,7 @@ export async function startExperiment(file: string, opts: ExperimentOptions = {}
     { dir: resultsDir, created, workerLog: experimentFiles(resultsDir).workerLog },
     (client, searchAttributes) => {
       input.searchAttributes = searchAttributes;
-      return client.workflow.start(runExperiment, {
+      return client.workflow.start<typeof runExperiment>('runExperiment', {
         workflowId: experimentId,
         taskQueue: TASK_QUEUE,
         versioningOverride: { pinnedTo: workerVersion() },

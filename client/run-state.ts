@@ -4,7 +4,7 @@ import { WorkflowFailedError, WorkflowNotFoundError, type Client } from '@tempor
 import { existsSync, readFileSync } from 'node:fs';
 import { BadInputError } from '../graph/problems';
 import type { RunReport } from '../contract/run-types';
-import { statusQuery } from '../workflows';
+import { statusQuery } from '../workflows/messages';
 import { loadConfig, type ClientConfig } from './config';
 import { runArtifactsDir } from '../paths/data-folder';
 import { reportPath } from '../paths/run-folder';

@@ -1,7 +1,9 @@
 // agentvisor ls: the runs (or experiments), newest first, as an aligned table (or --json).
 import Table from 'cli-table3';
 import { Option, type Command } from 'commander';
-import { formatDistanceStrict, formatDistanceToNowStrict } from 'date-fns';
+// subpaths: the package's index loads every function (tens of ms of start-up for each command)
+import { formatDistanceStrict } from 'date-fns/formatDistanceStrict';
+import { formatDistanceToNowStrict } from 'date-fns/formatDistanceToNowStrict';
 import { LIST_STATUSES, listExperiments, listRuns, type RunSummary } from '../api';
 import { statusColor } from '../colors';
 import { formatUsd } from '../progress';
