@@ -62,30 +62,51 @@ export function hostGatewayActivities(ctx: ActivityContext, deps: { dataDir: str
   };
 }
 
-/** What this worker last told the run its gateway had spent, per run: unchanged spend needs no Update. */
-const reported = new Map<string, string>();
+/** What this worker last told the run its gateway had spent, and when, per run and host. */
+const reported = new Map<string, { usd: number; totalTokens: number; at: number }>();
+
+/** Far from the budget, a host's spend reaches the run at most this often: the run's history stays small. */
+export const SPEND_REPORT_INTERVAL_MS = 10_000;
+/** From this share of the budget on (as last known, plus this host's news), every change is reported. */
+export const NEAR_BUDGET = 0.8;
 
 /**
- * From inside an activity of the run (the agent's, while it runs and before it starts): this
- * host's gateway's spend goes to the run's workflow (an Update, only when it changed: the history
- * stays small), the run's total comes back, and the gateway learns what the other hosts spent, so
- * it refuses new calls once the run's total has crossed the budget. Undefined when the gateway or
- * the run cannot be reached (the next look tries again).
+ * From inside an activity of the run (the agent's, while it runs and before it starts), for a run
+ * with a budget: this host's gateway's spend goes to the run's workflow by an Update (when it
+ * changed: at most every SPEND_REPORT_INTERVAL_MS, at every look near the budget), or else a query
+ * learns the run's total, which adds nothing to its history. The gateway then learns what the
+ * other hosts spent, so it refuses new calls once the run's total has crossed the budget.
+ * Undefined without a budget, or when the gateway or the run cannot be reached (the next look
+ * tries again).
  */
 export async function syncRunSpend(gateway: GatewayHandle, controlToken: string, runId: string): Promise<RunSpend | undefined> {
   try {
     const headers = { [CONTROL_HEADER]: controlToken };
     const r = await fetch(`${gateway.controlUrl}/_agentvisor/usage`, { headers, signal: AbortSignal.timeout(5000) });
     if (!r.ok) return undefined;
-    const own = ((await r.json()) as { run: { usd: number; totalTokens: number } }).run;
-    const spend = { host: gateway.host!, usd: own.usd, totalTokens: own.totalTokens };
+    const { run: own, elsewhere: before } = (await r.json()) as {
+      run: { usd: number; totalTokens: number; budget?: { usd?: number; tokens?: number } };
+      elsewhere?: { usd: number; totalTokens: number };
+    };
+    const budget = own.budget;
+    if (!budget || !gateway.host) return undefined;
+    const host = gateway.host;
+    const key = `${runId}@${host}`;
+    const last = reported.get(key);
+    const changed = !last || last.usd !== own.usd || last.totalTokens !== own.totalTokens;
+    const share = Math.max(
+      budget.usd ? (own.usd + (before?.usd ?? 0)) / budget.usd : 0,
+      budget.tokens ? (own.totalTokens + (before?.totalTokens ?? 0)) / budget.tokens : 0,
+    );
+    const due = changed && (!last || Date.now() - last.at >= SPEND_REPORT_INTERVAL_MS || share >= NEAR_BUDGET);
     const handle = Context.current().client.workflow.getHandle(runId);
-    const key = `${runId}@${gateway.host}`;
-    const said = JSON.stringify(spend);
-    const run =
-      reported.get(key) === said ? await handle.query(runSpendQuery) : await handle.executeUpdate(recordHostSpendUpdate, { args: [spend] });
-    reported.set(key, said);
-    const elsewhere = { usd: Math.max(0, run.usd - own.usd), totalTokens: Math.max(0, run.totalTokens - own.totalTokens) };
+    const run = due
+      ? await handle.executeUpdate(recordHostSpendUpdate, { args: [{ host, usd: own.usd, totalTokens: own.totalTokens }] })
+      : await handle.query(runSpendQuery);
+    if (due) reported.set(key, { usd: own.usd, totalTokens: own.totalTokens, at: Date.now() });
+    // the others': the run's total less what it has of this host
+    const mine = run.byHost[host] ?? { usd: 0, totalTokens: 0 };
+    const elsewhere = { usd: Math.max(0, run.usd - mine.usd), totalTokens: Math.max(0, run.totalTokens - mine.totalTokens) };
     await fetch(`${gateway.controlUrl}/_agentvisor/elsewhere`, {
       method: 'POST',
       headers: { ...headers, 'content-type': 'application/json' },
