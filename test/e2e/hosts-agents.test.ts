@@ -10,6 +10,9 @@
 // - The run's budget across hosts: Claude Code's calls on host-a cross it; the agent on host-b,
 //   whose own gateway metered nothing, is stopped for the run's budget (or, if it had not started
 //   yet, never starts).
+// - Live traffic to a stand-in provider (test/support/fake-upstream.js, on an egress network of
+//   the test's own): each host's gateway puts that host's own key on its agents' calls; no key is
+//   in an agent's environment or log, a history, a worker's log or a run file.
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import * as os from 'node:os';
@@ -20,8 +23,10 @@ import { loadConfig } from '../../client/config';
 import { startRun, waitForRun, type RunReport } from '../../client/api';
 import { ensureAgentsImage } from '../../images/build';
 import { containersOfRun, makeRepo, writeGraph } from '../support/repo';
+import { startFakeUpstream, type FakeUpstream } from '../support/fake-upstream-container';
 import { startHosts, type Hosts } from '../support/hosts';
 import { testClient } from '../support/temporal';
+import { recordHistories } from '../support/record-history';
 
 jest.setTimeout(900_000);
 
@@ -32,12 +37,15 @@ const KEY = 'AGENTVISOR_TEST_HOST_KEY';
 const SECRETS = { 'host-a': `sk-host-a-${process.pid}-never-leaves`, 'host-b': `sk-host-b-${process.pid}-never-leaves` };
 
 let hosts: Hosts;
+let upstream: FakeUpstream;
 let origin: string;
 let client: Client;
 const cfg = loadConfig();
 
 beforeAll(async () => {
   await ensureAgentsImage(new Docker());
+  // before the hosts' workers start: they take its network for their gateways' egress
+  upstream = await startFakeUpstream(['fake-anthropic']);
   const seed = makeRepo();
   origin = path.join(mkdtempSync(path.join(os.tmpdir(), 'agentvisor-origin-')), 'origin.git');
   git(os.tmpdir(), 'clone', '--quiet', '--bare', seed, origin);
@@ -56,6 +64,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await client?.connection.close();
   await hosts?.close();
+  await upstream?.remove();
 });
 
 async function run(yaml: string, runId: string): Promise<RunReport> {
@@ -132,6 +141,7 @@ tasks:
     ...Object.values(hosts.hosts).flatMap((h) => filesUnder(path.join(h.dataDir, 'runs', runId))),
   ];
   for (const secret of Object.values(SECRETS)) expect(texts.filter((t) => t.includes(secret))).toEqual([]);
+  recordHistories('hosts-agents', [runId, `${runId}/claude`]);
 });
 
 test('the run’s budget holds across hosts: spent on host-a, it stops the agent on host-b', async () => {
@@ -166,5 +176,70 @@ tasks:
       'host-b',
       0,
     ]);
+  expect(await containersOfRun(runId)).toEqual([]);
+  recordHistories('hosts-budget', [runId]);
+});
+
+const CALLER = String.raw`
+const call = () => fetch(process.env.AGENTVISOR_GATEWAY_URL + '/anthropic/v1/messages', {
+  method: 'POST', headers: { 'x-api-key': process.env.AGENTVISOR_GATEWAY_TOKEN, 'content-type': 'application/json' },
+  body: JSON.stringify({ model: 'claude-sonnet-4-5', max_tokens: 10, messages: [{ role: 'user', content: 'hi' }] }),
+}).then(async (r) => r.status + ' ' + (await r.text()).slice(0, 200));
+(async () => {
+  for (let i = 1; i <= Number(process.env.CALLS); i++) console.log('call ' + i + ':', await call());
+  console.log('env:', JSON.stringify(process.env));
+})();
+`;
+
+test('live calls: each host’s gateway sends that host’s own key, which is nowhere else', async () => {
+  const runId = `hostkeys-${process.pid}`;
+  const caller = (calls: number) =>
+    `{ harness: command, command: 'node -e "$CALLER_JS"', env: { CALLS: "${calls}", CALLER_JS: ${JSON.stringify(CALLER)} }, credentials: { anthropic: env:${KEY} } }`;
+  const report = await run(
+    `
+name: hosts-keys
+remote: ${hosts.remote}
+gateway: { upstreams: { anthropic: "http://fake-anthropic:9000" } }
+agents:
+  once: ${caller(1)}
+  twice: ${caller(2)}
+tasks:
+  - { id: on-a, agent: once, runsOn: host-a }
+  - { id: on-b, agent: twice, runsOn: host-b }
+`,
+    runId,
+  );
+  expect({ status: report.status, error: report.error }).toEqual({ status: 'completed', error: undefined });
+  // the stand-in provider's record of the keys: one call with host-a's, two with host-b's
+  const seen = JSON.parse(
+    execFileSync(
+      'docker',
+      ['exec', upstream.name, 'node', '-e', "fetch('http://127.0.0.1:9000/_seen').then(r=>r.text()).then(console.log)"],
+      {
+        encoding: 'utf8',
+      },
+    ),
+  ) as { key: string }[];
+  expect(seen.map((s) => s.key).sort()).toEqual([SECRETS['host-a'], SECRETS['host-b'], SECRETS['host-b']].sort());
+  // the gateway metered each host's calls (400 in, 200 out each)
+  expect(report.tasks.map((t) => [t.id, t.host, t.usage?.inputTokens, t.usage?.outputTokens])).toEqual([
+    ['on-a', 'host-a', 400, 200],
+    ['on-b', 'host-b', 800, 400],
+  ]);
+  // the agents' logs hold their calls' answers and their environment, without a key
+  const logs = Object.entries({ 'on-a': 'host-a', 'on-b': 'host-b' }).map(([task, host]) =>
+    readFileSync(path.join(hosts.hosts[host].dataDir, 'runs', runId, 'logs', `${task}.log`), 'utf8'),
+  );
+  for (const log of logs) expect(log).toMatch(/call 1: 200 .*env: \{/s);
+  const histories = await Promise.all(
+    [runId, `${runId}/on-a`, `${runId}/on-b`].map(async (id) => JSON.stringify(await client.workflow.getHandle(id).fetchHistory())),
+  );
+  const texts = [
+    ...logs,
+    ...histories,
+    ...Object.values(hosts.hosts).map((h) => h.worker!.output()),
+    ...Object.values(hosts.hosts).flatMap((h) => filesUnder(path.join(h.dataDir, 'runs', runId))),
+  ];
+  for (const secret of Object.values(SECRETS)) expect(texts.filter((t) => t.includes(secret))).toEqual([]);
   expect(await containersOfRun(runId)).toEqual([]);
 });

@@ -45,9 +45,9 @@ const ip = (...args: string[]) => execFileSync('ip', args, { stdio: 'pipe' });
 
 /**
  * A namespace per host, each with a veth link to the root namespace; undefined when not allowed.
- * With `engineReach`, each host's link may also reach containers on the engine's default bridge
- * (where a run's gateway has its control side): a real host's worker runs beside its own engine
- * and reaches its bridge; here all hosts share one engine in the root namespace, whose FORWARD
+ * With `engineReach`, each host's link may also reach containers on the engine's bridges (where a
+ * run's gateway has its control side): a real host's worker runs beside its own engine and
+ * reaches its bridges; here all hosts share one engine in the root namespace, whose FORWARD
  * policy would drop it. One rule of this process's own (its links' names), removed with them.
  */
 function makeNamespaces(
@@ -59,7 +59,7 @@ function makeNamespaces(
   const subnet = 100 + (process.pid % 100);
   const ns: Record<string, string> = {};
   const made: string[] = [];
-  const reachRule = ['DOCKER-USER', '-i', `avh${tag}+`, '-o', 'docker0', '-j', 'ACCEPT'];
+  const reachRule = ['DOCKER-USER', '-i', `avh${tag}+`, '-j', 'ACCEPT'];
   let ruleAdded = false;
   const remove = () => {
     if (ruleAdded) {
@@ -219,7 +219,14 @@ export async function startHosts(specs: HostSpec[], origin: string, opts: { engi
     };
     hosts[spec.name] = host;
   }
-  await Promise.all(Object.values(hosts).map((h) => h.start()));
+  try {
+    await Promise.all(Object.values(hosts).map((h) => h.start()));
+  } catch (err) {
+    // nothing of a failed start stays behind: workers, the relay, the daemon, namespaces and rules
+    await Promise.all(Object.values(hosts).map((h) => h.stop().catch(() => undefined)));
+    for (const close of closers.reverse()) await close();
+    throw err;
+  }
   return {
     hosts,
     remote,
