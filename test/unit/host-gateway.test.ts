@@ -77,15 +77,15 @@ test('credential references: env, file and a Kubernetes Secret, never a value', 
 /** A runtime that records the gateway's container and says it exited (so startGateway ends at once). */
 function recordingRuntime(kind: string): ContainerRuntime & { started: ContainerSpec[] } {
   const started: ContainerSpec[] = [];
-  const missing: ContainerInfo = { name: '', state: 'missing' };
+  const info = (name: string, state: ContainerInfo['state']): ContainerInfo => ({ name, state, labels: {} });
   return {
     kind,
     started,
-    start: async (spec) => {
+    start: async (spec: ContainerSpec) => {
       started.push(spec);
-      return { name: spec.name, state: 'running' };
+      return info(spec.name, 'running');
     },
-    inspect: async (name) => (started.length ? { name, state: 'exited', exitCode: 1 } : missing),
+    inspect: async (name: string) => info(name, started.length ? 'exited' : 'missing'),
     addressOf: async () => '192.0.2.1', // TEST-NET: nothing answers
     logs: async () => undefined,
     remove: async () => undefined,
