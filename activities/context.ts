@@ -12,6 +12,8 @@ export interface ActivityDeps {
   limits?: ResolvedLimits;
   /** the worker's data folder (its gateway key); default AGENTVISOR_HOME */
   dataDir?: string;
+  /** the host this worker serves (--host); absent: a worker of the default queue only */
+  host?: string;
 }
 
 export interface ActivityContext {

@@ -27,7 +27,7 @@ import {
   type ContainerInfo,
   type ContainerRuntime,
 } from '../runtimes/runtime';
-import type { GraphSpec } from '../graph/types';
+import type { GatewayGraph } from '../graph/gateway-needs';
 import { chownTree } from './sandbox-user';
 
 export const GATEWAY_ALIAS = 'agentvisor-gateway';
@@ -39,9 +39,15 @@ export const gatewayUrl = `http://${GATEWAY_ALIAS}:${GATEWAY_PORT}`;
 export const runNetworkName = (runId: string) => `agentvisor-${runId}`.replace(/[^a-zA-Z0-9_.-]/g, '_');
 export const taskNetworkName = (runId: string, taskId: string) =>
   `${runNetworkName(runId)}-${taskId}.net`.replace(/[^a-zA-Z0-9_.-]/g, '_').slice(0, 250);
-const gatewayName = (runId: string) => containerName(runId, '_gateway');
+/**
+ * The run's gateway container; with a remote, each host has its own (host set): two hosts on one
+ * engine never share, take or stop each other's.
+ */
+const gatewayName = (runId: string, host?: string) => containerName(runId, host ? `_gateway.${host}` : '_gateway');
 /** A hash of the configuration a gateway container was started with (no credential values in it). */
 const LABEL_GATEWAY_CONFIG = 'org.agentvisor.gateway-config';
+/** The host whose worker started a gateway (and its agents' networks), in a run with a remote. */
+export const LABEL_HOST = 'org.agentvisor.host';
 
 /**
  * Per-task tokens are derived from a key that never leaves the worker's data folder, so they need
@@ -78,19 +84,36 @@ function resolveCredential(ref: string): string {
   return readFileSync(ref.slice(5), 'utf8').trim();
 }
 
+/** secret:NAME/KEY, a Secret of the worker's namespace; only a Kubernetes worker's gateway can read one. */
+function secretRef(ref: string, runtimeKind: string): { secret: string; key: string } {
+  if (runtimeKind !== 'kubernetes') {
+    throw ApplicationFailure.nonRetryable(
+      `credential ${ref} names a Kubernetes Secret, but this worker runs containers on ${runtimeKind}: ` +
+        'place the agent on a host whose worker runs with --runtime kubernetes, or name the credential with env: or file:',
+      'BadTaskInput',
+    );
+  }
+  const [secret, key] = ref.slice('secret:'.length).split('/');
+  return { secret, key };
+}
+
 export interface GatewayHandle {
   /** the run's network name (agents join networks of their own, taskNetworkName) */
   network: string;
   /** where the worker reaches the gateway's control side (usage) */
   controlUrl: string;
+  /** the host whose gateway it is, in a run with a remote (one gateway per host) */
+  host?: string;
 }
 
 export async function startGateway(opts: {
   runtime: ContainerRuntime;
   runId: string;
-  graph: GraphSpec;
+  graph: GatewayGraph;
   artifactsDir: string;
   scope: string;
+  /** this worker's host, in a run with a remote: the gateway is that host's */
+  host?: string;
   owner?: { uid: number; gid: number };
   user: string;
   bundle: string;
@@ -98,10 +121,12 @@ export async function startGateway(opts: {
 }): Promise<GatewayHandle> {
   const { runtime, runId, graph, tokens } = opts;
   const network = runNetworkName(runId);
-  const labels = { [LABEL_RUN]: runId, [LABEL_SCOPE]: opts.scope };
+  const labels = { [LABEL_RUN]: runId, [LABEL_SCOPE]: opts.scope, ...(opts.host ? { [LABEL_HOST]: opts.host } : {}) };
 
   // credential values go into the gateway container's environment under neutral names
   const credentialEnv: Record<string, string> = {};
+  // secret:NAME/KEY: a Secret of the cluster, which the gateway's pod reads by reference
+  const secretEnv: Record<string, { secret: string; key: string }> = {};
   const envNameOf = new Map<string, string>();
   const tasks: GatewayConfigFile['tasks'] = {};
   for (const task of graph.tasks) {
@@ -111,7 +136,13 @@ export async function startGateway(opts: {
       if (!envNameOf.has(ref)) {
         const name = `AGENTVISOR_CREDENTIAL_${envNameOf.size + 1}`;
         envNameOf.set(ref, name);
-        if (graph.gateway?.mode !== 'replay') credentialEnv[name] = resolveCredential(ref);
+        if (graph.gateway?.mode === 'replay') {
+          // replay calls no provider: no credential is read
+        } else if (ref.startsWith('secret:')) {
+          secretEnv[name] = secretRef(ref, runtime.kind);
+        } else {
+          credentialEnv[name] = resolveCredential(ref);
+        }
       }
       credentials[provider] = `env:${envNameOf.get(ref)}`;
     }
@@ -142,7 +173,7 @@ export async function startGateway(opts: {
   if (opts.owner) await chownTree(dir, opts.owner.uid, opts.owner.gid);
   if (mode === 'record' && opts.owner) await chownTree(cassettes, opts.owner.uid, opts.owner.gid);
 
-  const name = gatewayName(runId);
+  const name = gatewayName(runId, opts.host);
   const egress = process.env.AGENTVISOR_GATEWAY_EGRESS_NETWORK || 'bridge';
   // A gateway container that stopped is made again rather than started: started again, it would
   // come up on the agents' networks too, and its eth0 might be one of them. A running one is this
@@ -165,6 +196,7 @@ export async function startGateway(opts: {
     image: BASE_IMAGE,
     command: ['node', '/opt/agentvisor/gateway.bundle.js', '--config', '/etc/agentvisor/gateway.json'],
     env: credentialEnv,
+    ...(Object.keys(secretEnv).length ? { secretEnv } : {}),
     workdir: '/',
     mounts: [
       { source: path.dirname(opts.bundle), target: '/opt/agentvisor', readOnly: true },
@@ -200,16 +232,18 @@ export async function startGateway(opts: {
     }
     await new Promise((r) => setTimeout(r, 200));
   }
-  return { network, controlUrl };
+  return { network, controlUrl, ...(opts.host ? { host: opts.host } : {}) };
 }
 
-export async function stopGateway(runtime: ContainerRuntime, runId: string, scope: string): Promise<void> {
+/** The run's gateway, or (host set) this host's gateway of the run, and its agents' networks left. */
+export async function stopGateway(runtime: ContainerRuntime, runId: string, scope: string, host?: string): Promise<void> {
   // the gateway of another server's run of the same id (startGateway refused to take it) is not ours to stop
-  const foreign = isForeign(await runtime.inspect(gatewayName(runId)), scope);
-  if (!foreign) await runtime.remove(gatewayName(runId));
-  // the agents' networks that are left (an agent that did not finish), and an older run's network
-  const left = (await runtime.listNetworks?.({ [LABEL_RUN]: runId, [LABEL_SCOPE]: scope })) ?? [];
-  const names = new Set([...left.map((n) => n.name), ...(foreign ? [] : [runNetworkName(runId)])]);
+  const foreign = isForeign(await runtime.inspect(gatewayName(runId, host)), scope);
+  if (!foreign) await runtime.remove(gatewayName(runId, host));
+  // the agents' networks that are left (an agent that did not finish), and an older run's network;
+  // a host's: only those of its own agents
+  const left = (await runtime.listNetworks?.({ [LABEL_RUN]: runId, [LABEL_SCOPE]: scope, ...(host ? { [LABEL_HOST]: host } : {}) })) ?? [];
+  const names = new Set([...left.map((n) => n.name), ...(foreign || host ? [] : [runNetworkName(runId)])]);
   for (const name of names) await runtime.removeNetwork(name);
 }
 
@@ -227,11 +261,13 @@ export async function openTaskNetwork(
   runId: string,
   taskId: string,
   scope: string,
+  host?: string,
 ): Promise<{ network: string; gatewayIp: string }> {
   const network = taskNetworkName(runId, taskId);
-  await runtime.createNetwork(network, { internal: true, labels: { [LABEL_RUN]: runId, [LABEL_TASK]: taskId, [LABEL_SCOPE]: scope } });
-  await runtime.connect(network, gatewayName(runId), GATEWAY_ALIAS);
-  return { network, gatewayIp: await runtime.addressOf(gatewayName(runId), network) };
+  const labels = { [LABEL_RUN]: runId, [LABEL_TASK]: taskId, [LABEL_SCOPE]: scope, ...(host ? { [LABEL_HOST]: host } : {}) };
+  await runtime.createNetwork(network, { internal: true, labels });
+  await runtime.connect(network, gatewayName(runId, host), GATEWAY_ALIAS);
+  return { network, gatewayIp: await runtime.addressOf(gatewayName(runId, host), network) };
 }
 
 /** Once the agent's container has exited: its network goes (the gateway is detached from it). */

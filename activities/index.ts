@@ -12,8 +12,6 @@ export type { ActivityDeps } from './context';
 export interface WorkerDeps extends ActivityDeps {
   /** this worker's data folder: its clones, worktrees and logs for runs with a remote, its gateway key */
   dataDir: string;
-  /** the host name this worker serves (--host); absent: a worker of the default queue only */
-  host?: string;
 }
 
 /** Every activity a worker registers. */
@@ -57,6 +55,7 @@ const CLEANUP_ACTIVITIES = [
   'removeEvaluation',
   'removeSharedWorkspace',
   'stopGateway',
+  'stopHostGateway',
 ] as const;
 
 function heartbeating<T extends Record<string, unknown>>(activities: T, names: readonly (keyof T & string)[]): T {

@@ -11,6 +11,7 @@ import { outageTolerant } from './engine-outage';
 import { evaluationActivities } from './evaluation';
 import { experimentActivities } from './experiment';
 import { gatewayTokens } from './gateway';
+import { hostGatewayActivities } from './host-gateway';
 import { DEFAULT_LIMITS } from './limits';
 import { resumeActivities } from './resume';
 import { agentActivities } from './run-agent';
@@ -20,7 +21,7 @@ import { sandboxUser } from './sandbox-user';
 import { taskWorkspaceActivities } from './task-workspace';
 import { collectWork } from './workspace';
 
-export function createActivities({ runtime, scope = 'unscoped', limits = DEFAULT_LIMITS, dataDir = defaultDataDir() }: ActivityDeps) {
+export function createActivities({ runtime, scope = 'unscoped', limits = DEFAULT_LIMITS, dataDir = defaultDataDir(), host }: ActivityDeps) {
   const user = sandboxUser();
   const ctx: ActivityContext = {
     runtime: outageTolerant(runtime),
@@ -36,6 +37,7 @@ export function createActivities({ runtime, scope = 'unscoped', limits = DEFAULT
     ...taskWorkspaceActivities(ctx),
     ...agentActivities(ctx),
     ...gatewayActivities(ctx),
+    ...hostGatewayActivities(ctx, { dataDir, host }),
     ...resumeActivities(),
     ...evaluationActivities(ctx),
     ...reportActivities(),

@@ -18,6 +18,7 @@ import { sharedMounts } from './coordination';
 import { DISK_LIMIT_EXCEEDED, isDiskFull, remountLimitedDir } from './disk-limit';
 import { GATEWAY_ALIAS, GATEWAY_PORT, closeTaskNetwork, gatewayUrl, openTaskNetwork, taskUsage } from './gateway';
 import { withHeartbeat } from './heartbeat';
+import { syncRunSpend } from './host-gateway';
 import { effectiveLimits } from './limits';
 import { countAgentOutcome, countAgentRetry, recordUsage } from './metrics';
 import { retryWatch, upstreamErrorsNote } from './retry-watch';
@@ -61,6 +62,8 @@ export function agentActivities({ runtime, scope, user, owner, defaults, tokens 
       let budgetExceeded: 'task' | 'run' | undefined;
       const checkBudget = async () => {
         if (!gw) return undefined;
+        // a host's gateway of a run with a remote: the run's spend on the other hosts counts too
+        if (gw.host) await syncRunSpend(gw, tokens.control(input.runId), input.runId);
         const u = await taskUsage(gw.controlUrl, tokens.control(input.runId), input.taskId);
         if (u?.budgetExceeded) budgetExceeded = 'task';
         else if (u?.runBudgetExceeded) budgetExceeded = 'run';
@@ -83,7 +86,11 @@ export function agentActivities({ runtime, scope, user, owner, defaults, tokens 
       );
       const shared = await sharedMounts(input, owner);
       // an agent with the gateway: a network of its own, where the gateway is all there is
-      const net = gw ? await withHeartbeat('network', () => openTaskNetwork(runtime, input.runId, input.taskId, scope)) : undefined;
+      const net = gw
+        ? await withHeartbeat('network', () => openTaskNetwork(runtime, input.runId, input.taskId, scope, gw.host))
+        : undefined;
+      // before its first call, the gateway knows what the run's other hosts have spent
+      if (gw?.host) await syncRunSpend(gw, tokens.control(input.runId), input.runId);
       const limits = effectiveLimits(input.agent.limits, defaults);
       // DISK LIMIT: after a reboot the folders are there but not their mounts: mounted again
       await remountLimitedDir(input.worktree);

@@ -22,7 +22,7 @@ export function gatewayActivities({ runtime, scope, user, owner, tokens }: Activ
 }
 
 /** The one-file gateway built by `npm run build`, from the compiled tree or from the sources. */
-function gatewayBundle(): string {
+export function gatewayBundle(): string {
   for (const candidate of [
     path.join(__dirname, '..', 'gateway', 'gateway.bundle.js'),
     path.join(__dirname, '..', 'dist', 'gateway', 'gateway.bundle.js'),

@@ -80,6 +80,10 @@ export function checkAgents(graph: GraphSpec, env: NodeJS.ProcessEnv = process.e
     }
     for (const [provider, ref] of Object.entries(agent.credentials)) {
       const where = `agents.${agent.name}.credentials.${provider}`;
+      // with a remote, each host's worker resolves the reference where it runs: this machine need not hold it
+      if (graph.remote) continue;
+      // a Kubernetes Secret (secret:NAME/KEY): the worker's gateway pod reads it; this machine cannot
+      if (ref.startsWith('secret:')) continue;
       if (ref.startsWith('env:')) {
         const name = ref.slice(4);
         if (!env[name]) problems.push({ path: where, message: `missing credential: environment variable ${name} is not set` });

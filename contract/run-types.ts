@@ -180,8 +180,10 @@ export interface TaskInput {
   keepOnFailure: boolean;
   /** the run's git remote: the task runs on a host of its placement and exchanges work through it */
   remote?: string;
-  /** the run's gateway, when it has one: the network agents join and the worker-side control URL */
-  gateway?: { network: string; controlUrl: string };
+  /** the run's gateway, when it has one: the network agents join and the worker-side control URL (and its host's name, with a remote) */
+  gateway?: { network: string; controlUrl: string; host?: string };
+  /** a run with a remote that needs gateways: the task's host starts its own from this (workflows/host-gateways.ts) */
+  hostGateway?: import('../graph/gateway-needs').GatewayGraph;
   agent: import('../graph/types').AgentSpec;
   task: import('../graph/types').TaskSpec;
   /** the run's shared workspace, when this task's agent has access to it */

@@ -38,7 +38,7 @@ export function createControlApi(deps: { cfg: GatewayConfig; ledger: Ledger; say
       res.end(body);
     };
     if (pathname === '/_agentvisor/health') return json(200, { ok: true, mode: cfg.mode });
-    if (pathname === '/_agentvisor/usage') {
+    if (pathname === '/_agentvisor/usage' || pathname === '/_agentvisor/elsewhere') {
       if (!cfg.controlToken)
         return sendError(
           res,
@@ -57,10 +57,32 @@ export function createControlApi(deps: { cfg: GatewayConfig; ledger: Ledger; say
           `agentvisor gateway: the usage API needs the control token in the ${CONTROL_HEADER} header`,
         );
       }
+      if (pathname === '/_agentvisor/elsewhere') return elsewhere(req, res, json);
       if (req.method !== 'GET') return sendError(res, 'control', 405, 'method_not_allowed', 'agentvisor gateway: GET only');
       return json(200, { mode: cfg.mode, ...ledger.report() });
     }
     sendError(res, 'control', 404, 'not_found', `agentvisor gateway: no such control route ${pathname}`);
+  }
+
+  /** POST { usd, totalTokens }: what the run's gateways on other hosts have spent (a run with a remote). */
+  function elsewhere(req: http.IncomingMessage, res: http.ServerResponse, json: (status: number, v: unknown) => void): void {
+    if (req.method !== 'POST') return sendError(res, 'control', 405, 'method_not_allowed', 'agentvisor gateway: POST only');
+    let body = '';
+    req.setEncoding('utf8');
+    req.on('data', (d: string) => (body += d.length + body.length > 4096 ? '' : d));
+    req.on('end', () => {
+      let spend: { usd?: unknown; totalTokens?: unknown };
+      try {
+        spend = JSON.parse(body) as typeof spend;
+      } catch {
+        return sendError(res, 'control', 400, 'invalid_request_error', 'agentvisor gateway: expected JSON { usd, totalTokens }');
+      }
+      const ok = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v) && v >= 0;
+      if (!ok(spend.usd) || !ok(spend.totalTokens))
+        return sendError(res, 'control', 400, 'invalid_request_error', 'agentvisor gateway: usd and totalTokens must be numbers ≥ 0');
+      ledger.setElsewhere({ usd: spend.usd, totalTokens: spend.totalTokens });
+      json(200, ledger.report().run);
+    });
   }
 
   return { serve: control };

@@ -30,7 +30,16 @@ export interface CounterReport extends Counters {
 
 export interface UsageReport {
   tasks: Record<string, CounterReport>;
+  /** this gateway's own counters; budgetExceeded counts `elsewhere` too */
   run: CounterReport;
+  /** what the run's gateways on other hosts have spent, as the worker last said */
+  elsewhere: Spend;
+}
+
+/** Spend counted against the run's budget. */
+export interface Spend {
+  usd: number;
+  totalTokens: number;
 }
 
 const zero = (): Counters => ({
@@ -62,6 +71,7 @@ export interface Charge {
 export class Ledger {
   private readonly tasks = new Map<string, Counters>();
   private readonly run = zero();
+  private elsewhere: Spend = { usd: 0, totalTokens: 0 };
 
   constructor(
     private readonly prices: Record<string, Price>,
@@ -77,11 +87,24 @@ export class Ledger {
     return c;
   }
 
+  /**
+   * A run on several hosts has a gateway on each: the worker tells each one what the others have
+   * spent (as the run's workflow recorded it), and the run's budget counts it. It only grows.
+   */
+  setElsewhere(spend: Spend): void {
+    this.elsewhere = { usd: Math.max(this.elsewhere.usd, spend.usd), totalTokens: Math.max(this.elsewhere.totalTokens, spend.totalTokens) };
+  }
+
+  /** The run's counters with what was spent elsewhere: what its budget is held to. */
+  private runTotal(): Counters {
+    return { ...this.run, usd: this.run.usd + this.elsewhere.usd, totalTokens: this.run.totalTokens + this.elsewhere.totalTokens };
+  }
+
   /** The refusal message if this task may not make another model call, else undefined. */
   check(taskId: string): string | undefined {
     const t = budgetExceeded(this.counters(taskId), this.taskBudgets.get(taskId));
     if (t) return `agentvisor: budget exceeded for task ${taskId} (${t})`;
-    const r = budgetExceeded(this.run, this.runBudget);
+    const r = budgetExceeded(this.runTotal(), this.runBudget);
     if (r) return `agentvisor: budget exceeded for the run (${r}); task ${taskId} may make no more model calls`;
     return undefined;
   }
@@ -122,8 +145,9 @@ export class Ledger {
       run: {
         ...this.run,
         ...(this.runBudget ? { budget: this.runBudget } : {}),
-        budgetExceeded: !!budgetExceeded(this.run, this.runBudget),
+        budgetExceeded: !!budgetExceeded(this.runTotal(), this.runBudget),
       },
+      elsewhere: { ...this.elsewhere },
     };
   }
 }

@@ -87,7 +87,6 @@ export function requireRepoOrRemote(graph: unknown, ctx: z.RefinementCtx): void 
 export function checkPlacements(graph: {
   repo?: string;
   remote?: string;
-  gateway?: unknown;
   agents: Record<string, { shared?: string }>;
   tasks: { runsOn?: PlacementFile }[];
   merge?: { runsOn?: PlacementFile };
@@ -106,12 +105,6 @@ export function checkPlacements(graph: {
       path: 'remote',
       message:
         'the remote URL holds a password or token; leave it out and give the workers git credentials of their own (a credential helper or an SSH key)',
-    });
-  }
-  if (graph.remote !== undefined && graph.gateway !== undefined) {
-    problems.push({
-      path: 'gateway',
-      message: "a run with remote cannot use the gateway yet: the gateway's network lives on one Docker engine",
     });
   }
   for (const [name, agent] of Object.entries(graph.agents)) {

@@ -18,9 +18,12 @@ const size = z
   .describe('A size in bytes, or with a unit: 512m, 2g');
 
 /** A credential is named by where to find it, never by its value. */
-export const credentialRef = z.string().regex(/^(env:[A-Za-z_][A-Za-z0-9_]*|file:.+)$/, {
-  message: 'expected a reference: env:VARIABLE or file:/path (never the secret itself)',
-});
+export const credentialRef = z
+  .string()
+  .regex(/^(env:[A-Za-z_][A-Za-z0-9_]*|file:.+|secret:[a-z0-9]([-a-z0-9.]*[a-z0-9])?\/[-._a-zA-Z0-9]+)$/, {
+    message:
+      'expected a reference: env:VARIABLE, file:/path or (a Kubernetes worker) secret:NAME/KEY, a Secret of its namespace (never the secret itself)',
+  });
 
 /** At least this much memory or disk (Docker refuses under 6 MB; a filesystem needs room of its own). */
 const MIN_LIMIT_BYTES = 16 * 1024 ** 2;

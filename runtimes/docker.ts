@@ -50,6 +50,8 @@ export class DockerRuntime implements ContainerRuntime {
   }
 
   async start(spec: ContainerSpec): Promise<ContainerInfo> {
+    if (spec.secretEnv && Object.keys(spec.secretEnv).length)
+      throw new Error(`container ${spec.name}: a Docker engine has no Secrets to read variables from (a Kubernetes worker's have)`);
     let info = await this.inspect(spec.name);
     if (info.state === 'missing') {
       try {

@@ -15,6 +15,11 @@ export interface ContainerSpec {
   /** argv; for shell commands ['sh', '-c', script] */
   command: string[];
   env: Record<string, string>;
+  /**
+   * Variables read from Secrets that already exist where the container runs (Kubernetes: a
+   * secretKeyRef, so the pod spec holds no value). A runtime without such Secrets refuses it.
+   */
+  secretEnv?: Record<string, { secret: string; key: string }>;
   workdir: string;
   mounts: Mount[];
   /** uid:gid; never root */

@@ -33,6 +33,13 @@ export const CLEANUP_ACTIVITY: ActivityOptions = {
 };
 
 /**
+ * How long stopping a host's gateway of a run waits for that host's worker to take it: a host that
+ * went away keeps its gateway (`agentvisor gc` there removes it), and the run must still end. Five
+ * minutes covers a worker's restart.
+ */
+export const HOST_GATEWAY_STOP_WAIT_MS = 5 * 60_000;
+
+/**
  * A container run: the wall-clock limit is enforced inside the activity; start-to-close adds room
  * for image start and cleanup. The heartbeat timeout is how fast a dead worker is noticed and how a
  * cancel reaches the activity.

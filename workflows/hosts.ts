@@ -12,6 +12,7 @@ import { describePlacement, placementQueues } from '../contract/queues';
 import type { EvaluationReport, MergeReport, RunInput, TaskInput, TaskResult } from '../contract/run-types';
 import type { TaskActivities } from './task-activities';
 import type { Saga } from './saga';
+import { hostGatewayFor } from './host-gateways';
 
 /** The failure of an activity no worker started within its schedule-to-start timeout. */
 export function neverStarted(err: unknown): boolean {
@@ -75,7 +76,9 @@ export async function runTaskOnHost(
     const claimed = await claimHost(p, `task ${input.taskId}`, from, why);
     const on = hostActivities(input, claimed.queue, p?.waitMs);
     try {
-      const result = await steps(input, on);
+      // a run whose agents need a gateway: this host's own (workflows/host-gateways.ts)
+      const gateway = await hostGatewayFor(input, claimed, p?.waitMs);
+      const result = await steps(gateway ? { ...input, gateway } : input, on);
       return { ...result, host: claimed.host, note: claimed.moved };
     } catch (err) {
       if (isCancellation(err) || !(err instanceof ApplicationFailure)) throw err;

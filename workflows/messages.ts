@@ -2,7 +2,7 @@
 // (client/api.ts, client/coordination.ts), so they never change. run-graph.ts registers the
 // handlers in the workflow body (the safe-message-handlers sample); approvals.ts and growth.ts
 // do the work.
-import { defineQuery, defineUpdate } from '@temporalio/workflow';
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { TaskSpec } from '../graph/types';
 import type { ApprovalReport, RunReport } from '../contract/run-types';
 
@@ -28,3 +28,31 @@ export const addTasksUpdate = defineUpdate<AddResult, [TaskSpec[]]>('addTasks');
 
 /** An experiment's report as it stands: the cells measured so far (`agentvisor experiment`). */
 export const experimentStatusQuery = defineQuery<import('../contract/experiment-types').ExperimentReport>('experimentStatus');
+
+/** A task's host starts its own gateway of the run (a run with a remote): the run stops it at its end. */
+export interface HostGatewayStarted {
+  host: string;
+  /** the host's own queue, where its gateway is stopped */
+  queue: string;
+}
+
+/** Sent by the task (a child workflow) to its run before its host starts the gateway (workflows/host-gateways.ts). */
+export const hostGatewayStartedSignal = defineSignal<[HostGatewayStarted]>('hostGatewayStarted');
+
+/** Spend counted against the run's budget: cost and tokens only, never anything else of a call. */
+export interface Spend {
+  usd: number;
+  totalTokens: number;
+}
+
+/** The run's spend across its hosts' gateways, and whether its budget is spent. */
+export interface RunSpend extends Spend {
+  byHost: Record<string, Spend>;
+  budgetSpent: boolean;
+}
+
+/** One host's gateway's spend so far (absolute: a later report replaces an earlier one), from its worker. */
+export const recordHostSpendUpdate = defineUpdate<RunSpend, [{ host: string } & Spend]>('recordHostSpend');
+
+/** The run's spend across its hosts, for a worker whose own gateway has spent nothing new. */
+export const runSpendQuery = defineQuery<RunSpend>('runSpend');

@@ -44,3 +44,10 @@ export const COST_SEARCH_ATTRIBUTE_PATCH = 'cost-search-attribute-v1';
  * commit landed after the rollback had deleted its task's branch, which stayed behind.)
  */
 export const CANCEL_WAITS_FOR_STEPS_PATCH = 'cancel-waits-for-steps-v1';
+
+/**
+ * Runs with a remote whose agents need a gateway: one on each host that claims their work,
+ * started by that host's worker and stopped on it; the run's budget held across them (remote
+ * gateways, 2026-12-04). Before it, such a run started one gateway on the default queue's worker.
+ */
+export const REMOTE_GATEWAY_PATCH = 'remote-gateway-v1';

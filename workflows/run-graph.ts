@@ -27,10 +27,12 @@ import {
   GATEWAY_PATCH,
   GRAPH_GROWTH_PATCH,
   HOSTS_PATCH,
+  REMOTE_GATEWAY_PATCH,
   SEARCH_ATTRIBUTES_PATCH,
   SHARED_WORKSPACE_PATCH,
 } from './patches';
-import { needsGateway } from '../graph/gateway-needs';
+import { gatewayGraph, needsGateway } from '../graph/gateway-needs';
+import { HostGateways } from './host-gateways';
 import type { TaskSpec } from '../graph/types';
 import {
   SHARED_MOUNT,
@@ -91,8 +93,11 @@ export async function runGraph(input: RunInput): Promise<RunReport> {
     report.baseCommit = baseCommit;
 
     let gateway: TaskInput['gateway'];
-    // runs started before the gateway existed replay without it
-    if (patched(GATEWAY_PATCH) && needsGateway(graph)) {
+    let hostGateways: HostGateways | undefined;
+    // runs started before the gateway existed replay without it; a run with a remote has one per host
+    if (graph.remote && needsGateway(graph) && patched(REMOTE_GATEWAY_PATCH)) {
+      hostGateways = new HostGateways(runId, gatewayGraph(graph), saga);
+    } else if (patched(GATEWAY_PATCH) && needsGateway(graph)) {
       saga.add('stop the gateway', () => cleanup.stopGateway({ runId }));
       gateway = await steps.startGateway({ runId, artifactsDir, graph });
     }
@@ -111,10 +116,11 @@ export async function runGraph(input: RunInput): Promise<RunReport> {
     }
 
     const taskInputs = new Map<string, TaskInput>();
-    const results = await runTasks(input, report, baseCommit, saga, gateway, gates, growth, taskInputs);
+    const results = await runTasks(input, report, baseCommit, saga, gateway, gates, growth, taskInputs, hostGateways);
     // a task retried after a conflict, or a resolver agent, may still need the gateway: it then stops after the merge
     const agentsAtMerge = (graph.merge?.onConflict ?? 'fail') !== 'fail';
     if (gateway && !agentsAtMerge) await cleanup.stopGateway({ runId }); // no agent needs it any more
+    if (!agentsAtMerge) await hostGateways?.stopAll();
     if (CancellationScope.current().consideredCancelled) throw new CancelledFailure('the run was cancelled');
     const failed = report.tasks.filter((t) => t.status !== 'succeeded');
     if (failed.length > 0) {
@@ -150,6 +156,7 @@ export async function runGraph(input: RunInput): Promise<RunReport> {
     });
     report.merge = merge;
     if (gateway && agentsAtMerge) await cleanup.stopGateway({ runId });
+    if (agentsAtMerge) await hostGateways?.stopAll();
     if (merge.status === 'conflict') {
       const c = merge.conflicts[merge.conflicts.length - 1];
       const others = c.conflictsWith.length ? ` with ${c.conflictsWith.join(', ')}` : '';
@@ -212,6 +219,7 @@ async function runTasks(
   gates: Gates,
   growth: Growth,
   taskInputs: Map<string, TaskInput>,
+  hostGateways?: HostGateways,
 ) {
   let runBudgetSpent = false;
   const { runId, graph } = input;
@@ -236,12 +244,14 @@ async function runTasks(
           keepOnFailure: input.keepOnFailure,
           remote: graph.remote,
           gateway,
+          ...(hostGateways ? { hostGateway: hostGateways.graph } : {}),
           agent: graph.agents[task.agent],
           task,
           shared: sharedFor(input, report, task),
         };
         taskInputs.set(task.id, taskInput);
-        if (runBudgetSpent) throw ApplicationFailure.nonRetryable("not started: the run's budget is spent", 'RunBudgetSpent');
+        if (runBudgetSpent || hostGateways?.budgetSpent)
+          throw ApplicationFailure.nonRetryable("not started: the run's budget is spent", 'RunBudgetSpent');
         if (input.resume) {
           const reused = await reuseRecordedWork(input, taskInput, entry);
           if (reused) {

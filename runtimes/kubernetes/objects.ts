@@ -218,6 +218,15 @@ export function jobFor(
               args: spec.command,
               workingDir: spec.workdir,
               envFrom: [{ secretRef: { name } }],
+              // credentials the cluster holds (secret:NAME/KEY): referenced, never copied into the spec
+              ...(spec.secretEnv && Object.keys(spec.secretEnv).length
+                ? {
+                    env: Object.entries(spec.secretEnv).map(([variable, ref]) => ({
+                      name: variable,
+                      valueFrom: { secretKeyRef: { name: ref.secret, key: ref.key } },
+                    })),
+                  }
+                : {}),
               ...(spec.ports?.length ? { ports: spec.ports.map((p) => ({ containerPort: p, protocol: 'TCP' })) } : {}),
               volumeMounts: mainMounts,
               securityContext: containerSecurity,

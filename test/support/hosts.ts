@@ -18,6 +18,8 @@ export interface HostSpec {
   name: string;
   labels?: string[];
   capacity?: number;
+  /** the host's own environment for its worker (e.g. the credentials it holds) */
+  env?: Record<string, string>;
 }
 
 export interface Host extends HostSpec {
@@ -41,14 +43,32 @@ export interface Hosts {
 
 const ip = (...args: string[]) => execFileSync('ip', args, { stdio: 'pipe' });
 
-/** A namespace per host, each with a veth link to the root namespace; undefined when not allowed. */
-function makeNamespaces(names: string[]): { ns: Record<string, string>; serviceIp: string; remove: () => void } | undefined {
+/**
+ * A namespace per host, each with a veth link to the root namespace; undefined when not allowed.
+ * With `engineReach`, each host's link may also reach containers on the engine's bridges (where a
+ * run's gateway has its control side): a real host's worker runs beside its own engine and
+ * reaches its bridges; here all hosts share one engine in the root namespace, whose FORWARD
+ * policy would drop it. One rule of this process's own (its links' names), removed with them.
+ */
+function makeNamespaces(
+  names: string[],
+  engineReach = false,
+): { ns: Record<string, string>; serviceIp: string; remove: () => void } | undefined {
   if (process.getuid?.() !== 0) return undefined;
   const tag = (process.pid % 10000).toString();
   const subnet = 100 + (process.pid % 100);
   const ns: Record<string, string> = {};
   const made: string[] = [];
+  const reachRule = ['DOCKER-USER', '-i', `avh${tag}+`, '-j', 'ACCEPT'];
+  let ruleAdded = false;
   const remove = () => {
+    if (ruleAdded) {
+      try {
+        execFileSync('iptables', ['-D', ...reachRule], { stdio: 'pipe' });
+      } catch {
+        // already gone
+      }
+    }
     for (const n of made) {
       try {
         ip('netns', 'del', n); // takes its end of the veth pair, and so the pair, with it
@@ -74,6 +94,10 @@ function makeNamespaces(names: string[]): { ns: Record<string, string>; serviceI
       ip('netns', 'exec', n, 'ip', 'route', 'add', 'default', 'via', `10.231.${subnet + i}.1`);
       ns[name] = n;
     });
+    if (engineReach) {
+      execFileSync('iptables', ['-I', ...reachRule], { stdio: 'pipe' });
+      ruleAdded = true;
+    }
     return { ns, serviceIp: `10.231.${subnet}.1`, remove };
   } catch {
     remove();
@@ -136,9 +160,12 @@ async function gitDaemon(baseDir: string, listenIp: string): Promise<{ port: num
 }
 
 /** Starts the hosts' workers; `origin` is the bare repository (in its own folder) they exchange work through. */
-export async function startHosts(specs: HostSpec[], origin: string): Promise<Hosts> {
+export async function startHosts(specs: HostSpec[], origin: string, opts: { engineReach?: boolean } = {}): Promise<Hosts> {
   const address = process.env.TEMPORAL_ADDRESS!;
-  const namespaces = makeNamespaces(specs.map((s) => s.name));
+  const namespaces = makeNamespaces(
+    specs.map((s) => s.name),
+    opts.engineReach,
+  );
   let remote = origin;
   let workerAddress = address;
   const closers: (() => Promise<void> | void)[] = [];
@@ -171,7 +198,7 @@ export async function startHosts(specs: HostSpec[], origin: string): Promise<Hos
       ...spec,
       dataDir,
       start: async () => {
-        const env = { ...process.env, TEMPORAL_ADDRESS: workerAddress, AGENTVISOR_HOME: dataDir };
+        const env = { ...process.env, ...spec.env, TEMPORAL_ADDRESS: workerAddress, AGENTVISOR_HOME: dataDir };
         // the host's own network only: `ip netns exec` would also give the worker a mount namespace of
         // its own, whose mounts (the disk limit's, activities/disk-limit.ts) the Docker engine never sees
         const prefix = namespaces ? ['nsenter', `--net=/run/netns/${namespaces.ns[spec.name]}`, '--'] : undefined;
@@ -192,7 +219,14 @@ export async function startHosts(specs: HostSpec[], origin: string): Promise<Hos
     };
     hosts[spec.name] = host;
   }
-  await Promise.all(Object.values(hosts).map((h) => h.start()));
+  try {
+    await Promise.all(Object.values(hosts).map((h) => h.start()));
+  } catch (err) {
+    // nothing of a failed start stays behind: workers, the relay, the daemon, namespaces and rules
+    await Promise.all(Object.values(hosts).map((h) => h.stop().catch(() => undefined)));
+    for (const close of closers.reverse()) await close();
+    throw err;
+  }
   return {
     hosts,
     remote,

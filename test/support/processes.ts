@@ -32,11 +32,17 @@ export async function spawnWorker(
   const deadline = Date.now() + 30_000;
   while (!/"state":"RUNNING"/.test(out)) {
     // the worker's JSON log line
-    if (Date.now() > deadline || child.exitCode !== null) throw new Error(`worker did not start:\n${out}`);
+    if (Date.now() > deadline || child.exitCode !== null) {
+      child.kill('SIGKILL'); // a worker that did not start is not left behind
+      throw new Error(`worker did not start:\n${out}`);
+    }
     await new Promise((r) => setTimeout(r, 100));
   }
   // running is not yet polling: a run started before the first poll would find no worker of its build
-  await untilPolling(env.TEMPORAL_ADDRESS!, env.AGENTVISOR_BUILD_ID || buildId());
+  await untilPolling(env.TEMPORAL_ADDRESS!, env.AGENTVISOR_BUILD_ID || buildId()).catch((err: unknown) => {
+    child.kill('SIGKILL');
+    throw err;
+  });
   return {
     child,
     output: () => out,

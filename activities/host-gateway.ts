@@ -1,0 +1,120 @@
+// A run with a remote has a gateway on each host that runs its model-backed agents: this host's
+// worker starts it on its own engine (the first of the run's tasks it claims does), with the
+// credentials resolved here from its own environment, files or (Kubernetes) Secrets: the values
+// never leave this host. The run's budget is held across the hosts through the run's workflow,
+// the one place they all reach: syncRunSpend reports this gateway's spend and tells the gateway
+// what the others spent.
+import { Context } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/common';
+import type { GatewayGraph } from '../graph/gateway-needs';
+import { runArtifactsDir } from '../paths/data-folder';
+import { recordHostSpendUpdate, runSpendQuery, type RunSpend } from '../workflows/messages';
+import type { ActivityContext } from './context';
+import { startGateway, stopGateway, type GatewayHandle } from './gateway';
+import { withHeartbeat } from './heartbeat';
+import { gatewayBundle } from './run-gateway';
+
+const CONTROL_HEADER = 'x-agentvisor-control-token';
+
+export function hostGatewayActivities(ctx: ActivityContext, deps: { dataDir: string; host?: string }) {
+  const { runtime, scope, user, owner, tokens } = ctx;
+  // tasks of a run claimed here at once: one start at a time, so the second finds the first's gateway
+  const starting = new Map<string, Promise<GatewayHandle>>();
+  const hostOf = () => {
+    if (!deps.host)
+      throw ApplicationFailure.nonRetryable('a host gateway is started by a host worker (agentvisor worker --host NAME)', 'BadTaskInput');
+    return deps.host;
+  };
+
+  return {
+    /** This host's gateway of the run (idempotent: a running one with the same configuration is kept). */
+    async startHostGateway(input: { runId: string; graph: GatewayGraph }): Promise<GatewayHandle> {
+      const host = hostOf();
+      const before = starting.get(input.runId) ?? Promise.resolve(undefined);
+      const start = before
+        .catch(() => undefined)
+        .then(() =>
+          startGateway({
+            runtime,
+            scope,
+            owner,
+            user,
+            tokens,
+            host,
+            bundle: gatewayBundle(),
+            runId: input.runId,
+            graph: input.graph,
+            artifactsDir: runArtifactsDir(deps.dataDir, input.runId),
+          }),
+        );
+      starting.set(input.runId, start);
+      try {
+        return await withHeartbeat('start gateway', () => start);
+      } finally {
+        if (starting.get(input.runId) === start) starting.delete(input.runId);
+      }
+    },
+
+    /** Compensation and clean-up: this host's gateway of the run and its agents' networks. */
+    async stopHostGateway(input: { runId: string }): Promise<void> {
+      await stopGateway(runtime, input.runId, scope, hostOf());
+    },
+  };
+}
+
+/** What this worker last told the run its gateway had spent, and when, per run and host. */
+const reported = new Map<string, { usd: number; totalTokens: number; at: number }>();
+
+/** Far from the budget, a host's spend reaches the run at most this often: the run's history stays small. */
+export const SPEND_REPORT_INTERVAL_MS = 10_000;
+/** From this share of the budget on (as last known, plus this host's news), every change is reported. */
+export const NEAR_BUDGET = 0.8;
+
+/**
+ * From inside an activity of the run (the agent's, while it runs and before it starts), for a run
+ * with a budget: this host's gateway's spend goes to the run's workflow by an Update (when it
+ * changed: at most every SPEND_REPORT_INTERVAL_MS, at every look near the budget), or else a query
+ * learns the run's total, which adds nothing to its history. The gateway then learns what the
+ * other hosts spent, so it refuses new calls once the run's total has crossed the budget.
+ * Undefined without a budget, or when the gateway or the run cannot be reached (the next look
+ * tries again).
+ */
+export async function syncRunSpend(gateway: GatewayHandle, controlToken: string, runId: string): Promise<RunSpend | undefined> {
+  try {
+    const headers = { [CONTROL_HEADER]: controlToken };
+    const r = await fetch(`${gateway.controlUrl}/_agentvisor/usage`, { headers, signal: AbortSignal.timeout(5000) });
+    if (!r.ok) return undefined;
+    const { run: own, elsewhere: before } = (await r.json()) as {
+      run: { usd: number; totalTokens: number; budget?: { usd?: number; tokens?: number } };
+      elsewhere?: { usd: number; totalTokens: number };
+    };
+    const budget = own.budget;
+    if (!budget || !gateway.host) return undefined;
+    const host = gateway.host;
+    const key = `${runId}@${host}`;
+    const last = reported.get(key);
+    const changed = !last || last.usd !== own.usd || last.totalTokens !== own.totalTokens;
+    const share = Math.max(
+      budget.usd ? (own.usd + (before?.usd ?? 0)) / budget.usd : 0,
+      budget.tokens ? (own.totalTokens + (before?.totalTokens ?? 0)) / budget.tokens : 0,
+    );
+    const due = changed && (!last || Date.now() - last.at >= SPEND_REPORT_INTERVAL_MS || share >= NEAR_BUDGET);
+    const handle = Context.current().client.workflow.getHandle(runId);
+    const run = due
+      ? await handle.executeUpdate(recordHostSpendUpdate, { args: [{ host, usd: own.usd, totalTokens: own.totalTokens }] })
+      : await handle.query(runSpendQuery);
+    if (due) reported.set(key, { usd: own.usd, totalTokens: own.totalTokens, at: Date.now() });
+    // the others': the run's total less what it has of this host
+    const mine = run.byHost[host] ?? { usd: 0, totalTokens: 0 };
+    const elsewhere = { usd: Math.max(0, run.usd - mine.usd), totalTokens: Math.max(0, run.totalTokens - mine.totalTokens) };
+    await fetch(`${gateway.controlUrl}/_agentvisor/elsewhere`, {
+      method: 'POST',
+      headers: { ...headers, 'content-type': 'application/json' },
+      body: JSON.stringify(elsewhere),
+      signal: AbortSignal.timeout(5000),
+    });
+    return run;
+  } catch {
+    return undefined;
+  }
+}

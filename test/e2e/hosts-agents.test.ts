@@ -1,0 +1,245 @@
+// Model-backed agents on several hosts, each host with a gateway of its own. Two `agentvisor worker
+// --host` processes stand in for two machines (own data folder, own network namespace: see
+// test/support/hosts.ts), sharing this machine's Docker engine. The real CLIs run from
+// agentvisor/agents:latest, their model traffic replayed by each host's gateway from the hand-written
+// cassettes of test/fixtures/cassettes/agents.
+// - Claude Code on host-a, Codex and OpenCode on host-b: each host started its own gateway (its
+//   configuration is in that host's data folder), each file lands on its task branch in the remote,
+//   usage per task is the cassettes', every gateway is gone at the end, and the credential values
+//   each host holds appear in no history, log or run file.
+// - The run's budget across hosts: Claude Code's calls on host-a cross it; the agent on host-b,
+//   whose own gateway metered nothing, is stopped for the run's budget (or, if it had not started
+//   yet, never starts).
+// - Live traffic to a stand-in provider (test/support/fake-upstream.js, on an egress network of
+//   the test's own): each host's gateway puts that host's own key on its agents' calls; no key is
+//   in an agent's environment or log, a history, a worker's log or a run file.
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import Docker from 'dockerode';
+import type { Client } from '@temporalio/client';
+import { loadConfig } from '../../client/config';
+import { startRun, waitForRun, type RunReport } from '../../client/api';
+import { ensureAgentsImage } from '../../images/build';
+import { containersOfRun, makeRepo, writeGraph } from '../support/repo';
+import { startFakeUpstream, type FakeUpstream } from '../support/fake-upstream-container';
+import { startHosts, type Hosts } from '../support/hosts';
+import { testClient } from '../support/temporal';
+import { recordHistories } from '../support/record-history';
+
+jest.setTimeout(900_000);
+
+const git = (dir: string, ...args: string[]) => execFileSync('git', ['-c', 'safe.directory=*', ...args], { cwd: dir, encoding: 'utf8' });
+const CASSETTES = path.join(__dirname, '..', 'fixtures', 'cassettes', 'agents');
+const KEY = 'AGENTVISOR_TEST_HOST_KEY';
+// each host holds its own value of the credential the graph names by reference
+const SECRETS = { 'host-a': `sk-host-a-${process.pid}-never-leaves`, 'host-b': `sk-host-b-${process.pid}-never-leaves` };
+
+let hosts: Hosts;
+let upstream: FakeUpstream;
+let origin: string;
+let client: Client;
+const cfg = loadConfig();
+
+beforeAll(async () => {
+  await ensureAgentsImage(new Docker());
+  // before the hosts' workers start: they take its network for their gateways' egress
+  upstream = await startFakeUpstream(['fake-anthropic']);
+  const seed = makeRepo();
+  origin = path.join(mkdtempSync(path.join(os.tmpdir(), 'agentvisor-origin-')), 'origin.git');
+  git(os.tmpdir(), 'clone', '--quiet', '--bare', seed, origin);
+  hosts = await startHosts(
+    [
+      { name: 'host-a', env: { [KEY]: SECRETS['host-a'] } },
+      { name: 'host-b', env: { [KEY]: SECRETS['host-b'] } },
+    ],
+    origin,
+    { engineReach: true },
+  );
+  console.log(`hosts: ${hosts.network}`);
+  client = await testClient();
+}, 300_000);
+
+afterAll(async () => {
+  await client?.connection.close();
+  await hosts?.close();
+  await upstream?.remove();
+});
+
+async function run(yaml: string, runId: string): Promise<RunReport> {
+  const started = await startRun(writeGraph(yaml), { config: cfg, worker: 'none', runId });
+  await started.client.connection.close();
+  return waitForRun(client, runId, cfg);
+}
+
+const AGENTS = `
+  claude:   { harness: claude-code, model: claude-sonnet-4-5, credentials: { anthropic: env:${KEY} } }
+  codex:    { harness: codex, model: gpt-5-codex, credentials: { openai: env:${KEY} } }
+  opencode: { harness: opencode, model: openai/gpt-5-mini, credentials: { openai: env:${KEY} } }
+  waiter:   { harness: command, command: "sleep 600", credentials: { openai: env:${KEY} } }`;
+
+/** Every file under a folder, as text. */
+function filesUnder(dir: string): string[] {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir, { recursive: true, encoding: 'utf8' })
+    .map((f) => path.join(dir, f))
+    .filter((f) => statSync(f).isFile())
+    .map((f) => readFileSync(f, 'latin1'));
+}
+
+test('Claude Code on host-a, Codex and OpenCode on host-b, each through its host’s gateway', async () => {
+  const runId = `hostagents-${process.pid}`;
+  const report = await run(
+    `
+name: hosts-agents
+remote: ${hosts.remote}
+gateway: { mode: replay, cassettes: ${CASSETTES} }
+agents:${AGENTS}
+tasks:
+  - { id: claude, agent: claude, prompt: "Create claude.txt", runsOn: host-a, timeout: 5m }
+  - { id: codex, agent: codex, prompt: "Create codex.txt", runsOn: host-b, timeout: 5m }
+  - { id: opencode, agent: opencode, prompt: "Create opencode.txt", runsOn: host-b, timeout: 5m }
+`,
+    runId,
+  );
+  console.log(report.tasks.map((t) => `${t.id}@${t.host}: ${t.status} ${t.error ?? ''} ${JSON.stringify(t.usage ?? {})}`).join('\n'));
+  expect({ status: report.status, error: report.error }).toEqual({ status: 'completed', error: undefined });
+  expect(report.tasks.map((t) => [t.id, t.host])).toEqual([
+    ['claude', 'host-a'],
+    ['codex', 'host-b'],
+    ['opencode', 'host-b'],
+  ]);
+  // each file on its task branch in the remote
+  for (const t of ['claude', 'codex', 'opencode'])
+    expect(git(origin, 'show', `agentvisor-tasks/${runId}/${t}:${t}.txt`)).toBe(`hello from ${t}\n`);
+  // usage per task: the cassettes' (see each file's header), metered by the gateway of its host
+  const usage = Object.fromEntries(report.tasks.map((t) => [t.id, t.usage]));
+  expect(usage.claude).toMatchObject({ inputTokens: 1750, outputTokens: 97, cachedTokens: 7400 });
+  expect(usage.codex).toMatchObject({ inputTokens: 1328, outputTokens: 82, cachedTokens: 3072 });
+  expect(usage.opencode).toMatchObject({ inputTokens: 1906, outputTokens: 159, cachedTokens: 8704 });
+  expect(usage.claude!.costUsd).toBeCloseTo(0.009225, 9);
+  expect(usage.codex!.costUsd).toBeCloseTo(0.002864, 9);
+  expect(usage.opencode!.costUsd).toBeCloseTo(0.0008916, 9);
+  // a gateway per host, started by that host's worker (its configuration in its own data folder)
+  for (const h of ['host-a', 'host-b'])
+    expect([h, existsSync(path.join(hosts.hosts[h].dataDir, 'runs', runId, 'gateway', 'gateway.json'))]).toEqual([h, true]);
+  // and all of them stopped: nothing of the run is left on the engine
+  expect(await containersOfRun(runId)).toEqual([]);
+  const networks = await new Docker().listNetworks({ filters: { label: [`org.agentvisor.run=${runId}`] } });
+  expect(networks.map((n) => n.Name)).toEqual([]);
+
+  // the credential values stay on their hosts: in no history, worker log or run file
+  const histories = await Promise.all(
+    [runId, ...report.tasks.map((t) => `${runId}/${t.id}`)].map(async (id) =>
+      JSON.stringify(await client.workflow.getHandle(id).fetchHistory()),
+    ),
+  );
+  const texts = [
+    ...histories,
+    ...Object.values(hosts.hosts).map((h) => h.worker!.output()),
+    ...Object.values(hosts.hosts).flatMap((h) => filesUnder(path.join(h.dataDir, 'runs', runId))),
+  ];
+  for (const secret of Object.values(SECRETS)) expect(texts.filter((t) => t.includes(secret))).toEqual([]);
+  recordHistories('hosts-agents', [runId, `${runId}/claude`]);
+});
+
+test('the run’s budget holds across hosts: spent on host-a, it stops the agent on host-b', async () => {
+  const runId = `hostbudget-${process.pid}`;
+  // Claude Code's first call (claude.yaml: $0.007275) crosses $0.005: its second is refused
+  const report = await run(
+    `
+name: hosts-budget
+remote: ${hosts.remote}
+budget: { usd: 0.005 }
+failFast: false
+gateway: { mode: replay, cassettes: ${CASSETTES} }
+agents:${AGENTS}
+tasks:
+  - { id: claude, agent: claude, prompt: "Create claude.txt", runsOn: host-a, timeout: 5m }
+  - { id: waiting, agent: waiter, runsOn: host-b, timeout: 4m }
+`,
+    runId,
+  );
+  console.log(report.tasks.map((t) => `${t.id}@${t.host}: ${t.status} ${t.error ?? ''} ${JSON.stringify(t.usage ?? {})}`).join('\n'));
+  expect(report.status).toBe('failed');
+  const [claude, waiting] = report.tasks;
+  expect([claude.status, claude.error]).toEqual(['budget_exceeded', "the run's budget is spent"]);
+  // the first call only: it was in flight when the total was reached; the second was refused
+  expect(claude.usage!.costUsd).toBeCloseTo(0.007275, 9);
+  // host-b's gateway metered nothing: what stopped its agent is host-a's spend, through the run
+  if (waiting.status === 'skipped') expect(waiting.error).toBe("not started: the run's budget is spent");
+  else
+    expect([waiting.status, waiting.error, waiting.host, waiting.usage?.costUsd ?? 0]).toEqual([
+      'budget_exceeded',
+      "the run's budget is spent",
+      'host-b',
+      0,
+    ]);
+  expect(await containersOfRun(runId)).toEqual([]);
+  recordHistories('hosts-budget', [runId]);
+});
+
+const CALLER = String.raw`
+const call = () => fetch(process.env.AGENTVISOR_GATEWAY_URL + '/anthropic/v1/messages', {
+  method: 'POST', headers: { 'x-api-key': process.env.AGENTVISOR_GATEWAY_TOKEN, 'content-type': 'application/json' },
+  body: JSON.stringify({ model: 'claude-sonnet-4-5', max_tokens: 10, messages: [{ role: 'user', content: 'hi' }] }),
+}).then(async (r) => r.status + ' ' + (await r.text()).slice(0, 200));
+(async () => {
+  for (let i = 1; i <= Number(process.env.CALLS); i++) console.log('call ' + i + ':', await call());
+  console.log('env:', JSON.stringify(process.env));
+})();
+`;
+
+test('live calls: each host’s gateway sends that host’s own key, which is nowhere else', async () => {
+  const runId = `hostkeys-${process.pid}`;
+  const caller = (calls: number) =>
+    `{ harness: command, command: 'node -e "$CALLER_JS"', env: { CALLS: "${calls}", CALLER_JS: ${JSON.stringify(CALLER)} }, credentials: { anthropic: env:${KEY} } }`;
+  const report = await run(
+    `
+name: hosts-keys
+remote: ${hosts.remote}
+gateway: { upstreams: { anthropic: "http://fake-anthropic:9000" } }
+agents:
+  once: ${caller(1)}
+  twice: ${caller(2)}
+tasks:
+  - { id: on-a, agent: once, runsOn: host-a }
+  - { id: on-b, agent: twice, runsOn: host-b }
+`,
+    runId,
+  );
+  expect({ status: report.status, error: report.error }).toEqual({ status: 'completed', error: undefined });
+  // the stand-in provider's record of the keys: one call with host-a's, two with host-b's
+  const seen = JSON.parse(
+    execFileSync(
+      'docker',
+      ['exec', upstream.name, 'node', '-e', "fetch('http://127.0.0.1:9000/_seen').then(r=>r.text()).then(console.log)"],
+      {
+        encoding: 'utf8',
+      },
+    ),
+  ) as { key: string }[];
+  expect(seen.map((s) => s.key).sort()).toEqual([SECRETS['host-a'], SECRETS['host-b'], SECRETS['host-b']].sort());
+  // the gateway metered each host's calls (400 in, 200 out each)
+  expect(report.tasks.map((t) => [t.id, t.host, t.usage?.inputTokens, t.usage?.outputTokens])).toEqual([
+    ['on-a', 'host-a', 400, 200],
+    ['on-b', 'host-b', 800, 400],
+  ]);
+  // the agents' logs hold their calls' answers and their environment, without a key
+  const logs = Object.entries({ 'on-a': 'host-a', 'on-b': 'host-b' }).map(([task, host]) =>
+    readFileSync(path.join(hosts.hosts[host].dataDir, 'runs', runId, 'logs', `${task}.log`), 'utf8'),
+  );
+  for (const log of logs) expect(log).toMatch(/call 1: 200 .*env: \{/s);
+  const histories = await Promise.all(
+    [runId, `${runId}/on-a`, `${runId}/on-b`].map(async (id) => JSON.stringify(await client.workflow.getHandle(id).fetchHistory())),
+  );
+  const texts = [
+    ...logs,
+    ...histories,
+    ...Object.values(hosts.hosts).map((h) => h.worker!.output()),
+    ...Object.values(hosts.hosts).flatMap((h) => filesUnder(path.join(h.dataDir, 'runs', runId))),
+  ];
+  for (const secret of Object.values(SECRETS)) expect(texts.filter((t) => t.includes(secret))).toEqual([]);
+  expect(await containersOfRun(runId)).toEqual([]);
+});
