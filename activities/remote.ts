@@ -12,6 +12,10 @@ import type { LocalActivities } from './local';
 import { deleteBranches, git, resolveCommit } from './git';
 import { withHeartbeat } from './heartbeat';
 import { deleteRemoteBranches, ensureClone, fetchBranches, pushCommits, remoteBranches, tracking } from './remote-git';
+import { ledgerEntry } from './ledger';
+import { pushLedgerEntry } from './remote-ledger';
+import { remoteResumeActivities } from './remote-resume';
+import { remoteConflictActivities } from './remote-conflicts';
 
 /** The input of a local activity, for a run with a remote. */
 type OnRemote<K extends keyof LocalActivities> = Parameters<LocalActivities[K]>[0] & { remote: string };
@@ -72,7 +76,11 @@ export function remoteActivities(local: LocalActivities, deps: { dataDir: string
     async collectOutput(input: OnRemote<'collectOutput'>) {
       const { clone, dir } = await place(input.remote, input.runId);
       const stats = await local.collectOutput({ ...input, repo: clone, artifactsDir: dir });
-      await withHeartbeat('push', () => pushCommits(clone, [{ commit: stats.commit, branch: taskBranch(input.runId, input.taskId) }]));
+      await withHeartbeat('push', async () => {
+        await pushCommits(clone, [{ commit: stats.commit, branch: taskBranch(input.runId, input.taskId) }]);
+        // the ledger's entry goes to the remote too, where a resume on any machine finds it
+        await pushLedgerEntry(clone, ledgerEntry(input, stats));
+      });
       return stats;
     },
 
@@ -127,6 +135,9 @@ export function remoteActivities(local: LocalActivities, deps: { dataDir: string
       await local.removeEvaluation({ ...input, repo: clone, artifactsDir: dir });
       await deleteBranches(clone, [integrationBranch(input.runId)]);
     },
+
+    ...remoteResumeActivities(deps),
+    ...remoteConflictActivities(local, place),
 
     /** The report goes to the run's folder on the host that writes it. */
     async writeReport(report: OnRemote<'writeReport'>) {

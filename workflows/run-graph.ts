@@ -381,6 +381,8 @@ async function reuseRecordedWork(input: RunInput, taskInput: TaskInput, entry: T
     artifactsDir: input.artifactsDir,
     branch,
     entry: decision.reuse,
+    // a run with a remote: the work is adopted there (activities/remote-resume.ts)
+    remote: input.graph.remote,
   });
   const e = decision.reuse;
   return {
