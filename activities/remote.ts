@@ -16,11 +16,13 @@ import { ledgerEntry } from './ledger';
 import { pushLedgerEntry } from './remote-ledger';
 import { remoteResumeActivities } from './remote-resume';
 import { remoteConflictActivities } from './remote-conflicts';
+import { remoteSharedWorkspace } from './remote-shared';
 
 /** The input of a local activity, for a run with a remote. */
 type OnRemote<K extends keyof LocalActivities> = Parameters<LocalActivities[K]>[0] & { remote: string };
 
 export function remoteActivities(local: LocalActivities, deps: { dataDir: string; scope?: string }) {
+  const shared = remoteSharedWorkspace(local);
   const dirOf = (runId: string) => runArtifactsDir(deps.dataDir, runId);
   /** The clone, and the run's folder on this host (with what `agentvisor gc` here needs to sweep it). */
   const place = async (remote: string, runId: string) => {
@@ -70,7 +72,11 @@ export function remoteActivities(local: LocalActivities, deps: { dataDir: string
 
     async runAgent(input: OnRemote<'runAgent'>) {
       const { clone, dir } = await place(input.remote, input.runId);
-      return local.runAgent({ ...input, repo: clone, artifactsDir: dir });
+      // the shared workspace: the task's own copy, from the remote before, pushed back after (remote-shared.ts)
+      const copy = input.shared && { ...input.shared, dir: await shared.copyIn(clone, dir, input) };
+      const outcome = await local.runAgent({ ...input, repo: clone, artifactsDir: dir, shared: copy });
+      if (copy && !copy.readOnly) await shared.publish(clone, dir, input);
+      return outcome;
     },
 
     async collectOutput(input: OnRemote<'collectOutput'>) {
@@ -88,6 +94,7 @@ export function remoteActivities(local: LocalActivities, deps: { dataDir: string
     async removeWorkspace(input: OnRemote<'removeWorkspace'> & { runId: string }) {
       const { clone, dir } = await place(input.remote, input.runId);
       await local.removeWorkspace({ ...input, repo: clone, artifactsDir: dir });
+      await shared.removeCopy(dir, input.taskId);
       await deleteBranches(clone, [taskBranch(input.runId, input.taskId)]);
     },
 
@@ -134,6 +141,15 @@ export function remoteActivities(local: LocalActivities, deps: { dataDir: string
       const { clone, dir } = await place(input.remote, input.runId);
       await local.removeEvaluation({ ...input, repo: clone, artifactsDir: dir });
       await deleteBranches(clone, [integrationBranch(input.runId)]);
+    },
+
+    async createSharedWorkspace(input: OnRemote<'createSharedWorkspace'>) {
+      return shared.createSharedWorkspace(input);
+    },
+
+    /** Compensation: the shared workspace's ref on the remote (the hosts' copies go with their tasks). */
+    async removeSharedWorkspace(input: OnRemote<'removeSharedWorkspace'> & { runId: string }) {
+      await shared.removeSharedWorkspace(await ensureClone(deps.dataDir, input.remote), input.runId);
     },
 
     ...remoteResumeActivities(deps),

@@ -236,3 +236,5 @@ export const taskBranch = (runId: string, taskId: string) => `agentvisor-tasks/$
  * task's work and whose message is the entry. A rollback leaves it, as it leaves the local ledger.
  */
 export const ledgerRef = (runId: string, taskId: string) => `refs/agentvisor-ledger/${runId}/${taskId}`;
+/** The shared workspace of a run with a remote: a commit whose tree is its files (activities/remote-shared.ts). */
+export const sharedRef = (runId: string) => `refs/agentvisor-shared/${runId}`;

@@ -88,6 +88,7 @@ export function checkPlacements(graph: {
   repo?: string;
   remote?: string;
   gateway?: unknown;
+  proposals?: unknown;
   agents: Record<string, { shared?: string }>;
   tasks: { runsOn?: PlacementFile }[];
   merge?: { runsOn?: PlacementFile };
@@ -114,13 +115,12 @@ export function checkPlacements(graph: {
       message: "a run with remote cannot use the gateway yet: the gateway's network lives on one Docker engine",
     });
   }
-  for (const [name, agent] of Object.entries(graph.agents)) {
-    if (graph.remote !== undefined && agent.shared !== undefined && agent.shared !== 'none') {
-      problems.push({
-        path: `agents.${name}.shared`,
-        message: 'a run with remote cannot share a workspace yet: it is a folder on one machine',
-      });
-    }
+  if (graph.remote !== undefined && graph.proposals !== undefined) {
+    problems.push({
+      path: 'proposals',
+      message:
+        "a run with remote cannot take proposals yet: an agent's drop folder is on its host, and the run reads it where the workflow's steps run; leave proposals out, or use repo",
+    });
   }
   const places: [string, PlacementFile | undefined][] = [
     ...graph.tasks.map((t, i) => [`tasks.${i}.runsOn`, t.runsOn] as [string, PlacementFile | undefined]),

@@ -184,3 +184,96 @@ test('conflict retry and resolve with a remote: on hosts, from the remote, the r
 
   for (const id of ['remote-retried-1', 'remote-resolved-1']) expect(await containersOfRun(id)).toEqual([]);
 });
+
+const logOf = (host: string, runId: string, task: string) => path.join(hosts.hosts[host].dataDir, 'runs', runId, 'logs', `${task}.log`);
+
+test('the shared workspace across hosts: each task sees what finished before it, rw writes are pushed, ro ones never leave', async () => {
+  const shares = await startRun(
+    writeGraph(`
+name: remote-shared
+remote: ${hosts.remote}
+agents:
+  planner:
+    harness: command
+    shared: rw
+    command: |
+      echo "the plan, from $(cat /etc/hostname)" > /shared/plan.md
+      mkdir -p /shared/notes && echo planner > /shared/notes/planner.md
+      echo planner > /shared/same.txt
+      ln -s /etc/shadow /shared/leak
+  coder:
+    harness: command
+    shared: rw
+    command: |
+      echo "$AGENTVISOR_TASK" > /shared/notes/$AGENTVISOR_TASK.md
+      echo "$AGENTVISOR_TASK" > /shared/same.txt
+  auditor:
+    harness: command
+    readOnly: true
+    shared: ro
+    command: |
+      echo "read: $(cat /shared/plan.md) / $(ls /shared/notes | tr '\\n' ' ')"
+      echo "link: $(readlink /shared/leak)"
+      echo sneaky > /shared/sneaky.txt 2>/dev/null && echo "wrote" || echo "could not write"
+tasks:
+  - { id: plan, agent: planner, runsOn: host-a }
+  - { id: code-a, agent: coder, after: [plan], runsOn: host-a }
+  - { id: code-b, agent: coder, after: [plan], runsOn: host-b }
+  - { id: audit, agent: auditor, after: [code-a, code-b], runsOn: host-b }
+`),
+    { config: cfg, worker: 'none', runId: 'remote-shared-1' },
+  );
+  await shares.client.connection.close();
+  const rollsBack = await startRun(
+    writeGraph(`
+name: remote-shared-fails
+remote: ${hosts.remote}
+agents:
+  writer: { harness: command, shared: rw, command: "echo note > /shared/note.txt" }
+  breaks: { harness: command, command: "exit 3" }
+tasks:
+  - { id: write, agent: writer, runsOn: host-a }
+  - { id: break, agent: breaks, after: [write], runsOn: host-b }
+`),
+    { config: cfg, worker: 'none', runId: 'remote-shared-fails-1' },
+  );
+  await rollsBack.client.connection.close();
+
+  const report = await finish('remote-shared-1');
+  expect({ status: report.status, error: report.error }).toEqual({ status: 'completed', error: undefined });
+  expect(report.shared).toMatchObject({
+    path: 'refs/agentvisor-shared/remote-shared-1',
+    access: { planner: 'rw', coder: 'rw', auditor: 'ro' },
+  });
+  const ref = 'refs/agentvisor-shared/remote-shared-1';
+  const files = git(origin, 'ls-tree', '-r', '--format=%(objectmode) %(path)', ref).trim().split('\n').sort();
+  // the writes of tasks on both hosts, merged file by file; the ro agent's write is not there
+  expect(files).toEqual([
+    '100644 notes/code-a.md',
+    '100644 notes/code-b.md',
+    '100644 notes/planner.md',
+    '100644 plan.md',
+    '100644 same.txt',
+    '120000 leak',
+  ]);
+  expect(git(origin, 'show', `${ref}:notes/code-b.md`)).toBe('code-b\n');
+  // one file written on two hosts: the later push wins, whole
+  expect(['code-a\n', 'code-b\n']).toContain(git(origin, 'show', `${ref}:same.txt`));
+  // a symlink travels as a link: its target's content was never read
+  expect(git(origin, 'show', `${ref}:leak`)).toBe('/etc/shadow');
+  // the auditor on host-b saw host-a's plan and both coders' notes; it could not write
+  const audit = readFileSync(logOf('host-b', 'remote-shared-1', 'audit'), 'utf8');
+  expect(audit).toMatch(/read: the plan, from \S+ \/ code-a\.md code-b\.md planner\.md/);
+  expect(audit).toContain('link: /etc/shadow');
+  expect(audit).toContain('could not write');
+  // the tasks' copies are gone from the hosts with their workspaces
+  for (const h of ['host-a', 'host-b'])
+    expect(existsSync(path.join(hosts.hosts[h].dataDir, 'runs', 'remote-shared-1', 'shared-copies', 'plan'))).toBe(false);
+
+  // a rollback removes the shared workspace from the remote
+  const failed = await finish('remote-shared-fails-1');
+  expect(failed.status).toBe('failed');
+  expect(failed.shared).toMatchObject({ removed: true });
+  expect(originRefs()).not.toContain('refs/agentvisor-shared/remote-shared-fails-1');
+  for (const id of ['remote-shared-1', 'remote-shared-fails-1']) expect(await containersOfRun(id)).toEqual([]);
+});
