@@ -49,6 +49,11 @@ test.each<[string, () => string, RegExp]>([
     /tasks\.0\.runsOn\.labels: Invalid input: expected array, received string/,
   ],
   [
+    'proposals with a remote',
+    () => graph(origin, 'proposals: { from: [w] }'),
+    /proposals: a run with remote cannot take proposals yet: an agent's drop folder is on its host/,
+  ],
+  [
     'move without a host',
     () => graph(origin, '', '{ id: t, agent: w, runsOn: { labels: [gpu], wait: 1m, otherwise: move } }'),
     /otherwise: move needs a host to move away from/,
