@@ -17,7 +17,7 @@ import { existsSync } from 'node:fs';
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { sharedRef, type TaskInput } from '../contract/run-types';
-import { sharedDir } from '../paths/run-folder';
+import { sharedCopiesDir, sharedDir } from '../paths/run-folder';
 import type { LocalActivities } from './local';
 import { withHeartbeat } from './heartbeat';
 import { git as inClone, isAncestor } from './git';
@@ -68,7 +68,7 @@ export function remoteSharedWorkspace(local: LocalActivities) {
   })();
   /** Where a task's copy lives in the run's folder on this host. */
   const copyOf = (dir: string, taskId: string) => {
-    const home = path.join(dir, 'shared-copies', taskId);
+    const home = path.join(sharedCopiesDir(dir), taskId);
     return { home, folder: sharedDir(home), index: path.join(home, 'index'), start: path.join(home, 'start') };
   };
   /**
