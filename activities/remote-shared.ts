@@ -5,13 +5,14 @@
 // - after its agent ends, what a `shared: rw` agent changed in its copy is committed and pushed
 //   onto the ref, file by file on top of what others pushed meanwhile: of two tasks that changed
 //   one file, the one that pushes later wins. A `shared: ro` agent's copy is mounted read-only and
-//   nothing of it leaves the host.
+//   nothing of it leaves the host;
+// - while a `shared: ro` agent runs, its copy follows the ref every few seconds.
 // The copy is agent-writable: the agent's data. The worker runs git on it only while no container
 // has it mounted (before the agent starts, after it ended), with the clone as GIT_DIR and an index
 // of its own outside the copy, without hooks, fsmonitor, system or global configuration. git
 // records a symlink as a link and never follows one, and nothing here reads a file by its path.
-// (While the agent runs, a host process reading the folder could be raced into following a link
-// swapped in behind its back; that is why there is no sync during a run.)
+// (While an rw agent runs, a host process reading its folder could be raced into following a link
+// swapped in behind its back: that is why its writes leave only when it ends.)
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { readFile, rm, writeFile } from 'node:fs/promises';
@@ -24,6 +25,8 @@ import { git as inClone, isAncestor } from './git';
 import { chownTree, sandboxUser } from './sandbox-user';
 
 const EMPTY_TREE = '4b825dc642cb6eb9a060e54bf8d69288fbee4904';
+/** How often a read-only copy takes what others pushed while its agent runs. */
+const FOLLOW_EVERY_MS = 3000;
 /** Tries to push onto a ref other hosts push to at the same time. */
 const PUSH_ATTEMPTS = 8;
 
@@ -158,6 +161,44 @@ export function remoteSharedWorkspace(local: LocalActivities) {
           }
         }
       });
+    },
+
+    /**
+     * A read-only copy follows the ref while its agent runs: every few seconds, what other tasks
+     * pushed meanwhile is checked out into it. Safe while the agent runs because the agent cannot
+     * write to the copy (its mount is read-only), so nothing in it can change behind git's back.
+     * A failed round is tried again at the next; the agent's run never depends on it.
+     */
+    follow(clone: string, dir: string, input: TaskInput, onError: (err: unknown) => void): { stop: () => Promise<void> } {
+      const copy = copyOf(dir, input.taskId);
+      const git = (args: string[]) => gitOn(clone, copy, args);
+      let stopped = false;
+      let wake: (() => void) | undefined;
+      const round = async () => {
+        const current = (await readFile(copy.start, 'utf8')).trim();
+        const theirs = await fetchShared(clone, input.runId);
+        if (!theirs || theirs === current) return;
+        // the index's view of the files as they are (their owner changed after checkout), then the update
+        await git(['update-index', '-q', '--refresh']).catch(() => undefined);
+        await git(['read-tree', '-m', '-u', current || EMPTY_TREE, theirs]);
+        await writeFile(copy.start, theirs);
+      };
+      const loop = (async () => {
+        while (!stopped) {
+          await new Promise<void>((resolve) => {
+            wake = resolve;
+            setTimeout(resolve, FOLLOW_EVERY_MS);
+          });
+          if (!stopped) await round().catch(onError);
+        }
+      })();
+      return {
+        stop: async () => {
+          stopped = true;
+          wake?.();
+          await loop;
+        },
+      };
     },
 
     /** The task's copy on this host, when it has one. */

@@ -2,6 +2,7 @@
 // this host's own clone of the remote and its own data folder, with what a step starts from fetched
 // first and what it made pushed after. Only for inputs that name the remote: the worker picks these
 // or the local ones (activities/index.ts).
+import { log } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
@@ -74,9 +75,16 @@ export function remoteActivities(local: LocalActivities, deps: { dataDir: string
       const { clone, dir } = await place(input.remote, input.runId);
       // the shared workspace: the task's own copy, from the remote before, pushed back after (remote-shared.ts)
       const copy = input.shared && { ...input.shared, dir: await shared.copyIn(clone, dir, input) };
-      const outcome = await local.runAgent({ ...input, repo: clone, artifactsDir: dir, shared: copy });
-      if (copy && !copy.readOnly) await shared.publish(clone, dir, input);
-      return outcome;
+      const follow = copy?.readOnly
+        ? shared.follow(clone, dir, input, (err) => log.warn(`shared workspace of ${input.taskId}: ${String(err)}`))
+        : undefined;
+      try {
+        const outcome = await local.runAgent({ ...input, repo: clone, artifactsDir: dir, shared: copy });
+        if (copy && !copy.readOnly) await shared.publish(clone, dir, input);
+        return outcome;
+      } finally {
+        await follow?.stop();
+      }
     },
 
     async collectOutput(input: OnRemote<'collectOutput'>) {

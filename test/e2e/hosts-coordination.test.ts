@@ -215,8 +215,15 @@ agents:
       echo "read: $(cat /shared/plan.md) / $(ls /shared/notes | tr '\\n' ' ')"
       echo "link: $(readlink /shared/leak)"
       echo sneaky > /shared/sneaky.txt 2>/dev/null && echo "wrote" || echo "could not write"
+  watcher:
+    harness: command
+    shared: ro
+    command: |
+      for i in $(seq 120); do test -f /shared/notes/code-a.md && break; sleep 1; done
+      echo "saw: $(cat /shared/notes/code-a.md)"
 tasks:
   - { id: plan, agent: planner, runsOn: host-a }
+  - { id: watch, agent: watcher, after: [plan], runsOn: host-b }
   - { id: code-a, agent: coder, after: [plan], runsOn: host-a }
   - { id: code-b, agent: coder, after: [plan], runsOn: host-b }
   - { id: audit, agent: auditor, after: [code-a, code-b], runsOn: host-b }
@@ -243,7 +250,7 @@ tasks:
   expect({ status: report.status, error: report.error }).toEqual({ status: 'completed', error: undefined });
   expect(report.shared).toMatchObject({
     path: 'refs/agentvisor-shared/remote-shared-1',
-    access: { planner: 'rw', coder: 'rw', auditor: 'ro' },
+    access: { planner: 'rw', coder: 'rw', auditor: 'ro', watcher: 'ro' },
   });
   const ref = 'refs/agentvisor-shared/remote-shared-1';
   const files = git(origin, 'ls-tree', '-r', '--format=%(objectmode) %(path)', ref).trim().split('\n').sort();
@@ -266,6 +273,8 @@ tasks:
   expect(audit).toMatch(/read: the plan, from \S+ \/ code-a\.md code-b\.md planner\.md/);
   expect(audit).toContain('link: /etc/shadow');
   expect(audit).toContain('could not write');
+  // a read-only copy follows the ref while its agent runs: the watcher, started with code-a, saw its note arrive
+  expect(readFileSync(logOf('host-b', 'remote-shared-1', 'watch'), 'utf8')).toContain('saw: code-a');
   // the tasks' copies are gone from the hosts with their workspaces
   for (const h of ['host-a', 'host-b'])
     expect(existsSync(path.join(hosts.hosts[h].dataDir, 'runs', 'remote-shared-1', 'shared-copies', 'plan'))).toBe(false);

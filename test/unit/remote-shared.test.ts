@@ -10,6 +10,7 @@ import type { LocalActivities } from '../../activities/local';
 import { ensureClone } from '../../activities/remote-git';
 import { remoteSharedWorkspace } from '../../activities/remote-shared';
 import type { TaskInput } from '../../contract/run-types';
+import { until } from '../support/wait';
 
 const git = (dir: string, ...args: string[]) => execFileSync('git', ['-c', 'safe.directory=*', ...args], { cwd: dir, encoding: 'utf8' });
 const shared = remoteSharedWorkspace(coordinationActivities({}) as unknown as LocalActivities);
@@ -76,6 +77,20 @@ test('each copy starts from the ref; the later push wins per file; deletes trave
   expect(git(remote, 'rev-parse', ref)).toBe(before);
   await shared.removeCopy(a.dir, 'te');
   expect(existsSync(path.join(a.dir, 'shared-copies', 'te'))).toBe(false);
+
+  // a read-only copy follows the ref while its agent runs
+  const watching = await shared.copyIn(b.clone, b.dir, task('tw'));
+  const errors: unknown[] = [];
+  const follow = shared.follow(b.clone, b.dir, task('tw'), (err) => errors.push(err));
+  const copyF = await shared.copyIn(a.clone, a.dir, task('tf'));
+  writeFileSync(path.join(copyF, 'notes', 'f.txt'), 'f\n');
+  rmSync(path.join(copyF, 'd.txt'));
+  await shared.publish(a.clone, a.dir, task('tf'));
+  await until('the pushed file in the read-only copy', () => existsSync(path.join(watching, 'notes', 'f.txt')), 20_000);
+  await follow.stop();
+  expect(errors).toEqual([]);
+  expect(readFileSync(path.join(watching, 'notes', 'f.txt'), 'utf8')).toBe('f\n');
+  expect(existsSync(path.join(watching, 'd.txt'))).toBe(false);
 
   // the rollback's compensation removes the ref
   await shared.removeSharedWorkspace(a.clone, 'r1');
