@@ -56,20 +56,40 @@ export async function readLedger(file: string): Promise<LedgerEntry[]> {
     });
 }
 
+/** The ledger line of a task whose work was just collected. */
+export function ledgerEntry(
+  input: { runId: string; taskId: string; agent: AgentSpec; task: TaskSpec; baseCommit: string; dependencyCommits: string[] },
+  stats: Pick<LedgerEntry, 'commit' | 'filesChanged' | 'insertions' | 'deletions' | 'files'>,
+): LedgerEntry {
+  return {
+    runId: input.runId,
+    taskId: input.taskId,
+    specHash: taskSpecHash(input.agent, input.task),
+    baseCommit: input.baseCommit,
+    dependencyCommits: input.dependencyCommits,
+    ...stats,
+  };
+}
+
 export type ReuseDecision = { reuse: LedgerEntry } | { redo: string };
 
-/** Whether a task's recorded work still fits: same ask, same starting point, commit still there. */
-export async function decideReuse(opts: {
+export interface ReuseQuestion {
+  /** where the recorded commit must still be */
   repo: string;
-  ledgerFile: string;
   fromRunId: string;
   agent: AgentSpec;
   task: TaskSpec;
   baseCommit: string;
   dependencyCommits: string[];
-}): Promise<ReuseDecision> {
-  const entries = (await readLedger(opts.ledgerFile)).filter((e) => e.taskId === opts.task.id);
-  const entry = entries[entries.length - 1];
+}
+
+/** Whether a task's recorded work (in the earlier run's ledger file) still fits. */
+export async function decideReuse(opts: ReuseQuestion & { ledgerFile: string }): Promise<ReuseDecision> {
+  return decideReuseOf((await readLedger(opts.ledgerFile)).filter((e) => e.taskId === opts.task.id).pop(), opts);
+}
+
+/** Whether a task's recorded work still fits: same ask, same starting point, commit still there. */
+export async function decideReuseOf(entry: LedgerEntry | undefined, opts: ReuseQuestion): Promise<ReuseDecision> {
   if (!entry) return { redo: `no finished work recorded in run ${opts.fromRunId}` };
   if (entry.specHash !== taskSpecHash(opts.agent, opts.task)) return { redo: `the task or its agent changed since run ${opts.fromRunId}` };
   if (entry.baseCommit !== opts.baseCommit || entry.dependencyCommits.join() !== opts.dependencyCommits.join()) {

@@ -2,6 +2,7 @@
 // this host's own clone of the remote and its own data folder, with what a step starts from fetched
 // first and what it made pushed after. Only for inputs that name the remote: the worker picks these
 // or the local ones (activities/index.ts).
+import { log } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
@@ -12,11 +13,17 @@ import type { LocalActivities } from './local';
 import { deleteBranches, git, resolveCommit } from './git';
 import { withHeartbeat } from './heartbeat';
 import { deleteRemoteBranches, ensureClone, fetchBranches, pushCommits, remoteBranches, tracking } from './remote-git';
+import { ledgerEntry } from './ledger';
+import { pushLedgerEntry } from './remote-ledger';
+import { remoteResumeActivities } from './remote-resume';
+import { remoteConflictActivities } from './remote-conflicts';
+import { remoteSharedWorkspace } from './remote-shared';
 
 /** The input of a local activity, for a run with a remote. */
 type OnRemote<K extends keyof LocalActivities> = Parameters<LocalActivities[K]>[0] & { remote: string };
 
 export function remoteActivities(local: LocalActivities, deps: { dataDir: string; scope?: string }) {
+  const shared = remoteSharedWorkspace(local);
   const dirOf = (runId: string) => runArtifactsDir(deps.dataDir, runId);
   /** The clone, and the run's folder on this host (with what `agentvisor gc` here needs to sweep it). */
   const place = async (remote: string, runId: string) => {
@@ -66,13 +73,28 @@ export function remoteActivities(local: LocalActivities, deps: { dataDir: string
 
     async runAgent(input: OnRemote<'runAgent'>) {
       const { clone, dir } = await place(input.remote, input.runId);
-      return local.runAgent({ ...input, repo: clone, artifactsDir: dir });
+      // the shared workspace: the task's own copy, from the remote before, pushed back after (remote-shared.ts)
+      const copy = input.shared && { ...input.shared, dir: await shared.copyIn(clone, dir, input) };
+      const follow = copy?.readOnly
+        ? shared.follow(clone, dir, input, (err) => log.warn(`shared workspace of ${input.taskId}: ${String(err)}`))
+        : undefined;
+      try {
+        const outcome = await local.runAgent({ ...input, repo: clone, artifactsDir: dir, shared: copy });
+        if (copy && !copy.readOnly) await shared.publish(clone, dir, input);
+        return outcome;
+      } finally {
+        await follow?.stop();
+      }
     },
 
     async collectOutput(input: OnRemote<'collectOutput'>) {
       const { clone, dir } = await place(input.remote, input.runId);
       const stats = await local.collectOutput({ ...input, repo: clone, artifactsDir: dir });
-      await withHeartbeat('push', () => pushCommits(clone, [{ commit: stats.commit, branch: taskBranch(input.runId, input.taskId) }]));
+      await withHeartbeat('push', async () => {
+        await pushCommits(clone, [{ commit: stats.commit, branch: taskBranch(input.runId, input.taskId) }]);
+        // the ledger's entry goes to the remote too, where a resume on any machine finds it
+        await pushLedgerEntry(clone, ledgerEntry(input, stats));
+      });
       return stats;
     },
 
@@ -80,6 +102,7 @@ export function remoteActivities(local: LocalActivities, deps: { dataDir: string
     async removeWorkspace(input: OnRemote<'removeWorkspace'> & { runId: string }) {
       const { clone, dir } = await place(input.remote, input.runId);
       await local.removeWorkspace({ ...input, repo: clone, artifactsDir: dir });
+      await shared.removeCopy(dir, input.taskId);
       await deleteBranches(clone, [taskBranch(input.runId, input.taskId)]);
     },
 
@@ -127,6 +150,18 @@ export function remoteActivities(local: LocalActivities, deps: { dataDir: string
       await local.removeEvaluation({ ...input, repo: clone, artifactsDir: dir });
       await deleteBranches(clone, [integrationBranch(input.runId)]);
     },
+
+    async createSharedWorkspace(input: OnRemote<'createSharedWorkspace'>) {
+      return shared.createSharedWorkspace(input);
+    },
+
+    /** Compensation: the shared workspace's ref on the remote (the hosts' copies go with their tasks). */
+    async removeSharedWorkspace(input: OnRemote<'removeSharedWorkspace'> & { runId: string }) {
+      await shared.removeSharedWorkspace(await ensureClone(deps.dataDir, input.remote), input.runId);
+    },
+
+    ...remoteResumeActivities(deps),
+    ...remoteConflictActivities(local, place),
 
     /** The report goes to the run's folder on the host that writes it. */
     async writeReport(report: OnRemote<'writeReport'>) {

@@ -6,7 +6,7 @@ import { terminalText } from '../contract/text-safety';
 import type { ActivityContext } from './context';
 import { diffStats, setBranch, startTaskBranch, type DiffStats } from './git';
 import { withHeartbeat } from './heartbeat';
-import { appendLedger, taskSpecHash } from './ledger';
+import { appendLedger, ledgerEntry } from './ledger';
 import { effectiveLimits } from './limits';
 import { collectWork, createWorkspace, removeWorkspaceDir } from './workspace';
 
@@ -73,14 +73,7 @@ export function taskWorkspaceActivities({ runtime, scope, user, owner, defaults 
         await setBranch(input.repo, branch, tip ?? input.startCommit);
         return diffStats(input.repo, input.startCommit, branch);
       });
-      await appendLedger(ledgerPath(input.artifactsDir), {
-        runId: input.runId,
-        taskId: input.taskId,
-        specHash: taskSpecHash(input.agent, input.task),
-        baseCommit: input.baseCommit,
-        dependencyCommits: input.dependencyCommits,
-        ...stats,
-      });
+      await appendLedger(ledgerPath(input.artifactsDir), ledgerEntry(input, stats));
       return stats;
     },
 

@@ -100,12 +100,6 @@ export async function startRun(file: string, opts: StartOptions = {}): Promise<S
   // the worker this process may start reads its default limits from the environment: bad ones
   // are refused now, before anything is made
   if ((opts.worker ?? 'in-process') !== 'none') (await import('../activities/limits')).workerLimits({}, process.env);
-  if (graph.remote && opts.resume) {
-    throw new BadInputError(
-      [{ message: 'resume is not available for runs with a remote yet: their finished work is recorded on the hosts that did it' }],
-      file,
-    );
-  }
   const runId = opts.runId ?? newRunId(graph.name);
   const input: RunInput = {
     runId,
@@ -190,15 +184,19 @@ export async function resumeRun(fromRunId: string, opts: ResumeOptions = {}): Pr
   }
   const file = opts.file ?? earlier.graphFile;
   const client = await connect(cfg, { startServer: true, log: opts.log });
+  let baseCommit = earlierBaseCommit(fromArtifactsDir);
   try {
     const d = await client.workflow.getHandle(fromRunId).describe();
     if (d.status.name === 'RUNNING') throw new BadInputError([{ message: `run "${fromRunId}" is still running; cancel it first` }]);
+    // a run with a remote keeps its ledger on the remote and may have written its report on
+    // another machine: its base commit is in its history
+    baseCommit ??= (await getRunReport(client, fromRunId, cfg)).baseCommit;
   } catch (err) {
     if (!(err instanceof WorkflowNotFoundError)) throw err; // history gone: the ledger is enough
   } finally {
     await client.connection.close();
   }
-  return startRun(file, { ...opts, config: cfg, resume: { fromRunId, fromArtifactsDir, baseCommit: earlierBaseCommit(fromArtifactsDir) } });
+  return startRun(file, { ...opts, config: cfg, resume: { fromRunId, fromArtifactsDir, baseCommit } });
 }
 
 /** The earlier run's base commit, from its ledger or its report; undefined: use the base branch. */

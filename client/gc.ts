@@ -9,7 +9,7 @@ import { dirOfImage, releaseLimitedDir, releaseLimitedDirsUnder, settleLimitedDi
 import { LABEL_RUN, LABEL_SCOPE, type ContainerRuntime } from '../runtimes/runtime';
 import { integrationBranch } from '../contract/run-types';
 import { runArtifactsDir, runsDir } from '../paths/data-folder';
-import { collectRoot, runFilePath, sharedDir, worktreesDir } from '../paths/run-folder';
+import { collectRoot, runFilePath, sharedCopiesDir, sharedDir, worktreesDir } from '../paths/run-folder';
 
 export interface GcOptions {
   client: Client;
@@ -91,6 +91,12 @@ export async function collectGarbage(opts: GcOptions): Promise<GcReport> {
     // whose registrations in the repository go too (prune reads only the repository's own .git)
     if (!opts.dryRun && existsSync(worktrees) && existsSync(repo)) {
       await gitIn(repo, ['worktree', 'prune']);
+    }
+    // a host's copies of a remote run's shared workspace (activities/remote-shared.ts), disk-limited ones too
+    const copies = sharedCopiesDir(dir);
+    if (!opts.dryRun && existsSync(copies)) {
+      for (const task of readdirSync(copies)) await releaseLimitedDirsUnder(path.join(copies, task));
+      rmSync(copies, { recursive: true, force: true });
     }
     // a kept shared workspace of a run that is over: the same files, in a plain folder (no mount)
     const shared = sharedDir(dir);

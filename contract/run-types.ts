@@ -85,6 +85,8 @@ export interface ConflictResolution {
   commit?: string;
   /** the resolver's output */
   logPath?: string;
+  /** runs with a remote: the host the resolver ran on (its log is there) */
+  host?: string;
 }
 
 export interface MergeReport {
@@ -231,3 +233,10 @@ export const dropFolder = (artifactsDir: string, taskId: string) => `${artifacts
 export const integrationBranch = (runId: string) => `agentvisor/${runId}`;
 /** Not under agentvisor/<run id>/: git cannot hold a branch and a folder of branches of one name. */
 export const taskBranch = (runId: string, taskId: string) => `agentvisor-tasks/${runId}/${taskId}`;
+/**
+ * A task's entry in the ledger of a run with a remote: a commit on the remote whose parent is the
+ * task's work and whose message is the entry. A rollback leaves it, as it leaves the local ledger.
+ */
+export const ledgerRef = (runId: string, taskId: string) => `refs/agentvisor-ledger/${runId}/${taskId}`;
+/** The shared workspace of a run with a remote: a commit whose tree is its files (activities/remote-shared.ts). */
+export const sharedRef = (runId: string) => `refs/agentvisor-shared/${runId}`;

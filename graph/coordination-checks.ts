@@ -30,9 +30,6 @@ export function checkCoordination(graph: GraphFile): Problem[] {
   } else if (resolver !== undefined) {
     problems.push({ path: 'merge.resolver', message: `merge.resolver is set but onConflict is ${onConflict} (use onConflict: resolve)` });
   }
-  if (onConflict !== 'fail' && graph.remote !== undefined) {
-    problems.push({ path: 'merge.onConflict', message: `onConflict: ${onConflict} does not work with a remote yet (use fail)` });
-  }
   if (graph.proposals) {
     graph.proposals.from.forEach((name, i) => {
       const agent = graph.agents[name];

@@ -87,6 +87,7 @@ export function requireRepoOrRemote(graph: unknown, ctx: z.RefinementCtx): void 
 export function checkPlacements(graph: {
   repo?: string;
   remote?: string;
+  proposals?: unknown;
   agents: Record<string, { shared?: string }>;
   tasks: { runsOn?: PlacementFile }[];
   merge?: { runsOn?: PlacementFile };
@@ -107,13 +108,12 @@ export function checkPlacements(graph: {
         'the remote URL holds a password or token; leave it out and give the workers git credentials of their own (a credential helper or an SSH key)',
     });
   }
-  for (const [name, agent] of Object.entries(graph.agents)) {
-    if (graph.remote !== undefined && agent.shared !== undefined && agent.shared !== 'none') {
-      problems.push({
-        path: `agents.${name}.shared`,
-        message: 'a run with remote cannot share a workspace yet: it is a folder on one machine',
-      });
-    }
+  if (graph.remote !== undefined && graph.proposals !== undefined) {
+    problems.push({
+      path: 'proposals',
+      message:
+        "a run with remote cannot take proposals yet: an agent's drop folder is on its host, and the run reads it where the workflow's steps run; leave proposals out, or use repo",
+    });
   }
   const places: [string, PlacementFile | undefined][] = [
     ...graph.tasks.map((t, i) => [`tasks.${i}.runsOn`, t.runsOn] as [string, PlacementFile | undefined]),

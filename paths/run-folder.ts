@@ -36,6 +36,8 @@ export const collectRoot = (artifactsDir: string) => path.join(artifactsDir, 'co
 export const collectDir = (artifactsDir: string, id: string) => path.join(collectRoot(artifactsDir), id);
 /** The run's shared workspace (activities/coordination.ts). */
 export const sharedDir = (artifactsDir: string) => path.join(artifactsDir, 'shared');
+/** A run with a remote: each task's copy of the shared workspace on its host (activities/remote-shared.ts). */
+export const sharedCopiesDir = (artifactsDir: string) => path.join(artifactsDir, 'shared-copies');
 /** The gateway's config, mounted into its container. */
 export const gatewayConfigDir = (artifactsDir: string) => path.join(artifactsDir, 'gateway');
 /** Where a recording gateway writes its cassettes when the graph names no folder. */

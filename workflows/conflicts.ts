@@ -4,10 +4,9 @@
 // resolve: a resolver agent (any harness) gets a worktree with the conflicted merge in progress and
 // must leave it resolved, which agentvisor then commits as the merge. Each task gets one try; the
 // merge then goes on, and the result is evaluated like any other change.
-import { isCancellation, patched, proxyActivities, startChild } from '@temporalio/workflow';
-import type { RunActivities } from '../activities';
+import { isCancellation, patched, startChild } from '@temporalio/workflow';
 import { DEFAULT_RETRY, DEFAULT_TASK_TIMEOUT_MS, type TaskSpec } from '../graph/types';
-import { CLEANUP_ACTIVITY, STEP_ACTIVITY, containerActivity, proxyWith, settled } from './activity-options';
+import { resolverActivities } from './resolver-activities';
 import { rootMessage } from './failure';
 import { CONFLICT_RESOLUTION_PATCH } from './patches';
 import { runTask } from './run-task';
@@ -22,9 +21,6 @@ import {
   type TaskResult,
 } from '../contract/run-types';
 import type { Saga } from './saga';
-
-const steps = proxyWith<RunActivities>(() => settled(STEP_ACTIVITY));
-const cleanup = proxyActivities<RunActivities>(CLEANUP_ACTIVITY);
 
 export interface MergeContext {
   input: RunInput;
@@ -104,9 +100,11 @@ async function handToResolver(ctx: MergeContext, c: MergeConflict): Promise<Conf
   const agent = graph.agents[name];
   const id = `_resolve-${c.taskId}`; // as activities/conflicts.ts names it: never a task id
   const repo = graph.repo;
+  // on the run's queue, or with a remote on a host of the merge's placement
+  const { steps, cleanup, container, host } = await resolverActivities(graph, c.taskId);
   const removeResolver = async () => {
     await cleanup.removeContainers({ runId, taskId: id });
-    await cleanup.removeWorkspace({ repo, artifactsDir, taskId: id });
+    await cleanup.removeWorkspace({ repo, artifactsDir, taskId: id, runId });
   };
   ctx.saga.add(`remove the resolver of ${c.taskId}`, removeResolver);
   const prepared = await steps.prepareResolution({ runId, repo, artifactsDir, taskId: c.taskId });
@@ -118,7 +116,7 @@ async function handToResolver(ctx: MergeContext, c: MergeConflict): Promise<Conf
     timeoutMs: graph.merge?.resolverTimeoutMs ?? DEFAULT_TASK_TIMEOUT_MS,
     retry: DEFAULT_RETRY,
   };
-  const { runAgent } = proxyActivities<RunActivities>(settled(containerActivity(task.timeoutMs, task.retry)));
+  const { runAgent } = container(task.timeoutMs, task.retry);
   const outcome = await runAgent({
     runId,
     graphName: graph.name,
@@ -137,7 +135,7 @@ async function handToResolver(ctx: MergeContext, c: MergeConflict): Promise<Conf
     worktree: prepared.worktree,
     startCommit: prepared.startCommit,
   });
-  const base = { strategy: 'resolve' as const, by: name, logPath: outcome.logPath };
+  const base = { strategy: 'resolve' as const, by: name, logPath: outcome.logPath, ...(host ? { host } : {}) };
   let resolution: ConflictResolution;
   if (outcome.exitCode !== 0 || outcome.timedOut || outcome.budgetExceeded || outcome.result?.success === false) {
     const why = outcome.timedOut

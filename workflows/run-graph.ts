@@ -106,11 +106,12 @@ export async function runGraph(input: RunInput): Promise<RunReport> {
     if (graph.shared && patched(SHARED_WORKSPACE_PATCH)) {
       if (!graph.shared.keep) {
         saga.add('remove the shared workspace', async () => {
-          await cleanup.removeSharedWorkspace({ artifactsDir });
+          // a run with a remote: the shared workspace's ref on the remote (activities/remote-shared.ts)
+          await cleanup.removeSharedWorkspace({ artifactsDir, runId, remote: graph.remote });
           if (report.shared) report.shared.removed = true;
         });
       }
-      const { path } = await steps.createSharedWorkspace({ runId, artifactsDir, proposals: !!graph.proposals });
+      const { path } = await steps.createSharedWorkspace({ runId, artifactsDir, proposals: !!graph.proposals, remote: graph.remote });
       report.shared = { path, mount: SHARED_MOUNT, access: sharedAccess(graph) };
       publish(report);
     }
@@ -391,6 +392,8 @@ async function reuseRecordedWork(input: RunInput, taskInput: TaskInput, entry: T
     artifactsDir: input.artifactsDir,
     branch,
     entry: decision.reuse,
+    // a run with a remote: the work is adopted there (activities/remote-resume.ts)
+    remote: input.graph.remote,
   });
   const e = decision.reuse;
   return {

@@ -1,7 +1,7 @@
 // Bad input for runs with a remote, through the real CLI: exit 2, the problem named, nothing left
 // behind (no run folder, no ref in the remote). dist/ must be built.
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { cli } from '../support/cli';
@@ -49,6 +49,11 @@ test.each<[string, () => string, RegExp]>([
     /tasks\.0\.runsOn\.labels: Invalid input: expected array, received string/,
   ],
   [
+    'proposals with a remote',
+    () => graph(origin, 'proposals: { from: [w] }'),
+    /proposals: a run with remote cannot take proposals yet: an agent's drop folder is on its host/,
+  ],
+  [
     'move without a host',
     () => graph(origin, '', '{ id: t, agent: w, runsOn: { labels: [gpu], wait: 1m, otherwise: move } }'),
     /otherwise: move needs a host to move away from/,
@@ -77,21 +82,6 @@ test('a run id the remote has seen: exit 2', async () => {
   expect(result.code).toBe(2);
   expect(result.stderr).toContain('run id "remote-bad-used" was used before: branch agentvisor/remote-bad-used exists on the remote');
   expect(ourRuns()).toEqual([]);
-});
-
-test('resume of a run with a remote: exit 2, not yet available', async () => {
-  const file = writeGraph(graph(origin));
-  const earlier = path.join(runsDir(), 'remote-bad-earlier');
-  mkdirSync(earlier, { recursive: true });
-  writeFileSync(path.join(earlier, 'run.json'), JSON.stringify({ runId: 'remote-bad-earlier', graphFile: file }));
-  try {
-    const result = await cli('resume', 'remote-bad-earlier', '--id', 'remote-bad-resumed', '--detach');
-    expect(result.code).toBe(2);
-    expect(result.stderr).toContain('resume is not available for runs with a remote yet');
-    expect(ourRuns()).toEqual(['remote-bad-earlier']);
-  } finally {
-    execFileSync('rm', ['-rf', earlier]);
-  }
 });
 
 test('bad worker flags: exit 2 before connecting', async () => {

@@ -192,8 +192,17 @@ describe('bad placements and remotes', () => {
         line: 2,
       },
     ]);
-    expect(problemsOf(graphWith('host-a').replace('command: "true" }', 'command: "true", shared: rw }'))).toEqual([
-      { message: 'a run with remote cannot share a workspace yet: it is a folder on one machine', path: 'agents.a.shared', line: 4 },
+    // the shared workspace works with a remote (activities/remote-shared.ts); proposals do not yet
+    expect(parseGraph(graphWith('host-a').replace('command: "true" }', 'command: "true", shared: rw }'), BASE).problems).toEqual([]);
+    expect(
+      problemsOf(graphWith('host-a', 'proposals: { from: [a] }').replace('command: "true" }', 'command: "true", shared: rw }')),
+    ).toEqual([
+      {
+        message:
+          "a run with remote cannot take proposals yet: an agent's drop folder is on its host, and the run reads it where the workflow's steps run; leave proposals out, or use repo",
+        path: 'proposals',
+        line: 7,
+      },
     ]);
     // each host that runs model-backed agents starts a gateway of its own (workflows/host-gateways.ts)
     const gated = parseGraph(graphWith('host-a', 'gateway: { mode: live }'), BASE);
