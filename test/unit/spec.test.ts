@@ -307,7 +307,8 @@ describe('parseGraph: schema errors', () => {
     );
     expect(problems).toEqual([
       {
-        message: 'expected a reference: env:VARIABLE or file:/path (never the secret itself)',
+        message:
+          'expected a reference: env:VARIABLE, file:/path or (a Kubernetes worker) secret:NAME/KEY, a Secret of its namespace (never the secret itself)',
         path: 'agents.a.credentials.anthropic',
         line: 8,
         column: 18,
