@@ -16,11 +16,13 @@ import {
   type RecordedEvent,
 } from './cassette';
 import type { GatewayConfig, ProviderConfig, TaskConfig } from './config';
+import { stripHopByHop } from './hop-by-hop';
+import { readModelRequest } from './model-request';
 import { readBody, sendError, type UpstreamAgents } from './http';
 import type { Ledger } from './ledger';
 import { SseParser } from './sse';
 import { sha256 } from './tokens';
-import { modelFromRequest, UsageExtractor, type MeteredUsage } from './usage';
+import { UsageExtractor, type MeteredUsage } from './usage';
 
 export const MAX_REQUEST_BODY = 64 * 1024 * 1024;
 /** Non-streamed response bodies are kept up to this size for metering and recording. */
@@ -50,6 +52,7 @@ interface Exchange {
   path: string;
   requestModel?: string;
   stream: boolean;
+  /** empty in live mode, where no cassette needs it */
   bodySha256: string;
   bodyBytes: number;
   started: number;
@@ -246,21 +249,16 @@ export function createModelRoutes(deps: {
       line(task.taskId, 413, 'refused: body too large');
       return sendError(res, kind, 413, 'request_too_large', `agentvisor gateway: request body over ${MAX_REQUEST_BODY} bytes`);
     }
-    let stream = /:streamGenerateContent\b/.test(rest);
-    try {
-      const v = body.length ? JSON.parse(body.toString('utf8')) : undefined;
-      if (v && typeof v === 'object' && (v as { stream?: unknown }).stream === true) stream = true;
-    } catch {
-      /* not JSON */
-    }
+    const { model: requestModel, stream } = readModelRequest(rest, body);
     const ex: Exchange = {
       task,
       provider,
       method,
       path: rest,
-      requestModel: modelFromRequest(rest, body),
+      requestModel,
       stream,
-      bodySha256: sha256(body),
+      // only cassettes need it (record and replay): hashing a large body costs as much as parsing it
+      bodySha256: cassettes ? sha256(body) : '',
       bodyBytes: body.length,
       started,
       seq: cassettes?.ticket() ?? 0,
@@ -276,19 +274,8 @@ export function createModelRoutes(deps: {
     const target = new URL(provider.upstream.href);
     target.pathname = target.pathname.replace(/\/+$/, '') + rest || '/';
     target.search = qs ? `?${qs}` : '';
-    for (const h of [
-      ...AUTH_HEADERS,
-      'proxy-authorization',
-      'proxy-connection',
-      'cookie',
-      'transfer-encoding',
-      'content-length',
-      'host',
-      'accept-encoding',
-      'connection',
-      'keep-alive',
-      'expect',
-    ]) {
+    stripHopByHop(req.headers);
+    for (const h of [...AUTH_HEADERS, 'proxy-authorization', 'cookie', 'content-length', 'host', 'accept-encoding', 'expect']) {
       delete req.headers[h];
     }
     const headers: Record<string, string> = {

@@ -28,9 +28,13 @@ import type { GatewayConfig } from './config';
 import { controlHost, createControlApi } from './control-api';
 import { createEgressProxy } from './egress-proxy';
 import { sendError } from './http';
+import { stripHopByHop } from './hop-by-hop';
 import { Ledger } from './ledger';
 import { createModelRoutes } from './model-routes';
 import { taskFinder } from './tokens';
+
+/** How long an idle client connection is kept open. */
+export const KEEP_ALIVE_MS = 60_000;
 
 export interface GatewayOptions {
   /** One line per request; default: stdout. Lines never hold a token or a credential. */
@@ -65,6 +69,17 @@ export function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {}): Ga
   const proxy = createProxyServer({ xfwd: false, proxyTimeout: 10 * 60_000 });
   // Every proxy.web call has its own error callback; this only keeps a stray event from throwing.
   proxy.on('error', (err) => say(`agentvisor gateway: proxy error: ${(err as Error).message}`));
+  // Every answer, model route or egress: the upstream's hop-by-hop headers stay with the upstream
+  // (its Keep-Alive timeout is not ours). Connection and Keep-Alive then describe the client's own
+  // connection: what Node decided from the client's request, and the idle timeout this server keeps.
+  proxy.on('proxyRes', (proxyRes, _req, res) => {
+    stripHopByHop(proxyRes.headers);
+    if ('shouldKeepAlive' in res && !res.shouldKeepAlive) proxyRes.headers.connection = 'close';
+    else {
+      proxyRes.headers.connection = 'keep-alive';
+      proxyRes.headers['keep-alive'] = `timeout=${Math.floor(server.keepAliveTimeout / 1000)}`;
+    }
+  });
 
   const modelRoutes = createModelRoutes({ cfg, ledger, proxy, agents, taskOf, say }); // loads the cassettes
   const egressProxy = createEgressProxy({ proxy, agents, taskOf, say });
@@ -129,6 +144,9 @@ export function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {}): Ga
   });
   // Long model calls: no request-wide timeout (the upstream socket has proxyTimeout).
   server.requestTimeout = 0;
+  // Idle client connections are kept this long (and each answer says so in Keep-Alive): agents
+  // call in bursts seconds apart, and Node's default of 5 s made them reconnect between calls.
+  server.keepAliveTimeout = KEEP_ALIVE_MS;
 
   // the control side's own listener: control routes only
   const controlServer = cfg.control

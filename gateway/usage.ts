@@ -178,20 +178,6 @@ export function usageFromResponse(kind: ProviderKind, contentType: string | unde
   return x.result();
 }
 
-/** The model a request names: the JSON body's `model`, or Gemini's `models/<model>:verb` path. */
-export function modelFromRequest(path: string, body: Buffer | undefined): string | undefined {
-  if (body && body.length) {
-    try {
-      const v = JSON.parse(body.toString('utf8'));
-      if (isObj(v) && typeof v.model === 'string' && v.model) return v.model;
-    } catch {
-      /* not JSON */
-    }
-  }
-  const m = /\/models\/([^/:?]+)(?::|$|\?)/.exec(path);
-  return m ? decodeURIComponent(m[1]) : undefined;
-}
-
 /**
  * The price entry for a model: exact name, then the longest key that prefixes it up to a "-"
  * ("claude-sonnet-4-5" prices "claude-sonnet-4-5-20250929", but "gpt-5" does not price
