@@ -3,6 +3,7 @@
 // A forwarded `Keep-Alive: timeout=…` in particular would promise the client the upstream's idle
 // timeout, not ours.
 import type * as http from 'node:http';
+import { KEEP_ALIVE_MS } from './http';
 
 export const HOP_BY_HOP_HEADERS = ['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade'];
 
@@ -16,4 +17,18 @@ export function stripHopByHop(headers: http.IncomingHttpHeaders): void {
     }
   }
   for (const h of HOP_BY_HOP_HEADERS) delete headers[h];
+}
+
+/**
+ * Makes an upstream answer's headers fit the client's connection: the upstream's hop-by-hop
+ * headers removed, then Connection as Node decided from the client's request and, on a kept
+ * connection, the idle timeout the gateway keeps (KEEP_ALIVE_MS).
+ */
+export function clientConnectionHeaders(headers: http.IncomingHttpHeaders, res: http.ServerResponse): void {
+  stripHopByHop(headers);
+  if (!res.shouldKeepAlive) headers.connection = 'close';
+  else {
+    headers.connection = 'keep-alive';
+    headers['keep-alive'] = `timeout=${Math.floor(KEEP_ALIVE_MS / 1000)}`;
+  }
 }

@@ -4,7 +4,8 @@
 import * as http from 'node:http';
 import type * as net from 'node:net';
 import { resolveGatewayConfig } from '../../gateway/config';
-import { createGateway, KEEP_ALIVE_MS, type Gateway } from '../../gateway/server';
+import { KEEP_ALIVE_MS } from '../../gateway/http';
+import { createGateway, type Gateway } from '../../gateway/server';
 
 const TOKEN = 'task-token-request-path-0123456789';
 const KEY = 'sk-request-path-real-credential';
