@@ -2,6 +2,7 @@
 // checked against the task's grants and budget, then forwarded (live, record) or answered from the
 // task's cassette (replay); the response is metered as it streams through, and in record mode
 // appended to the cassette.
+import { EventEmitter } from 'node:events';
 import type * as http from 'node:http';
 import { pipeline, type Readable } from 'node:stream';
 import * as zlib from 'node:zlib';
@@ -282,9 +283,16 @@ export function createModelRoutes(deps: {
     Object.assign(headers, credentialHeaders(provider, task.credentials.get(provider.name)!), { 'accept-encoding': 'identity' });
     if (method !== 'GET' && method !== 'HEAD') headers['content-length'] = String(body.length);
 
-    // The client gone (before or during the answer): the upstream call is given up.
-    const abort = new AbortController();
-    res.once('close', () => abort.abort());
+    // The client gone before the answer: the upstream call is given up (during the answer, the
+    // pipeline below does it). An EventEmitter, not an AbortController: one of those per call, and
+    // the DOMException of each abort, were 6% of the gateway's CPU.
+    const clientGone = new EventEmitter();
+    let gone = false;
+    res.once('close', () => {
+      if (res.writableFinished) return;
+      gone = true;
+      clientGone.emit('abort');
+    });
     let answer: Dispatcher.ResponseData;
     try {
       answer = await upstream.request({
@@ -293,12 +301,12 @@ export function createModelRoutes(deps: {
         method: method as Dispatcher.HttpMethod,
         headers,
         body: method !== 'GET' && method !== 'HEAD' ? body : undefined,
-        signal: abort.signal,
+        signal: clientGone,
       });
     } catch (err) {
       ex.finished = true;
       const e = err as NodeJS.ErrnoException;
-      const why = abort.signal.aborted ? 'client closed the connection first' : `upstream error ${e.code ?? e.message}`;
+      const why = gone ? 'client closed the connection first' : `upstream error ${e.code ?? e.message}`;
       say(
         `agentvisor gateway: task=${task.taskId} provider=${provider.name} ${method} ${rest} status=502 ${why} ms=${Date.now() - started}`,
       );

@@ -17,12 +17,15 @@ interface Seen {
 let seen: Seen[] = [];
 /** The upstream sends stream event n+1 only after the test has received event n. */
 let streamStep: ((res: http.ServerResponse) => Promise<void>) | undefined;
+/** The upstream holds a request that asks it to hang, unanswered. */
+let hanging: ((res: http.ServerResponse) => void) | undefined;
 
 const upstream = http.createServer((req, res) => {
   let body = '';
   req.on('data', (c) => (body += c));
   req.on('end', () => {
     seen.push({ headers: req.headers, body });
+    if (body.includes('"hang":true')) return void hanging?.(res);
     if (body.includes('"stream":true') && streamStep) return void streamStep(res);
     const answer = JSON.stringify({ type: 'message', model: 'claude-haiku-4-5', usage: { input_tokens: 10, output_tokens: 2 } });
     res.writeHead(200, {
@@ -176,5 +179,26 @@ describe('gateway request path', () => {
       req.end('{"stream":true,"model":"claude-haiku-4-5"}');
     });
     expect(count).toBe(events);
+  });
+
+  it('gives up the upstream call when the client goes before the answer', async () => {
+    const upstreamClosed = new Promise<void>((resolve) => {
+      hanging = (res) => {
+        res.on('close', () => resolve());
+        client.destroy(); // the client goes while the upstream still thinks
+      };
+    });
+    const client = http.request({
+      host: '127.0.0.1',
+      port,
+      path: '/anthropic/v1/messages',
+      method: 'POST',
+      agent: false,
+      headers: { 'x-api-key': TOKEN },
+    });
+    client.on('error', () => undefined);
+    client.end('{"hang":true,"model":"claude-haiku-4-5"}');
+    await upstreamClosed; // a gateway that kept the call would never close it: the test would time out
+    hanging = undefined;
   });
 });
