@@ -201,4 +201,22 @@ describe('gateway request path', () => {
     await upstreamClosed; // a gateway that kept the call would never close it: the test would time out
     hanging = undefined;
   });
+
+  it('gives up the upstream stream when the client goes during it', async () => {
+    const upstreamClosed = new Promise<void>((resolve) => {
+      streamStep = async (res) => {
+        res.on('close', () => resolve());
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        res.write('event: content_block_delta\ndata: {"type":"content_block_delta","index":0}\n\n');
+        // and nothing more: only the client's going can end this stream
+      };
+    });
+    const client = http.request(
+      { host: '127.0.0.1', port, path: '/anthropic/v1/messages', method: 'POST', agent: false, headers: { 'x-api-key': TOKEN } },
+      (res) => res.once('data', () => client.destroy()), // the first event came: the client goes
+    );
+    client.on('error', () => undefined);
+    client.end('{"stream":true,"model":"claude-haiku-4-5"}');
+    await upstreamClosed; // a gateway that kept the stream would never close it: the test would time out
+  });
 });
