@@ -33,6 +33,7 @@ const ROOT = path.join(__dirname, '..');
 const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade'];
 const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const WARM_UP_S = 3;
 
 function ensureApt(binary, pkg, log) {
   try {
@@ -241,11 +242,11 @@ wrk.headers["x-api-key"] = "${token}"
 }
 
 /** Measures one target: `pids` of its proxy processes (none for direct). */
-async function measure(name, url, pids, { dir, token, seconds, streams, interval, log }) {
+async function measure(name, url, pids, { dir, token, seconds, streams, interval, log, upstreamPid }) {
   const small = luaScript(path.join(dir, `${name}-small.lua`), token, 2000);
   const large = luaScript(path.join(dir, `${name}-large.lua`), token, 256 * 1024);
   const d = `${seconds}s`;
-  await wrk(['-t2', '-c10', '-d1s', '-s', small, url], 1); // warm-up
+  await wrk(['-t2', '-c10', `-d${WARM_UP_S}s`, '-s', small, url], WARM_UP_S); // warm-up: the JIT, the connection pools
   // What a keep-alive client is told about its connection (the upstream advertises timeout=61)
   const keepAlive = new http.Agent({ keepAlive: true });
   const head = await get(url, { 'content-type': 'application/json', 'x-api-key': token }, '{"model":"claude-sonnet-4-5"}', keepAlive);
@@ -253,8 +254,10 @@ async function measure(name, url, pids, { dir, token, seconds, streams, interval
   const hopByHop = HOP_BY_HOP.filter((h) => h in head.headers).map((h) => `${h}: ${head.headers[h]}`);
   const idle = cpuAndRss(pids());
   const before = cpuAndRss(pids());
+  const upBefore = cpuAndRss([upstreamPid]);
   const c50 = await wrk(['-t2', '-c50', `-d${d}`, '--latency', '-s', small, url], seconds);
   const after = cpuAndRss(pids());
+  const upAfter = cpuAndRss([upstreamPid]);
   log(
     `${name}: ${Math.round(c50.rps)} req/s at 50 clients, p50 ${c50.p50} ms p99 ${c50.p99} ms (wrk used ${(c50.wrkCpu * 100).toFixed(0)}% of a core)`,
   );
@@ -273,6 +276,7 @@ async function measure(name, url, pids, { dir, token, seconds, streams, interval
     errors: c50.errors + c1.errors + big.errors + st.failed,
     wrkCpu: c50.wrkCpu,
     cpuUsPerRequest: perReq(before, after, c50.requests),
+    upstreamCpuUsPerRequest: (upAfter.cpuUs - upBefore.cpuUs) / c50.requests,
     cpuUsPerLargeRequest: perReq(b2, a2, big.requests),
     largeRps: big.rps,
     rssIdleKb: pids().length ? idle.rssKb : undefined,
@@ -306,7 +310,7 @@ async function runGatewayBench({ quick = false, log = (l) => process.stderr.writ
     stops.push(nginx.stop);
     const gateway = await startGateway(dir, upstream.port, bundle);
     stops.push(gateway.stop);
-    const opts = { dir, token: gateway.token, seconds, streams, interval, log };
+    const opts = { dir, token: gateway.token, seconds, streams, interval, log, upstreamPid: upstream.pid };
     const R = {};
     R.direct = await measure('direct', `http://127.0.0.1:${upstream.port}/v1/messages`, () => [], opts);
     R.nginx = await measure('nginx', `http://127.0.0.1:${nginx.port}/v1/messages`, nginx.pids, opts);
@@ -356,6 +360,7 @@ function render({ started, seconds, streams, events, interval, load, cores, node
   const rows = [
     ['requests/s, 50 clients', f1(d.rps), f1(n.rps), f1(g.rps), `${x(n.rps, g.rps)} fewer`],
     ['CPU per request (proxy processes)', '—', us(n.cpuUsPerRequest), us(g.cpuUsPerRequest), x(g.cpuUsPerRequest, n.cpuUsPerRequest)],
+    ["the upstream's CPU per request (a bare Node server)", ...[d, n, g].map((t) => us(t.upstreamCpuUsPerRequest)), ''],
     [
       'CPU per request, 256 KiB body, 4 clients',
       '—',
@@ -389,7 +394,7 @@ function render({ started, seconds, streams, events, interval, load, cores, node
       '',
     ],
     ['hop-by-hop headers answered to a keep-alive client', ...[d, n, g].map((t) => t.hopByHop.join(', ') || 'none'), ''],
-    ['failed requests (all runs)', d.errors, n.errors, g.errors, ''],
+    ['wrk errors (non-2xx, socket errors, 2 s timeouts) and failed streams', d.errors, n.errors, g.errors, ''],
     ['load generator (wrk) CPU in the 50-client run', ...[d, n, g].map((t) => `${(t.wrkCpu * 100).toFixed(0)}% of a core`), ''],
   ];
   const per1000 = [
