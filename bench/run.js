@@ -9,6 +9,7 @@
 //   BENCH_PARALLEL=1,5,10,25,50  BENCH_OVERHEAD_REPS=5  BENCH_REPS=3  BENCH_LARGE_N=25  BENCH_LARGE_REPS=1
 //   BENCH_CHAIN=20  BENCH_CHAIN_REPS=1  BENCH_FAN=200  BENCH_FAN_REPS=1
 //   BENCH_RSS_AGENTS=20  BENCH_RSS_SLEEP=5  BENCH_PROFILE=1  BENCH_OUT=BENCHMARKS.md  BENCH_KEEP=0
+//   BENCH_GATEWAY=1 (the gateway beside direct calls and nginx: bench/gateway.js, its own variables there)
 //
 // It starts its own Temporal dev server (in memory, on a free port, never 7233), its own worker process
 // and its own AGENTVISOR_HOME in a temp folder, and stops and removes them at the end. Each agentvisor
@@ -24,6 +25,7 @@ const env = require('./lib/env');
 const m = require('./lib/measure');
 const prof = require('./lib/profile');
 const { median, sec, msf, ratio, mib, kib, table, writeGenerated } = require('./lib/report');
+const gatewayBench = require('./gateway');
 
 const args = new Set(process.argv.slice(2));
 const quick = args.has('--quick');
@@ -46,6 +48,7 @@ const CFG = {
   profile: (process.env.BENCH_PROFILE ?? '1') !== '0',
   out: args.has('--no-write') ? undefined : path.resolve(env.ROOT, process.env.BENCH_OUT ?? 'BENCHMARKS.md'),
   keep: process.env.BENCH_KEEP === '1',
+  gateway: (process.env.BENCH_GATEWAY ?? '1') !== '0',
 };
 const TRIVIAL = 'touch "t-$AGENTVISOR_TASK"';
 /** the worker's activity slots (AGENTVISOR_WORKER_CAPACITY, default 32): the floor runs as many tasks at once */
@@ -272,6 +275,15 @@ async function main() {
         worker: workerProf ? prof.summarize(prof.load(workerProf)) : undefined,
         files: { cli: cliProf, worker: workerProf },
       };
+    }
+
+    if (CFG.gateway) {
+      try {
+        results.gateway = await gatewayBench.runGatewayBench({ quick, log: (l) => log(`gateway: ${l}`), appRoot: env.app.root });
+      } catch (err) {
+        failures.push(`gateway bench: ${err.message}`);
+        log(`gateway bench FAILED: ${err.message}`);
+      }
     }
 
     results.failures = failures;
@@ -673,6 +685,11 @@ function render(R) {
       .map(([k, v]) => `${k}=${Array.isArray(v) ? v.join(',') : v}`)
       .join(', ')}.`,
   );
+  if (R.gateway) {
+    md.push('');
+    md.push(gatewayBench.section(R.gateway.markdown));
+    term.push('', R.gateway.markdown);
+  }
   return { markdown: md.join('\n'), terminal: term.join('\n') };
 }
 

@@ -7,6 +7,7 @@ import type * as http from 'node:http';
 import * as net from 'node:net';
 import type { ProxyServer } from 'http-proxy-3';
 import type { TaskConfig } from './config';
+import { stripHopByHop } from './hop-by-hop';
 import type { UpstreamAgents } from './http';
 
 /** `host[:port]` or `[v6][:port]` → parts; undefined if it is not one. */
@@ -161,8 +162,8 @@ export function createEgressProxy(deps: {
       res.end(body);
       return;
     }
+    stripHopByHop(req.headers);
     delete req.headers['proxy-authorization'];
-    delete req.headers['proxy-connection'];
     const started = Date.now();
     res.on('finish', () =>
       say(

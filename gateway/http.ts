@@ -4,6 +4,12 @@ import type * as http from 'node:http';
 import type * as https from 'node:https';
 import type { ProviderKind } from './usage';
 
+/**
+ * How long the gateway keeps an idle client connection open, and says so in Keep-Alive: agents
+ * call in bursts seconds apart, and Node's default of 5 s made them reconnect between calls.
+ */
+export const KEEP_ALIVE_MS = 60_000;
+
 /** The keep-alive agents every upstream call goes through (closed with the gateway). */
 export interface UpstreamAgents {
   http: http.Agent;

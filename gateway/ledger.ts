@@ -72,6 +72,8 @@ export class Ledger {
   private readonly tasks = new Map<string, Counters>();
   private readonly run = zero();
   private elsewhere: Spend = { usd: 0, totalTokens: 0 };
+  /** model name → its price entry: the lookup scans the whole table, and each call needs it */
+  private readonly priceOf = new Map<string | undefined, Price | undefined>();
 
   constructor(
     private readonly prices: Record<string, Price>,
@@ -116,7 +118,11 @@ export class Ledger {
 
   /** Counts one model response (usage may be absent, e.g. an error response). */
   record(taskId: string, usage: Usage | undefined, model: string | undefined, status = 200): Charge {
-    const price = findPrice(this.prices, model);
+    let price = this.priceOf.get(model);
+    if (price === undefined && !this.priceOf.has(model)) {
+      if (this.priceOf.size >= 1000) this.priceOf.clear(); // model names come from agents: bounded
+      this.priceOf.set(model, (price = findPrice(this.prices, model)));
+    }
     const u = usage ?? { inputTokens: 0, outputTokens: 0, cachedTokens: 0, cacheWriteTokens: 0 };
     const usd = price ? priceUsage(u, price) : 0;
     const priced = !!price || totalTokens(u) === 0;

@@ -4,6 +4,7 @@
 // The config path can also come from AGENTVISOR_GATEWAY_CONFIG. --check validates the config (and,
 // in record/replay mode, the cassettes) and exits without listening.
 // Exit codes: 0 stopped by SIGTERM/SIGINT (or --check passed), 1 cannot listen, 2 bad config or cassette.
+import pino from 'pino';
 import { CassetteError } from './cassette';
 import { ConfigError, loadGatewayConfig } from './config';
 import { createGateway } from './server';
@@ -31,11 +32,24 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     return 2;
   }
 
+  // One line per request, written without blocking: pino's destination (sonic-boom) writes stdout
+  // asynchronously and gathers the lines that come while a write is under way into the next one.
+  // A synchronous write per request (stdout is a pipe to the container's log) stalled every call.
+  const out = pino.destination({ dest: 1, sync: false });
+  process.once('exit', () => {
+    try {
+      out.flushSync();
+    } catch {
+      // a write still under way at exit: nothing more can be done
+    }
+  });
+  const say = (line: string) => void out.write(line + '\n');
+
   let gateway: ReturnType<typeof createGateway>;
   let cfg: ReturnType<typeof loadGatewayConfig>;
   try {
     cfg = loadGatewayConfig(configPath, env);
-    gateway = createGateway(cfg); // loads and validates the cassettes in record/replay mode
+    gateway = createGateway(cfg, { log: say }); // loads and validates the cassettes in record/replay mode
   } catch (err) {
     if (err instanceof ConfigError || err instanceof CassetteError) {
       process.stderr.write(`agentvisor gateway: ${err.message}\n`);
@@ -51,9 +65,9 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
   try {
     const addr = await gateway.listen();
     const ctl = gateway.controlAddress();
-    process.stdout.write(
+    say(
       `agentvisor gateway: listening on ${addr.address}:${addr.port}${ctl ? ` control on ${ctl.address}:${ctl.port}` : ''} mode=${cfg.mode} tasks=${[...cfg.tasks.values()].map((t) => t.taskId).join(',')} ` +
-        `providers=${[...cfg.providers.values()].map((p) => `${p.name}->${p.upstream.origin}`).join(',')}\n`,
+        `providers=${[...cfg.providers.values()].map((p) => `${p.name}->${p.upstream.origin}`).join(',')}`,
     );
   } catch (err) {
     process.stderr.write(`agentvisor gateway: cannot listen on ${cfg.listen.host}:${cfg.listen.port}: ${(err as Error).message}\n`);
@@ -61,7 +75,7 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
   }
   return new Promise<number>((resolve) => {
     const stop = (signal: string) => {
-      process.stdout.write(`agentvisor gateway: ${signal}, stopping\n`);
+      say(`agentvisor gateway: ${signal}, stopping`);
       void gateway.close().then(() => resolve(0));
       setTimeout(() => resolve(0), 5000).unref();
     };

@@ -2,10 +2,11 @@
 // checked against the task's grants and budget, then forwarded (live, record) or answered from the
 // task's cassette (replay); the response is metered as it streams through, and in record mode
 // appended to the cassette.
+import { EventEmitter } from 'node:events';
 import type * as http from 'node:http';
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import * as zlib from 'node:zlib';
-import type { ProxyServer } from 'http-proxy-3';
+import { Agent, type Dispatcher } from 'undici';
 import {
   CassetteStore,
   recordableHeaders,
@@ -16,15 +17,19 @@ import {
   type RecordedEvent,
 } from './cassette';
 import type { GatewayConfig, ProviderConfig, TaskConfig } from './config';
-import { readBody, sendError, type UpstreamAgents } from './http';
+import { clientConnectionHeaders, stripHopByHop } from './hop-by-hop';
+import { readModelRequest } from './model-request';
+import { readBody, sendError } from './http';
 import type { Ledger } from './ledger';
 import { SseParser } from './sse';
 import { sha256 } from './tokens';
-import { modelFromRequest, UsageExtractor, type MeteredUsage } from './usage';
+import { UsageExtractor, type MeteredUsage } from './usage';
 
 export const MAX_REQUEST_BODY = 64 * 1024 * 1024;
 /** Non-streamed response bodies are kept up to this size for metering and recording. */
 export const MAX_TAPPED_BODY = 32 * 1024 * 1024;
+/** An upstream that sends nothing for this long (no headers, or no next chunk) is given up. */
+export const UPSTREAM_TIMEOUT_MS = 10 * 60_000;
 /** Request headers that may carry the agent's token (all removed before forwarding). */
 const AUTH_HEADERS = ['authorization', 'x-api-key', 'x-goog-api-key', 'api-key'];
 
@@ -50,6 +55,7 @@ interface Exchange {
   path: string;
   requestModel?: string;
   stream: boolean;
+  /** empty in live mode, where no cassette needs it */
   bodySha256: string;
   bodyBytes: number;
   started: number;
@@ -60,18 +66,18 @@ interface Exchange {
 export interface ModelRoutes {
   /** Serves one model call: `rest` is the provider-side path, after /<provider>. */
   serve(req: http.IncomingMessage, res: http.ServerResponse, provider: ProviderConfig, rest: string, query: URLSearchParams): Promise<void>;
+  /** Closes the upstream connections. */
+  close(): Promise<void>;
 }
 
-/** Loads the cassettes in record and replay mode (throws CassetteError) and taps the proxy's responses. */
+/** Loads the cassettes in record and replay mode (throws CassetteError); meters the upstream's answers. */
 export function createModelRoutes(deps: {
   cfg: GatewayConfig;
   ledger: Ledger;
-  proxy: ProxyServer;
-  agents: UpstreamAgents;
   taskOf: (token: string | undefined) => TaskConfig | undefined;
   say: (line: string) => void;
 }): ModelRoutes {
-  const { cfg, ledger, proxy, agents, taskOf, say } = deps;
+  const { cfg, ledger, taskOf, say } = deps;
   const cassettes =
     cfg.mode !== 'live' && cfg.cassetteDir
       ? new CassetteStore(
@@ -80,13 +86,12 @@ export function createModelRoutes(deps: {
           cfg.secrets,
         )
       : undefined;
-  const exchanges = new WeakMap<http.IncomingMessage, Exchange>();
+  // Upstream calls: undici's pool, keep-alive, one idle-or-answer timeout like the proxy's before.
+  const upstream = new Agent({ headersTimeout: UPSTREAM_TIMEOUT_MS, bodyTimeout: UPSTREAM_TIMEOUT_MS });
 
   // ---------- metering (live and record): tap the upstream response as it streams through ----------
-  proxy.on('proxyRes', (proxyRes, req, res) => {
-    const ex = exchanges.get(req);
-    if (!ex) return; // a forward-proxy request: not metered
-    const contentType = String(proxyRes.headers['content-type'] ?? '');
+  function meter(ex: Exchange, status: number, headers: http.IncomingHttpHeaders, body: Readable): void {
+    const contentType = String(headers['content-type'] ?? '');
     const isSse = /text\/event-stream/i.test(contentType);
     const extractor = new UsageExtractor(ex.provider.kind);
     const events: RecordedEvent[] = [];
@@ -107,7 +112,7 @@ export function createModelRoutes(deps: {
       } else kept = Infinity;
     };
     // We ask upstream for identity encoding; if it compresses anyway, decode our copy.
-    const encoding = String(proxyRes.headers['content-encoding'] ?? 'identity').toLowerCase();
+    const encoding = String(headers['content-encoding'] ?? 'identity').toLowerCase();
     let decoder: zlib.Gunzip | zlib.Inflate | zlib.BrotliDecompress | undefined;
     if (encoding === 'gzip' || encoding === 'x-gzip') decoder = zlib.createGunzip();
     else if (encoding === 'deflate') decoder = zlib.createInflate();
@@ -122,10 +127,9 @@ export function createModelRoutes(deps: {
       if (parser) parser.end();
       else if (kept !== Infinity) extractor.body(Buffer.concat(chunks).toString('utf8'));
       const usage = extractor.result();
-      const status = proxyRes.statusCode ?? 0;
       charge(ex, status, usage, complete ? '' : ' (response cut short)');
       if (recording && cassettes) {
-        const response: Interaction['response'] = { status, headers: recordableHeaders(proxyRes.headers) };
+        const response: Interaction['response'] = { status, headers: recordableHeaders(headers) };
         if (parser) response.events = events;
         else if (kept !== Infinity) {
           const text = Buffer.concat(chunks).toString('utf8');
@@ -141,8 +145,8 @@ export function createModelRoutes(deps: {
       }
     };
     let ended = false;
-    proxyRes.on('data', (c: Buffer) => (decoder ? decoder.write(c) : sink(c)));
-    proxyRes.on('end', () => {
+    body.on('data', (c: Buffer) => (decoder ? decoder.write(c) : sink(c)));
+    body.on('end', () => {
       ended = true;
       if (decoder) {
         decoder.once('end', () => finish(true));
@@ -151,11 +155,10 @@ export function createModelRoutes(deps: {
       } else finish(true);
     });
     // Cut short (client gone, upstream reset): count what came.
-    proxyRes.on('close', () => {
+    body.on('close', () => {
       if (!ended) finish(false);
     });
-    void res;
-  });
+  }
 
   function requestSummary(ex: Exchange): Interaction['request'] {
     return {
@@ -246,21 +249,16 @@ export function createModelRoutes(deps: {
       line(task.taskId, 413, 'refused: body too large');
       return sendError(res, kind, 413, 'request_too_large', `agentvisor gateway: request body over ${MAX_REQUEST_BODY} bytes`);
     }
-    let stream = /:streamGenerateContent\b/.test(rest);
-    try {
-      const v = body.length ? JSON.parse(body.toString('utf8')) : undefined;
-      if (v && typeof v === 'object' && (v as { stream?: unknown }).stream === true) stream = true;
-    } catch {
-      /* not JSON */
-    }
+    const { model: requestModel, stream } = readModelRequest(rest, body);
     const ex: Exchange = {
       task,
       provider,
       method,
       path: rest,
-      requestModel: modelFromRequest(rest, body),
+      requestModel,
       stream,
-      bodySha256: sha256(body),
+      // only cassettes need it (record and replay): hashing a large body costs as much as parsing it
+      bodySha256: cassettes ? sha256(body) : '',
       bodyBytes: body.length,
       started,
       seq: cassettes?.ticket() ?? 0,
@@ -276,54 +274,59 @@ export function createModelRoutes(deps: {
     const target = new URL(provider.upstream.href);
     target.pathname = target.pathname.replace(/\/+$/, '') + rest || '/';
     target.search = qs ? `?${qs}` : '';
-    for (const h of [
-      ...AUTH_HEADERS,
-      'proxy-authorization',
-      'proxy-connection',
-      'cookie',
-      'transfer-encoding',
-      'content-length',
-      'host',
-      'accept-encoding',
-      'connection',
-      'keep-alive',
-      'expect',
-    ]) {
+    stripHopByHop(req.headers);
+    for (const h of [...AUTH_HEADERS, 'proxy-authorization', 'cookie', 'content-length', 'host', 'accept-encoding', 'expect']) {
       delete req.headers[h];
     }
-    const headers: Record<string, string> = {
-      ...credentialHeaders(provider, task.credentials.get(provider.name)!),
-      'accept-encoding': 'identity',
-    };
+    const headers: Record<string, string | string[]> = {};
+    for (const [k, v] of Object.entries(req.headers)) if (v !== undefined) headers[k] = v;
+    Object.assign(headers, credentialHeaders(provider, task.credentials.get(provider.name)!), { 'accept-encoding': 'identity' });
     if (method !== 'GET' && method !== 'HEAD') headers['content-length'] = String(body.length);
-    exchanges.set(req, ex);
-    proxy.web(
-      req,
-      res,
-      {
-        target,
-        ignorePath: true,
-        changeOrigin: true,
+
+    // The client gone, before or during the answer: undici gives the upstream call up. An
+    // EventEmitter, not an AbortController: one of those per call and the DOMException of each
+    // abort (stream.pipeline makes both too) were 6% of the gateway's CPU.
+    const clientGone = new EventEmitter();
+    let gone = false;
+    res.once('close', () => {
+      if (res.writableFinished) return;
+      gone = true;
+      clientGone.emit('abort');
+    });
+    let answer: Dispatcher.ResponseData;
+    try {
+      answer = await upstream.request({
+        origin: target.origin,
+        path: target.pathname + target.search,
+        method: method as Dispatcher.HttpMethod,
         headers,
-        agent: target.protocol === 'https:' ? agents.https : agents.http,
-        buffer: Readable.from(body.length ? [body] : []),
-      },
-      (err) => {
-        if (ex.finished) return;
-        ex.finished = true;
-        const e = err as NodeJS.ErrnoException;
-        say(
-          `agentvisor gateway: task=${task.taskId} provider=${provider.name} ${method} ${rest} status=502 upstream error ${e.code ?? e.message} ms=${Date.now() - started}`,
-        );
-        sendError(
-          res,
-          kind,
-          502,
-          'upstream_error',
-          `agentvisor gateway: cannot reach ${provider.name} upstream ${provider.upstream.host} (${e.code ?? e.message})`,
-        );
-      },
-    );
+        body: method !== 'GET' && method !== 'HEAD' ? body : undefined,
+        signal: clientGone,
+      });
+    } catch (err) {
+      ex.finished = true;
+      const e = err as NodeJS.ErrnoException;
+      const why = gone ? 'client closed the connection first' : `upstream error ${e.code ?? e.message}`;
+      say(
+        `agentvisor gateway: task=${task.taskId} provider=${provider.name} ${method} ${rest} status=502 ${why} ms=${Date.now() - started}`,
+      );
+      return sendError(
+        res,
+        kind,
+        502,
+        'upstream_error',
+        `agentvisor gateway: cannot reach ${provider.name} upstream ${provider.upstream.host} (${e.code ?? e.message})`,
+      );
+    }
+    const answerHeaders = answer.headers as http.IncomingHttpHeaders;
+    meter(ex, answer.statusCode, answerHeaders, answer.body);
+    const out = { ...answerHeaders };
+    clientConnectionHeaders(out, res);
+    res.writeHead(answer.statusCode, out as http.OutgoingHttpHeaders);
+    // Streamed through as it comes (SSE unbuffered); an upstream cut short cuts the client's answer
+    // short too (a client gone stops the upstream call: the signal above).
+    answer.body.on('error', () => res.destroy());
+    answer.body.pipe(res);
   }
 
   function replay(res: http.ServerResponse, ex: Exchange): void {
@@ -351,5 +354,5 @@ export function createModelRoutes(deps: {
     charge(ex, r.status, usage, ` replay=#${found.index + 1}${asked}`);
   }
 
-  return { serve: modelRoute };
+  return { serve: modelRoute, close: () => upstream.destroy() };
 }

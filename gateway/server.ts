@@ -11,15 +11,12 @@
 // side has a listener of its own (agentvisor binds it to the address the worker reaches, which
 // agents cannot) and the `listen` port, the agents' one, serves no control route at all.
 //
-// Proxy library: http-proxy-3 (sagemathinc/http-proxy-3). It is the maintained, TypeScript rewrite of
-// node-http-proxy (whose last release is years old, with known socket leaks on current Node), is used
-// in production by Vite, JupyterHub and CoCalc, ships its own types, has two small dependencies
-// (bundles cleanly into one file) and supports Node 20 in its 1.x line (2.x needs Node 22). It
-// streams the upstream response straight into ours (so SSE is not buffered) and gives the hooks
-// we need: per-request target and options, `proxyRes` to tap the body for metering and recording,
-// and an error callback. @fastify/http-proxy would bring a web framework for one route; undici is
-// an HTTP client, so the proxying (hop-by-hop headers, piping, aborts) would be ours to write.
-// One proxy (and one pair of keep-alive agents) serves both the model routes and plain-HTTP egress.
+// Libraries: model calls go upstream through undici (nodejs/undici, the HTTP/1.1 client that Node's
+// own fetch is built on; its pool costs far less CPU per call than node:http's client), and
+// model-routes.ts streams each answer on itself: hop-by-hop headers (hop-by-hop.ts), piping,
+// aborts both ways. Plain-HTTP egress goes through http-proxy-3 (sagemathinc/http-proxy-3: the
+// maintained TypeScript rewrite of node-http-proxy, bundles cleanly, supports Node 20 in its 1.x
+// line) with its own pair of keep-alive agents.
 import * as http from 'node:http';
 import * as https from 'node:https';
 import type * as net from 'node:net';
@@ -27,7 +24,8 @@ import { createProxyServer } from 'http-proxy-3';
 import type { GatewayConfig } from './config';
 import { controlHost, createControlApi } from './control-api';
 import { createEgressProxy } from './egress-proxy';
-import { sendError } from './http';
+import { KEEP_ALIVE_MS, sendError } from './http';
+import { clientConnectionHeaders } from './hop-by-hop';
 import { Ledger } from './ledger';
 import { createModelRoutes } from './model-routes';
 import { taskFinder } from './tokens';
@@ -65,8 +63,11 @@ export function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {}): Ga
   const proxy = createProxyServer({ xfwd: false, proxyTimeout: 10 * 60_000 });
   // Every proxy.web call has its own error callback; this only keeps a stray event from throwing.
   proxy.on('error', (err) => say(`agentvisor gateway: proxy error: ${(err as Error).message}`));
+  // Plain-HTTP egress answers: the upstream's hop-by-hop headers stay with the upstream (its
+  // Keep-Alive timeout is not ours); Connection and Keep-Alive describe the client's connection.
+  proxy.on('proxyRes', (proxyRes, _req, res) => clientConnectionHeaders(proxyRes.headers, res as http.ServerResponse));
 
-  const modelRoutes = createModelRoutes({ cfg, ledger, proxy, agents, taskOf, say }); // loads the cassettes
+  const modelRoutes = createModelRoutes({ cfg, ledger, taskOf, say }); // loads the cassettes
   const egressProxy = createEgressProxy({ proxy, agents, taskOf, say });
   const controlApi = createControlApi({ cfg, ledger, say });
 
@@ -129,6 +130,7 @@ export function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {}): Ga
   });
   // Long model calls: no request-wide timeout (the upstream socket has proxyTimeout).
   server.requestTimeout = 0;
+  server.keepAliveTimeout = KEEP_ALIVE_MS;
 
   // the control side's own listener: control routes only
   const controlServer = cfg.control
@@ -184,6 +186,7 @@ export function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {}): Ga
         agents.http.destroy();
         agents.https.destroy();
         proxy.close();
+        void modelRoutes.close();
       }),
   };
 }

@@ -97,6 +97,11 @@ export class UsageExtractor {
 
   /** One SSE event's data (JSON text; non-JSON such as `[DONE]` is skipped). */
   event(data: string): void {
+    // Most events of a stream are text deltas that name neither usage nor a model: they are not
+    // parsed (a JSON parse per streamed token was the meter's main cost). Every format's usage is
+    // in a field named usage…, its model in one named model… (modelVersion for Gemini); a model
+    // is read from every event that has usage, and from the others until one is known.
+    if (!data.includes('"usage') && (this.model !== undefined || !data.includes('"model'))) return;
     let v: unknown;
     try {
       v = JSON.parse(data);
@@ -176,20 +181,6 @@ export function usageFromResponse(kind: ProviderKind, contentType: string | unde
     for (const e of parseSse(body)) x.event(e.data);
   } else x.body(body);
   return x.result();
-}
-
-/** The model a request names: the JSON body's `model`, or Gemini's `models/<model>:verb` path. */
-export function modelFromRequest(path: string, body: Buffer | undefined): string | undefined {
-  if (body && body.length) {
-    try {
-      const v = JSON.parse(body.toString('utf8'));
-      if (isObj(v) && typeof v.model === 'string' && v.model) return v.model;
-    } catch {
-      /* not JSON */
-    }
-  }
-  const m = /\/models\/([^/:?]+)(?::|$|\?)/.exec(path);
-  return m ? decodeURIComponent(m[1]) : undefined;
 }
 
 /**

@@ -169,6 +169,11 @@ interface GatewayProcess {
   port: number;
   child: ChildProcess;
   output: () => string;
+  /**
+   * The output once a line matches: the gateway writes its log lines asynchronously, so a line
+   * can come just after the answer it is about (bounded: 10 s, then the output as it is).
+   */
+  logged: (line: RegExp) => Promise<string>;
   stop: () => Promise<void>;
 }
 const outputs: string[] = [];
@@ -234,6 +239,11 @@ async function startGateway(configFile: string): Promise<GatewayProcess> {
     port: Number(m[1]),
     child,
     output: () => out,
+    logged: async (line) => {
+      const until = Date.now() + 10_000;
+      while (!line.test(out) && Date.now() < until && child.exitCode === null) await new Promise((r) => setTimeout(r, 20));
+      return out;
+    },
     stop: async () => {
       if (child.exitCode === null) child.kill('SIGTERM');
       await exited;
@@ -444,9 +454,8 @@ describe('the gateway (live)', () => {
     expect(u.tasks.implement.usd).toBeCloseTo((300 * 3 + 25 * 15 + 40 * 0.4 + 4 * 1.6 + 70 * 0.3 + 7 * 2.5) / 1e6, 10);
     expect(u.tasks.review).toMatchObject({ requests: 0, budgetExceeded: false, budget: { tokens: 200 } });
     expect(u.run).toMatchObject({ inputTokens: 410, outputTokens: 36, requests: 3 });
-    expect(gw.output()).toMatch(
-      /task=implement provider=anthropic POST \/v1\/messages status=200 model=claude-sonnet-4-5-20250929 in=300 out=25 /,
-    );
+    const line = /task=implement provider=anthropic POST \/v1\/messages status=200 model=claude-sonnet-4-5-20250929 in=300 out=25 /;
+    expect(await gw.logged(line)).toMatch(line);
   });
 
   it('refuses a task whose budget is crossed, with a message the CLI shows', async () => {
@@ -527,8 +536,10 @@ describe('a control listener of its own (what agentvisor runs)', () => {
     expect(
       (await call(controlPort, 'POST', '/anthropic/v1/messages', { 'x-api-key': TOKEN_IMPLEMENT }, { model: 'claude-sonnet-4-5' })).status,
     ).toBe(404);
-    expect(gw.output()).toMatch(/GET \/_agentvisor\/usage status=404 refused: no control route on this port from=127\.0\.0\.1/);
-    expect(gw.output()).toMatch(/control GET \/_agentvisor\/usage status=401 from=127\.0\.0\.1/);
+    const refused = /GET \/_agentvisor\/usage status=404 refused: no control route on this port from=127\.0\.0\.1/;
+    const unauthorized = /control GET \/_agentvisor\/usage status=401 from=127\.0\.0\.1/;
+    expect(await gw.logged(refused)).toMatch(refused);
+    expect(await gw.logged(unauthorized)).toMatch(unauthorized);
     await gw.stop();
   });
 

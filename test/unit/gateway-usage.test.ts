@@ -2,7 +2,8 @@
 // APIs' (see shared ENVIRONMENT.md); the SSE parser; pricing.
 import { parseSse, serializeSseEvent, SseParser, type SseEvent } from '../../gateway/sse';
 import { DEFAULT_PRICES } from '../../gateway/prices';
-import { findPrice, modelFromRequest, priceUsage, totalTokens, usageFromResponse, type ProviderKind } from '../../gateway/usage';
+import { readModelRequest } from '../../gateway/model-request';
+import { findPrice, priceUsage, totalTokens, usageFromResponse, type ProviderKind } from '../../gateway/usage';
 
 const sse = (events: [string | undefined, unknown][]) =>
   events
@@ -360,8 +361,14 @@ describe('pricing', () => {
     ).toBe(6);
   });
   it('reads the model from the request body or a Gemini path', () => {
-    expect(modelFromRequest('/v1/messages', Buffer.from('{"model":"claude-haiku-4-5","stream":true}'))).toBe('claude-haiku-4-5');
-    expect(modelFromRequest('/v1beta/models/gemini-2.5-pro:streamGenerateContent', Buffer.from('{"contents":[]}'))).toBe('gemini-2.5-pro');
-    expect(modelFromRequest('/v1/chat/completions', Buffer.from('not json'))).toBeUndefined();
+    expect(readModelRequest('/v1/messages', Buffer.from('{"model":"claude-haiku-4-5","stream":true}'))).toEqual({
+      model: 'claude-haiku-4-5',
+      stream: true,
+    });
+    expect(readModelRequest('/v1beta/models/gemini-2.5-pro:streamGenerateContent', Buffer.from('{"contents":[]}'))).toEqual({
+      model: 'gemini-2.5-pro',
+      stream: true,
+    });
+    expect(readModelRequest('/v1/chat/completions', Buffer.from('not json'))).toEqual({ model: undefined, stream: false });
   });
 });
