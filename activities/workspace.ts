@@ -5,7 +5,11 @@
 // - The host writes it once, into a folder it has just emptied, before any container mounts it: a
 //   fresh `git init` and a fetch of the one commit the task starts from (no remote, no link to the
 //   user's repository), with no system or global git config and no hooks. A retry starts again
-//   from an empty folder; nothing of a former attempt is read.
+//   from an empty folder; nothing of a former attempt is read. Where the worker can, the workspace
+//   is an overlay instead (workspace-overlay.ts): its lower layer is such a repository, made once
+//   per start commit and run (the run's base) and never written again, its upper layer the task's
+//   own, new and empty; the host's only writes in it (the branch's name, the author) come before
+//   the agent starts.
 // - Afterwards the host never runs git in it, nor reads anything from it. What the agent made comes
 //   out through a collector: a container as confined as the agent (its user, no network, no
 //   capabilities) that runs git in the workspace, so whatever the agent's `.git` makes git do
@@ -18,7 +22,9 @@
 import { ApplicationFailure } from '@temporalio/common';
 import { spawn } from 'node:child_process';
 import { constants, createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, mkdtemp, open, rm } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, open, readdir, rename, rm } from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -28,6 +34,7 @@ import { runContainer } from './container-run';
 import { mountLimitedDir, releaseLimitedDir } from './disk-limit';
 import { gitIn, isAncestor } from './git';
 import { chownTree } from './sandbox-user';
+import { layerOf, mountOverlayWorkspace, releaseOverlayWorkspace } from './workspace-overlay';
 import { collectDir, taskLogPath } from '../paths/run-folder';
 import { runCommand } from './spawner';
 
@@ -40,10 +47,21 @@ export const agentEmail = (name: string) => `${name.replace(/[^A-Za-z0-9._-]/g, 
  * git in a workspace the host has just made and no agent has touched yet: no system or global
  * config (the user's drivers and hooks are not wanted there), no hooks, no prompts.
  */
-async function freshGit(dir: string, args: string[]): Promise<string> {
+async function freshGit(dir: string, args: string[], as?: Owner): Promise<string> {
+  // as the agents' user (a folder of theirs: git trusts no folder of another user; files it makes are theirs)
+  const user = as ? ['setpriv', `--reuid=${as.uid}`, `--regid=${as.gid}`, '--clear-groups', 'env'] : ['env'];
   const r = await runCommand(
-    'env',
-    ['GIT_CONFIG_NOSYSTEM=1', 'GIT_CONFIG_GLOBAL=/dev/null', 'GIT_TERMINAL_PROMPT=0', 'git', '-c', 'core.hooksPath=/dev/null', ...args],
+    user[0],
+    [
+      ...user.slice(1),
+      'GIT_CONFIG_NOSYSTEM=1',
+      'GIT_CONFIG_GLOBAL=/dev/null',
+      'GIT_TERMINAL_PROMPT=0',
+      'git',
+      '-c',
+      'core.hooksPath=/dev/null',
+      ...args,
+    ],
     dir,
   );
   if (r.code !== 0) throw new Error(`git ${args.join(' ')} failed (exit ${r.code}): ${(r.stderr || r.stdout).trim() || 'no message'}`);
@@ -67,8 +85,22 @@ export async function createWorkspace(opts: {
   merge?: { commit: string; message: string };
   /** the agent's disk limit: the folder is a filesystem of that size (disk-limit.ts); 0/absent: none */
   diskBytes?: number;
+  /**
+   * Copy-on-write (workspace-overlay.ts): the folder of the run's bases, one per start commit, made
+   * here when missing. Only with an owner, without history or merge (a resolver's workspace is a copy).
+   */
+  bases?: string;
 }): Promise<{ conflicted: string[] }> {
   await removeWorkspaceDir(opts.dir);
+  if (opts.bases && opts.owner && !opts.history && !opts.merge) {
+    const base = await workspaceBase({ repo: opts.repo, bases: opts.bases, commit: opts.commit, owner: opts.owner });
+    await mountOverlayWorkspace({ dir: opts.dir, base, owner: opts.owner, diskBytes: opts.diskBytes });
+    // the task's own names, in its upper layer (a few small files), before the agent starts
+    await freshGit(opts.dir, ['branch', '--quiet', '-M', BASE_BRANCH, opts.branch], opts.owner);
+    await freshGit(opts.dir, ['config', 'user.name', opts.author], opts.owner);
+    await freshGit(opts.dir, ['config', 'user.email', agentEmail(opts.author)], opts.owner);
+    return { conflicted: [] };
+  }
   // the worker's own until it is filled (git trusts no folder of another user); then the agent's
   if (opts.diskBytes) await mountLimitedDir(opts.dir, opts.diskBytes);
   else await mkdir(opts.dir, { recursive: true });
@@ -100,8 +132,64 @@ export async function createWorkspace(opts: {
   return { conflicted };
 }
 
-/** The workspace and all in it (unmounted first, when it is a disk-limited filesystem); a symlink inside is removed, never followed. */
+/** The branch of a base; each task's workspace renames it to the task's. */
+const BASE_BRANCH = 'agentvisor-base';
+
+/**
+ * The run's base for `commit` (workspace-overlay.ts): a repository at that commit, its files
+ * checked out by the agents' user (theirs without a chown of each), made once and never written
+ * again. Made under another name and renamed once whole, so two tasks (or two workers) that want
+ * it at once each find it whole or make it; a base is complete once it has its name.
+ */
+async function workspaceBase(opts: { repo: string; bases: string; commit: string; owner: { uid: number; gid: number } }): Promise<string> {
+  const base = path.join(opts.bases, opts.commit);
+  if (existsSync(base)) return base;
+  const making = `${base}.making-${randomBytes(4).toString('hex')}`;
+  try {
+    await mkdir(making, { recursive: true });
+    await freshGit(making, ['init', '--quiet', `--initial-branch=${BASE_BRANCH}`]);
+    await freshGit(making, [
+      '-c',
+      'uploadpack.allowAnySHA1InWant=true',
+      'fetch',
+      '--quiet',
+      '--no-tags',
+      '--no-write-fetch-head',
+      '--depth',
+      '1',
+      path.resolve(opts.repo),
+      opts.commit,
+    ]);
+    // .git alone so far (a pack and a few files): then the checkout, as the agents' user
+    await chownTree(making, opts.owner.uid, opts.owner.gid);
+    await freshGit(making, ['reset', '--hard', '--quiet', opts.commit], opts.owner);
+    // another may have made it meanwhile: theirs is as good
+    await rename(making, base).catch((err: unknown) => {
+      if (!existsSync(base)) throw err;
+    });
+    return base;
+  } finally {
+    await rm(making, { recursive: true, force: true });
+  }
+}
+
+/**
+ * The run's bases, once no workspace of the run is left on them (its report is written; a run kept
+ * on failure keeps its workspaces, and so its bases, until gc or rm). True when they went.
+ */
+export async function removeUnusedBases(worktrees: string, bases: string): Promise<boolean> {
+  const names = existsSync(worktrees) ? await readdir(worktrees) : [];
+  if (names.some((name) => existsSync(layerOf(path.join(worktrees, name))))) return false;
+  await rm(bases, { recursive: true, force: true });
+  return true;
+}
+
+/**
+ * The workspace and all in it (an overlay unmounted and its layer removed; a disk-limited
+ * filesystem unmounted first); a symlink inside is removed, never followed.
+ */
 export async function removeWorkspaceDir(dir: string): Promise<void> {
+  await releaseOverlayWorkspace(dir);
   await releaseLimitedDir(dir);
 }
 

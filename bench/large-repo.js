@@ -107,7 +107,9 @@ function largeRepo(files) {
  */
 function cloneOf(source, dir, { sparse = false } = {}) {
   fs.mkdirSync(path.dirname(dir), { recursive: true });
-  execFileSync('git', ['-c', 'safe.directory=*', 'clone', '-q', '--shared', sparse ? '--sparse' : '--no-checkout', source, dir], { stdio: 'pipe' });
+  execFileSync('git', ['-c', 'safe.directory=*', 'clone', '-q', '--shared', sparse ? '--sparse' : '--no-checkout', source, dir], {
+    stdio: 'pipe',
+  });
   return dir;
 }
 
@@ -138,7 +140,13 @@ async function main() {
   log(`home ${home}; repository ${repo} (${CFG.files} files, ${(checkoutBytes / 2 ** 20).toFixed(0)} MiB checked out)`);
   if (process.env.BENCH_SNAPSHOT !== '0') env.snapshotApp(home);
   const server = await env.startServer(home);
-  const runEnv = { ...process.env, TEMPORAL_ADDRESS: server.address, TEMPORAL_NAMESPACE: 'default', AGENTVISOR_HOME: home, AGENTVISOR_UI_URL: '' };
+  const runEnv = {
+    ...process.env,
+    TEMPORAL_ADDRESS: server.address,
+    TEMPORAL_NAMESPACE: 'default',
+    AGENTVISOR_HOME: home,
+    AGENTVISOR_UI_URL: '',
+  };
   delete runEnv.DOCKER_CONTEXT;
   const { Connection, Client } = require(path.join(env.ROOT, 'node_modules', '@temporalio', 'client'));
   const connection = await Connection.connect({ address: server.address });
@@ -199,7 +207,10 @@ async function main() {
       const graphFile = path.join(home, 'graphs', `${runId}.yaml`);
       fs.mkdirSync(path.dirname(graphFile), { recursive: true });
       const userRepo = cloneOf(repo, path.join(home, 'repos', runId), { sparse: true });
-      fs.writeFileSync(graphFile, env.graphYaml({ name: `bench-large-${mode}`, repo: userRepo, shape: 'parallel', n: CFG.agents, command: CHANGE_ONE }));
+      fs.writeFileSync(
+        graphFile,
+        env.graphYaml({ name: `bench-large-${mode}`, repo: userRepo, shape: 'parallel', n: CFG.agents, command: CHANGE_ONE }),
+      );
       const disk = diskSampler(home);
       const run = await m.runAgentvisor({ graphFile, runId, env: runEnv });
       run.diskBytes = disk.stop();
@@ -215,7 +226,9 @@ async function main() {
       const totals = m.activityTotals(children);
       run.provisionMs = totals.get('provisionWorkspace')?.execMs ?? [];
       run.collectMs = totals.get('collectOutput')?.execMs ?? [];
-      const changed = Number(execFileSync('git', ['-c', 'safe.directory=*', '-C', userRepo, 'rev-list', '--count', '--all']).toString().trim());
+      const changed = Number(
+        execFileSync('git', ['-c', 'safe.directory=*', '-C', userRepo, 'rev-list', '--count', '--all']).toString().trim(),
+      );
       run.commits = changed;
       log(
         `agentvisor ${mode}: ${sec(run.wallMs)}, provisionWorkspace ${msf(median(run.provisionMs))} median / ${msf(Math.max(...run.provisionMs))} max, ` +
@@ -256,7 +269,14 @@ function render(R) {
   ];
   md.push(
     table(
-      ['', 'wall time of the run', 'floor ÷ this', 'providing a workspace: median / max', 'peak disk used', 'per workspace, of one checkout'],
+      [
+        '',
+        'wall time of the run',
+        'floor ÷ this',
+        'providing a workspace: median / max',
+        'peak disk used',
+        'per workspace, of one checkout',
+      ],
       [
         row('floor: `git worktree add` + `chown -R` + container + commit per task', f),
         row('agentvisor, `AGENTVISOR_WORKSPACE=copy` (each workspace a fresh checkout, as before)', R.copy),

@@ -681,7 +681,9 @@ function render(R) {
 function largeRepo() {
   if (process.env.BENCH_LARGE_REPO === '0') return;
   const extra = [...(quick ? ['--files', '2000'] : []), ...(args.has('--no-write') ? ['--no-write'] : [])];
-  const r = require('node:child_process').spawnSync(process.execPath, [path.join(__dirname, 'large-repo.js'), ...extra], { stdio: 'inherit' });
+  const r = require('node:child_process').spawnSync(process.execPath, [path.join(__dirname, 'large-repo.js'), ...extra], {
+    stdio: 'inherit',
+  });
   if (r.status !== 0) throw new Error(`bench/large-repo.js failed (exit ${r.status})`);
 }
 
