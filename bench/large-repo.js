@@ -42,7 +42,7 @@ const CFG = {
   keep: process.env.BENCH_KEEP === '1',
 };
 /** Each agent changes one file of the repository (a different one each). */
-const CHANGE_ONE = 'echo "changed by $AGENTVISOR_TASK" >> "$(printf d00000/f%05d "$(expr "\${AGENTVISOR_TASK#t}" + 0)")"';
+const CHANGE_ONE = 'echo "changed by $AGENTVISOR_TASK" >> "$(printf d00000/f%05d "$(expr "${AGENTVISOR_TASK#t}" + 0)")"';
 const MARKER = 'large-repo';
 
 const log = (line) => process.stderr.write(`[bench large-repo ${new Date().toISOString().slice(11, 19)}] ${line}\n`);
