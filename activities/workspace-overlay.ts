@@ -24,6 +24,7 @@ import { existsSync } from 'node:fs';
 import { chown, mkdir, readFile, readdir, rm, statfs, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { engineNamespaceProblem, mountLimitedDir, releaseLimitedDir, remountLimitedDir } from './disk-limit';
+import { chownTree } from './sandbox-user';
 import { runCommand } from './spawner';
 
 /** How the worker makes the tasks' workspaces. */
@@ -51,14 +52,16 @@ const workOf = (dir: string) => path.join(layerOf(dir), 'work');
 const lowerFileOf = (dir: string) => path.join(layerOf(dir), 'lower');
 
 /**
- * Mounts `dir` as an overlay of `base` and a new, empty upper layer owned by `owner` (of `diskBytes`
- * at most, when given). `dir` must be absent or empty.
+ * Mounts `dir` as an overlay of `base` and a new upper layer owned by `owner` (of `diskBytes` at
+ * most, when given), which `seed` fills first. `dir` must be absent or empty.
  */
 export async function mountOverlayWorkspace(opts: {
   dir: string;
   base: string;
   owner: { uid: number; gid: number };
   diskBytes?: number;
+  /** writes the task's first files into the upper folder, before the mount (never after: the overlay caches what it saw) */
+  seed: (upper: string) => Promise<void>;
 }): Promise<void> {
   const { dir, base, owner } = opts;
   const layer = layerOf(dir);
@@ -67,7 +70,8 @@ export async function mountOverlayWorkspace(opts: {
   // the layer's root is the worker's: only the upper folder is seen by the agent, as /workspace
   await chown(layer, 0, 0);
   await mkdir(upperOf(dir));
-  await chown(upperOf(dir), owner.uid, owner.gid);
+  await opts.seed(upperOf(dir));
+  await chownTree(upperOf(dir), owner.uid, owner.gid);
   await mkdir(workOf(dir), { mode: 0o700 });
   await writeFile(lowerFileOf(dir), base, { mode: 0o600 });
   await mkdir(dir, { recursive: true });

@@ -24,7 +24,7 @@ import { spawn } from 'node:child_process';
 import { constants, createReadStream, createWriteStream } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, open, readdir, rename, rm } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, open, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -47,21 +47,10 @@ export const agentEmail = (name: string) => `${name.replace(/[^A-Za-z0-9._-]/g, 
  * git in a workspace the host has just made and no agent has touched yet: no system or global
  * config (the user's drivers and hooks are not wanted there), no hooks, no prompts.
  */
-async function freshGit(dir: string, args: string[], as?: Owner): Promise<string> {
-  // as the agents' user (a folder of theirs: git trusts no folder of another user; files it makes are theirs)
-  const user = as ? ['setpriv', `--reuid=${as.uid}`, `--regid=${as.gid}`, '--clear-groups', 'env'] : ['env'];
+async function freshGit(dir: string, args: string[]): Promise<string> {
   const r = await runCommand(
-    user[0],
-    [
-      ...user.slice(1),
-      'GIT_CONFIG_NOSYSTEM=1',
-      'GIT_CONFIG_GLOBAL=/dev/null',
-      'GIT_TERMINAL_PROMPT=0',
-      'git',
-      '-c',
-      'core.hooksPath=/dev/null',
-      ...args,
-    ],
+    'env',
+    ['GIT_CONFIG_NOSYSTEM=1', 'GIT_CONFIG_GLOBAL=/dev/null', 'GIT_TERMINAL_PROMPT=0', 'git', '-c', 'core.hooksPath=/dev/null', ...args],
     dir,
   );
   if (r.code !== 0) throw new Error(`git ${args.join(' ')} failed (exit ${r.code}): ${(r.stderr || r.stdout).trim() || 'no message'}`);
@@ -94,11 +83,14 @@ export async function createWorkspace(opts: {
   await removeWorkspaceDir(opts.dir);
   if (opts.bases && opts.owner && !opts.history && !opts.merge) {
     const base = await workspaceBase({ repo: opts.repo, bases: opts.bases, commit: opts.commit, owner: opts.owner });
-    await mountOverlayWorkspace({ dir: opts.dir, base, owner: opts.owner, diskBytes: opts.diskBytes });
-    // the task's own names, in its upper layer (a few small files), before the agent starts
-    await freshGit(opts.dir, ['branch', '--quiet', '-M', BASE_BRANCH, opts.branch], opts.owner);
-    await freshGit(opts.dir, ['config', 'user.name', opts.author], opts.owner);
-    await freshGit(opts.dir, ['config', 'user.email', agentEmail(opts.author)], opts.owner);
+    const { branch, author, commit } = opts;
+    await mountOverlayWorkspace({
+      dir: opts.dir,
+      base,
+      owner: opts.owner,
+      diskBytes: opts.diskBytes,
+      seed: (upper) => taskNames({ upper, base, branch, commit, author }),
+    });
     return { conflicted: [] };
   }
   // the worker's own until it is filled (git trusts no folder of another user); then the agent's
@@ -132,13 +124,27 @@ export async function createWorkspace(opts: {
   return { conflicted };
 }
 
-/** The branch of a base; each task's workspace renames it to the task's. */
-const BASE_BRANCH = 'agentvisor-base';
+/**
+ * The task's own names in its upper layer, before the overlay is mounted (the host runs no git in
+ * the workspace, not even before the agent): its branch at the start commit, checked out (HEAD),
+ * and its author in a copy of the base's config. Written beside the base's files, whose `.git` has
+ * a detached HEAD and no branch.
+ */
+async function taskNames(opts: { upper: string; base: string; branch: string; commit: string; author: string }): Promise<void> {
+  const gitDir = path.join(opts.upper, '.git');
+  const ref = `refs/heads/${opts.branch}`;
+  await mkdir(path.dirname(path.join(gitDir, ref)), { recursive: true });
+  await writeFile(path.join(gitDir, ref), `${opts.commit}\n`);
+  await writeFile(path.join(gitDir, 'HEAD'), `ref: ${ref}\n`);
+  const config = path.join(gitDir, 'config');
+  await copyFile(path.join(opts.base, '.git', 'config'), config);
+  await freshGit('/', ['config', '--file', config, 'user.name', opts.author]);
+  await freshGit('/', ['config', '--file', config, 'user.email', agentEmail(opts.author)]);
+}
 
 /**
- * The run's base for `commit` (workspace-overlay.ts): a repository at that commit, its files
- * checked out by the agents' user (theirs without a chown of each), made once and never written
- * again. Made under another name and renamed once whole, so two tasks (or two workers) that want
+ * The run's base for `commit` (workspace-overlay.ts): a repository at that commit, its files the
+ * agents' user's, made once and never written again. Made under another name and renamed once whole, so two tasks (or two workers) that want
  * it at once each find it whole or make it; a base is complete once it has its name.
  */
 async function workspaceBase(opts: { repo: string; bases: string; commit: string; owner: { uid: number; gid: number } }): Promise<string> {
@@ -147,7 +153,7 @@ async function workspaceBase(opts: { repo: string; bases: string; commit: string
   const making = `${base}.making-${randomBytes(4).toString('hex')}`;
   try {
     await mkdir(making, { recursive: true });
-    await freshGit(making, ['init', '--quiet', `--initial-branch=${BASE_BRANCH}`]);
+    await freshGit(making, ['init', '--quiet']);
     await freshGit(making, [
       '-c',
       'uploadpack.allowAnySHA1InWant=true',
@@ -160,9 +166,10 @@ async function workspaceBase(opts: { repo: string; bases: string; commit: string
       path.resolve(opts.repo),
       opts.commit,
     ]);
-    // .git alone so far (a pack and a few files): then the checkout, as the agents' user
+    // the checkout by the worker, then handed over: once per base, not per task. (git as the agents'
+    // user cannot do it: the run's folder is not theirs to search, and git checks with access(2).)
+    await freshGit(making, ['-c', 'advice.detachedHead=false', 'checkout', '--quiet', '--detach', opts.commit]);
     await chownTree(making, opts.owner.uid, opts.owner.gid);
-    await freshGit(making, ['reset', '--hard', '--quiet', opts.commit], opts.owner);
     // another may have made it meanwhile: theirs is as good
     await rename(making, base).catch((err: unknown) => {
       if (!existsSync(base)) throw err;
