@@ -23,6 +23,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { existsSync } from 'node:fs';
 import { chown, mkdir, readFile, readdir, rm, statfs, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
+import { BadInputError } from '../graph/problems';
 import { engineNamespaceProblem, mountLimitedDir, releaseLimitedDir, remountLimitedDir } from './disk-limit';
 import { chownTree } from './sandbox-user';
 import { runCommand } from './spawner';
@@ -40,7 +41,7 @@ const OVERLAYFS_MAGIC = 0x794c7630;
 export function workspaceMode(runtimeKind: string): WorkspaceMode {
   const wanted = process.env.AGENTVISOR_WORKSPACE ?? 'auto';
   if (wanted === 'overlay' || wanted === 'copy') return wanted;
-  if (wanted !== 'auto') throw new Error(`AGENTVISOR_WORKSPACE="${wanted}" is not one of overlay, copy, auto`);
+  if (wanted !== 'auto') throw new BadInputError([{ message: `AGENTVISOR_WORKSPACE must be overlay, copy or auto, not "${wanted}"` }]);
   return process.platform === 'linux' && process.getuid?.() === 0 && runtimeKind === 'docker' ? 'overlay' : 'copy';
 }
 

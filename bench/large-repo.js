@@ -37,6 +37,8 @@ const opt = (name, dflt) => {
 const CFG = {
   files: opt('files', Number(process.env.BENCH_LARGE_REPO_FILES) || 100_000),
   agents: opt('agents', Number(process.env.BENCH_LARGE_REPO_AGENTS) || 10),
+  /** which of agentvisor's workspaces to measure (--modes overlay: not the copy) */
+  modes: (argv.includes('--modes') ? argv[argv.indexOf('--modes') + 1] : (process.env.BENCH_LARGE_REPO_MODES ?? 'copy,overlay')).split(','),
   fileBytes: 10_000,
   out: argv.includes('--no-write') ? undefined : path.resolve(env.ROOT, process.env.BENCH_OUT ?? 'BENCHMARKS.md'),
   keep: process.env.BENCH_KEEP === '1',
@@ -158,7 +160,7 @@ async function main() {
   const results = { started: started.toISOString(), versions: env.versions(server.cli), config: CFG, loadAvgStart: load0, checkoutBytes };
   try {
     results.floor = await floor();
-    for (const mode of ['copy', 'overlay']) results[mode] = await agentvisor(mode);
+    for (const mode of CFG.modes) results[mode] = await agentvisor(mode);
   } catch (err) {
     keepHome = true;
     throw err;
@@ -218,8 +220,11 @@ async function main() {
       await watch.cleanup('agentvisor', runId);
       run.ok = run.exitCode === 0 && run.report?.status === 'completed';
       if (!run.ok) {
+        // recorded, and the bench goes on: a failure is a result too
         keepHome = true;
-        throw new Error(`agentvisor (${mode}) failed: ${run.report?.error ?? run.stderr.trim().split('\n').slice(-3).join(' ')}`);
+        run.error = (run.report?.error ?? run.stderr.trim().split('\n').slice(-3).join(' ')).slice(0, 300);
+        log(`agentvisor ${mode}: FAILED after ${sec(run.wallMs)}: ${run.error}`);
+        return run;
       }
       const children = [];
       for (const t of env.taskIds('parallel', CFG.agents)) children.push(await m.history(client, `${runId}/${t}`));
@@ -259,14 +264,19 @@ function render(R) {
   );
   md.push('');
   const f = R.floor;
-  const row = (label, run) => [
-    label,
-    sec(run.wallMs),
-    ratio(f.wallMs, run.wallMs),
-    `${msf(median(run.provisionMs))} / ${msf(Math.max(...run.provisionMs))}`,
-    mibOf(run.diskBytes),
-    pct(run.diskBytes / R.config.agents, R.checkoutBytes),
-  ];
+  const row = (label, run) =>
+    !run
+      ? [label, 'not measured', '', '', '', '']
+      : !run.ok
+        ? [label, `FAILED after ${sec(run.wallMs)}: ${run.error}`, '', '', mibOf(run.diskBytes), '']
+        : [
+            label,
+            sec(run.wallMs),
+            ratio(f.wallMs, run.wallMs),
+            `${msf(median(run.provisionMs))} / ${msf(Math.max(...run.provisionMs))}`,
+            mibOf(run.diskBytes),
+            pct(run.diskBytes / R.config.agents, R.checkoutBytes),
+          ];
   md.push(
     table(
       [
@@ -288,7 +298,7 @@ function render(R) {
   md.push(
     `Providing a workspace: the floor's \`git worktree add\` + \`chown -R\` per task; agentvisor's \`provisionWorkspace\` activity ` +
       `(the overlay's includes, for the task that makes it, the run's one shared checkout). Collecting the work ` +
-      `(\`collectOutput\`, median): copy ${msf(median(R.copy.collectMs))}, overlay ${msf(median(R.overlay.collectMs))}.`,
+      `(\`collectOutput\`, median): copy ${msf(median(R.copy?.collectMs ?? []))}, overlay ${msf(median(R.overlay?.collectMs ?? []))}.`,
   );
   return md.join('\n');
 }
