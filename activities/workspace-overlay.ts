@@ -147,9 +147,10 @@ export async function remountOverlayWorkspace(dir: string): Promise<boolean> {
  */
 export async function releaseOverlaysUnder(parent: string): Promise<string[]> {
   const names = existsSync(parent) ? await readdir(parent) : [];
+  // a workspace, or a layer alone (a worker that died between mounting the one and the other)
+  const dirs = new Set(names.map((name) => path.join(parent, /^\.(.+)\.layer$/.exec(name)?.[1] ?? name)));
   const released: string[] = [];
-  for (const name of names) {
-    const dir = path.join(parent, name);
+  for (const dir of dirs) {
     if ((await isOverlay(dir)) || existsSync(layerOf(dir))) {
       await releaseOverlayWorkspace(dir);
       released.push(dir);

@@ -149,6 +149,24 @@ async function taskNames(opts: { upper: string; base: string; branch: string; co
  */
 async function workspaceBase(opts: { repo: string; bases: string; commit: string; owner: { uid: number; gid: number } }): Promise<string> {
   const base = path.join(opts.bases, opts.commit);
+  // the tasks of this worker that want it at once wait for the one making it (ten makings at once
+  // cost ten checkouts); another worker may make its own, and the first whole one wins
+  let making = basesBeingMade.get(base);
+  if (!making) {
+    making = makeWorkspaceBase({ ...opts, base }).finally(() => basesBeingMade.delete(base));
+    basesBeingMade.set(base, making);
+  }
+  return making;
+}
+const basesBeingMade = new Map<string, Promise<string>>();
+
+async function makeWorkspaceBase(opts: {
+  repo: string;
+  base: string;
+  commit: string;
+  owner: { uid: number; gid: number };
+}): Promise<string> {
+  const { base } = opts;
   if (existsSync(base)) return base;
   const making = `${base}.making-${randomBytes(4).toString('hex')}`;
   try {
