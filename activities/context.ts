@@ -3,6 +3,7 @@
 import type { ContainerRuntime } from '../runtimes/runtime';
 import type { GatewayTokens } from './gateway';
 import type { ResolvedLimits } from './limits';
+import type { WorkspaceMode } from './workspace-overlay';
 
 export interface ActivityDeps {
   runtime: ContainerRuntime;
@@ -26,6 +27,8 @@ export interface ActivityContext {
   user: string;
   /** who the folders agents use are handed to; undefined: the worker's own user, who owns them */
   owner?: { uid: number; gid: number };
+  /** the tasks' workspaces: copy-on-write overlays, or copies (AGENTVISOR_WORKSPACE, workspace-overlay.ts) */
+  workspaces: WorkspaceMode;
   /** the agents' and the worker's tokens for the run's gateway */
   tokens: GatewayTokens;
 }

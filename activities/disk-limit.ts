@@ -175,7 +175,7 @@ async function isMountPoint(dir: string): Promise<boolean> {
  * process can be found: the local engine, its pid file readable.)
  */
 let namespaceProblem: Promise<string | undefined> | undefined;
-function engineNamespaceProblem(): Promise<string | undefined> {
+export function engineNamespaceProblem(): Promise<string | undefined> {
   namespaceProblem ??= (async () => {
     if (process.env.DOCKER_HOST) return undefined;
     const pidFile = ['/var/run/docker.pid', '/run/docker.pid'].find((f) => existsSync(f));

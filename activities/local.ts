@@ -20,6 +20,7 @@ import { reportActivities } from './run-report';
 import { sandboxUser } from './sandbox-user';
 import { taskWorkspaceActivities } from './task-workspace';
 import { collectWork } from './workspace';
+import { workspaceMode } from './workspace-overlay';
 
 export function createActivities({ runtime, scope = 'unscoped', limits = DEFAULT_LIMITS, dataDir = defaultDataDir(), host }: ActivityDeps) {
   const user = sandboxUser();
@@ -30,6 +31,7 @@ export function createActivities({ runtime, scope = 'unscoped', limits = DEFAULT
     user: `${user.uid}:${user.gid}`,
     owner: user.chownWorktrees ? { uid: user.uid, gid: user.gid } : undefined,
     tokens: gatewayTokens(dataDir),
+    workspaces: workspaceMode(runtime.kind),
   };
   const { owner, defaults } = ctx;
   return {

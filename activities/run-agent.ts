@@ -8,7 +8,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { harnessFor } from '../harnesses';
 import { HOME_FILES_MOUNT, PROMPT_FILE, PROMPT_MOUNT, WORKSPACE, renderPrompt, type AgentResult } from '../harnesses/harness';
-import { homeFilesDir, promptDir, taskLogPath } from '../paths/run-folder';
+import { homeFilesDir, promptDir, taskLogPath, workspaceBasesDir } from '../paths/run-folder';
 import { LABEL_ROLE, LABEL_RUN, LABEL_SCOPE, LABEL_TASK, containerName } from '../runtimes/runtime';
 import { taskBranch, type TaskInput, type Usage } from '../contract/run-types';
 import { restartConflictedMerge } from './conflicts';
@@ -16,6 +16,7 @@ import { killedFromOutside, runContainer, type ContainerOutcome } from './contai
 import type { ActivityContext } from './context';
 import { sharedMounts } from './coordination';
 import { DISK_LIMIT_EXCEEDED, isDiskFull, remountLimitedDir } from './disk-limit';
+import { remountOverlayWorkspace } from './workspace-overlay';
 import { GATEWAY_ALIAS, GATEWAY_PORT, closeTaskNetwork, gatewayUrl, openTaskNetwork, taskUsage } from './gateway';
 import { withHeartbeat } from './heartbeat';
 import { syncRunSpend } from './host-gateway';
@@ -26,7 +27,7 @@ import { outputTail } from './output-tail';
 import { chownTree } from './sandbox-user';
 import { createWorkspace } from './workspace';
 
-export function agentActivities({ runtime, scope, user, owner, defaults, tokens }: ActivityContext) {
+export function agentActivities({ runtime, scope, user, owner, defaults, tokens, workspaces }: ActivityContext) {
   return {
     async runAgent(
       input: TaskInput & { worktree: string; startCommit: string },
@@ -93,7 +94,8 @@ export function agentActivities({ runtime, scope, user, owner, defaults, tokens 
       if (gw?.host) await syncRunSpend(gw, tokens.control(input.runId), input.runId);
       const limits = effectiveLimits(input.agent.limits, defaults);
       // DISK LIMIT: after a reboot the folders are there but not their mounts: mounted again
-      await remountLimitedDir(input.worktree);
+      // (a copy-on-write workspace: its layer's filesystem, then the overlay; workspace-overlay.ts)
+      if (!(await remountOverlayWorkspace(input.worktree))) await remountLimitedDir(input.worktree);
       if (input.shared) await remountLimitedDir(input.shared.dir);
       // DISK LIMIT: a full workspace (or a full shared workspace the agent writes) stops the agent
       const diskFull = async () =>
@@ -155,6 +157,7 @@ export function agentActivities({ runtime, scope, user, owner, defaults, tokens 
                     author: input.agent.name,
                     owner,
                     diskBytes: limits.diskBytes,
+                    bases: workspaces === 'overlay' ? workspaceBasesDir(input.artifactsDir) : undefined,
                   }).then(() => undefined),
           progress: (line) => retries.progress(line),
         },

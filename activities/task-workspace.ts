@@ -1,6 +1,6 @@
 // A task's workspace: made from its start commit before the agent runs, its work collected onto
 // the task's branch (and recorded in the run's ledger) after, and removed.
-import { ledgerPath, taskWorktreePath } from '../paths/run-folder';
+import { ledgerPath, taskWorktreePath, workspaceBasesDir } from '../paths/run-folder';
 import { taskBranch, type TaskInput } from '../contract/run-types';
 import { terminalText } from '../contract/text-safety';
 import type { ActivityContext } from './context';
@@ -17,7 +17,7 @@ export interface Workspace {
   startCommit: string;
 }
 
-export function taskWorkspaceActivities({ runtime, scope, user, owner, defaults }: ActivityContext) {
+export function taskWorkspaceActivities({ runtime, scope, user, owner, defaults, workspaces }: ActivityContext) {
   return {
     async provisionWorkspace(input: TaskInput & { branch: string }): Promise<Workspace> {
       return withHeartbeat('provision workspace', async () => {
@@ -38,6 +38,8 @@ export function taskWorkspaceActivities({ runtime, scope, user, owner, defaults 
           author: input.agent.name,
           owner,
           diskBytes,
+          // copy-on-write: an overlay of the run's checkout of the start commit (workspace-overlay.ts)
+          bases: workspaces === 'overlay' ? workspaceBasesDir(input.artifactsDir) : undefined,
         });
         return { path: dir, branch: input.branch, startCommit };
       });

@@ -5,7 +5,11 @@
 // - The host writes it once, into a folder it has just emptied, before any container mounts it: a
 //   fresh `git init` and a fetch of the one commit the task starts from (no remote, no link to the
 //   user's repository), with no system or global git config and no hooks. A retry starts again
-//   from an empty folder; nothing of a former attempt is read.
+//   from an empty folder; nothing of a former attempt is read. Where the worker can, the workspace
+//   is an overlay instead (workspace-overlay.ts): its lower layer is such a repository, made once
+//   per start commit and run (the run's base) and never written again, its upper layer the task's
+//   own, new and empty; the host's only writes in it (the branch's name, the author) come before
+//   the agent starts.
 // - Afterwards the host never runs git in it, nor reads anything from it. What the agent made comes
 //   out through a collector: a container as confined as the agent (its user, no network, no
 //   capabilities) that runs git in the workspace, so whatever the agent's `.git` makes git do
@@ -18,7 +22,9 @@
 import { ApplicationFailure } from '@temporalio/common';
 import { spawn } from 'node:child_process';
 import { constants, createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, mkdtemp, open, rm } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { copyFile, mkdir, mkdtemp, open, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -28,6 +34,7 @@ import { runContainer } from './container-run';
 import { mountLimitedDir, releaseLimitedDir } from './disk-limit';
 import { gitIn, isAncestor } from './git';
 import { chownTree } from './sandbox-user';
+import { layerOf, mountOverlayWorkspace, releaseOverlayWorkspace } from './workspace-overlay';
 import { collectDir, taskLogPath } from '../paths/run-folder';
 import { runCommand } from './spawner';
 
@@ -67,8 +74,25 @@ export async function createWorkspace(opts: {
   merge?: { commit: string; message: string };
   /** the agent's disk limit: the folder is a filesystem of that size (disk-limit.ts); 0/absent: none */
   diskBytes?: number;
+  /**
+   * Copy-on-write (workspace-overlay.ts): the folder of the run's bases, one per start commit, made
+   * here when missing. Only with an owner, without history or merge (a resolver's workspace is a copy).
+   */
+  bases?: string;
 }): Promise<{ conflicted: string[] }> {
   await removeWorkspaceDir(opts.dir);
+  if (opts.bases && opts.owner && !opts.history && !opts.merge) {
+    const base = await workspaceBase({ repo: opts.repo, bases: opts.bases, commit: opts.commit, owner: opts.owner });
+    const { branch, author, commit } = opts;
+    await mountOverlayWorkspace({
+      dir: opts.dir,
+      base,
+      owner: opts.owner,
+      diskBytes: opts.diskBytes,
+      seed: (upper) => taskNames({ upper, base, branch, commit, author }),
+    });
+    return { conflicted: [] };
+  }
   // the worker's own until it is filled (git trusts no folder of another user); then the agent's
   if (opts.diskBytes) await mountLimitedDir(opts.dir, opts.diskBytes);
   else await mkdir(opts.dir, { recursive: true });
@@ -100,8 +124,97 @@ export async function createWorkspace(opts: {
   return { conflicted };
 }
 
-/** The workspace and all in it (unmounted first, when it is a disk-limited filesystem); a symlink inside is removed, never followed. */
+/**
+ * The task's own names in its upper layer, before the overlay is mounted (the host runs no git in
+ * the workspace, not even before the agent): its branch at the start commit, checked out (HEAD),
+ * and its author in a copy of the base's config. Written beside the base's files, whose `.git` has
+ * a detached HEAD and no branch.
+ */
+async function taskNames(opts: { upper: string; base: string; branch: string; commit: string; author: string }): Promise<void> {
+  const gitDir = path.join(opts.upper, '.git');
+  const ref = `refs/heads/${opts.branch}`;
+  await mkdir(path.dirname(path.join(gitDir, ref)), { recursive: true });
+  await writeFile(path.join(gitDir, ref), `${opts.commit}\n`);
+  await writeFile(path.join(gitDir, 'HEAD'), `ref: ${ref}\n`);
+  const config = path.join(gitDir, 'config');
+  await copyFile(path.join(opts.base, '.git', 'config'), config);
+  await freshGit('/', ['config', '--file', config, 'user.name', opts.author]);
+  await freshGit('/', ['config', '--file', config, 'user.email', agentEmail(opts.author)]);
+}
+
+/**
+ * The run's base for `commit` (workspace-overlay.ts): a repository at that commit, its files the
+ * agents' user's, made once and never written again. Made under another name and renamed once whole, so two tasks (or two workers) that want
+ * it at once each find it whole or make it; a base is complete once it has its name.
+ */
+async function workspaceBase(opts: { repo: string; bases: string; commit: string; owner: { uid: number; gid: number } }): Promise<string> {
+  const base = path.join(opts.bases, opts.commit);
+  // the tasks of this worker that want it at once wait for the one making it (ten makings at once
+  // cost ten checkouts); another worker may make its own, and the first whole one wins
+  let making = basesBeingMade.get(base);
+  if (!making) {
+    making = makeWorkspaceBase({ ...opts, base }).finally(() => basesBeingMade.delete(base));
+    basesBeingMade.set(base, making);
+  }
+  return making;
+}
+const basesBeingMade = new Map<string, Promise<string>>();
+
+async function makeWorkspaceBase(opts: {
+  repo: string;
+  base: string;
+  commit: string;
+  owner: { uid: number; gid: number };
+}): Promise<string> {
+  const { base } = opts;
+  if (existsSync(base)) return base;
+  const making = `${base}.making-${randomBytes(4).toString('hex')}`;
+  try {
+    await mkdir(making, { recursive: true });
+    await freshGit(making, ['init', '--quiet']);
+    await freshGit(making, [
+      '-c',
+      'uploadpack.allowAnySHA1InWant=true',
+      'fetch',
+      '--quiet',
+      '--no-tags',
+      '--no-write-fetch-head',
+      '--depth',
+      '1',
+      path.resolve(opts.repo),
+      opts.commit,
+    ]);
+    // the checkout by the worker, then handed over: once per base, not per task. (git as the agents'
+    // user cannot do it: the run's folder is not theirs to search, and git checks with access(2).)
+    await freshGit(making, ['-c', 'advice.detachedHead=false', 'checkout', '--quiet', '--detach', opts.commit]);
+    await chownTree(making, opts.owner.uid, opts.owner.gid);
+    // another may have made it meanwhile: theirs is as good
+    await rename(making, base).catch((err: unknown) => {
+      if (!existsSync(base)) throw err;
+    });
+    return base;
+  } finally {
+    await rm(making, { recursive: true, force: true });
+  }
+}
+
+/**
+ * The run's bases, once no workspace of the run is left on them (its report is written; a run kept
+ * on failure keeps its workspaces, and so its bases, until gc or rm). True when they went.
+ */
+export async function removeUnusedBases(worktrees: string, bases: string): Promise<boolean> {
+  const names = existsSync(worktrees) ? await readdir(worktrees) : [];
+  if (names.some((name) => existsSync(layerOf(path.join(worktrees, name))))) return false;
+  await rm(bases, { recursive: true, force: true });
+  return true;
+}
+
+/**
+ * The workspace and all in it (an overlay unmounted and its layer removed; a disk-limited
+ * filesystem unmounted first); a symlink inside is removed, never followed.
+ */
 export async function removeWorkspaceDir(dir: string): Promise<void> {
+  await releaseOverlayWorkspace(dir);
   await releaseLimitedDir(dir);
 }
 

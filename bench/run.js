@@ -10,6 +10,7 @@
 //   BENCH_CHAIN=20  BENCH_CHAIN_REPS=1  BENCH_FAN=200  BENCH_FAN_REPS=1
 //   BENCH_RSS_AGENTS=20  BENCH_RSS_SLEEP=5  BENCH_PROFILE=1  BENCH_OUT=BENCHMARKS.md  BENCH_KEEP=0
 //   BENCH_GATEWAY=1 (the gateway beside direct calls and nginx: bench/gateway.js, its own variables there)
+//   BENCH_LARGE_REPO=1 (then bench/large-repo.js, with 2,000 files under --quick; 0: skip it)
 //
 // It starts its own Temporal dev server (in memory, on a free port, never 7233), its own worker process
 // and its own AGENTVISOR_HOME in a temp folder, and stops and removes them at the end. Each agentvisor
@@ -693,7 +694,19 @@ function render(R) {
   return { markdown: md.join('\n'), terminal: term.join('\n') };
 }
 
-main().catch((err) => {
-  console.error(err);
-  process.exit(1);
-});
+/** bench/large-repo.js, its own process, its own server and worker: it writes its own section. */
+function largeRepo() {
+  if (process.env.BENCH_LARGE_REPO === '0') return;
+  const extra = [...(quick ? ['--files', '2000'] : []), ...(args.has('--no-write') ? ['--no-write'] : [])];
+  const r = require('node:child_process').spawnSync(process.execPath, [path.join(__dirname, 'large-repo.js'), ...extra], {
+    stdio: 'inherit',
+  });
+  if (r.status !== 0) throw new Error(`bench/large-repo.js failed (exit ${r.status})`);
+}
+
+main()
+  .then(largeRepo)
+  .catch((err) => {
+    console.error(err);
+    process.exit(1);
+  });

@@ -99,7 +99,10 @@ export async function startRun(file: string, opts: StartOptions = {}): Promise<S
   if (!graph) throw new BadInputError(problems, file);
   // the worker this process may start reads its default limits from the environment: bad ones
   // are refused now, before anything is made
-  if ((opts.worker ?? 'in-process') !== 'none') (await import('../activities/limits')).workerLimits({}, process.env);
+  if ((opts.worker ?? 'in-process') !== 'none') {
+    (await import('../activities/limits')).workerLimits({}, process.env);
+    (await import('../activities/workspace-overlay')).workspaceMode('docker');
+  }
   const runId = opts.runId ?? newRunId(graph.name);
   const input: RunInput = {
     runId,

@@ -6,6 +6,7 @@ import { existsSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import * as path from 'node:path';
 import { branchesWithPrefix, deleteBranches, gitIn } from '../activities/git';
 import { dirOfImage, releaseLimitedDir, releaseLimitedDirsUnder, settleLimitedDir } from '../activities/disk-limit';
+import { releaseOverlaysUnder } from '../activities/workspace-overlay';
 import { LABEL_RUN, LABEL_SCOPE, type ContainerRuntime } from '../runtimes/runtime';
 import { integrationBranch } from '../contract/run-types';
 import { runArtifactsDir, runsDir } from '../paths/data-folder';
@@ -74,6 +75,8 @@ export async function collectGarbage(opts: GcOptions): Promise<GcReport> {
       continue;
     }
     const worktrees = worktreesDir(dir);
+    // copy-on-write workspaces first (activities/workspace-overlay.ts): unmounted, their layers removed
+    if (!opts.dryRun) report.worktrees.push(...(await releaseOverlaysUnder(worktrees)));
     const names = existsSync(worktrees) ? readdirSync(worktrees) : [];
     // a worktree with a disk limit is a mounted filesystem with its image beside it (activities/disk-limit.ts)
     const folders = new Set([...names.filter((n) => !dirOfImage(n)), ...names.map((n) => dirOfImage(n)).filter((d): d is string => !!d)]);

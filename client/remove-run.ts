@@ -7,6 +7,7 @@ import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { BadInputError } from '../graph/problems';
 import { integrationBranch, type RunReport } from '../contract/run-types';
 import { imageOf, releaseLimitedDir, releaseLimitedDirsUnder } from '../activities/disk-limit';
+import { releaseOverlaysUnder } from '../activities/workspace-overlay';
 import { runArtifactsDir } from '../paths/data-folder';
 import { collectRoot, reportPath, runFilePath, sharedDir, worktreesDir } from '../paths/run-folder';
 import type { ClientConfig } from './config';
@@ -102,6 +103,7 @@ async function historyOfRun(client: Client, runId: string): Promise<string[]> {
 
 /** The folder, with the filesystems of disk-limited workspaces a crash may have left mounted in it. */
 async function removeFolder(folder: string): Promise<void> {
+  await releaseOverlaysUnder(worktreesDir(folder));
   await releaseLimitedDirsUnder(worktreesDir(folder));
   await releaseLimitedDirsUnder(collectRoot(folder));
   if (existsSync(imageOf(sharedDir(folder)))) await releaseLimitedDir(sharedDir(folder));

@@ -23,6 +23,8 @@ export const evaluationLogPath = (artifactsDir: string) => path.join(logsDir(art
 /** The agents' workspaces (each the agent's own repository, mounted at /workspace). */
 export const worktreesDir = (artifactsDir: string) => path.join(artifactsDir, 'worktrees');
 export const taskWorktreePath = (artifactsDir: string, taskId: string) => path.join(worktreesDir(artifactsDir), taskId);
+/** The checkouts the run's copy-on-write workspaces are overlays of, one per start commit (activities/workspace-overlay.ts). */
+export const workspaceBasesDir = (artifactsDir: string) => path.join(worktreesDir(artifactsDir), '.bases');
 /** The evaluation's workspace, beside the tasks' ("_evaluate" is never a task id). */
 export const evaluationWorktreePath = (artifactsDir: string) => taskWorktreePath(artifactsDir, '_evaluate');
 

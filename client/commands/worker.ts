@@ -59,6 +59,8 @@ async function runWorker(opts: WorkerFlags) {
   const limits = workerLimits(opts, process.env);
   const host = hostOptions(opts, Number(process.env.AGENTVISOR_WORKER_CAPACITY) || 32);
   const runtime = await runtimeFromFlags(opts);
+  // a bad AGENTVISOR_WORKSPACE is refused now (exit 2)
+  const workspaces = (await import('../../activities/workspace-overlay')).workspaceMode(runtime.kind);
   const { createWorker } = await import('../../workers/worker');
   const { worker, connection, hostWorkers } = await createWorker({
     runtime,
@@ -75,7 +77,7 @@ async function runWorker(opts: WorkerFlags) {
     ? ` as host ${host.name}${host.labels.length ? ` (labels ${host.labels.join(', ')})` : ''}, capacity ${host.capacity}`
     : '';
   printStderr(
-    `worker polling ${cfg.address} (namespace ${cfg.namespace})${where}, agents on ${runtime.kind}; default limits: ${describeLimits(limits)}`,
+    `worker polling ${cfg.address} (namespace ${cfg.namespace})${where}, agents on ${runtime.kind}; default limits: ${describeLimits(limits)}; workspaces: ${workspaces}`,
   );
   // the SDK shuts every worker down on SIGINT/SIGTERM
   await Promise.all([worker.run(), ...hostWorkers.map((w) => w.run())]);

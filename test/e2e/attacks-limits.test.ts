@@ -15,6 +15,7 @@ import {
   releaseLimitedDirsUnder,
   remountLimitedDir,
 } from '../../activities/disk-limit';
+import { releaseOverlaysUnder } from '../../activities/workspace-overlay';
 import { collectGarbage } from '../../client/gc';
 import { DockerRuntime } from '../../runtimes/docker';
 import { scopeOf } from '../../runtimes/runtime';
@@ -62,7 +63,11 @@ afterEach(async () => {
       .remove({ force: true })
       .catch(() => undefined);
   const runs = path.join(process.env.AGENTVISOR_HOME!, 'runs');
-  for (const run of existsSync(runs) ? readdirSync(runs) : []) await releaseLimitedDirsUnder(path.join(runs, run, 'worktrees'));
+  for (const run of existsSync(runs) ? readdirSync(runs) : []) {
+    // (a copy-on-write workspace is an overlay on a layer of its own: unmounted first)
+    await releaseOverlaysUnder(path.join(runs, run, 'worktrees'));
+    await releaseLimitedDirsUnder(path.join(runs, run, 'worktrees'));
+  }
 });
 
 const inspect = (name: string) => docker.getContainer(name).inspect();
