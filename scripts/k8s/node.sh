@@ -229,9 +229,15 @@ for n in json.load(sys.stdin)["Spec"]["linux"].get("namespaces", []):
   remove_chains filter "KUBE-ROUTER-[^ ]*|KUBE-POD-FW-[^ ]*|KUBE-NWPLCY-[^ ]*|KUBE-FIREWALL|KUBE-KUBELET-CANARY|$FORWARD_CHAIN"
   remove_chains nat "KUBE-KUBELET-CANARY"
   remove_chains mangle "KUBE-IPTABLES-HINT|KUBE-KUBELET-CANARY"
-  # a table that only kubelet's canaries made, now empty
-  if [ -f "$NODE_DIR/nft-tables" ] && ! grep -qx 'table ip mangle' "$NODE_DIR/nft-tables" &&
-    [ "$(iptables-save -t mangle | grep -c '^-A')" = 0 ]; then nft delete table ip mangle 2>/dev/null || true; fi
+  local t
+  for t in filter nat mangle; do IPTABLES=ip6tables remove_chains "$t" "KUBE-[^ ]*"; done
+  # the tables that only kubelet's canaries made (IPv4 mangle, IPv6 ones), now without a rule
+  if [ -f "$NODE_DIR/nft-tables" ]; then
+    for t in "ip mangle" "ip6 mangle" "ip6 nat" "ip6 filter"; do
+      grep -qx "table $t" "$NODE_DIR/nft-tables" && continue
+      nft list table $t 2>/dev/null | grep -qvE '^\s*(table|chain|type|\}|$)' || nft delete table $t 2>/dev/null || true
+    done
+  fi
   local s
   for s in $(ipset list -n 2>/dev/null | grep -E '^(KUBE-|kube-router-)' || true); do ipset destroy "$s" 2>/dev/null || true; done
   if [ -f "$NODE_DIR/kernel-settings" ]; then
@@ -239,14 +245,14 @@ for n in json.load(sys.stdin)["Spec"]["linux"].get("namespaces", []):
   fi
 }
 
-remove_chains() { # table, ERE of chain names: the rules jumping to them, then the chains
-  local table=$1 names=$2 rules chains c
-  rules=$(iptables-save -t "$table" | grep -E -- "^-A .* -j ($names)( |\$)" || true)
-  chains=$(iptables-save -t "$table" | sed -n 's/^:\([^ ]*\) .*/\1/p' | grep -xE "$names" || true)
+remove_chains() { # table, ERE of chain names: the rules jumping to them, then the chains ($IPTABLES: ip6tables)
+  local table=$1 names=$2 rules chains c ipt=${IPTABLES:-iptables}
+  rules=$("$ipt-save" -t "$table" 2>/dev/null | grep -E -- "^-A .* -j ($names)( |\$)" || true)
+  chains=$("$ipt-save" -t "$table" 2>/dev/null | sed -n 's/^:\([^ ]*\) .*/\1/p' | grep -xE "$names" || true)
   while read -r rule; do
     [ -n "$rule" ] || continue
-    eval "iptables -w -t $table -D ${rule#-A }" 2>/dev/null || true
+    eval "$ipt -w -t $table -D ${rule#-A }" 2>/dev/null || true
   done <<<"$rules"
-  for c in $chains; do iptables -w -t "$table" -F "$c" 2>/dev/null || true; done
-  for c in $chains; do iptables -w -t "$table" -X "$c" 2>/dev/null || true; done
+  for c in $chains; do "$ipt" -w -t "$table" -F "$c" 2>/dev/null || true; done
+  for c in $chains; do "$ipt" -w -t "$table" -X "$c" 2>/dev/null || true; done
 }
