@@ -3,15 +3,57 @@
 // kube-router enforcing NetworkPolicies. Here the agent image really runs as a restricted pod, the
 // workspace really goes through tar in the pod, the kernel really kills a memory hog, and an agent
 // really tries, from inside its pod, to reach what its network policy forbids.
+import * as k8s from '@kubernetes/client-node';
 import { mkdtempSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { PassThrough } from 'node:stream';
+import { GATEWAY_CONTROL_PORT, GATEWAY_PORT, openTaskNetwork } from '../../activities/gateway';
 import { BASE_IMAGE } from '../../images/constants';
 import { KubernetesRuntime } from '../../runtimes/kubernetes';
-import { ContainerCannotRun, LABEL_ROLE, LABEL_RUN, LABEL_TASK, type ContainerSpec } from '../../runtimes/runtime';
+import {
+  ContainerCannotRun,
+  LABEL_ROLE,
+  LABEL_RUN,
+  LABEL_SCOPE,
+  LABEL_TASK,
+  containerName,
+  type ContainerSpec,
+} from '../../runtimes/runtime';
 import { clusterUnavailable, objectsOfRun, restrictedNamespace, startCluster, type TestCluster } from '../support/k8s';
 import { until } from '../support/wait';
+
+/** A TCP server on these ports that answers "hi" (node, as in the base image). */
+const serve = (...ports: number[]) => [
+  'node',
+  '-e',
+  `for (const p of [${ports.join(',')}]) require('net').createServer((s) => s.end('hi')).listen(p)`,
+];
+
+/**
+ * Tries each target ("what=host:port") from inside the pod, after `waitSeconds`: one line "what ok"
+ * when it connected, else "what" and why not (refused, unreachable, timeout after 3 s).
+ */
+const probe = (targets: Record<string, string>, waitSeconds: number) => [
+  'node',
+  '-e',
+  `const net = require('net');
+  const t = (h, p) => new Promise((r) => {
+    const s = net.connect(Number(p), h);
+    s.setTimeout(3000, () => { s.destroy(); r('timeout'); });
+    s.on('connect', () => { s.destroy(); r('ok'); }).on('error', (e) => r(e.code));
+  });
+  setTimeout(async () => {
+    for (const [what, at] of Object.entries(${JSON.stringify(targets)})) console.log(what, await t(...at.split(':')));
+  }, ${waitSeconds * 1000});`,
+];
+const results = (text: string) =>
+  Object.fromEntries(
+    text
+      .trim()
+      .split('\n')
+      .map((l) => l.split(' ')),
+  );
 
 const unavailable = clusterUnavailable();
 if (unavailable) console.warn(`SKIPPED: the Kubernetes tests need the test cluster, and ${unavailable}`);
@@ -132,4 +174,106 @@ describeCluster('agents as Kubernetes Jobs on a real node (kubelet, containerd, 
     expect(readFileSync(path.join(workspace, '.git'), 'utf8')).toBe('gitdir: /the/worker/s/own\n'); // the worker's, not the pod's
     await runtime.remove(s.name);
   }, 120_000);
+
+  test("NetworkPolicy enforced: an agent reaches its run's gateway and nothing else; a pod without policy reaches all of it", async () => {
+    const ns = await namespace('node-net');
+    const runtime = runtimeIn(ns);
+    const runId = 'k8s-node-net';
+    const scope = 'k8s-node-test';
+    const run = { [LABEL_RUN]: runId, [LABEL_SCOPE]: scope };
+
+    // the run's gateway, as startGateway makes it: its agents' port declared, its control port not
+    const gateway = containerName(runId, '_gateway');
+    await runtime.start(
+      spec(gateway, {
+        labels: { ...run, [LABEL_TASK]: '_gateway', [LABEL_ROLE]: 'gateway' },
+        command: serve(GATEWAY_PORT, GATEWAY_CONTROL_PORT),
+        ports: [GATEWAY_PORT],
+        network: 'bridge',
+      }),
+    );
+    // a pod and a Service that are not agentvisor's, in the same namespace
+    const plain = (name: string, command: string[], labels: Record<string, string> = {}): k8s.V1Pod => ({
+      metadata: { name, labels },
+      spec: {
+        restartPolicy: 'Never',
+        securityContext: { runAsNonRoot: true, runAsUser: 1000, seccompProfile: { type: 'RuntimeDefault' } },
+        containers: [
+          {
+            name: 'c',
+            image: BASE_IMAGE,
+            imagePullPolicy: 'Never',
+            command,
+            securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } },
+          },
+        ],
+      },
+    });
+    await cluster.core.createNamespacedPod({ namespace: ns, body: plain('bystander', serve(9000), { app: 'bystander' }) });
+    const bystanderService = await cluster.core.createNamespacedService({
+      namespace: ns,
+      body: { metadata: { name: 'bystander' }, spec: { selector: { app: 'bystander' }, ports: [{ port: 9000 }] } },
+    });
+    const running = async (selector: string) =>
+      (await cluster.core.listNamespacedPod({ namespace: ns, labelSelector: selector })).items.find(
+        (p) => p.status?.phase === 'Running' && p.status.podIP,
+      );
+    await until(
+      'the gateway and the bystander run',
+      async () => !!(await running(`${LABEL_ROLE}=gateway`)) && !!(await running('app=bystander')),
+      60_000,
+    );
+    const gatewayPod = (await running(`${LABEL_ROLE}=gateway`))!.status!.podIP!;
+    const bystanderPod = (await running('app=bystander'))!.status!.podIP!;
+
+    // what runAgent does for an agent with a gateway: a network of its own, served by the gateway
+    const { network, gatewayIp } = await openTaskNetwork(runtime, runId, 't', scope);
+    const apiServer = new URL(cluster.kc.getCurrentCluster()!.server);
+    const machine = (await cluster.core.readNode({ name: 'agentvisor-node' })).status!.addresses!.find(
+      (a) => a.type === 'InternalIP',
+    )!.address;
+    const targets = {
+      'gateway-by-name': `agentvisor-gateway:${GATEWAY_PORT}`,
+      'gateway-pod': `${gatewayPod}:${GATEWAY_PORT}`,
+      'gateway-control': `${gatewayPod}:${GATEWAY_CONTROL_PORT}`,
+      'bystander-pod': `${bystanderPod}:9000`,
+      'bystander-service': `${bystanderService.spec!.clusterIP}:9000`,
+      'kubernetes-service': '10.96.0.1:443',
+      'the-machine': `${machine}:${apiServer.port}`,
+    };
+    // kube-router applies a new pod's policies a moment after the pod starts: the probes wait
+    const agent = containerName(runId, 't');
+    await runtime.start(
+      spec(agent, {
+        labels: { ...run, [LABEL_TASK]: 't', [LABEL_ROLE]: 'agent' },
+        network,
+        hosts: { 'agentvisor-gateway': gatewayIp },
+        dns: [gatewayIp],
+        command: probe(targets, 5),
+      }),
+    );
+    // the same probes from a pod no policy selects: every target answers, so the agent's could too
+    await cluster.core.createNamespacedPod({
+      namespace: ns,
+      body: plain('control', probe({ ...targets, 'gateway-by-name': `${gatewayIp}:${GATEWAY_PORT}` }, 5)),
+    });
+
+    expect(await runtime.wait(agent)).toEqual({ exitCode: 0, oomKilled: false });
+    const fromAgent = results(await output(runtime, agent));
+    await until(
+      'the control pod ends',
+      async () => (await cluster.core.readNamespacedPod({ name: 'control', namespace: ns })).status?.phase === 'Succeeded',
+      60_000,
+    );
+    const fromControl = results(await cluster.core.readNamespacedPodLog({ name: 'control', namespace: ns }));
+
+    expect(fromControl).toEqual(Object.fromEntries(Object.keys(targets).map((k) => [k, 'ok'])));
+    expect(fromAgent).toMatchObject({ 'gateway-by-name': 'ok', 'gateway-pod': 'ok' });
+    for (const blocked of ['gateway-control', 'bystander-pod', 'bystander-service', 'kubernetes-service', 'the-machine'])
+      expect([blocked, fromAgent[blocked]]).not.toEqual([blocked, 'ok']);
+
+    await runtime.remove(agent);
+    await runtime.remove(gateway);
+    await runtime.removeNetwork(network);
+  }, 180_000);
 });
