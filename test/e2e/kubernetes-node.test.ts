@@ -10,6 +10,8 @@ import * as path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { GATEWAY_CONTROL_PORT, GATEWAY_PORT, openTaskNetwork } from '../../activities/gateway';
 import { BASE_IMAGE } from '../../images/constants';
+import { cancelRun, startRun, waitForRun } from '../../client/api';
+import { loadConfig } from '../../client/config';
 import { KubernetesRuntime } from '../../runtimes/kubernetes';
 import {
   ContainerCannotRun,
@@ -21,7 +23,11 @@ import {
   type ContainerSpec,
 } from '../../runtimes/runtime';
 import { clusterUnavailable, objectsOfRun, restrictedNamespace, startCluster, type TestCluster } from '../support/k8s';
+import { spawnWorker } from '../support/processes';
+import { makeRepo, sh, writeGraph } from '../support/repo';
+import { untilPolling } from '../support/temporal';
 import { until } from '../support/wait';
+import { createWorker } from '../../workers/worker';
 
 /** A TCP server on these ports that answers "hi" (node, as in the base image). */
 const serve = (...ports: number[]) => [
@@ -276,4 +282,163 @@ describeCluster('agents as Kubernetes Jobs on a real node (kubelet, containerd, 
     await runtime.remove(gateway);
     await runtime.removeNetwork(network);
   }, 180_000);
+
+  describe('runs on a Kubernetes worker, every container a real pod (the collector too)', () => {
+    let ns: string;
+    let runtime: KubernetesRuntime;
+    // the worker's default of 2 CPUs per agent would not fit beside the copy containers on a
+    // 2-core node: agents here ask for half a core (in-process and spawned workers read this)
+    const cpus = process.env.AGENTVISOR_LIMIT_CPUS;
+    beforeAll(async () => {
+      process.env.AGENTVISOR_LIMIT_CPUS = '0.5';
+      ns = await restrictedNamespace(cluster, 'node-runs', 'real');
+      runtime = runtimeIn(ns);
+    });
+    afterAll(async () => {
+      if (cpus === undefined) delete process.env.AGENTVISOR_LIMIT_CPUS;
+      else process.env.AGENTVISOR_LIMIT_CPUS = cpus;
+      await cluster?.core.deleteNamespace({ name: ns }).catch(() => undefined);
+    });
+
+    const inProcessWorker = async <T>(fn: () => Promise<T>): Promise<T> => {
+      const { worker, connection } = await createWorker({
+        address: process.env.TEMPORAL_ADDRESS!,
+        namespace: 'default',
+        runtime,
+        overrides: { shutdownGraceTime: '1 second' },
+      });
+      try {
+        return await worker.runUntil(async () => {
+          await untilPolling(process.env.TEMPORAL_ADDRESS!);
+          return fn();
+        });
+      } finally {
+        await connection.close();
+      }
+    };
+    const nothingLeft = (runId: string) =>
+      until('nothing of the run left', async () => Object.keys(await objectsOfRun(cluster, ns, runId)).length === 0, 60_000);
+
+    test('success (its work collected by a real collector pod), failure, OOM kill and deadline, followed to the report', async () => {
+      const repo = makeRepo();
+      const runId = 'k8s-node-states';
+      const cfg = loadConfig();
+      const report = await inProcessWorker(async () => {
+        const started = await startRun(
+          writeGraph(`
+name: k8s-node-states
+repo: ${repo}
+failFast: false
+agents:
+  works: { harness: command, command: "hostname > from-the-pod.txt" }
+  failing: { harness: command, command: "exit 3" }
+  hog: { harness: command, command: "tail /dev/zero", limits: { memory: 64m } }
+  stuck: { harness: command, command: "while :; do sleep 1; done" }
+tasks:
+  - { id: works, agent: works }
+  - { id: fails, agent: failing, retry: { attempts: 1 } }
+  - { id: hog, agent: hog, retry: { attempts: 1 } }
+  - { id: stuck, agent: stuck, timeout: 8s, retry: { attempts: 1 } }
+`),
+          { config: cfg, worker: 'none', runId },
+        );
+        try {
+          return await waitForRun(started.client, runId, cfg);
+        } finally {
+          await started.client.connection.close();
+        }
+      });
+      expect(report.status).toBe('failed');
+      const byId = Object.fromEntries(report.tasks.map((t) => [t.id, t]));
+      expect({ status: byId.works.status, error: byId.works.error, filesChanged: byId.works.filesChanged }).toEqual({
+        status: 'succeeded',
+        error: undefined,
+        filesChanged: 1,
+      });
+      // (a failed run is rolled back, its branches too: the merged work is checked in the crash test below)
+      expect(byId.fails).toMatchObject({ status: 'failed', exitCode: 3, error: expect.stringMatching(/exited with code 3/) });
+      expect(byId.hog).toMatchObject({ status: 'failed', error: expect.stringMatching(/out of memory/i) });
+      expect(byId.stuck).toMatchObject({ status: 'failed', error: expect.stringMatching(/timed out after 8s/) });
+      await nothingLeft(runId);
+    }, 300_000);
+
+    test('cancel deletes the Job with its pod and Secret', async () => {
+      const repo = makeRepo();
+      const cfg = loadConfig();
+      const runId = 'k8s-node-cancel';
+      const report = await inProcessWorker(async () => {
+        const started = await startRun(
+          writeGraph(`
+name: k8s-node-cancel
+repo: ${repo}
+agents:
+  stuck: { harness: command, command: "while :; do sleep 1; done" }
+tasks:
+  - { id: stuck, agent: stuck }
+`),
+          { config: cfg, worker: 'none', runId },
+        );
+        try {
+          await until('the agent runs', async () => (await runtime.inspect(containerName(runId, 'stuck'))).state === 'running', 120_000);
+          await cancelRun(started.client, runId);
+          return await waitForRun(started.client, runId, cfg);
+        } finally {
+          await started.client.connection.close();
+        }
+      });
+      expect(report.status).toBe('cancelled');
+      await nothingLeft(runId);
+    }, 240_000);
+
+    test('a worker killed mid-run: the next one finds the Job again, none is created twice', async () => {
+      const repo = makeRepo();
+      const cfg = loadConfig();
+      const runId = 'k8s-node-crash';
+      const created = new Set<string>();
+      const watches = await Promise.all(
+        [`/apis/batch/v1/namespaces/${ns}/jobs`, `/api/v1/namespaces/${ns}/pods`].map((p) =>
+          new k8s.Watch(cluster.kc).watch(
+            p,
+            { labelSelector: `${LABEL_RUN}=${runId}` },
+            (type, obj: k8s.KubernetesObject) => {
+              if (type === 'ADDED') created.add(`${p.split('/').pop()}/${obj.metadata!.labels?.[LABEL_ROLE]}/${obj.metadata!.uid}`);
+            },
+            () => undefined,
+          ),
+        ),
+      );
+      const args = ['--runtime', 'kubernetes', '--namespace', ns, '--kubeconfig', cluster.kubeconfig, '--image-pull-policy', 'Never'];
+      let worker = await spawnWorker(process.env, args);
+      const started = await startRun(
+        writeGraph(`
+name: k8s-node-crash
+repo: ${repo}
+agents:
+  slow: { harness: command, command: "sleep 20; echo done > slow.txt" }
+tasks:
+  - { id: slow, agent: slow, retry: { attempts: 3, backoff: 1s } }
+`),
+        { config: cfg, worker: 'none', runId },
+      );
+      try {
+        await until('the agent runs', async () => (await runtime.inspect(containerName(runId, 'slow'))).state === 'running', 120_000);
+        await worker.kill9();
+        worker = await spawnWorker(process.env, args);
+        const report = await waitForRun(started.client, runId, cfg);
+        expect({ status: report.status, errors: report.tasks.map((t) => t.error) }).toEqual({ status: 'completed', errors: [undefined] });
+        expect(sh(repo, 'show', `${report.integrationBranch}:slow.txt`)).toBe('done\n');
+        expect([...created].map((c) => c.split('/').slice(0, 2).join('/')).sort()).toEqual([
+          'jobs/agent',
+          'jobs/collector',
+          'pods/agent',
+          'pods/collector',
+        ]);
+        await nothingLeft(runId);
+      } finally {
+        watches.forEach((w) => w.abort());
+        await worker.stop();
+        await started.client.connection.close();
+      }
+    }, 300_000);
+  });
 });
