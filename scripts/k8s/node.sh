@@ -42,7 +42,21 @@ subjectAltName=IP:$ip,IP:127.0.0.1,DNS:$NODE_REAL"
   cd - >/dev/null
 }
 
+node_packages() { # Debian's: containerd 1.6 and runc 1.1 (with Debian's backported fixes), CNI plugins, ipset
+  local missing=()
+  command -v containerd >/dev/null || missing+=(containerd)
+  command -v runc >/dev/null || missing+=(runc)
+  [ -x /usr/lib/cni/bridge ] || missing+=(containernetworking-plugins)
+  command -v ipset >/dev/null || missing+=(ipset)
+  command -v conntrack >/dev/null || missing+=(conntrack)
+  [ ${#missing[@]} = 0 ] && return 0
+  say "installing ${missing[*]} (apt)"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >/dev/null 2>&1 ||
+    { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >/dev/null; }
+}
+
 node_start() {
+  node_packages
   local ip; ip=$(node_ip)
   [ -n "$ip" ] || { say "no address of this machine for the node (ip route get 1.1.1.1)"; return 1; }
   node_certs
