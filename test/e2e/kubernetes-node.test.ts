@@ -4,7 +4,8 @@
 // workspace really goes through tar in the pod, the kernel really kills a memory hog, and an agent
 // really tries, from inside its pod, to reach what its network policy forbids.
 import * as k8s from '@kubernetes/client-node';
-import { mkdtempSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -22,7 +23,18 @@ import {
   containerName,
   type ContainerSpec,
 } from '../../runtimes/runtime';
-import { clusterUnavailable, objectsOfRun, restrictedNamespace, startCluster, type TestCluster } from '../support/k8s';
+import {
+  K8S_DATA,
+  K8S_SCRIPT,
+  clusterUnavailable,
+  objectsOfRun,
+  onNode,
+  restrictedNamespace,
+  startCluster,
+  type TestCluster,
+} from '../support/k8s';
+import { gitDaemon, relay } from '../support/hosts';
+import { freePort } from '../support/ports';
 import { spawnWorker } from '../support/processes';
 import { makeRepo, sh, writeGraph } from '../support/repo';
 import { untilPolling } from '../support/temporal';
@@ -441,4 +453,127 @@ tasks:
       }
     }, 300_000);
   });
+
+  test('the worker image, built from deploy/kubernetes, runs in the cluster from its manifest and serves a run end to end', async () => {
+    const root = path.join(__dirname, '..', '..');
+    // built as a user would (on the agent image: no registry here to pull node from), then loaded
+    // into the node's containerd, as a push to a registry would make it pullable
+    const image = 'agentvisor/worker:k8s-node-test';
+    // the certificates this machine trusts beyond Debian's (a proxy that intercepts TLS, here)
+    const caDir = '/usr/local/share/ca-certificates';
+    const extraCa = existsSync(caDir)
+      ? readdirSync(caDir)
+          .filter((f) => f.endsWith('.crt'))
+          .map((f) => readFileSync(path.join(caDir, f), 'utf8'))
+          .join('\n')
+      : '';
+    const args = ['--build-arg', `NODE_IMAGE=${BASE_IMAGE}`, '--build-arg', `EXTRA_CA_CERT=${extraCa}`];
+    execFileSync('docker', ['build', '-q', '-f', 'deploy/kubernetes/Dockerfile', ...args, '-t', image, '.'], {
+      cwd: root,
+      stdio: 'ignore',
+    });
+    execFileSync(K8S_SCRIPT, ['load', image], { env: { ...process.env, AGENTVISOR_K8S_DATA: K8S_DATA }, stdio: 'ignore' });
+
+    // what the pod reaches on this machine: the Temporal server (through a relay: it listens on
+    // the loopback) and the run's git remote (git daemon)
+    const machine = (await cluster.core.readNode({ name: 'agentvisor-node' })).status!.addresses!.find(
+      (a) => a.type === 'InternalIP',
+    )!.address;
+    const relayPort = await freePort();
+    const temporal = await relay(machine, relayPort, process.env.TEMPORAL_ADDRESS!);
+    const origin = path.join(mkdtempSync(path.join(os.tmpdir(), 'k8s-node-remote-')), 'origin.git');
+    execFileSync('git', ['clone', '-q', '--bare', makeRepo(), origin]);
+    const daemon = await gitDaemon(path.dirname(origin), machine);
+    // the manifest's claim, bound to a folder of this machine (no storage provisioner here)
+    const pvDir = mkdtempSync(path.join(K8S_DATA, 'pv-'));
+    chmodSync(pvDir, 0o777);
+    const pvName = `agentvisor-data-${path.basename(pvDir).toLowerCase()}`;
+    await until(
+      'no namespace agentvisor',
+      async () => !(await cluster.core.readNamespace({ name: 'agentvisor' }).catch(() => undefined)),
+      120_000,
+    );
+    await cluster.core.createPersistentVolume({
+      body: {
+        metadata: { name: pvName },
+        spec: {
+          capacity: { storage: '20Gi' },
+          accessModes: ['ReadWriteOnce'],
+          storageClassName: '',
+          hostPath: { path: pvDir, type: 'Directory' },
+          claimRef: { namespace: 'agentvisor', name: 'agentvisor-data' },
+        },
+      },
+    });
+    namespaces.push('agentvisor');
+    try {
+      // the manifest as a user applies it, with what its comments say to set: the image and
+      // TEMPORAL_ADDRESS; and here, the real node, and half a core per agent (2 cores)
+      const objects = k8s.loadAllYaml(
+        readFileSync(path.join(root, 'deploy', 'kubernetes', 'worker.yaml'), 'utf8'),
+      ) as k8s.KubernetesObject[];
+      for (const o of objects) {
+        if (o.kind === 'Namespace') o.metadata!.annotations = { ...o.metadata!.annotations, ...onNode('real') };
+        if (o.kind === 'Deployment') {
+          const c = (o as k8s.V1Deployment).spec!.template.spec!.containers[0];
+          c.image = image;
+          c.imagePullPolicy = 'Never';
+          c.env = [
+            ...c.env!.map((e) => (e.name === 'TEMPORAL_ADDRESS' ? { ...e, value: `${machine}:${relayPort}` } : e)),
+            { name: 'AGENTVISOR_LIMIT_CPUS', value: '0.5' },
+          ];
+        }
+      }
+      const api = k8s.KubernetesObjectApi.makeApiClient(cluster.kc);
+      for (const o of objects) await api.create(o);
+      await until(
+        'the worker pod runs',
+        async () =>
+          (
+            await cluster.core.listNamespacedPod({ namespace: 'agentvisor', labelSelector: 'app.kubernetes.io/name=agentvisor-worker' })
+          ).items.some((p) => p.status?.containerStatuses?.[0]?.ready),
+        180_000,
+      );
+      await untilPolling(process.env.TEMPORAL_ADDRESS!);
+
+      const runId = 'k8s-in-cluster';
+      const cfg = loadConfig();
+      const started = await startRun(
+        writeGraph(`
+name: k8s-in-cluster
+remote: git://${machine}:${daemon.port}/origin.git
+agents:
+  w: { harness: command, command: "hostname > from-the-cluster.txt" }
+tasks:
+  - { id: t, agent: w }
+`),
+        { config: cfg, worker: 'none', runId },
+      );
+      try {
+        const report = await waitForRun(started.client, runId, cfg);
+        expect({ status: report.status, error: report.error, tasks: report.tasks.map((t) => t.error) }).toEqual({
+          status: 'completed',
+          error: undefined,
+          tasks: [undefined],
+        });
+        // the agent's pod wrote it; the worker in its own pod collected, merged and pushed it
+        expect(
+          execFileSync('git', ['--git-dir', origin, 'show', `${report.integrationBranch}:from-the-cluster.txt`], { encoding: 'utf8' }),
+        ).toMatch(/^av-k8s-in-cluster-t-[a-z0-9-]+\n$/);
+      } finally {
+        await started.client.connection.close();
+      }
+    } finally {
+      temporal.close();
+      daemon.child.kill();
+      await cluster.core.deleteNamespace({ name: 'agentvisor' }).catch(() => undefined);
+      namespaces.splice(namespaces.indexOf('agentvisor'), 1);
+      await until(
+        'no namespace agentvisor',
+        async () => !(await cluster.core.readNamespace({ name: 'agentvisor' }).catch(() => undefined)),
+        120_000,
+      );
+      await cluster.core.deletePersistentVolume({ name: pvName }).catch(() => undefined);
+    }
+  }, 600_000);
 });
