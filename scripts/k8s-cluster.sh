@@ -2,14 +2,19 @@
 # A Kubernetes control plane from local binaries, for agentvisor's Kubernetes tests:
 #   etcd, kube-apiserver (TLS, RBAC, Pod Security admission, ServiceAccount token signing),
 #   kube-controller-manager (the Job controller, the garbage collector, ...), kube-scheduler,
-#   and kwok, which plays the kubelet of one simulated node: pods are scheduled, admitted and
-#   moved through their phases (scripts/k8s/kwok-stages.yaml), but no container runs.
+#   kwok, which plays the kubelet of one simulated node (agentvisor-kwok-node, label type=kwok):
+#   pods are scheduled, admitted and moved through their phases (scripts/k8s/kwok-stages.yaml), but
+#   no container runs;
+#   and one real node (agentvisor-node, label type=real, scripts/k8s/node.sh): kubelet, its own
+#   containerd with runc, CNI bridge networking, kube-proxy (nftables) and kube-router's NetworkPolicy
+#   firewall. Pods go to one node or the other by their namespace's node selector (PodNodeSelector).
 #
 #   scripts/k8s-cluster.sh build    builds the binaries from the Go module proxy into the cache
 #                                   (skipped when they are there; a cold build takes many minutes)
 #   scripts/k8s-cluster.sh start    builds if needed, then starts the cluster (idempotent)
 #   scripts/k8s-cluster.sh stop     stops the processes this script started and removes the data
 #   scripts/k8s-cluster.sh status   says whether the cluster answers
+#   scripts/k8s-cluster.sh load IMAGE...   copies images from Docker into the real node's containerd
 #
 # Where: AGENTVISOR_K8S_CACHE (binaries, default /var/cache/agentvisor-k8s; never in the repo),
 # AGENTVISOR_K8S_DATA (certificates, etcd, logs, kubeconfig; default /tmp/agentvisor-k8s).
@@ -21,6 +26,8 @@ HERE="$(cd "$(dirname "$0")" && pwd)"
 K8S_VERSION=v1.35.4      # kube-apiserver, kube-controller-manager, kube-scheduler
 STAGING_VERSION=v0.35.4  # k8s.io/* staging modules at the matching version
 KWOK_VERSION=v0.8.0
+# the NetworkPolicy firewall of the real node; the only v2 the Go module proxy here serves
+KUBE_ROUTER_VERSION=v2.1.0
 # Debian's etcd 3.4 lacks the watch progress notifications newer clients' list streams need
 ETCD_VERSION=v3.6.16
 CACHE="${AGENTVISOR_K8S_CACHE:-/var/cache/agentvisor-k8s}"
@@ -36,9 +43,14 @@ export PATH="$PATH:/usr/local/go/bin"
 say() { printf '\033[1m[k8s]\033[0m %s\n' "$*" >&2; }
 
 binaries_present() {
-  for b in etcd kube-apiserver kube-controller-manager kube-scheduler kwok; do [ -x "$BIN/$b" ] || return 1; done
-  [ "$(cat "$BIN/VERSION" 2>/dev/null)" = "$K8S_VERSION kwok-$KWOK_VERSION etcd-$ETCD_VERSION" ]
+  for b in etcd kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kwok kube-router pause; do [ -x "$BIN/$b" ] || return 1; done
+  [ "$(cat "$BIN/VERSION" 2>/dev/null)" = "$(versions)" ]
 }
+
+versions() { echo "$K8S_VERSION kwok-$KWOK_VERSION etcd-$ETCD_VERSION kube-router-$KUBE_ROUTER_VERSION pause-$(sha256sum "$HERE/k8s/pause/main.go" | cut -c1-12)"; }
+
+# what was built already (an older cache): built again only if missing
+have() { [ -x "$BIN/$1" ] && grep -q "$2" "$BIN/VERSION" 2>/dev/null; }
 
 build() {
   if binaries_present; then return 0; fi
@@ -70,48 +82,63 @@ import (
 	_ "k8s.io/kubernetes/cmd/kube-apiserver"
 	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
 	_ "k8s.io/kubernetes/cmd/kube-scheduler"
+	_ "k8s.io/kubernetes/cmd/kubelet"
+	_ "k8s.io/kubernetes/cmd/kube-proxy"
 )
 EOF
   say "resolving modules (k8s.io/kubernetes $K8S_VERSION)"
   (cd "$src" && go mod tidy)
   local v=k8s.io/component-base/version
   local ldflags="-s -w -X $v.gitVersion=$K8S_VERSION -X $v.gitMajor=1 -X $v.gitMinor=35 -X $v.gitTreeState=clean"
-  say "building kube-apiserver, kube-controller-manager and kube-scheduler into $BIN (takes a while)"
+  say "building kube-apiserver, kube-controller-manager, kube-scheduler, kubelet and kube-proxy into $BIN (takes a while)"
   local start=$SECONDS
-  # one `go build` for the three: they share most packages, which are compiled once
+  # one `go build` for all: they share most packages, which are compiled once
   (cd "$src" && go build -ldflags "$ldflags" -o "$BIN/" \
-    k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kube-scheduler)
-  say "built in $((SECONDS - start)) s; building kwok $KWOK_VERSION"
-  # kwok with its own module versions (it needs newer k8s.io libraries than the server's)
-  (cd "$CACHE" && GOBIN="$BIN" go install -ldflags "-s -w" "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION")
-  say "built in $((SECONDS - start)) s; building etcd $ETCD_VERSION"
-  # etcd's server module holds its main package (a wrapper module again: it has replace lines)
-  mkdir -p "$CACHE/etcd-src"
-  printf 'module agentvisor.local/etcd-build\n\ngo 1.25.0\n' >"$CACHE/etcd-src/go.mod"
-  (cd "$CACHE/etcd-src" && go get "go.etcd.io/etcd/server/v3@$ETCD_VERSION" && go build -ldflags "-s -w" -o "$BIN/etcd" go.etcd.io/etcd/server/v3)
-  echo "$K8S_VERSION kwok-$KWOK_VERSION etcd-$ETCD_VERSION" >"$BIN/VERSION"
+    k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kube-scheduler \
+    k8s.io/kubernetes/cmd/kubelet k8s.io/kubernetes/cmd/kube-proxy)
+  if ! have kwok "kwok-$KWOK_VERSION"; then
+    say "built in $((SECONDS - start)) s; building kwok $KWOK_VERSION"
+    # kwok with its own module versions (it needs newer k8s.io libraries than the server's)
+    (cd "$CACHE" && GOBIN="$BIN" go install -ldflags "-s -w" "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION")
+  fi
+  if ! have etcd "etcd-$ETCD_VERSION"; then
+    say "built in $((SECONDS - start)) s; building etcd $ETCD_VERSION"
+    # etcd's server module holds its main package (a wrapper module again: it has replace lines)
+    mkdir -p "$CACHE/etcd-src"
+    printf 'module agentvisor.local/etcd-build\n\ngo 1.25.0\n' >"$CACHE/etcd-src/go.mod"
+    (cd "$CACHE/etcd-src" && go get "go.etcd.io/etcd/server/v3@$ETCD_VERSION" && go build -ldflags "-s -w" -o "$BIN/etcd" go.etcd.io/etcd/server/v3)
+  fi
+  say "built in $((SECONDS - start)) s; building kube-router $KUBE_ROUTER_VERSION"
+  mkdir -p "$CACHE/kube-router-src"
+  printf 'module agentvisor.local/kube-router-build\n\ngo 1.25.0\n' >"$CACHE/kube-router-src/go.mod"
+  (cd "$CACHE/kube-router-src" && go get "github.com/cloudnativelabs/kube-router/v2/cmd/kube-router@$KUBE_ROUTER_VERSION" \
+    && go build -ldflags "-s -w" -o "$BIN/kube-router" github.com/cloudnativelabs/kube-router/v2/cmd/kube-router)
+  # the pod sandbox's process: static, for an image FROM scratch
+  (cd "$HERE/k8s/pause" && CGO_ENABLED=0 go build -ldflags "-s -w" -o "$BIN/pause" main.go)
+  versions >"$BIN/VERSION"
   say "built in $((SECONDS - start)) s"
 }
 
 # --- certificates and kubeconfigs -------------------------------------------------------------
+cert() { # in the pki folder: name, subject, extensions
+  openssl req -newkey rsa:2048 -nodes -keyout "$1.key" -out "$1.csr" -subj "$2" 2>/dev/null
+  printf '%s\n' "$3" >"$1.ext"
+  openssl x509 -req -in "$1.csr" -CA ca.crt -CAkey ca.key -CAcreateserial -days 365 -out "$1.crt" -extfile "$1.ext" 2>/dev/null
+  rm -f "$1.csr"
+}
+
 pki() {
   local dir="$DATA/pki"
   [ -f "$dir/done" ] && return 0
   mkdir -p "$dir"
   cd "$dir"
   openssl req -x509 -newkey rsa:2048 -nodes -days 365 -keyout ca.key -out ca.crt -subj "/CN=agentvisor-k8s-ca" 2>/dev/null
-  # name, subject, extensions
-  cert() {
-    openssl req -newkey rsa:2048 -nodes -keyout "$1.key" -out "$1.csr" -subj "$2" 2>/dev/null
-    printf '%s\n' "$3" >"$1.ext"
-    openssl x509 -req -in "$1.csr" -CA ca.crt -CAkey ca.key -CAcreateserial -days 365 -out "$1.crt" -extfile "$1.ext" 2>/dev/null
-    rm -f "$1.csr"
-  }
   local client='extendedKeyUsage=clientAuth
 keyUsage=critical,digitalSignature,keyEncipherment'
-  cert apiserver "/CN=kube-apiserver" 'extendedKeyUsage=serverAuth
+  # reached from pods through the kubernetes Service (10.96.0.1) at this machine's address
+  cert apiserver "/CN=kube-apiserver" "extendedKeyUsage=serverAuth
 keyUsage=critical,digitalSignature,keyEncipherment
-subjectAltName=IP:127.0.0.1,IP:10.96.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local'
+subjectAltName=IP:127.0.0.1,IP:10.96.0.1,IP:$(node_ip),DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local"
   cert kwok-serving "/CN=$NODE" "extendedKeyUsage=serverAuth
 subjectAltName=IP:127.0.0.1,DNS:$NODE"
   cert admin "/O=system:masters/CN=agentvisor-admin" "$client"
@@ -195,17 +222,16 @@ start() {
 
   launch kube-apiserver "$BIN/kube-apiserver" \
     --etcd-servers "http://127.0.0.1:$PORT_ETCD" \
-    --bind-address 127.0.0.1 --secure-port "$PORT_API" --advertise-address 127.0.0.1 \
+    --bind-address 0.0.0.0 --secure-port "$PORT_API" --advertise-address "$(node_ip)" \
     --tls-cert-file "$p/apiserver.crt" --tls-private-key-file "$p/apiserver.key" \
     --client-ca-file "$p/ca.crt" \
     --authorization-mode Node,RBAC \
-    --enable-admission-plugins NodeRestriction,PodSecurity \
+    --enable-admission-plugins NodeRestriction,PodSecurity,PodNodeSelector \
     --service-account-issuer https://kubernetes.default.svc.cluster.local \
     --service-account-key-file "$p/sa.pub" --service-account-signing-key-file "$p/sa.key" \
     --service-cluster-ip-range "$SERVICE_CIDR" \
     --kubelet-client-certificate "$p/apiserver-kubelet-client.crt" --kubelet-client-key "$p/apiserver-kubelet-client.key" \
     --kubelet-preferred-address-types InternalIP \
-    --endpoint-reconciler-type none \
     --allow-privileged=false \
     --profiling=false
   wait_for kube-apiserver 120 api "https://127.0.0.1:$PORT_API/readyz"
@@ -277,22 +303,26 @@ sys.exit(0 if c.get("Ready") == "True" else 1)'
   wait_for "the simulated node" 60 node_ready
   # pods need their namespace's default ServiceAccount, made by the controller manager
   wait_for "kube-controller-manager" 60 api "https://127.0.0.1:$PORT_API/api/v1/namespaces/default/serviceaccounts/default"
+  [ "${AGENTVISOR_K8S_REAL_NODE:-1}" = 0 ] || node_start
   say "cluster up: KUBECONFIG=$kc"
   echo "$kc"
 }
 
+stop_process() { # name: TERM, then KILL after 10 s
+  local f="$DATA/run/$1.pid"
+  [ -f "$f" ] || return 0
+  local pid; pid=$(cat "$f")
+  if kill -0 "$pid" 2>/dev/null; then
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 1 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
+    kill -9 "$pid" 2>/dev/null || true
+  fi
+  rm -f "$f"
+}
+
 stop() {
-  for name in kwok kube-scheduler kube-controller-manager kube-apiserver etcd; do
-    local f="$DATA/run/$name.pid"
-    [ -f "$f" ] || continue
-    local pid; pid=$(cat "$f")
-    if kill -0 "$pid" 2>/dev/null; then
-      kill "$pid" 2>/dev/null || true
-      for _ in $(seq 1 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
-      kill -9 "$pid" 2>/dev/null || true
-    fi
-    rm -f "$f"
-  done
+  node_stop
+  for name in kwok kube-scheduler kube-controller-manager kube-apiserver etcd; do stop_process "$name"; done
   rm -rf "$DATA"
 }
 
@@ -301,10 +331,14 @@ status() {
   echo "down"; return 1
 }
 
+# shellcheck source=k8s/node.sh
+. "$HERE/k8s/node.sh"
+
 case "${1:-}" in
   build) build ;;
   start) start ;;
   stop) stop ;;
   status) status ;;
-  *) echo "usage: $0 build|start|stop|status" >&2; exit 2 ;;
+  load) shift; node_import_images "$@" ;;
+  *) echo "usage: $0 build|start|stop|status|load IMAGE..." >&2; exit 2 ;;
 esac

@@ -5,7 +5,7 @@ import type { Exec, V1Status } from '@kubernetes/client-node';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { chmod, lchown, lstat, mkdir, mkdtemp, readdir, rename, rm, stat } from 'node:fs/promises';
+import { chmod, lchown, lstat, mkdir, mkdtemp, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { PassThrough, type Readable, type Writable } from 'node:stream';
@@ -76,7 +76,11 @@ export async function copyIn(t: Target, mounts: MountPlan[]): Promise<void> {
   try {
     for (const m of mounts) {
       const archive = path.join(scratch, `${m.volume}.tar`);
-      await tar(['-c', '-f', archive, '-C', m.source, '.'], {}).done;
+      // the folder's entries, not `.`: the volume's own folder in the pod belongs to root (an
+      // emptyDir, group fsGroup), and its user may not give it the mode and time `.` would carry
+      const list = path.join(scratch, `${m.volume}.list`);
+      await writeFile(list, (await readdir(m.source)).map((e) => `${e}\0`).join(''));
+      await tar(['-c', '-f', archive, '-C', m.source, '--null', '--verbatim-files-from', '-T', list], {}).done;
       const size = (await stat(archive)).size;
       const script = `mkdir -p ${m.volume} && find ${m.volume} -mindepth 1 -delete && head -c ${size} | tar -x -f - -C ${m.volume}`;
       await execIn(t, COPY_IN, ['sh', '-c', script], { stdin: createReadStream(archive) });

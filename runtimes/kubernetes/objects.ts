@@ -110,6 +110,22 @@ const containerSecurity: V1SecurityContext = {
  * back from the copy-out container after the main container exits. No credentials are in the pod
  * for this, and no network is needed.
  */
+/**
+ * A mounted folder is an emptyDir, whose own folder the kubelet makes root's (group fsGroup): git,
+ * run as the pod's user, would refuse a repository there ("dubious ownership"). Its contents are
+ * the pod user's own and the pod has no other user, so git is told to trust those folders (as
+ * command-line configuration, which `safe.directory` honours; no file in the image changes).
+ */
+function safeDirectories(mounts: MountPlan[]): { name: string; value: string }[] {
+  return [
+    { name: 'GIT_CONFIG_COUNT', value: String(mounts.length) },
+    ...mounts.flatMap((m, i) => [
+      { name: `GIT_CONFIG_KEY_${i}`, value: 'safe.directory' },
+      { name: `GIT_CONFIG_VALUE_${i}`, value: m.target },
+    ]),
+  ];
+}
+
 export function jobFor(
   spec: ContainerSpec,
   opts: KubernetesOptions & { serviceIp?: string; serviceAlias?: string },
@@ -218,13 +234,17 @@ export function jobFor(
               args: spec.command,
               workingDir: spec.workdir,
               envFrom: [{ secretRef: { name } }],
-              // credentials the cluster holds (secret:NAME/KEY): referenced, never copied into the spec
-              ...(spec.secretEnv && Object.keys(spec.secretEnv).length
+              // credentials the cluster holds (secret:NAME/KEY): referenced, never copied into the spec;
+              // and git's safe.directory for the mounted folders
+              ...(mounts.length || (spec.secretEnv && Object.keys(spec.secretEnv).length)
                 ? {
-                    env: Object.entries(spec.secretEnv).map(([variable, ref]) => ({
-                      name: variable,
-                      valueFrom: { secretKeyRef: { name: ref.secret, key: ref.key } },
-                    })),
+                    env: [
+                      ...(mounts.length ? safeDirectories(mounts) : []),
+                      ...Object.entries(spec.secretEnv ?? {}).map(([variable, ref]) => ({
+                        name: variable,
+                        valueFrom: { secretKeyRef: { name: ref.secret, key: ref.key } },
+                      })),
+                    ],
                   }
                 : {}),
               ...(spec.ports?.length ? { ports: spec.ports.map((p) => ({ containerPort: p, protocol: 'TCP' })) } : {}),

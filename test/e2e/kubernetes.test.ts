@@ -23,6 +23,7 @@ import {
   clusterUnavailable,
   criLine,
   objectsOfRun,
+  onNode,
   playCollectors,
   restrictedNamespace,
   startCluster,
@@ -268,6 +269,9 @@ tasks:
       readFileSync(path.join(__dirname, '..', '..', 'deploy', 'kubernetes', 'worker.yaml'), 'utf8'),
     ) as k8s.KubernetesObject[];
     const api = k8s.KubernetesObjectApi.makeApiClient(cluster.kc);
+    // its pods on the simulated node (the real one runs this manifest in kubernetes-node.test.ts)
+    const ns = objects.find((o) => o.kind === 'Namespace')!;
+    ns.metadata!.annotations = { ...ns.metadata!.annotations, ...onNode('kwok') };
     for (const o of objects)
       await api.create(o).catch((e: { code?: number }) => {
         if (e.code !== 409) throw e;

@@ -106,7 +106,7 @@ function makeNamespaces(
 }
 
 /** Forwards connections to `listenIp:port` to the Temporal server on the loopback. */
-function relay(listenIp: string, port: number, target: string): Promise<net.Server> {
+export function relay(listenIp: string, port: number, target: string): Promise<net.Server> {
   const [host, targetPort] = [target.slice(0, target.lastIndexOf(':')), Number(target.slice(target.lastIndexOf(':') + 1))];
   const server = net.createServer((inbound) => {
     const outbound = net.connect(targetPort, host);
@@ -124,7 +124,7 @@ function relay(listenIp: string, port: number, target: string): Promise<net.Serv
   });
 }
 
-async function gitDaemon(baseDir: string, listenIp: string): Promise<{ port: number; child: ChildProcess }> {
+export async function gitDaemon(baseDir: string, listenIp: string): Promise<{ port: number; child: ChildProcess }> {
   const port = await freePort();
   const child = spawn(
     'git',

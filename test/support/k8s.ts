@@ -1,6 +1,8 @@
 // The Kubernetes test cluster (scripts/k8s-cluster.sh): a real API server, controller manager and
-// scheduler, with one node simulated by kwok. Started here when it is not up (building it first
-// takes many minutes; scripts/test.sh builds it in the background while the other tests run).
+// scheduler, with two nodes: one simulated by kwok (type=kwok) and one real (type=real: kubelet,
+// containerd, CNI, kube-proxy, kube-router). A test's namespace says which one its pods go to.
+// Started here when it is not up (building it first takes many minutes; scripts/test.sh builds it
+// in the background while the other tests run).
 import * as k8s from '@kubernetes/client-node';
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -54,12 +56,24 @@ export function startCluster(): TestCluster {
   };
 }
 
+/** The node a namespace's pods go to: kwok's simulated one or the real one. */
+export type TestNode = 'kwok' | 'real';
+
+/** The annotation that puts every pod of a namespace on that node (PodNodeSelector admission). */
+export const onNode = (node: TestNode) => ({ 'scheduler.alpha.kubernetes.io/node-selector': `type=${node}` });
+
 /** A namespace of its own for a test, where Pod Security "restricted" is enforced. */
-export async function restrictedNamespace(cluster: TestCluster, prefix: string): Promise<string> {
+export async function restrictedNamespace(cluster: TestCluster, prefix: string, node: TestNode = 'kwok'): Promise<string> {
   const name = `${prefix}-${Date.now().toString(36)}`;
   const level = { enforce: 'restricted', 'enforce-version': 'latest', warn: 'restricted', audit: 'restricted' };
   await cluster.core.createNamespace({
-    body: { metadata: { name, labels: Object.fromEntries(Object.entries(level).map(([k, v]) => [`pod-security.kubernetes.io/${k}`, v])) } },
+    body: {
+      metadata: {
+        name,
+        labels: Object.fromEntries(Object.entries(level).map(([k, v]) => [`pod-security.kubernetes.io/${k}`, v])),
+        annotations: onNode(node),
+      },
+    },
   });
   return name;
 }

@@ -52,9 +52,18 @@ test('a Job: one pod, no retries, the deadline, limits, restricted security, env
       capabilities: { drop: ['ALL'] },
       readOnlyRootFilesystem: true,
     });
-    expect(c.env).toBeUndefined();
+    // no value from the spec's env: those are in the Secret
+    if (c.name !== 'main') expect(c.env).toBeUndefined();
   }
   const main = pod.containers[0];
+  // git trusts the mounted folders, which are root's on a real node (an emptyDir's own folder)
+  expect(main.env).toEqual([
+    { name: 'GIT_CONFIG_COUNT', value: '2' },
+    { name: 'GIT_CONFIG_KEY_0', value: 'safe.directory' },
+    { name: 'GIT_CONFIG_VALUE_0', value: '/workspace' },
+    { name: 'GIT_CONFIG_KEY_1', value: 'safe.directory' },
+    { name: 'GIT_CONFIG_VALUE_1', value: '/opt/home' },
+  ]);
   expect(main.resources).toEqual({
     requests: { cpu: '1.5', memory: String(512 * 1024 ** 2) },
     limits: { cpu: '1.5', memory: String(512 * 1024 ** 2) },

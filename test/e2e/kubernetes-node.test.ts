@@ -1,0 +1,579 @@
+// Agents as Kubernetes Jobs on a real node (scripts/k8s-cluster.sh, scripts/k8s/node.sh): kubelet
+// 1.35, its own containerd with runc, CNI bridge networking, kube-proxy routing Services and
+// kube-router enforcing NetworkPolicies. Here the agent image really runs as a restricted pod, the
+// workspace really goes through tar in the pod, the kernel really kills a memory hog, and an agent
+// really tries, from inside its pod, to reach what its network policy forbids.
+import * as k8s from '@kubernetes/client-node';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { PassThrough } from 'node:stream';
+import { GATEWAY_CONTROL_PORT, GATEWAY_PORT, openTaskNetwork } from '../../activities/gateway';
+import { BASE_IMAGE } from '../../images/constants';
+import { cancelRun, startRun, waitForRun } from '../../client/api';
+import { loadConfig } from '../../client/config';
+import { KubernetesRuntime } from '../../runtimes/kubernetes';
+import {
+  ContainerCannotRun,
+  LABEL_ROLE,
+  LABEL_RUN,
+  LABEL_SCOPE,
+  LABEL_TASK,
+  containerName,
+  type ContainerSpec,
+} from '../../runtimes/runtime';
+import {
+  K8S_DATA,
+  K8S_SCRIPT,
+  clusterUnavailable,
+  objectsOfRun,
+  onNode,
+  restrictedNamespace,
+  startCluster,
+  type TestCluster,
+} from '../support/k8s';
+import { gitDaemon, relay } from '../support/hosts';
+import { freePort } from '../support/ports';
+import { spawnWorker } from '../support/processes';
+import { makeRepo, sh, writeGraph } from '../support/repo';
+import { untilPolling } from '../support/temporal';
+import { until } from '../support/wait';
+import { createWorker } from '../../workers/worker';
+
+/** A TCP server on these ports that answers "hi" (node, as in the base image). */
+const serve = (...ports: number[]) => [
+  'node',
+  '-e',
+  `for (const p of [${ports.join(',')}]) require('net').createServer((s) => s.end('hi')).listen(p)`,
+];
+
+/**
+ * Tries each target ("what=host:port") from inside the pod, after `waitSeconds`: one line "what ok"
+ * when it connected, else "what" and why not (refused, unreachable, timeout after 3 s).
+ */
+const probe = (targets: Record<string, string>, waitSeconds: number) => [
+  'node',
+  '-e',
+  `const net = require('net');
+  const t = (h, p) => new Promise((r) => {
+    const s = net.connect(Number(p), h);
+    s.setTimeout(3000, () => { s.destroy(); r('timeout'); });
+    s.on('connect', () => { s.destroy(); r('ok'); }).on('error', (e) => r(e.code));
+  });
+  setTimeout(async () => {
+    for (const [what, at] of Object.entries(${JSON.stringify(targets)})) console.log(what, await t(...at.split(':')));
+  }, ${waitSeconds * 1000});`,
+];
+const results = (text: string) =>
+  Object.fromEntries(
+    text
+      .trim()
+      .split('\n')
+      .map((l) => l.split(' ')),
+  );
+
+const unavailable = clusterUnavailable();
+if (unavailable) console.warn(`SKIPPED: the Kubernetes tests need the test cluster, and ${unavailable}`);
+const describeCluster = unavailable ? describe.skip : describe;
+
+describeCluster('agents as Kubernetes Jobs on a real node (kubelet, containerd, CNI, kube-proxy, kube-router)', () => {
+  let cluster: TestCluster;
+  beforeAll(() => {
+    cluster = startCluster();
+  }, 45 * 60_000); // a cold build of the binaries (when scripts/test.sh did not make them first)
+  afterAll(() => cluster?.stop());
+  const namespaces: string[] = [];
+  const namespace = async (prefix: string) => {
+    const ns = await restrictedNamespace(cluster, prefix, 'real');
+    namespaces.push(ns);
+    return ns;
+  };
+  afterEach(async () => {
+    for (const name of namespaces.splice(0)) await cluster.core.deleteNamespace({ name }).catch(() => undefined);
+  });
+  // the node has the images Docker has loaded into it: never pull (there is no registry)
+  const runtimeIn = (ns: string) => new KubernetesRuntime({ namespace: ns, kubeconfig: cluster.kubeconfig, imagePullPolicy: 'Never' });
+
+  const spec = (name: string, over: Partial<ContainerSpec> = {}): ContainerSpec => ({
+    name,
+    image: BASE_IMAGE,
+    command: ['sh', '-c', 'true'],
+    env: { HOME: '/home/agent' },
+    workdir: '/workspace',
+    mounts: [],
+    user: '1000:1000',
+    labels: { [LABEL_RUN]: 'k8s-node', [LABEL_TASK]: name, [LABEL_ROLE]: 'agent' },
+    memoryBytes: 128 * 1024 ** 2,
+    cpus: 0.5,
+    network: 'none',
+    tmpfs: ['/home/agent', '/tmp'],
+    ...over,
+  });
+  const output = async (runtime: KubernetesRuntime, name: string) => {
+    let text = '';
+    await runtime.logs(
+      name,
+      new PassThrough().on('data', (d) => (text += d)),
+      { follow: false },
+    );
+    return text;
+  };
+
+  test('states of real pods: exit codes, OOM kill, deadline, absent image; restricted as Pod Security says', async () => {
+    const ns = await namespace('node-states');
+    const runtime = runtimeIn(ns);
+    const cases = {
+      // what the kernel says of the process: its user, capabilities, no_new_privs, seccomp filter
+      ok: spec('ok', {
+        command: ['sh', '-c', 'id -u; grep -E "^(CapEff|CapBnd|NoNewPrivs|Seccomp):" /proc/self/status; touch /x 2>&1 || true'],
+      }),
+      fails: spec('fails', { command: ['sh', '-c', 'exit 3'] }),
+      // a memory hog under a 64 MiB limit
+      oom: spec('oom', { command: ['sh', '-c', 'tail /dev/zero'], memoryBytes: 64 * 1024 ** 2 }),
+      forever: spec('forever', { command: ['sh', '-c', 'while :; do sleep 1; done'], deadlineSeconds: 5 }),
+      absent: spec('absent', { image: 'agentvisor/absent:latest' }),
+    };
+    await Promise.all(Object.values(cases).map((s) => runtime.start(s)));
+    const [ok, fails, oom, forever, absent] = await Promise.all(
+      Object.values(cases).map((s) => runtime.wait(s.name).catch((e: Error) => e)),
+    );
+    expect(ok).toEqual({ exitCode: 0, oomKilled: false });
+    expect(fails).toEqual({ exitCode: 3, oomKilled: false });
+    expect(oom).toEqual({ exitCode: 137, oomKilled: true });
+    expect(forever).toMatchObject({ timedOut: true });
+    expect(absent).toBeInstanceOf(ContainerCannotRun);
+    expect(String(absent)).toMatch(/agentvisor\/absent:latest.*ErrImageNeverPull/);
+
+    const said = await output(runtime, cases.ok.name);
+    expect(said).toMatch(/^1000$/m);
+    expect(said).toMatch(/^CapEff:\s+0000000000000000$/m);
+    expect(said).toMatch(/^CapBnd:\s+0000000000000000$/m);
+    expect(said).toMatch(/^NoNewPrivs:\s+1$/m);
+    expect(said).toMatch(/^Seccomp:\s+2$/m); // a filter: RuntimeDefault
+    expect(said).toMatch(/touch: cannot touch '\/x': Read-only file system/);
+    const [pod] = (await cluster.core.listNamespacedPod({ namespace: ns, labelSelector: `${LABEL_TASK}=ok` })).items;
+    expect(pod.spec!.nodeName).toBe('agentvisor-node');
+
+    await Promise.all(Object.values(cases).map((s) => runtime.remove(s.name)));
+    await until('nothing left', async () => Object.keys(await objectsOfRun(cluster, ns, 'k8s-node')).length === 0, 60_000);
+  }, 180_000);
+
+  test('the workspace goes into the pod and back through tar; the agent changes it in the pod', async () => {
+    const ns = await namespace('node-io');
+    const runtime = runtimeIn(ns);
+    const workspace = mkdtempSync(path.join(os.tmpdir(), 'k8s-node-ws-'));
+    writeFileSync(path.join(workspace, 'before.txt'), 'from the worktree\n');
+    writeFileSync(path.join(workspace, 'kept.txt'), 'kept\n');
+    writeFileSync(path.join(workspace, '.git'), 'gitdir: /the/worker/s/own\n');
+    const s = spec('io', {
+      command: [
+        'sh',
+        '-c',
+        'set -e; cat before.txt; rm before.txt; echo "made in $(hostname) by $(id -u)" > made.txt; mkdir -p deep/er; echo x > deep/er/f; echo changed >> kept.txt',
+      ],
+      mounts: [{ source: workspace, target: '/workspace', readOnly: false }],
+    });
+    await runtime.start(s);
+    let streamed = '';
+    const logs = runtime.logs(
+      s.name,
+      new PassThrough().on('data', (d) => (streamed += d)),
+      { follow: true },
+    );
+    expect(await runtime.wait(s.name)).toEqual({ exitCode: 0, oomKilled: false });
+    await logs; // the kubelet ends the stream with the container
+    expect(streamed).toBe('from the worktree\n');
+    const [pod] = (await cluster.core.listNamespacedPod({ namespace: ns, labelSelector: `${LABEL_TASK}=io` })).items;
+    expect(readFileSync(path.join(workspace, 'made.txt'), 'utf8')).toBe(`made in ${pod.metadata!.name} by 1000\n`);
+    expect(readFileSync(path.join(workspace, 'deep', 'er', 'f'), 'utf8')).toBe('x\n');
+    expect(readFileSync(path.join(workspace, 'kept.txt'), 'utf8')).toBe('kept\nchanged\n');
+    expect(existsSync(path.join(workspace, 'before.txt'))).toBe(false);
+    expect(readFileSync(path.join(workspace, '.git'), 'utf8')).toBe('gitdir: /the/worker/s/own\n'); // the worker's, not the pod's
+    await runtime.remove(s.name);
+  }, 120_000);
+
+  test("NetworkPolicy enforced: an agent reaches its run's gateway and nothing else; a pod without policy reaches all of it", async () => {
+    const ns = await namespace('node-net');
+    const runtime = runtimeIn(ns);
+    const runId = 'k8s-node-net';
+    const scope = 'k8s-node-test';
+    const run = { [LABEL_RUN]: runId, [LABEL_SCOPE]: scope };
+
+    // the run's gateway, as startGateway makes it: its agents' port declared, its control port not
+    const gateway = containerName(runId, '_gateway');
+    await runtime.start(
+      spec(gateway, {
+        labels: { ...run, [LABEL_TASK]: '_gateway', [LABEL_ROLE]: 'gateway' },
+        command: serve(GATEWAY_PORT, GATEWAY_CONTROL_PORT),
+        ports: [GATEWAY_PORT],
+        network: 'bridge',
+      }),
+    );
+    // a pod and a Service that are not agentvisor's, in the same namespace
+    const plain = (name: string, command: string[], labels: Record<string, string> = {}): k8s.V1Pod => ({
+      metadata: { name, labels },
+      spec: {
+        restartPolicy: 'Never',
+        securityContext: { runAsNonRoot: true, runAsUser: 1000, seccompProfile: { type: 'RuntimeDefault' } },
+        containers: [
+          {
+            name: 'c',
+            image: BASE_IMAGE,
+            imagePullPolicy: 'Never',
+            command,
+            securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } },
+          },
+        ],
+      },
+    });
+    await cluster.core.createNamespacedPod({ namespace: ns, body: plain('bystander', serve(9000), { app: 'bystander' }) });
+    const bystanderService = await cluster.core.createNamespacedService({
+      namespace: ns,
+      body: { metadata: { name: 'bystander' }, spec: { selector: { app: 'bystander' }, ports: [{ port: 9000 }] } },
+    });
+    const running = async (selector: string) =>
+      (await cluster.core.listNamespacedPod({ namespace: ns, labelSelector: selector })).items.find(
+        (p) => p.status?.phase === 'Running' && p.status.podIP,
+      );
+    await until(
+      'the gateway and the bystander run',
+      async () => !!(await running(`${LABEL_ROLE}=gateway`)) && !!(await running('app=bystander')),
+      60_000,
+    );
+    const gatewayPod = (await running(`${LABEL_ROLE}=gateway`))!.status!.podIP!;
+    const bystanderPod = (await running('app=bystander'))!.status!.podIP!;
+
+    // what runAgent does for an agent with a gateway: a network of its own, served by the gateway
+    const { network, gatewayIp } = await openTaskNetwork(runtime, runId, 't', scope);
+    const apiServer = new URL(cluster.kc.getCurrentCluster()!.server);
+    const machine = (await cluster.core.readNode({ name: 'agentvisor-node' })).status!.addresses!.find(
+      (a) => a.type === 'InternalIP',
+    )!.address;
+    const targets = {
+      'gateway-by-name': `agentvisor-gateway:${GATEWAY_PORT}`,
+      'gateway-pod': `${gatewayPod}:${GATEWAY_PORT}`,
+      'gateway-control': `${gatewayPod}:${GATEWAY_CONTROL_PORT}`,
+      'bystander-pod': `${bystanderPod}:9000`,
+      'bystander-service': `${bystanderService.spec!.clusterIP}:9000`,
+      'kubernetes-service': '10.96.0.1:443',
+      'the-machine': `${machine}:${apiServer.port}`,
+    };
+    // kube-router applies a new pod's policies a moment after the pod starts: the probes wait
+    const agent = containerName(runId, 't');
+    await runtime.start(
+      spec(agent, {
+        labels: { ...run, [LABEL_TASK]: 't', [LABEL_ROLE]: 'agent' },
+        network,
+        hosts: { 'agentvisor-gateway': gatewayIp },
+        dns: [gatewayIp],
+        command: probe(targets, 5),
+      }),
+    );
+    // the same probes from a pod no policy selects: every target answers, so the agent's could too
+    await cluster.core.createNamespacedPod({
+      namespace: ns,
+      body: plain('control', probe({ ...targets, 'gateway-by-name': `${gatewayIp}:${GATEWAY_PORT}` }, 5)),
+    });
+
+    expect(await runtime.wait(agent)).toEqual({ exitCode: 0, oomKilled: false });
+    const fromAgent = results(await output(runtime, agent));
+    await until(
+      'the control pod ends',
+      async () => (await cluster.core.readNamespacedPod({ name: 'control', namespace: ns })).status?.phase === 'Succeeded',
+      60_000,
+    );
+    const fromControl = results(await cluster.core.readNamespacedPodLog({ name: 'control', namespace: ns }));
+
+    expect(fromControl).toEqual(Object.fromEntries(Object.keys(targets).map((k) => [k, 'ok'])));
+    expect(fromAgent).toMatchObject({ 'gateway-by-name': 'ok', 'gateway-pod': 'ok' });
+    for (const blocked of ['gateway-control', 'bystander-pod', 'bystander-service', 'kubernetes-service', 'the-machine'])
+      expect([blocked, fromAgent[blocked]]).not.toEqual([blocked, 'ok']);
+
+    await runtime.remove(agent);
+    await runtime.remove(gateway);
+    await runtime.removeNetwork(network);
+  }, 180_000);
+
+  describe('runs on a Kubernetes worker, every container a real pod (the collector too)', () => {
+    let ns: string;
+    let runtime: KubernetesRuntime;
+    // the worker's default of 2 CPUs per agent would not fit beside the copy containers on a
+    // 2-core node: agents here ask for half a core (in-process and spawned workers read this)
+    const cpus = process.env.AGENTVISOR_LIMIT_CPUS;
+    beforeAll(async () => {
+      process.env.AGENTVISOR_LIMIT_CPUS = '0.5';
+      ns = await restrictedNamespace(cluster, 'node-runs', 'real');
+      runtime = runtimeIn(ns);
+    });
+    afterAll(async () => {
+      if (cpus === undefined) delete process.env.AGENTVISOR_LIMIT_CPUS;
+      else process.env.AGENTVISOR_LIMIT_CPUS = cpus;
+      await cluster?.core.deleteNamespace({ name: ns }).catch(() => undefined);
+    });
+
+    const inProcessWorker = async <T>(fn: () => Promise<T>): Promise<T> => {
+      const { worker, connection } = await createWorker({
+        address: process.env.TEMPORAL_ADDRESS!,
+        namespace: 'default',
+        runtime,
+        overrides: { shutdownGraceTime: '1 second' },
+      });
+      try {
+        return await worker.runUntil(async () => {
+          await untilPolling(process.env.TEMPORAL_ADDRESS!);
+          return fn();
+        });
+      } finally {
+        await connection.close();
+      }
+    };
+    const nothingLeft = (runId: string) =>
+      until('nothing of the run left', async () => Object.keys(await objectsOfRun(cluster, ns, runId)).length === 0, 60_000);
+
+    test('success (its work collected by a real collector pod), failure, OOM kill and deadline, followed to the report', async () => {
+      const repo = makeRepo();
+      const runId = 'k8s-node-states';
+      const cfg = loadConfig();
+      const report = await inProcessWorker(async () => {
+        const started = await startRun(
+          writeGraph(`
+name: k8s-node-states
+repo: ${repo}
+failFast: false
+agents:
+  works: { harness: command, command: "hostname > from-the-pod.txt" }
+  failing: { harness: command, command: "exit 3" }
+  hog: { harness: command, command: "tail /dev/zero", limits: { memory: 64m } }
+  stuck: { harness: command, command: "while :; do sleep 1; done" }
+tasks:
+  - { id: works, agent: works }
+  - { id: fails, agent: failing, retry: { attempts: 1 } }
+  - { id: hog, agent: hog, retry: { attempts: 1 } }
+  - { id: stuck, agent: stuck, timeout: 8s, retry: { attempts: 1 } }
+`),
+          { config: cfg, worker: 'none', runId },
+        );
+        try {
+          return await waitForRun(started.client, runId, cfg);
+        } finally {
+          await started.client.connection.close();
+        }
+      });
+      expect(report.status).toBe('failed');
+      const byId = Object.fromEntries(report.tasks.map((t) => [t.id, t]));
+      expect({ status: byId.works.status, error: byId.works.error, filesChanged: byId.works.filesChanged }).toEqual({
+        status: 'succeeded',
+        error: undefined,
+        filesChanged: 1,
+      });
+      // (a failed run is rolled back, its branches too: the merged work is checked in the crash test below)
+      expect(byId.fails).toMatchObject({ status: 'failed', exitCode: 3, error: expect.stringMatching(/exited with code 3/) });
+      expect(byId.hog).toMatchObject({ status: 'failed', error: expect.stringMatching(/out of memory/i) });
+      expect(byId.stuck).toMatchObject({ status: 'failed', error: expect.stringMatching(/timed out after 8s/) });
+      await nothingLeft(runId);
+    }, 300_000);
+
+    test('cancel deletes the Job with its pod and Secret', async () => {
+      const repo = makeRepo();
+      const cfg = loadConfig();
+      const runId = 'k8s-node-cancel';
+      const report = await inProcessWorker(async () => {
+        const started = await startRun(
+          writeGraph(`
+name: k8s-node-cancel
+repo: ${repo}
+agents:
+  stuck: { harness: command, command: "while :; do sleep 1; done" }
+tasks:
+  - { id: stuck, agent: stuck }
+`),
+          { config: cfg, worker: 'none', runId },
+        );
+        try {
+          await until('the agent runs', async () => (await runtime.inspect(containerName(runId, 'stuck'))).state === 'running', 120_000);
+          await cancelRun(started.client, runId);
+          return await waitForRun(started.client, runId, cfg);
+        } finally {
+          await started.client.connection.close();
+        }
+      });
+      expect(report.status).toBe('cancelled');
+      await nothingLeft(runId);
+    }, 240_000);
+
+    test('a worker killed mid-run: the next one finds the Job again, none is created twice', async () => {
+      const repo = makeRepo();
+      const cfg = loadConfig();
+      const runId = 'k8s-node-crash';
+      const created = new Set<string>();
+      const watches = await Promise.all(
+        [`/apis/batch/v1/namespaces/${ns}/jobs`, `/api/v1/namespaces/${ns}/pods`].map((p) =>
+          new k8s.Watch(cluster.kc).watch(
+            p,
+            { labelSelector: `${LABEL_RUN}=${runId}` },
+            (type, obj: k8s.KubernetesObject) => {
+              if (type === 'ADDED') created.add(`${p.split('/').pop()}/${obj.metadata!.labels?.[LABEL_ROLE]}/${obj.metadata!.uid}`);
+            },
+            () => undefined,
+          ),
+        ),
+      );
+      const args = ['--runtime', 'kubernetes', '--namespace', ns, '--kubeconfig', cluster.kubeconfig, '--image-pull-policy', 'Never'];
+      let worker = await spawnWorker(process.env, args);
+      const started = await startRun(
+        writeGraph(`
+name: k8s-node-crash
+repo: ${repo}
+agents:
+  slow: { harness: command, command: "sleep 20; echo done > slow.txt" }
+tasks:
+  - { id: slow, agent: slow, retry: { attempts: 3, backoff: 1s } }
+`),
+        { config: cfg, worker: 'none', runId },
+      );
+      try {
+        await until('the agent runs', async () => (await runtime.inspect(containerName(runId, 'slow'))).state === 'running', 120_000);
+        await worker.kill9();
+        worker = await spawnWorker(process.env, args);
+        const report = await waitForRun(started.client, runId, cfg);
+        expect({ status: report.status, errors: report.tasks.map((t) => t.error) }).toEqual({ status: 'completed', errors: [undefined] });
+        expect(sh(repo, 'show', `${report.integrationBranch}:slow.txt`)).toBe('done\n');
+        expect([...created].map((c) => c.split('/').slice(0, 2).join('/')).sort()).toEqual([
+          'jobs/agent',
+          'jobs/collector',
+          'pods/agent',
+          'pods/collector',
+        ]);
+        await nothingLeft(runId);
+      } finally {
+        watches.forEach((w) => w.abort());
+        await worker.stop();
+        await started.client.connection.close();
+      }
+    }, 300_000);
+  });
+
+  test('the worker image, built from deploy/kubernetes, runs in the cluster from its manifest and serves a run end to end', async () => {
+    const root = path.join(__dirname, '..', '..');
+    // built as a user would (on the agent image: no registry here to pull node from), then loaded
+    // into the node's containerd, as a push to a registry would make it pullable
+    const image = 'agentvisor/worker:k8s-node-test';
+    // the certificates this machine trusts beyond Debian's (a proxy that intercepts TLS, here)
+    const caDir = '/usr/local/share/ca-certificates';
+    const extraCa = existsSync(caDir)
+      ? readdirSync(caDir)
+          .filter((f) => f.endsWith('.crt'))
+          .map((f) => readFileSync(path.join(caDir, f), 'utf8'))
+          .join('\n')
+      : '';
+    const args = ['--build-arg', `NODE_IMAGE=${BASE_IMAGE}`, '--build-arg', `EXTRA_CA_CERT=${extraCa}`];
+    execFileSync('docker', ['build', '-q', '-f', 'deploy/kubernetes/Dockerfile', ...args, '-t', image, '.'], {
+      cwd: root,
+      stdio: 'ignore',
+    });
+    execFileSync(K8S_SCRIPT, ['load', image], { env: { ...process.env, AGENTVISOR_K8S_DATA: K8S_DATA }, stdio: 'ignore' });
+
+    // what the pod reaches on this machine: the Temporal server (through a relay: it listens on
+    // the loopback) and the run's git remote (git daemon)
+    const machine = (await cluster.core.readNode({ name: 'agentvisor-node' })).status!.addresses!.find(
+      (a) => a.type === 'InternalIP',
+    )!.address;
+    const relayPort = await freePort();
+    const temporal = await relay(machine, relayPort, process.env.TEMPORAL_ADDRESS!);
+    const origin = path.join(mkdtempSync(path.join(os.tmpdir(), 'k8s-node-remote-')), 'origin.git');
+    execFileSync('git', ['clone', '-q', '--bare', makeRepo(), origin]);
+    const daemon = await gitDaemon(path.dirname(origin), machine);
+    // the manifest's claim, bound to a folder of this machine (no storage provisioner here)
+    const pvDir = mkdtempSync(path.join(K8S_DATA, 'pv-'));
+    chmodSync(pvDir, 0o777);
+    const pvName = `agentvisor-data-${path.basename(pvDir).toLowerCase()}`;
+    await until(
+      'no namespace agentvisor',
+      async () => !(await cluster.core.readNamespace({ name: 'agentvisor' }).catch(() => undefined)),
+      120_000,
+    );
+    await cluster.core.createPersistentVolume({
+      body: {
+        metadata: { name: pvName },
+        spec: {
+          capacity: { storage: '20Gi' },
+          accessModes: ['ReadWriteOnce'],
+          storageClassName: '',
+          hostPath: { path: pvDir, type: 'Directory' },
+          claimRef: { namespace: 'agentvisor', name: 'agentvisor-data' },
+        },
+      },
+    });
+    namespaces.push('agentvisor');
+    try {
+      // the manifest as a user applies it, with what its comments say to set: the image and
+      // TEMPORAL_ADDRESS; and here, the real node, and half a core per agent (2 cores)
+      const objects = k8s.loadAllYaml(
+        readFileSync(path.join(root, 'deploy', 'kubernetes', 'worker.yaml'), 'utf8'),
+      ) as k8s.KubernetesObject[];
+      for (const o of objects) {
+        if (o.kind === 'Namespace') o.metadata!.annotations = { ...o.metadata!.annotations, ...onNode('real') };
+        if (o.kind === 'Deployment') {
+          const c = (o as k8s.V1Deployment).spec!.template.spec!.containers[0];
+          c.image = image;
+          c.imagePullPolicy = 'Never';
+          c.env = [
+            ...c.env!.map((e) => (e.name === 'TEMPORAL_ADDRESS' ? { ...e, value: `${machine}:${relayPort}` } : e)),
+            { name: 'AGENTVISOR_LIMIT_CPUS', value: '0.5' },
+          ];
+        }
+      }
+      const api = k8s.KubernetesObjectApi.makeApiClient(cluster.kc);
+      for (const o of objects) await api.create(o);
+      await until(
+        'the worker pod runs',
+        async () =>
+          (
+            await cluster.core.listNamespacedPod({ namespace: 'agentvisor', labelSelector: 'app.kubernetes.io/name=agentvisor-worker' })
+          ).items.some((p) => p.status?.containerStatuses?.[0]?.ready),
+        180_000,
+      );
+      await untilPolling(process.env.TEMPORAL_ADDRESS!);
+
+      const runId = 'k8s-in-cluster';
+      const cfg = loadConfig();
+      const started = await startRun(
+        writeGraph(`
+name: k8s-in-cluster
+remote: git://${machine}:${daemon.port}/origin.git
+agents:
+  w: { harness: command, command: "hostname > from-the-cluster.txt" }
+tasks:
+  - { id: t, agent: w }
+`),
+        { config: cfg, worker: 'none', runId },
+      );
+      try {
+        const report = await waitForRun(started.client, runId, cfg);
+        expect({ status: report.status, error: report.error, tasks: report.tasks.map((t) => t.error) }).toEqual({
+          status: 'completed',
+          error: undefined,
+          tasks: [undefined],
+        });
+        // the agent's pod wrote it; the worker in its own pod collected, merged and pushed it
+        expect(
+          execFileSync('git', ['--git-dir', origin, 'show', `${report.integrationBranch}:from-the-cluster.txt`], { encoding: 'utf8' }),
+        ).toMatch(/^av-k8s-in-cluster-t-[a-z0-9-]+\n$/);
+      } finally {
+        await started.client.connection.close();
+      }
+    } finally {
+      temporal.close();
+      daemon.child.kill();
+      await cluster.core.deleteNamespace({ name: 'agentvisor' }).catch(() => undefined);
+      namespaces.splice(namespaces.indexOf('agentvisor'), 1);
+      await until(
+        'no namespace agentvisor',
+        async () => !(await cluster.core.readNamespace({ name: 'agentvisor' }).catch(() => undefined)),
+        120_000,
+      );
+      await cluster.core.deletePersistentVolume({ name: pvName }).catch(() => undefined);
+    }
+  }, 600_000);
+});
