@@ -24,7 +24,7 @@ import { spawn } from 'node:child_process';
 import { constants, createReadStream, createWriteStream } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { copyFile, mkdir, mkdtemp, open, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { chown, copyFile, mkdir, mkdtemp, open, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -120,8 +120,23 @@ export async function createWorkspace(opts: {
     const unmerged = await freshGit(opts.dir, ['diff', '--name-only', '--diff-filter=U']);
     conflicted = [...new Set(unmerged.split('\n').filter(Boolean))];
   }
-  if (opts.owner) await chownTree(opts.dir, opts.owner.uid, opts.owner.gid);
+  if (opts.owner) {
+    await chownTree(opts.dir, opts.owner.uid, opts.owner.gid);
+    await refreshIndex(opts.dir, opts.owner);
+  }
   return { conflicted };
+}
+
+/**
+ * After a chown of a fresh checkout: the chown changed every file's ctime, so the index no longer
+ * matches the files' stat data and git in the collector would read and hash every file again (a
+ * whole checkout per task on a large repository). Refreshed here, by the host, before any agent
+ * has the folder, the index matches and the collector only stats. A refresh that fails (an
+ * unmerged index: a resolver's) costs only that speed.
+ */
+async function refreshIndex(dir: string, owner: { uid: number; gid: number }): Promise<void> {
+  await freshGit(dir, ['update-index', '-q', '--refresh']).catch(() => undefined);
+  await chown(path.join(dir, '.git', 'index'), owner.uid, owner.gid);
 }
 
 /**
@@ -188,6 +203,7 @@ async function makeWorkspaceBase(opts: {
     // user cannot do it: the run's folder is not theirs to search, and git checks with access(2).)
     await freshGit(making, ['-c', 'advice.detachedHead=false', 'checkout', '--quiet', '--detach', opts.commit]);
     await chownTree(making, opts.owner.uid, opts.owner.gid);
+    await refreshIndex(making, opts.owner);
     // another may have made it meanwhile: theirs is as good
     await rename(making, base).catch((err: unknown) => {
       if (!existsSync(base)) throw err;
