@@ -4,9 +4,11 @@
 // that the machine's load (other people's work) falls on both alike. Reports the median CPU per
 // request (utime+stime of each gateway process over its slices) and requests/s; the first rounds
 // (the JIT's warm-up) are not counted.
-//   node bench/gateway-ab.js BEFORE.bundle.js AFTER.bundle.js [--large]
+//   node bench/gateway-ab.js BEFORE.bundle.js AFTER.bundle.js [--large | --streams]
 // BENCH_AB_ROUNDS (default 10; 3 more to warm up), BENCH_AB_SECONDS (2 per slice);
-// --large sends 256 KiB bodies (4 clients) instead of 2 KB ones.
+// --large sends 256 KiB bodies (4 clients) instead of 2 KB ones; --streams opens BENCH_AB_STREAMS
+// (200) streams of 50 events 20 ms apart at once per slice instead (bench/lib/gateway-streams.js)
+// and reports the medians of the slowest first event, the jitter p99 and the CPU per event.
 'use strict';
 const { execFileSync, spawn } = require('node:child_process');
 const fs = require('node:fs');
@@ -15,6 +17,8 @@ const path = require('node:path');
 
 const [A, B] = process.argv.slice(2, 4).map((f) => path.resolve(f));
 const large = process.argv.includes('--large');
+const streams = process.argv.includes('--streams') ? Number(process.env.BENCH_AB_STREAMS ?? 200) : 0;
+const EVENTS = 50;
 const rounds = Number(process.env.BENCH_AB_ROUNDS ?? 10);
 const warm = 3;
 const seconds = Number(process.env.BENCH_AB_SECONDS ?? 2);
@@ -33,7 +37,7 @@ async function main() {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'agentvisor-bench-gateway-ab-'));
   const procs = [];
   try {
-    const up = spawn(process.execPath, [path.join(__dirname, 'lib', 'gateway-upstream.js'), '50', '20'], {
+    const up = spawn(process.execPath, [path.join(__dirname, 'lib', 'gateway-upstream.js'), String(EVENTS), '20'], {
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     procs.push(up);
@@ -74,6 +78,20 @@ wrk.headers["x-api-key"] = "${TOKEN}"
     for (let r = 0; r < warm + rounds; r++) {
       for (const g of r % 2 ? [...gateways].reverse() : gateways) {
         const c0 = cpuUs(g.pid);
+        if (streams) {
+          const st = JSON.parse(
+            execFileSync(process.execPath, [
+              path.join(__dirname, 'lib', 'gateway-streams.js'),
+              `http://127.0.0.1:${g.port}/anthropic/v1/messages`,
+              String(streams),
+              '20',
+              TOKEN,
+            ]).toString(),
+          );
+          if (st.failed) throw new Error(`${g.name}: ${st.failed} streams failed`);
+          if (r >= warm) g.slices.push({ us: (cpuUs(g.pid) - c0) / st.events, firstMax: st.firstByteMax, jitterP99: st.jitterP99 });
+          continue;
+        }
         const text = execFileSync('wrk', [
           large ? '-t1' : '-t2',
           large ? '-c4' : '-c50',
@@ -90,6 +108,17 @@ wrk.headers["x-api-key"] = "${TOKEN}"
       .loadavg()
       .map((v) => v.toFixed(1))
       .join(' / ');
+    if (streams) {
+      const rows = gateways.map((g) => ({
+        build: g.name,
+        bundle: g.bundle,
+        cpuUsPerEvent: Math.round(median(g.slices.map((s) => s.us))),
+        firstEventMaxMs: Math.round(median(g.slices.map((s) => s.firstMax))),
+        jitterP99Ms: Number(median(g.slices.map((s) => s.jitterP99)).toFixed(2)),
+      }));
+      process.stdout.write(`${JSON.stringify({ streams, events: EVENTS, rounds, load, rows })}\n`);
+      return;
+    }
     const rows = gateways.map((g) => ({
       build: g.name,
       bundle: g.bundle,

@@ -20,16 +20,27 @@ export class SseParser {
   constructor(private readonly onEvent: (e: SseEvent) => void) {}
 
   push(chunk: Buffer | string): void {
-    this.buf += typeof chunk === 'string' ? chunk : this.decoder.write(chunk);
+    const buf = this.buf + (typeof chunk === 'string' ? chunk : this.decoder.write(chunk));
+    // Lines found with indexOf, not a regex, and the buffer cut once per chunk, not once per line:
+    // the meter runs this on every streamed event, between the upstream's bytes and the client's.
+    let start = 0;
+    let lf = buf.indexOf('\n');
+    let cr = buf.indexOf('\r');
     for (;;) {
-      const m = /\r\n|\n|\r/.exec(this.buf);
-      if (!m) break;
-      // A lone CR at the very end might be the first half of CRLF: wait for more.
-      if (m[0] === '\r' && m.index === this.buf.length - 1) break;
-      const line = this.buf.slice(0, m.index);
-      this.buf = this.buf.slice(m.index + m[0].length);
-      this.line(line);
+      if (lf !== -1 && lf < start) lf = buf.indexOf('\n', start);
+      if (cr !== -1 && cr < start) cr = buf.indexOf('\r', start);
+      const end = cr === -1 || (lf !== -1 && lf < cr) ? lf : cr;
+      if (end === -1) break;
+      let next = end + 1;
+      if (end === cr) {
+        // A lone CR at the very end might be the first half of CRLF: wait for more.
+        if (next === buf.length) break;
+        if (buf.charCodeAt(next) === 10) next++;
+      }
+      this.line(buf.slice(start, end));
+      start = next;
     }
+    this.buf = start === 0 ? buf : buf.slice(start);
   }
 
   /** The stream ended: an event that lacked its final blank line still counts. */

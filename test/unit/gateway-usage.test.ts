@@ -329,6 +329,19 @@ describe('the SSE parser', () => {
       expect(got[11]).toEqual({ data: '{"t":"é"}' });
     }
   });
+  it('splits lines at CR, LF and CRLF mixed in one stream, a CR at any chunk end included', () => {
+    const text = 'event: a\rdata: 1\r\rdata: 2\ndata: 3\r\n\r\n: note\rid: 7\r\ndata: 4\n\rdata: 5\r\r\n';
+    const expected = [{ event: 'a', data: '1' }, { data: '2\n3' }, { id: '7', data: '4' }, { data: '5' }];
+    expect(parseSse(text)).toEqual(expected);
+    for (let cut = 1; cut < text.length; cut++) {
+      const got: SseEvent[] = [];
+      const p = new SseParser((e) => got.push(e));
+      p.push(text.slice(0, cut));
+      p.push(text.slice(cut));
+      p.end();
+      expect(got).toEqual(expected);
+    }
+  });
   it('serializes events back to the same text', () => {
     expect(parseSse(ANTHROPIC_STREAM).map(serializeSseEvent).join('')).toBe(ANTHROPIC_STREAM);
   });
