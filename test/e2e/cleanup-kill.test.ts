@@ -7,6 +7,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import Docker from 'dockerode';
 import { loadConfig } from '../../client/config';
+import { layerOf } from '../../activities/workspace-overlay';
 import { runArtifactsDir } from '../../paths/data-folder';
 import { startRun, waitForRun } from '../../client/api';
 import type { Client } from '@temporalio/client';
@@ -181,8 +182,12 @@ tasks:
 `);
   const cfg = loadConfig();
   const runId = `cleanup-kill-ws-${Date.now().toString(36)}`;
-  const junk = path.join(runArtifactsDir(cfg.dataDir, runId), 'worktrees', 'c', 'junk');
-  const count = () => (existsSync(junk) ? readdirSync(junk).length : 0);
+  const workspace = path.join(runArtifactsDir(cfg.dataDir, runId), 'worktrees', 'c');
+  // an overlay workspace (activities/workspace-overlay.ts) holds the agent's files in its upper
+  // layer: the removal unmounts the workspace at once, then deletes the layer file by file
+  const upperJunk = path.join(layerOf(workspace), 'upper', 'junk');
+  const junk = path.join(workspace, 'junk');
+  const count = () => (existsSync(upperJunk) ? readdirSync(upperJunk).length : existsSync(junk) ? readdirSync(junk).length : 0);
   // a plain folder: a disk-limited workspace is a filesystem of its own, gone in milliseconds by
   // unmounting, whatever it holds (activities/disk-limit.ts)
   const env = { ...process.env, AGENTVISOR_LIMIT_DISK: 'off' };
