@@ -98,18 +98,7 @@ export async function createWorkspace(opts: {
   else await mkdir(opts.dir, { recursive: true });
   await freshGit(opts.dir, ['init', '--quiet', `--initial-branch=${opts.branch}`]);
   const wanted = [opts.commit, ...(opts.merge ? [opts.merge.commit] : [])];
-  // the user's repository serves the commits (its upload-pack, its config): a path, not a remote
-  await freshGit(opts.dir, [
-    '-c',
-    'uploadpack.allowAnySHA1InWant=true',
-    'fetch',
-    '--quiet',
-    '--no-tags',
-    '--no-write-fetch-head',
-    ...(opts.history ? [] : ['--depth', '1']),
-    path.resolve(opts.repo),
-    ...wanted,
-  ]);
+  await fetchCommits(opts.dir, opts.repo, wanted, { history: opts.history });
   await freshGit(opts.dir, ['config', 'user.name', opts.author]);
   await freshGit(opts.dir, ['config', 'user.email', agentEmail(opts.author)]);
   await freshGit(opts.dir, ['reset', '--hard', '--quiet', opts.commit]);
@@ -125,6 +114,25 @@ export async function createWorkspace(opts: {
     await refreshIndex(opts.dir, opts.owner);
   }
   return { conflicted };
+}
+
+/**
+ * Fetches `commits` from the user's repository into the fresh repository `dir`. The user's
+ * repository serves them (its upload-pack, its config): a path, not a remote. Without `history`,
+ * only the commits themselves (cheap on large repositories).
+ */
+async function fetchCommits(dir: string, repo: string, commits: string[], opts: { history?: boolean }): Promise<void> {
+  await freshGit(dir, [
+    '-c',
+    'uploadpack.allowAnySHA1InWant=true',
+    'fetch',
+    '--quiet',
+    '--no-tags',
+    '--no-write-fetch-head',
+    ...(opts.history ? [] : ['--depth', '1']),
+    path.resolve(repo),
+    ...commits,
+  ]);
 }
 
 /**
@@ -187,18 +195,7 @@ async function makeWorkspaceBase(opts: {
   try {
     await mkdir(making, { recursive: true });
     await freshGit(making, ['init', '--quiet']);
-    await freshGit(making, [
-      '-c',
-      'uploadpack.allowAnySHA1InWant=true',
-      'fetch',
-      '--quiet',
-      '--no-tags',
-      '--no-write-fetch-head',
-      '--depth',
-      '1',
-      path.resolve(opts.repo),
-      opts.commit,
-    ]);
+    await fetchCommits(making, opts.repo, [opts.commit], { history: false });
     // the checkout by the worker, then handed over: once per base, not per task. (git as the agents'
     // user cannot do it: the run's folder is not theirs to search, and git checks with access(2).)
     await freshGit(making, ['-c', 'advice.detachedHead=false', 'checkout', '--quiet', '--detach', opts.commit]);
