@@ -32,6 +32,7 @@ import {
   restrictedNamespace,
   startCluster,
   type TestCluster,
+  agentSpec,
 } from '../support/k8s';
 import { gitDaemon, relay } from '../support/hosts';
 import { freePort } from '../support/ports';
@@ -95,21 +96,7 @@ describeCluster('agents as Kubernetes Jobs on a real node (kubelet, containerd, 
   // the node has the images Docker has loaded into it: never pull (there is no registry)
   const runtimeIn = (ns: string) => new KubernetesRuntime({ namespace: ns, kubeconfig: cluster.kubeconfig, imagePullPolicy: 'Never' });
 
-  const spec = (name: string, over: Partial<ContainerSpec> = {}): ContainerSpec => ({
-    name,
-    image: BASE_IMAGE,
-    command: ['sh', '-c', 'true'],
-    env: { HOME: '/home/agent' },
-    workdir: '/workspace',
-    mounts: [],
-    user: '1000:1000',
-    labels: { [LABEL_RUN]: 'k8s-node', [LABEL_TASK]: name, [LABEL_ROLE]: 'agent' },
-    memoryBytes: 128 * 1024 ** 2,
-    cpus: 0.5,
-    network: 'none',
-    tmpfs: ['/home/agent', '/tmp'],
-    ...over,
-  });
+  const spec = (name: string, over: Partial<ContainerSpec> = {}) => agentSpec('k8s-node', name, { memoryBytes: 128 * 1024 ** 2, ...over });
   const output = async (runtime: KubernetesRuntime, name: string) => {
     let text = '';
     await runtime.logs(

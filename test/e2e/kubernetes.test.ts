@@ -28,6 +28,7 @@ import {
   restrictedNamespace,
   startCluster,
   type TestCluster,
+  agentSpec,
 } from '../support/k8s';
 import { spawnWorker } from '../support/processes';
 import { makeRepo, sh, writeGraph } from '../support/repo';
@@ -54,21 +55,7 @@ describeCluster('agents as Kubernetes Jobs (real API server, kwok node)', () => 
     for (const name of namespaces.splice(0)) await cluster.core.deleteNamespace({ name }).catch(() => undefined);
   });
 
-  const spec = (name: string, over: Partial<ContainerSpec> = {}): ContainerSpec => ({
-    name,
-    image: BASE_IMAGE,
-    command: ['sh', '-c', 'true'],
-    env: { HOME: '/home/agent' },
-    workdir: '/workspace',
-    mounts: [],
-    user: '1000:1000',
-    labels: { [LABEL_RUN]: 'k8s-runtime', [LABEL_TASK]: name, [LABEL_ROLE]: 'agent' },
-    memoryBytes: 256 * 1024 ** 2,
-    cpus: 0.5,
-    network: 'none',
-    tmpfs: ['/home/agent', '/tmp'],
-    ...over,
-  });
+  const spec = (name: string, over: Partial<ContainerSpec> = {}) => agentSpec('k8s-runtime', name, over);
   const podsOf = async (ns: string, task: string) =>
     (await cluster.core.listNamespacedPod({ namespace: ns, labelSelector: `${LABEL_TASK}=${labelValue(task)}` })).items;
 

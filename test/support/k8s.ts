@@ -7,6 +7,8 @@ import * as k8s from '@kubernetes/client-node';
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import * as path from 'node:path';
+import { BASE_IMAGE } from '../../images/constants';
+import { LABEL_ROLE, LABEL_RUN, LABEL_TASK, type ContainerSpec } from '../../runtimes/runtime';
 
 export const K8S_SCRIPT = path.join(__dirname, '..', '..', 'scripts', 'k8s-cluster.sh');
 export const K8S_DATA = process.env.AGENTVISOR_K8S_DATA || '/tmp/agentvisor-k8s';
@@ -147,3 +149,20 @@ export function playCollectors(cluster: TestCluster, namespace: string): { stop:
   void loop();
   return { stop: () => (stopped = true) };
 }
+
+/** An agent container as the runtime tests start it: the base image, its user, no network. */
+export const agentSpec = (run: string, name: string, over: Partial<ContainerSpec> = {}): ContainerSpec => ({
+  name,
+  image: BASE_IMAGE,
+  command: ['sh', '-c', 'true'],
+  env: { HOME: '/home/agent' },
+  workdir: '/workspace',
+  mounts: [],
+  user: '1000:1000',
+  labels: { [LABEL_RUN]: run, [LABEL_TASK]: name, [LABEL_ROLE]: 'agent' },
+  memoryBytes: 256 * 1024 ** 2,
+  cpus: 0.5,
+  network: 'none',
+  tmpfs: ['/home/agent', '/tmp'],
+  ...over,
+});
