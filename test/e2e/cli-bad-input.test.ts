@@ -176,7 +176,9 @@ describe('agentvisor run refuses bad input with exit 2 and leaves nothing behind
       }),
     );
     const stderr = await expectRefused(repo, runOf('bad-input-secret'), 'run', file);
-    expect(stderr).toContain(`${file}:7:31: agents.worker.credentials.anthropic: expected a reference: env:VARIABLE or file:/path`);
+    expect(stderr).toContain(
+      `${file}:7:31: agents.worker.credentials.anthropic: expected a reference: env:VARIABLE, file:/path or (a Kubernetes worker) secret:NAME/KEY`,
+    );
     expect(stderr.split('\n').filter(Boolean)).toHaveLength(1);
   });
 
