@@ -43,10 +43,13 @@ import { until } from '../support/wait';
 import { createWorker } from '../../workers/worker';
 
 /** A TCP server on these ports that answers "hi" (node, as in the base image). */
+/** Answers on each port; says "listening" once it listens on all of them. */
 const serve = (...ports: number[]) => [
   'node',
   '-e',
-  `for (const p of [${ports.join(',')}]) require('net').createServer((s) => s.end('hi')).listen(p)`,
+  `let n = 0;
+  for (const p of [${ports.join(',')}])
+    require('net').createServer((s) => s.end('hi')).listen(p, () => ++n === ${ports.length} && console.log('listening'));`,
 ];
 
 /**
@@ -223,9 +226,16 @@ describeCluster('agents as Kubernetes Jobs on a real node (kubelet, containerd, 
       (await cluster.core.listNamespacedPod({ namespace: ns, labelSelector: selector })).items.find(
         (p) => p.status?.phase === 'Running' && p.status.podIP,
       );
+    // running is not yet listening: the probes must find both servers up, or the check proves nothing
+    const listening = async (selector: string) => {
+      const pod = await running(selector);
+      if (!pod) return false;
+      const log = await cluster.core.readNamespacedPodLog({ name: pod.metadata!.name!, namespace: ns }).catch(() => '');
+      return String(log).includes('listening');
+    };
     await until(
-      'the gateway and the bystander run',
-      async () => !!(await running(`${LABEL_ROLE}=gateway`)) && !!(await running('app=bystander')),
+      'the gateway and the bystander listen',
+      async () => (await listening(`${LABEL_ROLE}=gateway`)) && (await listening('app=bystander')),
       60_000,
     );
     const gatewayPod = (await running(`${LABEL_ROLE}=gateway`))!.status!.podIP!;
