@@ -38,9 +38,8 @@ import { gitDaemon, relay } from '../support/hosts';
 import { freePort } from '../support/ports';
 import { spawnWorker } from '../support/processes';
 import { makeRepo, sh, writeGraph } from '../support/repo';
-import { untilPolling } from '../support/temporal';
+import { untilPolling, withRealWorker } from '../support/temporal';
 import { until } from '../support/wait';
-import { createWorker } from '../../workers/worker';
 
 /** A TCP server on these ports that answers "hi" (node, as in the base image). */
 /** Answers on each port; says "listening" once it listens on all of them. */
@@ -310,22 +309,7 @@ describeCluster('agents as Kubernetes Jobs on a real node (kubelet, containerd, 
       await cluster?.core.deleteNamespace({ name: ns }).catch(() => undefined);
     });
 
-    const inProcessWorker = async <T>(fn: () => Promise<T>): Promise<T> => {
-      const { worker, connection } = await createWorker({
-        address: process.env.TEMPORAL_ADDRESS!,
-        namespace: 'default',
-        runtime,
-        overrides: { shutdownGraceTime: '1 second' },
-      });
-      try {
-        return await worker.runUntil(async () => {
-          await untilPolling(process.env.TEMPORAL_ADDRESS!);
-          return fn();
-        });
-      } finally {
-        await connection.close();
-      }
-    };
+    const inProcessWorker = <T>(fn: () => Promise<T>): Promise<T> => withRealWorker(fn, runtime);
     const nothingLeft = (runId: string) =>
       until('nothing of the run left', async () => Object.keys(await objectsOfRun(cluster, ns, runId)).length === 0, 60_000);
 

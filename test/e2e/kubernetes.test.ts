@@ -17,8 +17,7 @@ import { BASE_IMAGE } from '../../images/constants';
 import { KubernetesRuntime } from '../../runtimes/kubernetes';
 import { labelValue } from '../../runtimes/kubernetes/objects';
 import { ContainerCannotRun, LABEL_ROLE, LABEL_RUN, LABEL_SCOPE, LABEL_TASK, type ContainerSpec } from '../../runtimes/runtime';
-import { createWorker } from '../../workers/worker';
-import { untilPolling } from '../support/temporal';
+import { withRealWorker } from '../support/temporal';
 import {
   clusterUnavailable,
   criLine,
@@ -357,22 +356,7 @@ tasks:
       );
     });
 
-    const inProcessWorker = async <T>(fn: () => Promise<T>): Promise<T> => {
-      const { worker, connection } = await createWorker({
-        address: process.env.TEMPORAL_ADDRESS!,
-        namespace: 'default',
-        runtime,
-        overrides: { shutdownGraceTime: '1 second' },
-      });
-      try {
-        return await worker.runUntil(async () => {
-          await untilPolling(process.env.TEMPORAL_ADDRESS!);
-          return fn();
-        });
-      } finally {
-        await connection.close();
-      }
-    };
+    const inProcessWorker = <T>(fn: () => Promise<T>): Promise<T> => withRealWorker(fn, runtime);
 
     /** Runs a graph on an in-process worker; `during` acts while it runs. */
     const run = async (runId: string, yaml: string, during: () => Promise<void> = async () => undefined) => {

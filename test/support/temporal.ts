@@ -1,4 +1,5 @@
 // A worker and a client on the test server (started by global-setup).
+import type { ContainerRuntime } from '../../runtimes/runtime';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { loadConfig } from '../../client/config';
@@ -14,11 +15,12 @@ export async function testClient(): Promise<Client> {
   return new Client({ connection, namespace: 'default' });
 }
 
-/** The real worker (real activities, Docker runtime) for the duration of `fn`. */
-export async function withRealWorker<T>(fn: () => Promise<T>): Promise<T> {
+/** The real worker (real activities; the Docker runtime unless given another) for the duration of `fn`. */
+export async function withRealWorker<T>(fn: () => Promise<T>, runtime?: ContainerRuntime): Promise<T> {
   const { worker, connection } = await createWorker({
     address: process.env.TEMPORAL_ADDRESS!,
     namespace: 'default',
+    ...(runtime ? { runtime } : {}),
     overrides: { shutdownGraceTime: '1 second' },
   });
   try {
