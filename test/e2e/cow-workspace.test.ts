@@ -71,6 +71,9 @@ tasks:
     expect(existsSync(path.join(ws('ta'), 'src', 'four.txt'))).toBe(true);
     expect(existsSync(path.join(ws('tb'), 'src', 'two.txt'))).toBe(true);
     expect(readFileSync(path.join(ws('tb'), 'seen-b.txt'), 'utf8')).not.toMatch(/^a\.txt$/m);
+    // the base's index matches its files' stat data (refreshed after their chown; before status,
+    // which would refresh it): the collectors only stat the files, never hash them again
+    expect(sh(base, 'diff-files', '--name-only')).toBe('');
     // the base is the start commit, untouched: its files, its HEAD, no exclude
     expect(sh(base, 'status', '--porcelain', '--ignored')).toBe('');
     expect(sh(base, 'rev-parse', 'HEAD').trim()).toBe(start);
