@@ -35,7 +35,7 @@ export function createActivities({ runtime, scope = 'unscoped', limits = DEFAULT
   };
   const { owner, defaults } = ctx;
   return {
-    ...branchActivities(),
+    ...branchActivities(ctx),
     ...taskWorkspaceActivities(ctx),
     ...agentActivities(ctx),
     ...gatewayActivities(ctx),

@@ -172,7 +172,12 @@ async function taskNames(opts: { upper: string; base: string; branch: string; co
  * agents' user's, made once and never written again. Made under another name and renamed once whole, so two tasks (or two workers) that want
  * it at once each find it whole or make it; a base is complete once it has its name.
  */
-async function workspaceBase(opts: { repo: string; bases: string; commit: string; owner: { uid: number; gid: number } }): Promise<string> {
+export async function workspaceBase(opts: {
+  repo: string;
+  bases: string;
+  commit: string;
+  owner: { uid: number; gid: number };
+}): Promise<string> {
   const base = path.join(opts.bases, opts.commit);
   // the tasks of this worker that want it at once wait for the one making it (ten makings at once
   // cost ten checkouts); another worker may make its own, and the first whole one wins
