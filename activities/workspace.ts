@@ -255,6 +255,14 @@ g() { git -c core.hooksPath=/dev/null -c core.fsmonitor=false "$@"; }
 export GIT_AUTHOR_NAME="$AV_AUTHOR" GIT_AUTHOR_EMAIL="$AV_EMAIL" GIT_COMMITTER_NAME=agentvisor GIT_COMMITTER_EMAIL=agentvisor@localhost
 g rev-parse --git-dir >/dev/null 2>&1 || fail "the workspace is no longer a git repository"
 g cat-file -e "$AV_START^{commit}" 2>/dev/null || fail "the task's start commit is no longer in the workspace's repository"
+# the index the collection writes is a copy outside the workspace: the workspace's own (a list of the
+# whole repository: ~8 MB at 100,000 files) would otherwise be rewritten, copied up whole into the
+# task's layer of a copy-on-write workspace
+own_index=$(g rev-parse --git-path index 2>/dev/null) || fail "the workspace's index cannot be found"
+GIT_INDEX_FILE=$(mktemp) || fail "no room for the collector's index"
+export GIT_INDEX_FILE
+trap 'rm -f "$GIT_INDEX_FILE"' EXIT
+if [ -f "$own_index" ]; then cat "$own_index" > "$GIT_INDEX_FILE" 2>/dev/null || fail "the workspace's index cannot be read"; else rm -f "$GIT_INDEX_FILE"; fi
 g add --all >/dev/null 2>&1 || fail "git add failed in the workspace"
 tree=$(g write-tree) || fail "git write-tree failed in the workspace"
 if [ -n "$AV_MERGE_PARENT" ]; then
