@@ -38,7 +38,7 @@ const CFG = {
   files: opt('files', Number(process.env.BENCH_LARGE_REPO_FILES) || 100_000),
   agents: opt('agents', Number(process.env.BENCH_LARGE_REPO_AGENTS) || 10),
   /** which of agentvisor's workspaces to measure (--modes overlay: not the copy) */
-  modes: (argv.includes('--modes') ? argv[argv.indexOf('--modes') + 1] : (process.env.BENCH_LARGE_REPO_MODES ?? 'copy,overlay')).split(','),
+  modes: (argv.includes('--modes') ? argv[argv.indexOf('--modes') + 1] : (process.env.BENCH_LARGE_REPO_MODES ?? 'overlay')).split(','),
   fileBytes: 10_000,
   out: argv.includes('--no-write') ? undefined : path.resolve(env.ROOT, process.env.BENCH_OUT ?? 'BENCHMARKS.md'),
   keep: process.env.BENCH_KEEP === '1',
@@ -113,6 +113,41 @@ function cloneOf(source, dir, { sparse = false } = {}) {
     stdio: 'pipe',
   });
   return dir;
+}
+
+/**
+ * Each workspace's own disk, as its largest: the blocks allocated to the sparse file holding its
+ * disk limit's filesystem (activities/disk-limit.ts), where everything of that workspace is
+ * written: with copy-on-write the task's upper layer (what the agent wrote, the files it changed
+ * copied up whole, git's own writes), the filesystem's metadata; with a copy, the whole checkout.
+ * Sampled every 100 ms in the run's worktrees folder, whose images live beside their folders.
+ */
+function workspaceDiskSampler(worktrees) {
+  const peak = new Map();
+  const look = () => {
+    let names;
+    try {
+      names = fs.readdirSync(worktrees).filter((n) => n.endsWith('.disk-limit.img'));
+    } catch {
+      return; // not made yet, or removed
+    }
+    for (const n of names) {
+      try {
+        const bytes = fs.statSync(path.join(worktrees, n)).blocks * 512;
+        peak.set(n, Math.max(peak.get(n) ?? 0, bytes));
+      } catch {
+        // removed meanwhile
+      }
+    }
+  };
+  const timer = setInterval(look, 100);
+  return {
+    stop() {
+      clearInterval(timer);
+      look();
+      return [...peak.values()];
+    },
+  };
 }
 
 /** Peak bytes used on the file system holding `dir`, above what was used when it started. */
@@ -215,8 +250,10 @@ async function main() {
         env.graphYaml({ name: `bench-large-${mode}`, repo: userRepo, shape: 'parallel', n: CFG.agents, command: CHANGE_ONE }),
       );
       const disk = diskSampler(home);
+      const workspaceDisk = workspaceDiskSampler(path.join(home, 'runs', runId, 'worktrees'));
       const run = await m.runAgentvisor({ graphFile, runId, env: runEnv });
       run.diskBytes = disk.stop();
+      run.workspaceBytes = workspaceDisk.stop();
       await watch.settle();
       await watch.cleanup('agentvisor', runId);
       run.ok = run.exitCode === 0 && run.report?.status === 'completed';
@@ -230,6 +267,8 @@ async function main() {
       const children = [];
       for (const t of env.taskIds('parallel', CFG.agents)) children.push(await m.history(client, `${runId}/${t}`));
       const totals = m.activityTotals(children);
+      // the run's own steps: prepareRun makes the run's one checkout of the start commit (overlay)
+      run.prepareMs = m.activityTotals([await m.history(client, runId)]).get('prepareRun')?.execMs[0];
       run.provisionMs = totals.get('provisionWorkspace')?.execMs ?? [];
       run.collectMs = totals.get('collectOutput')?.execMs ?? [];
       const changed = Number(
@@ -238,7 +277,8 @@ async function main() {
       run.commits = changed;
       log(
         `agentvisor ${mode}: ${sec(run.wallMs)}, provisionWorkspace ${msf(median(run.provisionMs))} median / ${msf(Math.max(...run.provisionMs))} max, ` +
-          `collectOutput ${msf(median(run.collectMs))}, peak disk ${mibOf(run.diskBytes)}`,
+          `collectOutput ${msf(median(run.collectMs))}, prepareRun ${msf(run.prepareMs)}, peak disk ${mibOf(run.diskBytes)}, ` +
+          `per workspace ${mibOf(median(run.workspaceBytes))} median of ${run.workspaceBytes.length}`,
       );
       return run;
     } finally {
@@ -276,7 +316,9 @@ function render(R) {
             ratio(f.wallMs, run.wallMs),
             `${msf(median(run.provisionMs))} / ${msf(Math.max(...run.provisionMs))}`,
             mibOf(run.diskBytes),
-            pct(run.diskBytes / R.config.agents, R.checkoutBytes),
+            run.workspaceBytes?.length
+              ? `${mibOf(median(run.workspaceBytes))} = ${pct(median(run.workspaceBytes), R.checkoutBytes)} (max ${pct(Math.max(...run.workspaceBytes), R.checkoutBytes)})`
+              : `${pct(run.diskBytes / R.config.agents, R.checkoutBytes)} (the peak ÷ ${R.config.agents})`,
           ];
   md.push(
     table(
@@ -286,7 +328,7 @@ function render(R) {
         'floor ÷ this',
         'providing a workspace: median / max',
         'peak disk used',
-        'per workspace, of one checkout',
+        'disk per workspace, of one checkout: median',
       ],
       [
         row('floor: `git worktree add` + `chown -R` + container + commit per task', R.floor),
@@ -297,9 +339,13 @@ function render(R) {
   );
   md.push('');
   md.push(
-    `Providing a workspace: the floor's \`git worktree add\` + \`chown -R\` per task; agentvisor's \`provisionWorkspace\` activity ` +
-      `(the overlay's includes, for the task that makes it, the run's one shared checkout). Collecting the work ` +
-      `(\`collectOutput\`, median): copy ${msf(median(R.copy?.collectMs ?? []))}, overlay ${msf(median(R.overlay?.collectMs ?? []))}.`,
+    `Providing a workspace: the floor's \`git worktree add\` + \`chown -R\` per task; agentvisor's \`provisionWorkspace\` activity. ` +
+      `With copy-on-write, the run's one checkout of its start commit is made before its tasks, in its \`prepareRun\` step: ` +
+      `${msf(R.overlay?.prepareMs)} (once per run; the floor checks out once per task). ` +
+      `Disk per workspace: the blocks of the file holding the workspace's disk-limited filesystem, at its largest ` +
+      `(an overlay's upper layer: what the agent wrote, the changed files copied up whole, and the filesystem's own metadata; ` +
+      `a copy: the whole checkout). Collecting the work (\`collectOutput\`, median): ` +
+      `copy ${msf(median(R.copy?.collectMs ?? []))}, overlay ${msf(median(R.overlay?.collectMs ?? []))}.`,
   );
   return md.join('\n');
 }
