@@ -19,6 +19,7 @@ import { DISK_LIMIT_EXCEEDED, isDiskFull, remountLimitedDir } from './disk-limit
 import { remountOverlayWorkspace } from './workspace-overlay';
 import { GATEWAY_ALIAS, GATEWAY_PORT, closeTaskNetwork, gatewayUrl, openTaskNetwork, taskUsage } from './gateway';
 import { withHeartbeat } from './heartbeat';
+import { joinBudgetRelay } from './budget-relay';
 import { syncRunSpend } from './host-gateway';
 import { effectiveLimits } from './limits';
 import { countAgentOutcome, countAgentRetry, recordUsage } from './metrics';
@@ -102,6 +103,10 @@ export function agentActivities({ runtime, scope, user, owner, defaults, tokens,
         (await isDiskFull(input.worktree)) || (!!input.shared && !input.shared.readOnly && (await isDiskFull(input.shared.dir)))
           ? DISK_LIMIT_EXCEEDED
           : undefined;
+      // near the run's budget, the run admits each of this host's calls: relayed while the agent runs
+      const leaveRelay = gw?.host
+        ? joinBudgetRelay({ runId: input.runId, host: gw.host, controlUrl: gw.controlUrl, controlToken: tokens.control(input.runId) })
+        : undefined;
       const outcome = await runContainer(
         runtime,
         {
@@ -161,7 +166,7 @@ export function agentActivities({ runtime, scope, user, owner, defaults, tokens,
                   }).then(() => undefined),
           progress: (line) => retries.progress(line),
         },
-      );
+      ).finally(() => leaveRelay?.());
       // the container has exited: its network goes (a container still running keeps it; stopGateway sweeps)
       if (net) await closeTaskNetwork(runtime, input.runId, input.taskId);
       const parsed = harness.result?.(await readFile(logPath, 'utf8'), outcome.exitCode);
