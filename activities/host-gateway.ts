@@ -8,7 +8,7 @@ import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type { GatewayGraph } from '../graph/gateway-needs';
 import { runArtifactsDir } from '../paths/data-folder';
-import { NEAR_BUDGET, budgetShare, elsewhereOf } from '../contract/run-budget';
+import { NEAR_BUDGET, budgetShare, elsewhereOf, type Spend } from '../contract/run-budget';
 import { recordHostSpendUpdate, runSpendQuery, type RunSpend } from '../workflows/messages';
 import { relayRunning } from './budget-relay';
 import type { ActivityContext } from './context';
@@ -59,12 +59,13 @@ export function hostGatewayActivities(ctx: ActivityContext, deps: { dataDir: str
 
     /**
      * From the run, before its record takes a total at or past the near share of its budget: this
-     * host's gateway learns it, and from then on asks the run before each call. No gateway here: nothing to tell.
+     * host's gateway learns it, and from then on asks the run before each call. Returns what the
+     * gateway has spent so far, which the run records with it; undefined without a gateway here.
      */
-    async tellHostGateway(input: { runId: string; run: RunSpend }): Promise<void> {
+    async tellHostGateway(input: { runId: string; run: RunSpend }): Promise<Spend | undefined> {
       const host = hostOf();
       const controlUrl = await runningGatewayControlUrl(runtime, input.runId, host);
-      if (controlUrl) await tellElsewhere(controlUrl, tokens.control(input.runId), input.run, host);
+      return controlUrl ? await tellElsewhere(controlUrl, tokens.control(input.runId), input.run, host) : undefined;
     },
 
     /** Compensation and clean-up: this host's gateway of the run and its agents' networks. */
@@ -121,8 +122,8 @@ export async function syncRunSpend(gateway: GatewayHandle, controlToken: string,
   }
 }
 
-/** This host's gateway learns what the run's other hosts have spent. */
-async function tellElsewhere(controlUrl: string, controlToken: string, run: RunSpend, host: string): Promise<void> {
+/** This host's gateway learns what the run's other hosts have spent; it answers with its own spend. */
+async function tellElsewhere(controlUrl: string, controlToken: string, run: RunSpend, host: string): Promise<Spend> {
   const r = await fetch(`${controlUrl}/_agentvisor/elsewhere`, {
     method: 'POST',
     headers: { [CONTROL_HEADER]: controlToken, 'content-type': 'application/json' },
@@ -130,4 +131,6 @@ async function tellElsewhere(controlUrl: string, controlToken: string, run: RunS
     signal: AbortSignal.timeout(5000),
   });
   if (!r.ok) throw new Error(`the gateway's control side answered ${r.status}`);
+  const own = (await r.json()) as Spend;
+  return { usd: own.usd, totalTokens: own.totalTokens };
 }

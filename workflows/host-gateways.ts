@@ -7,11 +7,12 @@
 // itself, and each host's worker reports its gateway's spend to the run (an Update, at most every
 // 10 s) and tells the gateway what the others spent (activities/host-gateway.ts). Before the run's
 // record of the hosts' spend first takes a total at or past NEAR_BUDGET of the budget, every
-// host's gateway is told that total (an activity on each host's queue), so none admits a call on
-// its own from then on: each asks the run, through its worker's relay (admitHostCalls,
-// activities/budget-relay.ts), which also brings every completed call's spend. The run grants
-// while its record has not crossed the budget. So the run is the one arbiter: its budget is
-// reached when its record first passes it, and a call is in flight from its admission (by its
+// host's gateway is told that total (an activity on each host's queue) and answers with its own
+// spend, which the record takes: from then on no gateway admits a call on its own. Each asks the
+// run, through its worker's relay (admitHostCalls, activities/budget-relay.ts), with its spend
+// so far, so every completed call's spend reaches the run before that host's next grant. The run
+// grants while its record has not crossed the budget. So the run is the one arbiter: its budget
+// is reached when its record first passes it, and a call is in flight from its admission (by its
 // gateway far from the budget, by the run near it) until its spend is in the run's record. The
 // total passes the budget only by calls in flight when it was reached.
 //
@@ -105,12 +106,17 @@ export class HostGateways {
     merge(this.spend, report);
   }
 
-  /** Each host that started a gateway, on its own queue; a host out of reach is not waited for (HOST_BUDGET_NOTICE_ACTIVITY). */
+  /**
+   * Each host that started a gateway, on its own queue, which answers with its spend so far: the
+   * record takes it too, so at the near share it holds every call completed on any host. A host
+   * out of reach is not waited for (HOST_BUDGET_NOTICE_ACTIVITY).
+   */
   private async tellEveryHost(run: RunSpend): Promise<void> {
     await Promise.all(
-      [...this.queues.values()].map((queue) => {
+      [...this.queues].map(async ([host, queue]) => {
         const { tellHostGateway } = proxyActivities<RunActivities>({ ...HOST_BUDGET_NOTICE_ACTIVITY, taskQueue: queue });
-        return tellHostGateway({ runId: this.runId, run }).catch(() => undefined);
+        const spent = await tellHostGateway({ runId: this.runId, run }).catch(() => undefined);
+        if (spent) merge(this.spend, { host, ...spent });
       }),
     );
     this.waiting.clear();

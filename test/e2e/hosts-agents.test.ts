@@ -10,6 +10,10 @@
 // - The run's budget across hosts: Claude Code's calls on host-a cross it; the agent on host-b,
 //   whose own gateway metered nothing, is stopped for the run's budget (or, if it had not started
 //   yet, never starts).
+// - The run's budget held exactly across hosts: host-b's agent calls its gateway in a tight loop
+//   while host-a's one call crosses the budget. From the run's history: once the run recorded the
+//   crossing, no call was granted, and the total passed the budget only by host-b's one call that
+//   may have been in flight then.
 // - Live traffic to a stand-in provider (test/support/fake-upstream.js, on an egress network of
 //   the test's own): each host's gateway puts that host's own key on its agents' calls; no key is
 //   in an agent's environment or log, a history, a worker's log or a run file.
@@ -19,6 +23,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import Docker from 'dockerode';
 import type { Client } from '@temporalio/client';
+import { defaultPayloadConverter, type Payload } from '@temporalio/common';
 import { loadConfig } from '../../client/config';
 import { startRun, waitForRun, type RunReport } from '../../client/api';
 import { ensureAgentsImage } from '../../images/build';
@@ -27,6 +32,7 @@ import { startFakeUpstream, type FakeUpstream } from '../support/fake-upstream-c
 import { startHosts, type Hosts } from '../support/hosts';
 import { testClient } from '../support/temporal';
 import { recordHistories } from '../support/record-history';
+import type { HostAdmission, HostAdmissionRequest, RunSpend } from '../../workflows/messages';
 
 jest.setTimeout(900_000);
 
@@ -178,6 +184,104 @@ tasks:
     ]);
   expect(await containersOfRun(runId)).toEqual([]);
   recordHistories('hosts-budget', [runId]);
+});
+
+// calls the gateway (the usage it asks of the stand-in provider) until it is refused, or CALLS times
+const LOOPER = String.raw`
+const pause = (ms) => new Promise((r) => setTimeout(r, ms));
+const call = () => fetch(process.env.AGENTVISOR_GATEWAY_URL + '/anthropic/v1/messages', {
+  method: 'POST', headers: { 'x-api-key': process.env.AGENTVISOR_GATEWAY_TOKEN, 'content-type': 'application/json' },
+  body: JSON.stringify({ model: 'claude-sonnet-4-5', max_tokens: 10, messages: [{ role: 'user', content: 'hi' }], fake_usage: JSON.parse(process.env.USAGE) }),
+}).then(async (r) => [r.status, (await r.text()).slice(0, 300)]);
+(async () => {
+  await pause(Number(process.env.DELAY_MS));
+  let n = 0, answer = [200, ''];
+  while (answer[0] === 200 && n < Number(process.env.CALLS)) {
+    answer = await call();
+    n++;
+    await pause(Number(process.env.PAUSE_MS));
+  }
+  console.log('calls: ' + n + ', last: ' + answer.join(' '));
+})();
+`;
+
+/** The run's budget Updates, in the order it answered them: what each asked and what the run recorded. */
+async function budgetRecords(runId: string) {
+  const history = await client.workflow.getHandle(runId).fetchHistory();
+  const decode = (p: Payload[] | null | undefined) => (p?.[0] ? defaultPayloadConverter.fromPayload<unknown>(p[0]) : undefined);
+  const asked = new Map<string, { name: string; arg: HostAdmissionRequest }>();
+  const records: { name: string; arg: HostAdmissionRequest; result: HostAdmission | RunSpend }[] = [];
+  for (const e of history.events ?? []) {
+    const accepted = e.workflowExecutionUpdateAcceptedEventAttributes?.acceptedRequest;
+    if (accepted?.input?.name && accepted.meta?.updateId)
+      asked.set(accepted.meta.updateId, {
+        name: accepted.input.name,
+        arg: decode(accepted.input.args?.payloads as Payload[]) as HostAdmissionRequest,
+      });
+    const completed = e.workflowExecutionUpdateCompletedEventAttributes;
+    const request = completed?.meta?.updateId ? asked.get(completed.meta.updateId) : undefined;
+    if (completed && request && ['recordHostSpend', 'admitHostCalls'].includes(request.name))
+      records.push({ ...request, result: decode(completed.outcome?.success?.payloads as Payload[]) as HostAdmission | RunSpend });
+  }
+  return records;
+}
+
+test('the run’s budget is exact across hosts: once the run recorded the crossing, no call is granted', async () => {
+  const runId = `hostexact-${process.pid}`;
+  // host-a: one call of 20400 tokens, after a pause (host-b is calling by then): it crosses 20000.
+  // host-b: calls of 20 tokens, one at a time, every 20 ms: far from the budget on its own
+  const looper = (env: Record<string, string | number>) =>
+    `{ harness: command, command: 'node -e "$LOOPER_JS"', env: ${JSON.stringify({ ...env, LOOPER_JS: LOOPER })}, credentials: { anthropic: env:${KEY} } }`;
+  const report = await run(
+    `
+name: hosts-exact-budget
+remote: ${hosts.remote}
+budget: { tokens: 20000 }
+failFast: false
+gateway: { upstreams: { anthropic: "http://fake-anthropic:9000" } }
+agents:
+  big: ${looper({ DELAY_MS: '6000', CALLS: '1', PAUSE_MS: '0', USAGE: JSON.stringify({ input_tokens: 400, output_tokens: 20000 }) })}
+  small: ${looper({ DELAY_MS: '0', CALLS: '1500', PAUSE_MS: '20', USAGE: JSON.stringify({ input_tokens: 10, output_tokens: 10 }) })}
+tasks:
+  - { id: big, agent: big, runsOn: host-a, timeout: 4m }
+  - { id: small, agent: small, runsOn: host-b, timeout: 4m }
+`,
+    runId,
+  );
+  const logs = ['big', 'small'].map((t, i) =>
+    readFileSync(path.join(hosts.hosts[['host-a', 'host-b'][i]].dataDir, 'runs', runId, 'logs', `${t}.log`), 'utf8').trim(),
+  );
+  console.log(report.tasks.map((t) => `${t.id}@${t.host}: ${t.status} ${t.error ?? ''} ${JSON.stringify(t.usage ?? {})}`).join('\n'));
+  console.log(logs.join('\n'));
+  expect(report.status).toBe('failed');
+  const tokensOf = (id: string) => {
+    const u = report.tasks.find((t) => t.id === id)!.usage!;
+    return u.inputTokens + u.outputTokens;
+  };
+  const [big, small] = [tokensOf('big'), tokensOf('small')];
+  expect(big).toBe(20400);
+  // host-b's loop was refused for the run's budget
+  expect(logs[1]).toMatch(/last: 402 .*budget exceeded for the run/);
+
+  const records = await budgetRecords(runId);
+  const totalOf = (r: (typeof records)[number]): RunSpend => ('run' in r.result ? r.result.run : r.result);
+  const crossing = records.findIndex((r) => totalOf(r).budgetSpent);
+  expect(crossing).toBeGreaterThanOrEqual(0);
+  const reached = totalOf(records[crossing]);
+  console.log(`reached at ${JSON.stringify(reached)}; in all ${big + small} tokens; ${records.length} budget Updates`);
+  // the test shows something only if host-b was calling when host-a's call crossed the budget
+  expect(reached.byHost['host-b']?.totalTokens ?? 0).toBeGreaterThan(0);
+  // the run's record at the crossing holds every completed call (host-a's too, and host-b's
+  // calls so far, which its gateway gave the run as it was told the run's total)
+  expect(reached.byHost['host-a']).toMatchObject({ totalTokens: 20400 });
+  // no call granted once the crossing was recorded
+  const grantedAfter = records
+    .slice(crossing)
+    .filter((r) => r.name === 'admitHostCalls' && r.arg.calls > 0 && (r.result as HostAdmission).granted);
+  expect(grantedAfter).toEqual([]);
+  // the total passes what the run had when it reached the budget by host-b's one call in flight at most
+  expect(big + small - reached.totalTokens).toBeLessThanOrEqual(20);
+  expect(await containersOfRun(runId)).toEqual([]);
 });
 
 const CALLER = String.raw`
