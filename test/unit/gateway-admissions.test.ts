@@ -144,6 +144,7 @@ describe('a host’s gateway near the run’s budget', () => {
     // refused by the run: the same answer as a spent budget, with the run's total the worker gave
     const refused = call();
     look = await control('GET', `admissions?seen=${look.body.changes as number}`);
+    expect(look.body).toMatchObject({ pending: [{ id: 2, taskId: 't' }] });
     // (3000 here: not crossed; the run has recorded more of the others)
     await control('POST', 'admissions', { granted: [], refused: [2], elsewhere: { usd: 0, totalTokens: 2000 } });
     const answer = await refused;
