@@ -6,6 +6,7 @@ import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
+import { agentNeedsGateway } from '../graph/gateway-needs';
 import { harnessFor } from '../harnesses';
 import { HOME_FILES_MOUNT, PROMPT_FILE, PROMPT_MOUNT, WORKSPACE, renderPrompt, type AgentResult } from '../harnesses/harness';
 import { homeFilesDir, promptDir, taskLogPath, workspaceBasesDir } from '../paths/run-folder';
@@ -38,10 +39,7 @@ export function agentActivities({ runtime, scope, user, owner, defaults, tokens,
       const harness = harnessFor(input.agent.harness);
       // agents that call no provider and reach no host stay on no network at all
       const a = input.agent;
-      const gw =
-        input.gateway && (Object.keys(a.credentials).length > 0 || (a.allowHosts ?? []).length > 0 || a.harness !== 'command')
-          ? input.gateway
-          : undefined;
+      const gw = input.gateway && agentNeedsGateway(a) ? input.gateway : undefined;
       const token = gw ? tokens.task(input.runId, input.taskId) : undefined;
       const invocation = harness.build({
         graphName: input.graphName,

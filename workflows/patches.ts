@@ -59,3 +59,10 @@ export const REMOTE_GATEWAY_PATCH = 'remote-gateway-v1';
  * calls on its own until its worker's next look told it what the others had spent.
  */
 export const EXACT_HOST_BUDGET_PATCH = 'exact-host-budget-v1';
+
+/**
+ * Tasks added to a run with host gateways (`agentvisor add`, proposals) whose agent needs a
+ * gateway are refused: each host's gateway knows only the tasks of the run's start (exact host
+ * budget, 2026-12-04). Before it, such a task was added and its model calls refused (401).
+ */
+export const HOST_GATEWAY_ADDITIONS_PATCH = 'host-gateway-additions-v1';

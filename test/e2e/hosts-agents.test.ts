@@ -14,24 +14,28 @@
 //   while host-a's one call crosses the budget. From the run's history: once the run recorded the
 //   crossing, no call was granted, and the total passed the budget only by host-b's one call that
 //   may have been in flight then.
+// - A task added to such a run (`agentvisor add`) whose agent needs the gateway is refused, exit 2,
+//   with the reason and what to do; one whose agent needs none is added and runs on its host.
 // - Live traffic to a stand-in provider (test/support/fake-upstream.js, on an egress network of
 //   the test's own): each host's gateway puts that host's own key on its agents' calls; no key is
 //   in an agent's environment or log, a history, a worker's log or a run file.
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import Docker from 'dockerode';
 import type { Client } from '@temporalio/client';
 import { defaultPayloadConverter, type Payload } from '@temporalio/common';
 import { loadConfig } from '../../client/config';
-import { startRun, waitForRun, type RunReport } from '../../client/api';
+import { getRunReport, startRun, waitForRun, type RunReport } from '../../client/api';
 import { ensureAgentsImage } from '../../images/build';
 import { containersOfRun, makeRepo, writeGraph } from '../support/repo';
 import { startFakeUpstream, type FakeUpstream } from '../support/fake-upstream-container';
 import { startHosts, type Hosts } from '../support/hosts';
 import { testClient } from '../support/temporal';
 import { recordHistories } from '../support/record-history';
+import { cli } from '../support/cli';
+import { until } from '../support/wait';
 import type { HostAdmission, HostAdmissionRequest, RunSpend } from '../../workflows/messages';
 
 jest.setTimeout(900_000);
@@ -286,6 +290,47 @@ tasks:
   expect(reached.byHost['host-a']).toMatchObject({ totalTokens: 20400 });
   expect(await containersOfRun(runId)).toEqual([]);
   recordHistories('hosts-exact-budget', [runId]);
+});
+
+test('a task added to a run with host gateways: refused if its agent needs the gateway, else run', async () => {
+  const runId = `hostadd-${process.pid}`;
+  const started = await startRun(
+    writeGraph(`
+name: hosts-add
+remote: ${hosts.remote}
+gateway: { mode: replay, cassettes: ${CASSETTES} }
+agents:${AGENTS}
+  short:    { harness: command, command: "sleep 20", credentials: { openai: env:${KEY} } }
+  plain:    { harness: command, command: "echo plain > plain.txt" }
+tasks:
+  - { id: short, agent: short, runsOn: host-a, timeout: 4m }
+`),
+    { config: cfg, worker: 'none', runId },
+  );
+  await started.client.connection.close();
+  await until('the first task running', async () => (await getRunReport(client, runId)).tasks[0].status === 'running', 120_000);
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'agentvisor-hostadd-'));
+  const modelTask = path.join(dir, 'model.yaml');
+  writeFileSync(modelTask, '- { id: more, agent: claude, prompt: "Create more.txt", runsOn: host-b }\n');
+  const refused = await cli('add', runId, modelTask);
+  expect({ code: refused.code, stderr: refused.stderr }).toEqual({
+    code: 2,
+    stderr:
+      'error: addition refused: task "more" uses agent claude, which needs the run\'s gateway: in a run with a remote, ' +
+      "each host's gateway knows only the tasks the run started with, so it would refuse this task's calls. Put the task " +
+      'in the graph file of a new run, or give it an agent without credentials, allowHosts or a model (a command agent)\n',
+  });
+  const plainTask = path.join(dir, 'plain.yaml');
+  writeFileSync(plainTask, '- { id: plain, agent: plain, runsOn: host-b }\n');
+  const added = await cli('add', runId, plainTask);
+  expect({ code: added.code, stdout: added.stdout }).toEqual({ code: 0, stdout: `added plain to ${runId}\n` });
+  const report = await waitForRun(client, runId, cfg);
+  expect({ status: report.status, error: report.error }).toEqual({ status: 'completed', error: undefined });
+  expect(report.tasks.map((t) => [t.id, t.status, t.host, t.addedBy])).toEqual([
+    ['short', 'succeeded', 'host-a', undefined],
+    ['plain', 'succeeded', 'host-b', 'agentvisor add'],
+  ]);
+  expect(git(origin, 'show', `agentvisor-tasks/${runId}/plain:plain.txt`)).toBe('plain\n');
 });
 
 const CALLER = String.raw`
