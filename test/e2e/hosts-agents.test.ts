@@ -289,6 +289,9 @@ tasks:
   // calls so far, which its gateway gave the run as it was told the run's total)
   expect(reached.byHost['host-a']).toMatchObject({ totalTokens: 20400 });
   expect(await containersOfRun(runId)).toEqual([]);
+  // the admissions carry spend only: no key is in the run's history
+  const history = JSON.stringify(await client.workflow.getHandle(runId).fetchHistory());
+  for (const secret of Object.values(SECRETS)) expect(history.includes(secret)).toBe(false);
   recordHistories('hosts-exact-budget', [runId]);
 });
 
@@ -333,6 +336,12 @@ tasks:
   expect(git(origin, 'show', `agentvisor-tasks/${runId}/plain:plain.txt`)).toBe('plain\n');
 });
 
+/** The keys the stand-in provider has seen, in order, for every call since it started. */
+function seenByUpstream(): { key: string }[] {
+  const script = "fetch('http://127.0.0.1:9000/_seen').then(r=>r.text()).then(console.log)";
+  return JSON.parse(execFileSync('docker', ['exec', upstream.name, 'node', '-e', script], { encoding: 'utf8' })) as { key: string }[];
+}
+
 const CALLER = String.raw`
 const call = () => fetch(process.env.AGENTVISOR_GATEWAY_URL + '/anthropic/v1/messages', {
   method: 'POST', headers: { 'x-api-key': process.env.AGENTVISOR_GATEWAY_TOKEN, 'content-type': 'application/json' },
@@ -348,6 +357,7 @@ test('live calls: each host’s gateway sends that host’s own key, which is no
   const runId = `hostkeys-${process.pid}`;
   const caller = (calls: number) =>
     `{ harness: command, command: 'node -e "$CALLER_JS"', env: { CALLS: "${calls}", CALLER_JS: ${JSON.stringify(CALLER)} }, credentials: { anthropic: env:${KEY} } }`;
+  const seenBefore = seenByUpstream().length;
   const report = await run(
     `
 name: hosts-keys
@@ -363,16 +373,9 @@ tasks:
     runId,
   );
   expect({ status: report.status, error: report.error }).toEqual({ status: 'completed', error: undefined });
-  // the stand-in provider's record of the keys: one call with host-a's, two with host-b's
-  const seen = JSON.parse(
-    execFileSync(
-      'docker',
-      ['exec', upstream.name, 'node', '-e', "fetch('http://127.0.0.1:9000/_seen').then(r=>r.text()).then(console.log)"],
-      {
-        encoding: 'utf8',
-      },
-    ),
-  ) as { key: string }[];
+  // the stand-in provider's record of the keys: one call with host-a's, two with host-b's (after
+  // the calls of the file's earlier tests)
+  const seen = seenByUpstream().slice(seenBefore);
   expect(seen.map((s) => s.key).sort()).toEqual([SECRETS['host-a'], SECRETS['host-b'], SECRETS['host-b']].sort());
   // the gateway metered each host's calls (400 in, 200 out each)
   expect(report.tasks.map((t) => [t.id, t.host, t.usage?.inputTokens, t.usage?.outputTokens])).toEqual([
