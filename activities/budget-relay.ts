@@ -101,6 +101,8 @@ async function relayLoop(client: Client, t: Target, stopped: AbortSignal): Promi
       });
       if (!posted.ok) throw new Error(`the gateway's admissions answered ${posted.status}`);
     } catch {
+      // calls may still be waiting: the next look answers at once
+      seen = -1;
       if (!stopped.aborted) await new Promise((r) => setTimeout(r, RETRY_MS));
     }
   }
