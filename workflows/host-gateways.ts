@@ -46,6 +46,7 @@ export class HostGateways {
   private readonly waiting = new Map<string, Spend>();
   /** every host's gateway told that the run's total reached the near share (once, before the record takes it) */
   private nearTold?: Promise<void>;
+  private telling = false;
 
   constructor(
     private readonly runId: string,
@@ -100,7 +101,7 @@ export class HostGateways {
       if (budgetShare(after, this.graph.budget) >= NEAR_BUDGET) this.nearTold = this.tellEveryHost(after);
     }
     if (this.nearTold) {
-      merge(this.waiting, report);
+      if (this.telling) merge(this.waiting, report);
       await this.nearTold;
     }
     merge(this.spend, report);
@@ -112,6 +113,7 @@ export class HostGateways {
    * out of reach is not waited for (HOST_BUDGET_NOTICE_ACTIVITY).
    */
   private async tellEveryHost(run: RunSpend): Promise<void> {
+    this.telling = true;
     await Promise.all(
       [...this.queues].map(async ([host, queue]) => {
         const { tellHostGateway } = proxyActivities<RunActivities>({ ...HOST_BUDGET_NOTICE_ACTIVITY, taskQueue: queue });
@@ -120,6 +122,7 @@ export class HostGateways {
       }),
     );
     this.waiting.clear();
+    this.telling = false;
   }
 
   /** Once no agent needs them: every host's gateway (a host gone for longer than the wait keeps its own). */
