@@ -14,6 +14,8 @@
 //   while host-a's one call crosses the budget. From the run's history: once the run recorded the
 //   crossing, no call was granted, and the total passed the budget only by host-b's one call that
 //   may have been in flight then.
+// - Near the budget, every call host-b's gateway serves is one the run granted, until its record
+//   crosses the budget.
 // - A task added to such a run (`agentvisor add`) whose agent needs the gateway is refused, exit 2,
 //   with the reason and what to do; one whose agent needs none is added and runs on its host.
 // - Live traffic to a stand-in provider (test/support/fake-upstream.js, on an egress network of
@@ -232,7 +234,7 @@ async function budgetRecords(runId: string) {
 
 test('the run’s budget is exact across hosts: once the run recorded the crossing, no call is granted', async () => {
   const runId = `hostexact-${process.pid}`;
-  // host-a: one call of 20400 tokens, after a pause (host-b is calling by then): it crosses 20000.
+  // host-a: one call of 20400 tokens, after 10 s (host-b is calling by then): it crosses 20000.
   // host-b: calls of 20 tokens, one at a time, every 20 ms: far from the budget on its own
   const looper = (env: Record<string, string | number>) =>
     `{ harness: command, command: 'node -e "$LOOPER_JS"', env: ${JSON.stringify({ ...env, LOOPER_JS: LOOPER })}, credentials: { anthropic: env:${KEY} } }`;
@@ -244,7 +246,7 @@ budget: { tokens: 20000 }
 failFast: false
 gateway: { upstreams: { anthropic: "http://fake-anthropic:9000" } }
 agents:
-  big: ${looper({ DELAY_MS: '6000', CALLS: '1', PAUSE_MS: '0', USAGE: JSON.stringify({ input_tokens: 400, output_tokens: 20000 }) })}
+  big: ${looper({ DELAY_MS: '10000', CALLS: '1', PAUSE_MS: '0', USAGE: JSON.stringify({ input_tokens: 400, output_tokens: 20000 }) })}
   small: ${looper({ DELAY_MS: '0', CALLS: '1500', PAUSE_MS: '20', USAGE: JSON.stringify({ input_tokens: 10, output_tokens: 10 }) })}
 tasks:
   - { id: big, agent: big, runsOn: host-a, timeout: 4m }
@@ -293,6 +295,59 @@ tasks:
   const history = JSON.stringify(await client.workflow.getHandle(runId).fetchHistory());
   for (const secret of Object.values(SECRETS)) expect(history.includes(secret)).toBe(false);
   recordHistories('hosts-exact-budget', [runId]);
+});
+
+test('near the run’s budget, every call on a host is one the run granted, until the run’s record crosses it', async () => {
+  const runId = `hostgrants-${process.pid}`;
+  // host-a's one call of 16000 tokens brings the run to 80% of 20000 (its task's end reports it at
+  // the latest); host-b's task starts after it and calls, 200 tokens a call, each granted by the run
+  const looper = (env: Record<string, string | number>) =>
+    `{ harness: command, command: 'node -e "$LOOPER_JS"', env: ${JSON.stringify({ ...env, LOOPER_JS: LOOPER })}, credentials: { anthropic: env:${KEY} } }`;
+  const report = await run(
+    `
+name: hosts-grants
+remote: ${hosts.remote}
+budget: { tokens: 20000 }
+failFast: false
+gateway: { upstreams: { anthropic: "http://fake-anthropic:9000" } }
+agents:
+  big: ${looper({ DELAY_MS: '0', CALLS: '1', PAUSE_MS: '0', USAGE: JSON.stringify({ input_tokens: 400, output_tokens: 15600 }) })}
+  small: ${looper({ DELAY_MS: '0', CALLS: '100', PAUSE_MS: '0', USAGE: JSON.stringify({ input_tokens: 100, output_tokens: 100 }) })}
+tasks:
+  - { id: big, agent: big, runsOn: host-a, timeout: 4m }
+  - { id: small, agent: small, runsOn: host-b, after: [big], timeout: 4m }
+`,
+    runId,
+  );
+  console.log(report.tasks.map((t) => `${t.id}@${t.host}: ${t.status} ${t.error ?? ''} ${JSON.stringify(t.usage ?? {})}`).join('\n'));
+  const tokensOf = (id: string) => {
+    const u = report.tasks.find((t) => t.id === id)!.usage!;
+    return u.inputTokens + u.outputTokens;
+  };
+  const [big, small] = [tokensOf('big'), tokensOf('small')];
+  expect(big).toBe(16000);
+  const records = await budgetRecords(runId);
+  const totalOf = (r: (typeof records)[number]): RunSpend => ('run' in r.result ? r.result.run : r.result);
+  const asks = records.filter((r) => r.name === 'admitHostCalls' && r.arg.host === 'host-b' && r.arg.calls > 0);
+  const granted = asks.filter((r) => (r.result as HostAdmission).granted).reduce((n, r) => n + r.arg.calls, 0);
+  console.log(`host-b: ${small / 200} calls served, ${granted} granted by the run in ${asks.length} asks`);
+  // every call host-b's gateway served was granted by the run, and there were some
+  expect(granted).toBeGreaterThan(0);
+  expect(small / 200).toBe(granted);
+  const crossing = records.findIndex((r) => totalOf(r).budgetSpent);
+  expect(crossing).toBeGreaterThanOrEqual(0);
+  const grantedAfter = records
+    .slice(crossing)
+    .filter((r) => r.name === 'admitHostCalls' && r.arg.calls > 0 && (r.result as HostAdmission).granted);
+  expect(grantedAfter).toEqual([]);
+  // one call of host-b in flight at most when the run's record crossed the budget
+  expect(big + small - totalOf(records[crossing]).totalTokens).toBeLessThanOrEqual(200);
+  // host-a's agent ended before the crossing; host-b's was stopped by it
+  expect(report.tasks.map((t) => [t.id, t.status])).toEqual([
+    ['big', 'succeeded'],
+    ['small', 'budget_exceeded'],
+  ]);
+  expect(await containersOfRun(runId)).toEqual([]);
 });
 
 test('a task added to a run with host gateways: refused if its agent needs the gateway, else run', async () => {
