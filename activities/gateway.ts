@@ -14,6 +14,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
+import { NEAR_BUDGET } from '../contract/run-budget';
 import type { GatewayConfigFile } from '../gateway/config';
 import { BASE_IMAGE } from '../images/constants';
 import { gatewayKeyPath } from '../paths/data-folder';
@@ -163,6 +164,8 @@ export async function startGateway(opts: {
     providers,
     tasks,
     ...(graph.budget ? { runBudget: graph.budget } : {}),
+    // a host's gateway of a run on several hosts: near the budget, the run admits each call
+    ...(graph.budget && opts.host ? { runAdmission: { from: NEAR_BUDGET, waitMs: RUN_ADMISSION_WAIT_MS } } : {}),
     prices: graph.gateway?.prices ?? {},
   };
   const dir = gatewayConfigDir(opts.artifactsDir);
@@ -174,7 +177,7 @@ export async function startGateway(opts: {
   if (mode === 'record' && opts.owner) await chownTree(cassettes, opts.owner.uid, opts.owner.gid);
 
   const name = gatewayName(runId, opts.host);
-  const egress = process.env.AGENTVISOR_GATEWAY_EGRESS_NETWORK || 'bridge';
+  const egress = egressNetwork();
   // A gateway container that stopped is made again rather than started: started again, it would
   // come up on the agents' networks too, and its eth0 might be one of them. A running one is this
   // run's only if it runs this configuration (a retried start finds it so); one left by an earlier
@@ -233,6 +236,23 @@ export async function startGateway(opts: {
     await new Promise((r) => setTimeout(r, 200));
   }
   return { network, controlUrl, ...(opts.host ? { host: opts.host } : {}) };
+}
+
+/** The network a gateway starts on, and where the worker reaches its control side. */
+const egressNetwork = () => process.env.AGENTVISOR_GATEWAY_EGRESS_NETWORK || 'bridge';
+
+/**
+ * How long a host's gateway holds a call near the run's budget for the run's grant: the relay asks
+ * at once, and an Update answers in well under a second on a healthy server; a run out of reach
+ * for this long is refused rather than held.
+ */
+export const RUN_ADMISSION_WAIT_MS = 30_000;
+
+/** This host's running gateway of the run, where its control side is; undefined when it runs not. */
+export async function runningGatewayControlUrl(runtime: ContainerRuntime, runId: string, host?: string): Promise<string | undefined> {
+  const name = gatewayName(runId, host);
+  if ((await runtime.inspect(name)).state !== 'running') return undefined;
+  return `http://${await runtime.addressOf(name, egressNetwork())}:${GATEWAY_CONTROL_PORT}`;
 }
 
 /** The run's gateway, or (host set) this host's gateway of the run, and its agents' networks left. */

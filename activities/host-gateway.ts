@@ -3,14 +3,16 @@
 // credentials resolved here from its own environment, files or (Kubernetes) Secrets: the values
 // never leave this host. The run's budget is held across the hosts through the run's workflow,
 // the one place they all reach: syncRunSpend reports this gateway's spend and tells the gateway
-// what the others spent.
+// what the others spent; near the budget the run admits each call (budget-relay.ts).
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type { GatewayGraph } from '../graph/gateway-needs';
 import { runArtifactsDir } from '../paths/data-folder';
+import { NEAR_BUDGET, budgetShare, elsewhereOf, type Spend } from '../contract/run-budget';
 import { recordHostSpendUpdate, runSpendQuery, type RunSpend } from '../workflows/messages';
+import { relayRunning } from './budget-relay';
 import type { ActivityContext } from './context';
-import { startGateway, stopGateway, type GatewayHandle } from './gateway';
+import { runningGatewayControlUrl, startGateway, stopGateway, type GatewayHandle } from './gateway';
 import { withHeartbeat } from './heartbeat';
 import { gatewayBundle } from './run-gateway';
 
@@ -55,6 +57,17 @@ export function hostGatewayActivities(ctx: ActivityContext, deps: { dataDir: str
       }
     },
 
+    /**
+     * From the run, before its record takes a total at or past the near share of its budget: this
+     * host's gateway learns it, and from then on asks the run before each call. Returns what the
+     * gateway has spent so far, which the run records with it; undefined without a gateway here.
+     */
+    async tellHostGateway(input: { runId: string; run: RunSpend }): Promise<Spend | undefined> {
+      const host = hostOf();
+      const controlUrl = await runningGatewayControlUrl(runtime, input.runId, host);
+      return controlUrl ? await tellElsewhere(controlUrl, tokens.control(input.runId), input.run, host) : undefined;
+    },
+
     /** Compensation and clean-up: this host's gateway of the run and its agents' networks. */
     async stopHostGateway(input: { runId: string }): Promise<void> {
       await stopGateway(runtime, input.runId, scope, hostOf());
@@ -67,15 +80,14 @@ const reported = new Map<string, { usd: number; totalTokens: number; at: number 
 
 /** Far from the budget, a host's spend reaches the run at most this often: the run's history stays small. */
 export const SPEND_REPORT_INTERVAL_MS = 10_000;
-/** From this share of the budget on (as last known, plus this host's news), every change is reported. */
-export const NEAR_BUDGET = 0.8;
 
 /**
  * From inside an activity of the run (the agent's, while it runs and before it starts), for a run
  * with a budget: this host's gateway's spend goes to the run's workflow by an Update (when it
- * changed: at most every SPEND_REPORT_INTERVAL_MS, at every look near the budget), or else a query
- * learns the run's total, which adds nothing to its history. The gateway then learns what the
- * other hosts spent, so it refuses new calls once the run's total has crossed the budget.
+ * changed: at most every SPEND_REPORT_INTERVAL_MS, at every look near the budget, unless this
+ * host's relay reports it: budget-relay.ts), or else a query learns the run's total, which adds
+ * nothing to its history. The gateway then learns what the other hosts spent, so it refuses new
+ * calls once the run's total has crossed the budget and asks the run for each near it.
  * Undefined without a budget, or when the gateway or the run cannot be reached (the next look
  * tries again).
  */
@@ -94,27 +106,31 @@ export async function syncRunSpend(gateway: GatewayHandle, controlToken: string,
     const key = `${runId}@${host}`;
     const last = reported.get(key);
     const changed = !last || last.usd !== own.usd || last.totalTokens !== own.totalTokens;
-    const share = Math.max(
-      budget.usd ? (own.usd + (before?.usd ?? 0)) / budget.usd : 0,
-      budget.tokens ? (own.totalTokens + (before?.totalTokens ?? 0)) / budget.tokens : 0,
-    );
-    const due = changed && (!last || Date.now() - last.at >= SPEND_REPORT_INTERVAL_MS || share >= NEAR_BUDGET);
+    const share = budgetShare({ usd: own.usd + (before?.usd ?? 0), totalTokens: own.totalTokens + (before?.totalTokens ?? 0) }, budget);
+    // near the budget, this host's relay brings every change of its spend to the run already
+    const relayed = share >= NEAR_BUDGET && relayRunning(runId, host);
+    const due = changed && !relayed && (!last || Date.now() - last.at >= SPEND_REPORT_INTERVAL_MS || share >= NEAR_BUDGET);
     const handle = Context.current().client.workflow.getHandle(runId);
     const run = due
       ? await handle.executeUpdate(recordHostSpendUpdate, { args: [{ host, usd: own.usd, totalTokens: own.totalTokens }] })
       : await handle.query(runSpendQuery);
     if (due) reported.set(key, { usd: own.usd, totalTokens: own.totalTokens, at: Date.now() });
-    // the others': the run's total less what it has of this host
-    const mine = run.byHost[host] ?? { usd: 0, totalTokens: 0 };
-    const elsewhere = { usd: Math.max(0, run.usd - mine.usd), totalTokens: Math.max(0, run.totalTokens - mine.totalTokens) };
-    await fetch(`${gateway.controlUrl}/_agentvisor/elsewhere`, {
-      method: 'POST',
-      headers: { ...headers, 'content-type': 'application/json' },
-      body: JSON.stringify(elsewhere),
-      signal: AbortSignal.timeout(5000),
-    });
+    await tellElsewhere(gateway.controlUrl, controlToken, run, host);
     return run;
   } catch {
     return undefined;
   }
+}
+
+/** This host's gateway learns what the run's other hosts have spent; it answers with its own spend. */
+async function tellElsewhere(controlUrl: string, controlToken: string, run: RunSpend, host: string): Promise<Spend> {
+  const r = await fetch(`${controlUrl}/_agentvisor/elsewhere`, {
+    method: 'POST',
+    headers: { [CONTROL_HEADER]: controlToken, 'content-type': 'application/json' },
+    body: JSON.stringify(elsewhereOf(run, host)),
+    signal: AbortSignal.timeout(5000),
+  });
+  if (!r.ok) throw new Error(`the gateway's control side answered ${r.status}`);
+  const own = (await r.json()) as Spend;
+  return { usd: own.usd, totalTokens: own.totalTokens };
 }

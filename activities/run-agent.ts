@@ -6,6 +6,7 @@ import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
+import { agentNeedsGateway } from '../graph/gateway-needs';
 import { harnessFor } from '../harnesses';
 import { HOME_FILES_MOUNT, PROMPT_FILE, PROMPT_MOUNT, WORKSPACE, renderPrompt, type AgentResult } from '../harnesses/harness';
 import { homeFilesDir, promptDir, taskLogPath, workspaceBasesDir } from '../paths/run-folder';
@@ -19,6 +20,7 @@ import { DISK_LIMIT_EXCEEDED, isDiskFull, remountLimitedDir } from './disk-limit
 import { remountOverlayWorkspace } from './workspace-overlay';
 import { GATEWAY_ALIAS, GATEWAY_PORT, closeTaskNetwork, gatewayUrl, openTaskNetwork, taskUsage } from './gateway';
 import { withHeartbeat } from './heartbeat';
+import { joinBudgetRelay } from './budget-relay';
 import { syncRunSpend } from './host-gateway';
 import { effectiveLimits } from './limits';
 import { countAgentOutcome, countAgentRetry, recordUsage } from './metrics';
@@ -37,10 +39,7 @@ export function agentActivities({ runtime, scope, user, owner, defaults, tokens,
       const harness = harnessFor(input.agent.harness);
       // agents that call no provider and reach no host stay on no network at all
       const a = input.agent;
-      const gw =
-        input.gateway && (Object.keys(a.credentials).length > 0 || (a.allowHosts ?? []).length > 0 || a.harness !== 'command')
-          ? input.gateway
-          : undefined;
+      const gw = input.gateway && agentNeedsGateway(a) ? input.gateway : undefined;
       const token = gw ? tokens.task(input.runId, input.taskId) : undefined;
       const invocation = harness.build({
         graphName: input.graphName,
@@ -102,6 +101,10 @@ export function agentActivities({ runtime, scope, user, owner, defaults, tokens,
         (await isDiskFull(input.worktree)) || (!!input.shared && !input.shared.readOnly && (await isDiskFull(input.shared.dir)))
           ? DISK_LIMIT_EXCEEDED
           : undefined;
+      // near the run's budget, the run admits each of this host's calls: relayed while the agent runs
+      const leaveRelay = gw?.host
+        ? joinBudgetRelay({ runId: input.runId, host: gw.host, controlUrl: gw.controlUrl, controlToken: tokens.control(input.runId) })
+        : undefined;
       const outcome = await runContainer(
         runtime,
         {
@@ -161,7 +164,7 @@ export function agentActivities({ runtime, scope, user, owner, defaults, tokens,
                   }).then(() => undefined),
           progress: (line) => retries.progress(line),
         },
-      );
+      ).finally(() => leaveRelay?.());
       // the container has exited: its network goes (a container still running keeps it; stopGateway sweeps)
       if (net) await closeTaskNetwork(runtime, input.runId, input.taskId);
       const parsed = harness.result?.(await readFile(logPath, 'utf8'), outcome.exitCode);

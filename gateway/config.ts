@@ -109,6 +109,13 @@ export const gatewayConfigSchema = z
       taskSchema,
     ),
     runBudget: budgetSchema.optional(),
+    runAdmission: z
+      .object({ from: z.number().min(0).max(1), waitMs: z.number().int().min(1).max(600_000).default(30_000) })
+      .strict()
+      .optional()
+      .describe(
+        "From this share of runBudget on (with what was spent elsewhere), each model call waits for the run's grant, relayed by the worker (GET/POST /_agentvisor/admissions), for at most waitMs",
+      ),
     prices: z.record(z.string().min(1), priceSchema).default({}).describe('Overrides and extends the default price table'),
   })
   .strict();
@@ -150,6 +157,8 @@ export interface GatewayConfig {
   /** token → task */
   tasks: Map<string, TaskConfig>;
   runBudget?: Budget;
+  /** a host's gateway of a run on several hosts: near the run's budget, the run admits each call (admissions.ts) */
+  runAdmission?: { from: number; waitMs: number };
   prices: Record<string, Price>;
   /** Every secret value the gateway holds (credentials, tokens): never logged, never recorded. */
   secrets: string[];
@@ -264,6 +273,7 @@ export function resolveGatewayConfig(raw: unknown, opts: ResolveOptions = {}): G
     providers,
     tasks,
     runBudget: c.runBudget,
+    ...(c.runAdmission ? { runAdmission: c.runAdmission } : {}),
     prices: { ...DEFAULT_PRICES, ...c.prices },
     secrets: [...new Set(secrets.filter((s) => s.length >= 4))],
   };

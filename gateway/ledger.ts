@@ -2,7 +2,8 @@
 //
 // A call is refused once a budget has been crossed (used > limit). Calls already in flight when
 // that happens complete and are counted, so the total can end above the limit by what those calls
-// used: the gateway cannot know a call's cost before its response.
+// used: the gateway cannot know a call's cost before its response. A host's gateway of a run on
+// several hosts asks the run before each call near the run's budget (admissions.ts).
 import type { Budget } from './config';
 import type { Price } from './prices';
 import { findPrice, priceUsage, totalTokens, type Usage } from './usage';
@@ -100,6 +101,14 @@ export class Ledger {
   /** The run's counters with what was spent elsewhere: what its budget is held to. */
   private runTotal(): Counters {
     return { ...this.run, usd: this.run.usd + this.elsewhere.usd, totalTokens: this.run.totalTokens + this.elsewhere.totalTokens };
+  }
+
+  /** How much of the run's budget the run's total (with what was spent elsewhere) has used: the larger share of tokens and usd. */
+  runShare(): number {
+    const b = this.runBudget;
+    if (!b) return 0;
+    const t = this.runTotal();
+    return Math.max(b.tokens ? t.totalTokens / b.tokens : 0, b.usd ? t.usd / b.usd : 0);
   }
 
   /** The refusal message if this task may not make another model call, else undefined. */

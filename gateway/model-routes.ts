@@ -21,6 +21,7 @@ import { clientConnectionHeaders, stripHopByHop } from './hop-by-hop';
 import { readModelRequest } from './model-request';
 import { readBody, sendError } from './http';
 import type { Ledger } from './ledger';
+import type { Admissions } from './admissions';
 import { SseParser } from './sse';
 import { sha256 } from './tokens';
 import { UsageExtractor, type MeteredUsage } from './usage';
@@ -74,10 +75,14 @@ export interface ModelRoutes {
 export function createModelRoutes(deps: {
   cfg: GatewayConfig;
   ledger: Ledger;
+  /** a host's gateway of a run on several hosts: near the run's budget, the run admits each call */
+  admissions?: Admissions;
   taskOf: (token: string | undefined) => TaskConfig | undefined;
   say: (line: string) => void;
 }): ModelRoutes {
-  const { cfg, ledger, taskOf, say } = deps;
+  const { cfg, ledger, admissions, taskOf, say } = deps;
+  /** near the run's budget: each call waits for the run's grant (admissions.ts); never without `admissions` */
+  const askingRun = () => ledger.runShare() >= cfg.runAdmission!.from;
   const cassettes =
     cfg.mode !== 'live' && cfg.cassetteDir
       ? new CassetteStore(
@@ -175,6 +180,8 @@ export function createModelRoutes(deps: {
   function charge(ex: Exchange, status: number, usage: MeteredUsage | undefined, note = ''): void {
     const model = usage?.model ?? ex.requestModel;
     const { usd, priced } = ledger.record(ex.task.taskId, usage, model, status);
+    // near the budget, every call's spend reaches the run promptly: the worker's relay wakes
+    if (admissions && askingRun()) admissions.changed();
     const u = usage ?? { inputTokens: 0, outputTokens: 0, cachedTokens: 0, cacheWriteTokens: 0 };
     say(
       `agentvisor gateway: task=${ex.task.taskId} provider=${ex.provider.name} ${ex.method} ${ex.path} status=${status} ` +
@@ -242,6 +249,30 @@ export function createModelRoutes(deps: {
       ledger.refuse(task.taskId);
       line(task.taskId, 402, 'refused: budget exceeded');
       return sendError(res, kind, 402, 'budget_exceeded', refusal);
+    }
+    if (admissions && askingRun()) {
+      const admission = await admissions.ask(task.taskId);
+      if (admission === 'timeout') {
+        line(task.taskId, 503, 'refused: the run did not admit the call in time');
+        return sendError(
+          res,
+          kind,
+          503,
+          'admission_timeout',
+          `agentvisor gateway: the run's budget is nearly spent, so each model call needs the run's grant, and the run did not answer within ${cfg.runAdmission!.waitMs} ms`,
+        );
+      }
+      if (admission === 'refused') {
+        ledger.refuse(task.taskId);
+        line(task.taskId, 402, 'refused: budget exceeded (by the run)');
+        // the worker told the gateway the run's total with the answer: the ledger says why
+        const why =
+          ledger.check(task.taskId) ?? `agentvisor: budget exceeded for the run; task ${task.taskId} may make no more model calls`;
+        return sendError(res, kind, 402, 'budget_exceeded', why);
+      }
+      say(
+        `agentvisor gateway: task=${task.taskId} provider=${provider.name} ${method} ${rest} granted by the run ms=${Date.now() - started}`,
+      );
     }
 
     const body = await readBody(req, MAX_REQUEST_BODY);

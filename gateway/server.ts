@@ -5,7 +5,8 @@
 //   CONNECT host:port,     the egress allowlist (egress-proxy.ts): a forward proxy for HTTPS
 //   GET http://host/...    (CONNECT) and plain HTTP (absolute-URI requests), authenticated with
 //                          Proxy-Authorization
-//   /_agentvisor/...       the control side (control-api.ts): health, and usage (with the control token)
+//   /_agentvisor/...       the control side (control-api.ts): health, and usage, elsewhere and
+//                          admissions (with the control token)
 //
 // Without `control` in the config, all three are on the one `listen` port. With it, the control
 // side has a listener of its own (agentvisor binds it to the address the worker reaches, which
@@ -26,6 +27,7 @@ import { controlHost, createControlApi } from './control-api';
 import { createEgressProxy } from './egress-proxy';
 import { KEEP_ALIVE_MS, sendError } from './http';
 import { clientConnectionHeaders } from './hop-by-hop';
+import { Admissions } from './admissions';
 import { Ledger } from './ledger';
 import { createModelRoutes } from './model-routes';
 import { taskFinder } from './tokens';
@@ -67,9 +69,11 @@ export function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {}): Ga
   // Keep-Alive timeout is not ours); Connection and Keep-Alive describe the client's connection.
   proxy.on('proxyRes', (proxyRes, _req, res) => clientConnectionHeaders(proxyRes.headers, res as http.ServerResponse));
 
-  const modelRoutes = createModelRoutes({ cfg, ledger, taskOf, say }); // loads the cassettes
+  // only a host's gateway of a run on several hosts with a budget: no other gateway does any work for it
+  const admissions = cfg.runAdmission ? new Admissions(cfg.runAdmission.waitMs) : undefined;
+  const modelRoutes = createModelRoutes({ cfg, ledger, admissions, taskOf, say }); // loads the cassettes
   const egressProxy = createEgressProxy({ proxy, agents, taskOf, say });
-  const controlApi = createControlApi({ cfg, ledger, say });
+  const controlApi = createControlApi({ cfg, ledger, admissions, say });
 
   // ---------- dispatch ----------
   const server = http.createServer((req, res) => {

@@ -1,11 +1,14 @@
 import type { AgentSpec, GraphSpec, TaskSpec } from './types';
 
-/** A run gets a gateway when some agent calls a model provider or may reach another host. */
-export function needsGateway(graph: GraphSpec): boolean {
+/** An agent that calls a model provider or may reach another host: it needs its run's gateway. */
+export function agentNeedsGateway(a: AgentSpec): boolean {
   // allowHosts is absent from graphs of runs started before it existed
-  return Object.values(graph.agents).some(
-    (a) => Object.keys(a.credentials).length > 0 || (a.allowHosts ?? []).length > 0 || a.harness !== 'command',
-  );
+  return Object.keys(a.credentials).length > 0 || (a.allowHosts ?? []).length > 0 || a.harness !== 'command';
+}
+
+/** A run gets a gateway when some agent needs it. */
+export function needsGateway(graph: GraphSpec): boolean {
+  return Object.values(graph.agents).some(agentNeedsGateway);
 }
 
 /**

@@ -40,6 +40,18 @@ export const CLEANUP_ACTIVITY: ActivityOptions = {
 export const HOST_GATEWAY_STOP_WAIT_MS = 5 * 60_000;
 
 /**
+ * Telling a host's gateway that the run's total reached the near share of its budget, before the
+ * run records it (workflows/host-gateways.ts): one request to a gateway on that host. The run's
+ * budget records wait for it, so a host whose worker does not take it within 10 s is not waited
+ * for (its gateway learns at its worker's next look); one more attempt covers a blip.
+ */
+export const HOST_BUDGET_NOTICE_ACTIVITY: ActivityOptions = {
+  scheduleToStartTimeout: '10 seconds',
+  startToCloseTimeout: '15 seconds',
+  retry: { maximumAttempts: 2, initialInterval: '1 second' },
+};
+
+/**
  * A container run: the wall-clock limit is enforced inside the activity; start-to-close adds room
  * for image start and cleanup. The heartbeat timeout is how fast a dead worker is noticed and how a
  * cancel reaches the activity.

@@ -9,12 +9,13 @@
 import { ApplicationFailure, patched } from '@temporalio/workflow';
 import type { RunActivities } from '../activities';
 import { checkAddedTasks } from '../graph/additions';
+import { agentNeedsGateway, needsGateway } from '../graph/gateway-needs';
 import { MERGE_GATE } from '../graph/coordination-checks';
 import { topologicalOrder } from '../graph/dag';
 import type { ApprovalSpec, GraphSpec, TaskSpec } from '../graph/types';
 import { STEP_ACTIVITY, proxyWith, settled } from './activity-options';
 import type { AddResult } from './messages';
-import { PROPOSAL_AGENTS_PATCH } from './patches';
+import { HOST_GATEWAY_ADDITIONS_PATCH, PROPOSAL_AGENTS_PATCH } from './patches';
 import { taskBranch, type ProposalReport, type RunReport } from '../contract/run-types';
 
 const { collectProposals } = proxyWith<RunActivities>(() => settled(STEP_ACTIVITY));
@@ -38,6 +39,14 @@ export class Growth {
       this.depth.set(t.id, 0);
       if (t.approval) this.gates.set(t.agent, stricter(this.gates.get(t.agent), t.approval));
     }
+  }
+
+  /**
+   * A run with a remote whose agents need a gateway has one per host, made from the tasks it had at
+   * its start (workflows/host-gateways.ts): a task added later has no token there.
+   */
+  private get hostGateways(): boolean {
+    return !!this.graph.remote && needsGateway(this.graph);
   }
 
   /** The addTasks update (`agentvisor add`). */
@@ -89,7 +98,8 @@ export class Growth {
       else if (this.accepted + tasks.length > limits.maxTasks) {
         entry.reason = `over the run's limit of ${limits.maxTasks} proposed tasks (${this.accepted} accepted before)`;
       } else {
-        const problems = this.problems(tasks);
+        const gateway = this.gatewayProblems(tasks);
+        const problems = [...this.problems(tasks), ...(gateway.length && patched(HOST_GATEWAY_ADDITIONS_PATCH) ? gateway : [])];
         if (problems.length) entry.reason = problems.join('; ');
         else {
           // each proposed task waits at its agent's gate, as that agent's tasks in the graph do
@@ -141,12 +151,33 @@ export class Growth {
 
   /** The addTasks update's validator: throwing refuses the update. */
   refusal(tasks: TaskSpec[]): void {
-    const problems = this.problems(tasks);
+    // a validator does not run on replay: it refuses without a patch (and may not set one)
+    const problems = [...this.problems(tasks), ...this.gatewayProblems(tasks)];
     if (problems.length) throw ApplicationFailure.nonRetryable(problems.join('; '), 'BadAddition');
   }
 
+  /** In the update's handler and for proposals: what the run recorded before the check replays without it. */
+  private patchedRefusal(tasks: TaskSpec[]): void {
+    const gateway = this.gatewayProblems(tasks);
+    const problems = [...this.problems(tasks), ...(gateway.length && patched(HOST_GATEWAY_ADDITIONS_PATCH) ? gateway : [])];
+    if (problems.length) throw ApplicationFailure.nonRetryable(problems.join('; '), 'BadAddition');
+  }
+
+  /** Added tasks whose agent needs a gateway, in a run whose gateways are its hosts' (none else). */
+  private gatewayProblems(tasks: TaskSpec[]): string[] {
+    if (!this.hostGateways) return [];
+    return tasks
+      .filter((t) => this.graph.agents[t.agent] && agentNeedsGateway(this.graph.agents[t.agent]))
+      .map(
+        (t) =>
+          `task "${t.id}" uses agent ${t.agent}, which needs the run's gateway: in a run with a remote, each host's gateway ` +
+          `knows only the tasks the run started with, so it would refuse this task's calls. Put the task in the graph ` +
+          `file of a new run, or give it an agent without credentials, allowHosts or a model (a command agent)`,
+      );
+  }
+
   private add(tasks: TaskSpec[], addedBy: string, depth: number): AddResult {
-    this.refusal(tasks); // the state may have moved since the validator ran (for proposals: never ran)
+    this.patchedRefusal(tasks); // the state may have moved since the validator ran (for proposals: never ran)
     for (const task of topologicalOrder(tasks.map((t) => ({ ...t, after: t.after.filter((d) => tasks.some((o) => o.id === d)) })))) {
       const spec = tasks.find((t) => t.id === task.id)!;
       this.graph.tasks.push(spec);

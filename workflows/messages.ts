@@ -5,6 +5,7 @@
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { TaskSpec } from '../graph/types';
 import type { ApprovalReport, RunReport } from '../contract/run-types';
+import type { Spend } from '../contract/run-budget';
 
 /** The run's report as it stands (`agentvisor status`, the live view). */
 export const statusQuery = defineQuery<RunReport>('status');
@@ -39,11 +40,7 @@ export interface HostGatewayStarted {
 /** Sent by the task (a child workflow) to its run before its host starts the gateway (workflows/host-gateways.ts). */
 export const hostGatewayStartedSignal = defineSignal<[HostGatewayStarted]>('hostGatewayStarted');
 
-/** Spend counted against the run's budget: cost and tokens only, never anything else of a call. */
-export interface Spend {
-  usd: number;
-  totalTokens: number;
-}
+export type { Spend };
 
 /** The run's spend across its hosts' gateways, and whether its budget is spent. */
 export interface RunSpend extends Spend {
@@ -56,3 +53,23 @@ export const recordHostSpendUpdate = defineUpdate<RunSpend, [{ host: string } & 
 
 /** The run's spend across its hosts, for a worker whose own gateway has spent nothing new. */
 export const runSpendQuery = defineQuery<RunSpend>('runSpend');
+
+/** A host's ask for its gateway's pending calls, near the run's budget, with its spend so far. */
+export interface HostAdmissionRequest extends Spend {
+  host: string;
+  /** calls waiting for the grant (0: a report of spend only) */
+  calls: number;
+}
+
+/** The run's answer: every asked call granted or none, and the run's total as recorded with this host's spend. */
+export interface HostAdmission {
+  granted: boolean;
+  run: RunSpend;
+}
+
+/**
+ * Near the run's budget, each host's gateway admits no model call on its own: its worker asks the
+ * run (workflows/host-gateways.ts, activities/budget-relay.ts). Granted while the run's record of
+ * all hosts' spend, this host's included, has not crossed the budget.
+ */
+export const admitHostCallsUpdate = defineUpdate<HostAdmission, [HostAdmissionRequest]>('admitHostCalls');

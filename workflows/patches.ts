@@ -51,3 +51,18 @@ export const CANCEL_WAITS_FOR_STEPS_PATCH = 'cancel-waits-for-steps-v1';
  * gateways, 2026-12-04). Before it, such a run started one gateway on the default queue's worker.
  */
 export const REMOTE_GATEWAY_PATCH = 'remote-gateway-v1';
+
+/**
+ * The run's budget held exactly across hosts: near it, the run admits each host's model calls
+ * (admitHostCalls), and before its record of the hosts' spend first reaches the near share, every
+ * host's gateway is told (exact host budget, 2026-12-04). Before it, each gateway admitted its
+ * calls on its own until its worker's next look told it what the others had spent.
+ */
+export const EXACT_HOST_BUDGET_PATCH = 'exact-host-budget-v1';
+
+/**
+ * Tasks added to a run with host gateways (`agentvisor add`, proposals) whose agent needs a
+ * gateway are refused: each host's gateway knows only the tasks of the run's start (exact host
+ * budget, 2026-12-04). Before it, such a task was added and its model calls refused (401).
+ */
+export const HOST_GATEWAY_ADDITIONS_PATCH = 'host-gateway-additions-v1';

@@ -10,23 +10,35 @@
 // - The run's budget across hosts: Claude Code's calls on host-a cross it; the agent on host-b,
 //   whose own gateway metered nothing, is stopped for the run's budget (or, if it had not started
 //   yet, never starts).
+// - The run's budget held exactly across hosts: host-b's agent calls its gateway in a tight loop
+//   while host-a's one call crosses the budget. From the run's history: once the run recorded the
+//   crossing, no call was granted, and the total passed the budget only by host-b's one call that
+//   may have been in flight then.
+// - Near the budget, every call host-b's gateway serves is one the run granted, until its record
+//   crosses the budget.
+// - A task added to such a run (`agentvisor add`) whose agent needs the gateway is refused, exit 2,
+//   with the reason and what to do; one whose agent needs none is added and runs on its host.
 // - Live traffic to a stand-in provider (test/support/fake-upstream.js, on an egress network of
 //   the test's own): each host's gateway puts that host's own key on its agents' calls; no key is
 //   in an agent's environment or log, a history, a worker's log or a run file.
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import Docker from 'dockerode';
 import type { Client } from '@temporalio/client';
+import { defaultPayloadConverter, type Payload } from '@temporalio/common';
 import { loadConfig } from '../../client/config';
-import { startRun, waitForRun, type RunReport } from '../../client/api';
+import { getRunReport, startRun, waitForRun, type RunReport } from '../../client/api';
 import { ensureAgentsImage } from '../../images/build';
 import { containersOfRun, makeRepo, writeGraph } from '../support/repo';
 import { startFakeUpstream, type FakeUpstream } from '../support/fake-upstream-container';
 import { startHosts, type Hosts } from '../support/hosts';
 import { testClient } from '../support/temporal';
 import { recordHistories } from '../support/record-history';
+import { cli } from '../support/cli';
+import { until } from '../support/wait';
+import type { HostAdmission, HostAdmissionRequest, RunSpend } from '../../workflows/messages';
 
 jest.setTimeout(900_000);
 
@@ -180,6 +192,211 @@ tasks:
   recordHistories('hosts-budget', [runId]);
 });
 
+// calls the gateway (the usage it asks of the stand-in provider) until it is refused, or CALLS times
+const LOOPER = String.raw`
+const pause = (ms) => new Promise((r) => setTimeout(r, ms));
+const call = () => fetch(process.env.AGENTVISOR_GATEWAY_URL + '/anthropic/v1/messages', {
+  method: 'POST', headers: { 'x-api-key': process.env.AGENTVISOR_GATEWAY_TOKEN, 'content-type': 'application/json' },
+  body: JSON.stringify({ model: 'claude-sonnet-4-5', max_tokens: 10, messages: [{ role: 'user', content: 'hi' }], fake_usage: JSON.parse(process.env.USAGE) }),
+}).then(async (r) => [r.status, (await r.text()).slice(0, 300)]);
+(async () => {
+  await pause(Number(process.env.DELAY_MS));
+  let n = 0, answer = [200, ''];
+  while (answer[0] === 200 && n < Number(process.env.CALLS)) {
+    answer = await call();
+    n++;
+    await pause(Number(process.env.PAUSE_MS));
+  }
+  console.log('calls: ' + n + ', last: ' + answer.join(' '));
+})();
+`;
+
+/** The run's budget Updates, in the order it answered them: what each asked and what the run recorded. */
+async function budgetRecords(runId: string) {
+  const history = await client.workflow.getHandle(runId).fetchHistory();
+  const decode = (p: Payload[] | null | undefined) => (p?.[0] ? defaultPayloadConverter.fromPayload<unknown>(p[0]) : undefined);
+  const asked = new Map<string, { name: string; arg: HostAdmissionRequest }>();
+  const records: { name: string; arg: HostAdmissionRequest; result: HostAdmission | RunSpend }[] = [];
+  for (const e of history.events ?? []) {
+    const accepted = e.workflowExecutionUpdateAcceptedEventAttributes?.acceptedRequest;
+    if (accepted?.input?.name && accepted.meta?.updateId)
+      asked.set(accepted.meta.updateId, {
+        name: accepted.input.name,
+        arg: decode(accepted.input.args?.payloads as Payload[]) as HostAdmissionRequest,
+      });
+    const completed = e.workflowExecutionUpdateCompletedEventAttributes;
+    const request = completed?.meta?.updateId ? asked.get(completed.meta.updateId) : undefined;
+    if (completed && request && ['recordHostSpend', 'admitHostCalls'].includes(request.name))
+      records.push({ ...request, result: decode(completed.outcome?.success?.payloads as Payload[]) as HostAdmission | RunSpend });
+  }
+  return records;
+}
+
+test('the run’s budget is exact across hosts: once the run recorded the crossing, no call is granted', async () => {
+  const runId = `hostexact-${process.pid}`;
+  // host-a: one call of 20400 tokens, after 10 s (host-b is calling by then): it crosses 20000.
+  // host-b: calls of 20 tokens, one at a time, every 20 ms: far from the budget on its own
+  const looper = (env: Record<string, string | number>) =>
+    `{ harness: command, command: 'node -e "$LOOPER_JS"', env: ${JSON.stringify({ ...env, LOOPER_JS: LOOPER })}, credentials: { anthropic: env:${KEY} } }`;
+  const report = await run(
+    `
+name: hosts-exact-budget
+remote: ${hosts.remote}
+budget: { tokens: 20000 }
+failFast: false
+gateway: { upstreams: { anthropic: "http://fake-anthropic:9000" } }
+agents:
+  big: ${looper({ DELAY_MS: '10000', CALLS: '1', PAUSE_MS: '0', USAGE: JSON.stringify({ input_tokens: 400, output_tokens: 20000 }) })}
+  small: ${looper({ DELAY_MS: '0', CALLS: '1500', PAUSE_MS: '20', USAGE: JSON.stringify({ input_tokens: 10, output_tokens: 10 }) })}
+tasks:
+  - { id: big, agent: big, runsOn: host-a, timeout: 4m }
+  - { id: small, agent: small, runsOn: host-b, timeout: 4m }
+`,
+    runId,
+  );
+  const logs = ['big', 'small'].map((t, i) =>
+    readFileSync(path.join(hosts.hosts[['host-a', 'host-b'][i]].dataDir, 'runs', runId, 'logs', `${t}.log`), 'utf8').trim(),
+  );
+  console.log(report.tasks.map((t) => `${t.id}@${t.host}: ${t.status} ${t.error ?? ''} ${JSON.stringify(t.usage ?? {})}`).join('\n'));
+  console.log(logs.join('\n'));
+  expect(report.status).toBe('failed');
+  const tokensOf = (id: string) => {
+    const u = report.tasks.find((t) => t.id === id)!.usage!;
+    return u.inputTokens + u.outputTokens;
+  };
+  const [big, small] = [tokensOf('big'), tokensOf('small')];
+  expect(big).toBe(20400);
+  // both stopped for the run's budget (by their gateway's refusal, or by their worker's look first)
+  expect(report.tasks.map((t) => [t.id, t.status, t.error])).toEqual([
+    ['big', 'budget_exceeded', "the run's budget is spent"],
+    ['small', 'budget_exceeded', "the run's budget is spent"],
+  ]);
+
+  const records = await budgetRecords(runId);
+  const totalOf = (r: (typeof records)[number]): RunSpend => ('run' in r.result ? r.result.run : r.result);
+  const crossing = records.findIndex((r) => totalOf(r).budgetSpent);
+  expect(crossing).toBeGreaterThanOrEqual(0);
+  const reached = totalOf(records[crossing]);
+  console.log(`reached at ${JSON.stringify(reached)}; in all ${big + small} tokens; ${records.length} budget Updates`);
+  // no call granted once the crossing was recorded
+  const grantedAfter = records
+    .slice(crossing)
+    .filter((r) => r.name === 'admitHostCalls' && r.arg.calls > 0 && (r.result as HostAdmission).granted);
+  expect(grantedAfter).toEqual([]);
+  // the total passes what the run had when it reached the budget by host-b's one call in flight at most
+  expect(big + small - reached.totalTokens).toBeLessThanOrEqual(20);
+  // the test shows something only if host-b was calling when host-a's call crossed the budget
+  expect(reached.byHost['host-b']?.totalTokens ?? 0).toBeGreaterThan(0);
+  // the run's record at the crossing holds every completed call (host-a's too, and host-b's
+  // calls so far, which its gateway gave the run as it was told the run's total)
+  expect(reached.byHost['host-a']).toMatchObject({ totalTokens: 20400 });
+  expect(await containersOfRun(runId)).toEqual([]);
+  // the admissions carry spend only: no key is in the run's history
+  const history = JSON.stringify(await client.workflow.getHandle(runId).fetchHistory());
+  for (const secret of Object.values(SECRETS)) expect(history.includes(secret)).toBe(false);
+  recordHistories('hosts-exact-budget', [runId]);
+});
+
+test('near the run’s budget, every call on a host is one the run granted, until the run’s record crosses it', async () => {
+  const runId = `hostgrants-${process.pid}`;
+  // host-a's one call of 16000 tokens brings the run to 80% of 20000 (its task's end reports it at
+  // the latest); host-b's task starts after it and calls, 200 tokens a call, each granted by the run
+  const looper = (env: Record<string, string | number>) =>
+    `{ harness: command, command: 'node -e "$LOOPER_JS"', env: ${JSON.stringify({ ...env, LOOPER_JS: LOOPER })}, credentials: { anthropic: env:${KEY} } }`;
+  const report = await run(
+    `
+name: hosts-grants
+remote: ${hosts.remote}
+budget: { tokens: 20000 }
+failFast: false
+gateway: { upstreams: { anthropic: "http://fake-anthropic:9000" } }
+agents:
+  big: ${looper({ DELAY_MS: '0', CALLS: '1', PAUSE_MS: '0', USAGE: JSON.stringify({ input_tokens: 400, output_tokens: 15600 }) })}
+  small: ${looper({ DELAY_MS: '0', CALLS: '100', PAUSE_MS: '0', USAGE: JSON.stringify({ input_tokens: 100, output_tokens: 100 }) })}
+tasks:
+  - { id: big, agent: big, runsOn: host-a, timeout: 4m }
+  - { id: small, agent: small, runsOn: host-b, after: [big], timeout: 4m }
+`,
+    runId,
+  );
+  console.log(report.tasks.map((t) => `${t.id}@${t.host}: ${t.status} ${t.error ?? ''} ${JSON.stringify(t.usage ?? {})}`).join('\n'));
+  const tokensOf = (id: string) => {
+    const u = report.tasks.find((t) => t.id === id)!.usage!;
+    return u.inputTokens + u.outputTokens;
+  };
+  const [big, small] = [tokensOf('big'), tokensOf('small')];
+  expect(big).toBe(16000);
+  const records = await budgetRecords(runId);
+  const totalOf = (r: (typeof records)[number]): RunSpend => ('run' in r.result ? r.result.run : r.result);
+  const asks = records.filter((r) => r.name === 'admitHostCalls' && r.arg.host === 'host-b' && r.arg.calls > 0);
+  const granted = asks.filter((r) => (r.result as HostAdmission).granted).reduce((n, r) => n + r.arg.calls, 0);
+  console.log(`host-b: ${small / 200} calls served, ${granted} granted by the run in ${asks.length} asks`);
+  // every call host-b's gateway served was granted by the run, and there were some
+  expect(granted).toBeGreaterThan(0);
+  expect(small / 200).toBe(granted);
+  const crossing = records.findIndex((r) => totalOf(r).budgetSpent);
+  expect(crossing).toBeGreaterThanOrEqual(0);
+  const grantedAfter = records
+    .slice(crossing)
+    .filter((r) => r.name === 'admitHostCalls' && r.arg.calls > 0 && (r.result as HostAdmission).granted);
+  expect(grantedAfter).toEqual([]);
+  // one call of host-b in flight at most when the run's record crossed the budget
+  expect(big + small - totalOf(records[crossing]).totalTokens).toBeLessThanOrEqual(200);
+  // host-a's agent ended before the crossing; host-b's was stopped by it
+  expect(report.tasks.map((t) => [t.id, t.status])).toEqual([
+    ['big', 'succeeded'],
+    ['small', 'budget_exceeded'],
+  ]);
+  expect(await containersOfRun(runId)).toEqual([]);
+});
+
+test('a task added to a run with host gateways: refused if its agent needs the gateway, else run', async () => {
+  const runId = `hostadd-${process.pid}`;
+  const started = await startRun(
+    writeGraph(`
+name: hosts-add
+remote: ${hosts.remote}
+gateway: { mode: replay, cassettes: ${CASSETTES} }
+agents:${AGENTS}
+  short:    { harness: command, command: "sleep 20", credentials: { openai: env:${KEY} } }
+  plain:    { harness: command, command: "echo plain > plain.txt" }
+tasks:
+  - { id: short, agent: short, runsOn: host-a, timeout: 4m }
+`),
+    { config: cfg, worker: 'none', runId },
+  );
+  await started.client.connection.close();
+  await until('the first task running', async () => (await getRunReport(client, runId)).tasks[0].status === 'running', 120_000);
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'agentvisor-hostadd-'));
+  const modelTask = path.join(dir, 'model.yaml');
+  writeFileSync(modelTask, '- { id: more, agent: claude, prompt: "Create more.txt", runsOn: host-b }\n');
+  const refused = await cli('add', runId, modelTask);
+  expect({ code: refused.code, stderr: refused.stderr }).toEqual({
+    code: 2,
+    stderr:
+      'error: addition refused: task "more" uses agent claude, which needs the run\'s gateway: in a run with a remote, ' +
+      "each host's gateway knows only the tasks the run started with, so it would refuse this task's calls. Put the task " +
+      'in the graph file of a new run, or give it an agent without credentials, allowHosts or a model (a command agent)\n',
+  });
+  const plainTask = path.join(dir, 'plain.yaml');
+  writeFileSync(plainTask, '- { id: plain, agent: plain, runsOn: host-b }\n');
+  const added = await cli('add', runId, plainTask);
+  expect({ code: added.code, stdout: added.stdout }).toEqual({ code: 0, stdout: `added plain to ${runId}\n` });
+  const report = await waitForRun(client, runId, cfg);
+  expect({ status: report.status, error: report.error }).toEqual({ status: 'completed', error: undefined });
+  expect(report.tasks.map((t) => [t.id, t.status, t.host, t.addedBy])).toEqual([
+    ['short', 'succeeded', 'host-a', undefined],
+    ['plain', 'succeeded', 'host-b', 'agentvisor add'],
+  ]);
+  expect(git(origin, 'show', `agentvisor-tasks/${runId}/plain:plain.txt`)).toBe('plain\n');
+});
+
+/** The keys the stand-in provider has seen, in order, for every call since it started. */
+function seenByUpstream(): { key: string }[] {
+  const script = "fetch('http://127.0.0.1:9000/_seen').then(r=>r.text()).then(console.log)";
+  return JSON.parse(execFileSync('docker', ['exec', upstream.name, 'node', '-e', script], { encoding: 'utf8' })) as { key: string }[];
+}
+
 const CALLER = String.raw`
 const call = () => fetch(process.env.AGENTVISOR_GATEWAY_URL + '/anthropic/v1/messages', {
   method: 'POST', headers: { 'x-api-key': process.env.AGENTVISOR_GATEWAY_TOKEN, 'content-type': 'application/json' },
@@ -195,6 +412,7 @@ test('live calls: each host’s gateway sends that host’s own key, which is no
   const runId = `hostkeys-${process.pid}`;
   const caller = (calls: number) =>
     `{ harness: command, command: 'node -e "$CALLER_JS"', env: { CALLS: "${calls}", CALLER_JS: ${JSON.stringify(CALLER)} }, credentials: { anthropic: env:${KEY} } }`;
+  const seenBefore = seenByUpstream().length;
   const report = await run(
     `
 name: hosts-keys
@@ -210,16 +428,9 @@ tasks:
     runId,
   );
   expect({ status: report.status, error: report.error }).toEqual({ status: 'completed', error: undefined });
-  // the stand-in provider's record of the keys: one call with host-a's, two with host-b's
-  const seen = JSON.parse(
-    execFileSync(
-      'docker',
-      ['exec', upstream.name, 'node', '-e', "fetch('http://127.0.0.1:9000/_seen').then(r=>r.text()).then(console.log)"],
-      {
-        encoding: 'utf8',
-      },
-    ),
-  ) as { key: string }[];
+  // the stand-in provider's record of the keys: one call with host-a's, two with host-b's (after
+  // the calls of the file's earlier tests)
+  const seen = seenByUpstream().slice(seenBefore);
   expect(seen.map((s) => s.key).sort()).toEqual([SECRETS['host-a'], SECRETS['host-b'], SECRETS['host-b']].sort());
   // the gateway metered each host's calls (400 in, 200 out each)
   expect(report.tasks.map((t) => [t.id, t.host, t.usage?.inputTokens, t.usage?.outputTokens])).toEqual([
