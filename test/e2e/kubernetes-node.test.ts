@@ -633,6 +633,48 @@ tasks:
       ];
       expect(seen.some((o) => o.includes('"kind":"Secret"') || o.includes('"type":"Opaque"'))).toBe(true);
       for (const secret of Object.values(secrets)) expect(texts.filter((t) => t.includes(secret))).toEqual([]);
+
+      // The run's budget across the hosts and the node: Claude Code's first call on host-a
+      // (claude.yaml: $0.007275) crosses $0.005. The agent on the node, whose gateway metered
+      // nothing, is stopped for the run's budget, or never starts if the budget was spent first.
+      const budgetRunId = `k8s-budget-${process.pid}`;
+      const budgetRun = await startRun(
+        writeGraph(`
+name: k8s-budget
+remote: ${hosts.remote}
+budget: { usd: 0.005 }
+failFast: false
+gateway: { mode: replay, cassettes: ${cassettes} }
+agents:
+  claude: { harness: claude-code, model: claude-sonnet-4-5, credentials: { anthropic: env:${KEY} } }
+  waiter: { harness: command, command: "sleep 600", credentials: { openai: secret:agentvisor-model/openai } }
+tasks:
+  - { id: claude, agent: claude, prompt: "Create claude.txt", runsOn: host-a, timeout: 5m }
+  - { id: waiting, agent: waiter, runsOn: kubernetes, timeout: 4m }
+`),
+        { config: cfg, worker: 'none', runId: budgetRunId },
+      );
+      await budgetRun.client.connection.close();
+      const spent = await waitForRun(client, budgetRunId, cfg);
+      console.log(spent.tasks.map((t) => `${t.id}@${t.host}: ${t.status} ${t.error ?? ''} ${JSON.stringify(t.usage ?? {})}`).join('\n'));
+      expect(spent.status).toBe('failed');
+      const [claude, waiting] = spent.tasks;
+      expect([claude.status, claude.error]).toEqual(['budget_exceeded', "the run's budget is spent"]);
+      expect(claude.usage!.costUsd).toBeCloseTo(0.007275, 9);
+      if (waiting.status === 'skipped') expect(waiting.error).toBe("not started: the run's budget is spent");
+      else
+        expect([waiting.status, waiting.error, waiting.host, waiting.usage?.costUsd ?? 0]).toEqual([
+          'budget_exceeded',
+          "the run's budget is spent",
+          'kubernetes',
+          0,
+        ]);
+      await until(
+        'nothing of the budget run left',
+        async () => Object.keys(await objectsOfRun(cluster, 'agentvisor', budgetRunId)).length === 0,
+        60_000,
+      );
+      expect(await containersOfRun(budgetRunId)).toEqual([]);
     } finally {
       watches.forEach((w) => w.abort());
       await client.connection.close();
@@ -647,7 +689,7 @@ tasks:
       );
       await cluster.core.deletePersistentVolume({ name: pvName }).catch(() => undefined);
     }
-  }, 900_000);
+  }, 1_200_000);
 });
 
 /** Every file under a folder, as text. */
