@@ -16,6 +16,7 @@ import { ensureAgentsImage } from '../../images/build';
 import { cancelRun, startRun, waitForRun } from '../../client/api';
 import { loadConfig } from '../../client/config';
 import { KubernetesRuntime } from '../../runtimes/kubernetes';
+import { AWAIT_POLICY } from '../../runtimes/kubernetes/objects';
 import {
   ContainerCannotRun,
   LABEL_ROLE,
@@ -259,7 +260,8 @@ describeCluster('agents as Kubernetes Jobs on a real node (kubelet, containerd, 
       'kubernetes-service': '10.96.0.1:443',
       'the-machine': `${machine}:${apiServer.port}`,
     };
-    // kube-router applies a new pod's policies a moment after the pod starts: the probes wait
+    // kube-router applies a new pod's policies a moment after the pod starts: the agent's pod
+    // holds its agent until they are in effect (objects.ts, awaitPolicy), so the probes start at once
     const agent = containerName(runId, 't');
     await runtime.start(
       spec(agent, {
@@ -267,7 +269,7 @@ describeCluster('agents as Kubernetes Jobs on a real node (kubelet, containerd, 
         network,
         hosts: { 'agentvisor-gateway': gatewayIp },
         dns: [gatewayIp],
-        command: probe(targets, 5),
+        command: probe(targets, 0),
       }),
     );
     // the same probes from a pod no policy selects: every target answers, so the agent's could too.
@@ -275,7 +277,7 @@ describeCluster('agents as Kubernetes Jobs on a real node (kubelet, containerd, 
     // outside the run is refused. That both its ports listen was waited for above, so a refusal
     // of the agent on the control port is the policy's.
     const { ['gateway-by-name']: _byName, ['gateway-pod']: _pod, ['gateway-control']: _control, ...others } = targets;
-    await cluster.core.createNamespacedPod({ namespace: ns, body: plain('control', probe(others, 5)) });
+    await cluster.core.createNamespacedPod({ namespace: ns, body: plain('control', probe(others, 0)) });
 
     expect(await runtime.wait(agent)).toEqual({ exitCode: 0, oomKilled: false });
     const fromAgent = results(await output(runtime, agent));
@@ -290,6 +292,9 @@ describeCluster('agents as Kubernetes Jobs on a real node (kubelet, containerd, 
     expect(fromAgent).toMatchObject({ 'gateway-by-name': 'ok', 'gateway-pod': 'ok' });
     for (const blocked of ['gateway-control', 'bystander-pod', 'bystander-service', 'kubernetes-service', 'the-machine'])
       expect([blocked, fromAgent[blocked]]).not.toEqual([blocked, 'ok']);
+    // what held the agent: its pod's first init container, done before the agent started
+    const [agentPod] = (await cluster.core.listNamespacedPod({ namespace: ns, labelSelector: `${LABEL_TASK}=t` })).items;
+    expect(agentPod.status!.initContainerStatuses!.map((c) => [c.name, c.state?.terminated?.exitCode])).toEqual([[AWAIT_POLICY, 0]]);
 
     await runtime.remove(agent);
     await runtime.remove(gateway);
