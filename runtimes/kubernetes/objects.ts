@@ -12,7 +12,7 @@ import type {
   V1VolumeMount,
 } from '@kubernetes/client-node';
 import { createHash } from 'node:crypto';
-import { LABEL_ROLE, type ContainerSpec } from '../runtime';
+import { LABEL_ROLE, LABEL_RUN, type ContainerSpec } from '../runtime';
 
 export const MANAGED_BY = { 'app.kubernetes.io/managed-by': 'agentvisor' };
 /** the agentvisor name of the container (ContainerSpec.name), which Kubernetes names cannot hold */
@@ -30,6 +30,8 @@ export const LABEL_NETWORK = 'org.agentvisor.network';
 export const LABEL_JOB = 'batch.kubernetes.io/job-name';
 /** the ServiceAccount every pod runs as: no role bound, no token mounted */
 export const SERVICE_ACCOUNT = 'agentvisor-sandbox';
+/** The namespace of the pod the worker runs in, when it runs in one. */
+export const IN_CLUSTER_NAMESPACE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
 /** denies every pod of agentvisor's but the gateways all traffic; networks add what they allow */
 export const ISOLATION_POLICY = 'agentvisor-isolation';
 
@@ -400,6 +402,58 @@ export function networkPolicy(
               },
             ]
           : [],
+    },
+  };
+}
+
+/** The worker's own pod, in the cluster: its namespace and the labels its Deployment gives it. */
+export interface WorkerPeer {
+  namespace: string;
+  labels: Record<string, string>;
+}
+
+/**
+ * Who may connect to a run's gateway (the pod of the Job `jobName`): the run's pods on the ports it
+ * serves them (its agents' port; each agent's own policy narrows it to its gateway), and the worker
+ * on any port (the control side, which takes the worker's token). Made for an in-cluster worker,
+ * which knows its pod; a worker outside the cluster makes none (its packets come from a machine
+ * no pod selector names), and the gateway then takes connections from anywhere, as before.
+ */
+export function gatewayPolicy(
+  jobName: string,
+  labels: Record<string, string>,
+  namespace: string,
+  ports: number[],
+  worker: WorkerPeer,
+): V1NetworkPolicy {
+  const run = labels[LABEL_RUN];
+  return {
+    apiVersion: 'networking.k8s.io/v1',
+    kind: 'NetworkPolicy',
+    metadata: { name: jobName, namespace, labels: labelsFor(labels) },
+    spec: {
+      podSelector: { matchLabels: { [LABEL_JOB]: jobName } },
+      policyTypes: ['Ingress'],
+      ingress: [
+        ...(run && ports.length
+          ? [
+              {
+                _from: [{ podSelector: { matchLabels: { ...MANAGED_BY, [LABEL_RUN]: labelValue(run) } } }],
+                ports: ports.map((port) => ({ protocol: 'TCP', port })),
+              },
+            ]
+          : []),
+        {
+          _from: [
+            {
+              podSelector: { matchLabels: worker.labels },
+              ...(worker.namespace !== namespace
+                ? { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': worker.namespace } } }
+                : {}),
+            },
+          ],
+        },
+      ],
     },
   };
 }

@@ -16,7 +16,7 @@ import { ensureAgentsImage } from '../../images/build';
 import { cancelRun, startRun, waitForRun } from '../../client/api';
 import { loadConfig } from '../../client/config';
 import { KubernetesRuntime } from '../../runtimes/kubernetes';
-import { AWAIT_POLICY } from '../../runtimes/kubernetes/objects';
+import { AWAIT_POLICY, LABEL_JOB } from '../../runtimes/kubernetes/objects';
 import {
   ContainerCannotRun,
   LABEL_ROLE,
@@ -556,7 +556,11 @@ tasks:
         namespace: 'agentvisor',
         body: { metadata: { name: 'agentvisor-model' }, stringData: { openai: secrets.kubernetes } },
       });
-      for (const p of ['/api/v1/namespaces/agentvisor/pods', '/api/v1/namespaces/agentvisor/secrets'])
+      for (const p of [
+        '/api/v1/namespaces/agentvisor/pods',
+        '/api/v1/namespaces/agentvisor/secrets',
+        '/apis/networking.k8s.io/v1/namespaces/agentvisor/networkpolicies',
+      ])
         watches.push(
           await new k8s.Watch(cluster.kc).watch(
             p,
@@ -611,6 +615,13 @@ tasks:
       expect(usage.opencode!.costUsd).toBeCloseTo(0.0008916, 9);
       // the Kubernetes host's gateway was a pod of the run; it and every other object of it are gone
       expect(seen.some((o) => o.includes('"org.agentvisor.role":"gateway"'))).toBe(true);
+      // the in-cluster worker admitted itself alone, beside the run's pods, to its gateway
+      const policies = seen.map((o) => JSON.parse(o) as k8s.V1NetworkPolicy).filter((o) => o.kind === 'NetworkPolicy');
+      const forGateway = policies.filter((p) => p.spec?.podSelector?.matchLabels?.[LABEL_JOB] && p.spec.ingress);
+      expect(forGateway.length).toBeGreaterThan(0);
+      expect(forGateway[0].spec!.ingress![1]).toEqual({
+        from: [{ podSelector: { matchLabels: { 'app.kubernetes.io/name': 'agentvisor-worker' } } }],
+      });
       await until(
         'nothing of the run left',
         async () => Object.keys(await objectsOfRun(cluster, 'agentvisor', runId)).length === 0,

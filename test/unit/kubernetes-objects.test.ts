@@ -3,6 +3,7 @@
 import type { V1Job, V1Pod } from '@kubernetes/client-node';
 import {
   AWAIT_POLICY,
+  gatewayPolicy,
   isolationPolicy,
   jobFor,
   labelValue,
@@ -139,6 +140,31 @@ test('agent pods take no traffic from anyone and send none but what their networ
     policyTypes: ['Ingress', 'Egress'],
   });
   expect(policy.spec!.ingress).toBeUndefined(); // none allowed: other agents cannot reach an agent
+});
+
+test("a gateway takes connections from its run's pods on its agents' port, and from the worker on any", () => {
+  const worker = { namespace: 'ns', labels: { 'app.kubernetes.io/name': 'agentvisor-worker' } };
+  const policy = gatewayPolicy('gw-job', { 'org.agentvisor.run': 'run:1', 'org.agentvisor.role': 'gateway' }, 'ns', [8080], worker);
+  expect(policy.metadata!.name).toBe('gw-job');
+  expect(policy.metadata!.annotations).toBeUndefined(); // not a network: stopGateway's listNetworks skips it
+  expect(policy.spec).toEqual({
+    podSelector: { matchLabels: { 'batch.kubernetes.io/job-name': 'gw-job' } },
+    policyTypes: ['Ingress'],
+    ingress: [
+      {
+        _from: [
+          { podSelector: { matchLabels: { 'app.kubernetes.io/managed-by': 'agentvisor', 'org.agentvisor.run': labelValue('run:1') } } },
+        ],
+        ports: [{ protocol: 'TCP', port: 8080 }],
+      },
+      { _from: [{ podSelector: { matchLabels: worker.labels } }] },
+    ],
+  });
+  // a worker in another namespace: named by it too
+  const elsewhere = gatewayPolicy('gw-job', { 'org.agentvisor.run': 'r' }, 'agents', [8080], { ...worker, namespace: 'agentvisor' });
+  expect(elsewhere.spec!.ingress![1]._from).toEqual([
+    { podSelector: { matchLabels: worker.labels }, namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'agentvisor' } } },
+  ]);
 });
 
 test('an agent pod names its gateway by hostAliases and asks no cluster DNS', () => {
