@@ -273,9 +273,10 @@ describeCluster('agents as Kubernetes Jobs on a real node (kubelet, containerd, 
       }),
     );
     // the same probes from a pod no policy selects: every target answers, so the agent's could too.
-    // Not the gateway's ports: the gateway's own policy admits only the run's agents, so a pod
-    // outside the run is refused. That both its ports listen was waited for above, so a refusal
-    // of the agent on the control port is the policy's.
+    // Not the gateway's ports: a new pod outside the run was seen refused there even with no
+    // policy on the gateway (kube-router, until it has synced the new pod), so their answer to it
+    // would prove nothing. That both ports listen was waited for above, so a refusal of the agent
+    // on the control port is its policy's.
     const { ['gateway-by-name']: _byName, ['gateway-pod']: _pod, ['gateway-control']: _control, ...others } = targets;
     await cluster.core.createNamespacedPod({ namespace: ns, body: plain('control', probe(others, 0)) });
 
