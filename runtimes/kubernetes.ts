@@ -2,8 +2,10 @@
 // runtimes/kubernetes/objects.ts, states in status.ts, directories copied in and out in copy.ts).
 // Credentials from a kubeconfig (--kubeconfig, KUBECONFIG, ~/.kube/config) or, in a pod, in-cluster.
 import * as k8s from '@kubernetes/client-node';
+import { existsSync, readFileSync } from 'node:fs';
+import * as os from 'node:os';
 import { PassThrough, type Writable } from 'node:stream';
-import { ContainerCannotRun, type ContainerInfo, type ContainerRuntime, type ContainerSpec, type ExitInfo } from './runtime';
+import { ContainerCannotRun, LABEL_ROLE, type ContainerInfo, type ContainerRuntime, type ContainerSpec, type ExitInfo } from './runtime';
 import { copyIn, copyOut } from './kubernetes/copy';
 import {
   ANNOTATION_COPIED_IN,
@@ -12,11 +14,13 @@ import {
   ANNOTATION_MOUNTS,
   ANNOTATION_NAME,
   COPY_IN,
+  IN_CLUSTER_NAMESPACE,
   ISOLATION_POLICY,
   LABEL_JOB,
   MAIN,
   MANAGED_BY,
   SERVICE_ACCOUNT,
+  gatewayPolicy,
   isolationPolicy,
   jobFor,
   networkPolicy,
@@ -25,6 +29,7 @@ import {
   serviceFor,
   type KubernetesOptions,
   type MountPlan,
+  type WorkerPeer,
 } from './kubernetes/objects';
 import { judge, type Judgement } from './kubernetes/status';
 
@@ -62,6 +67,7 @@ export class KubernetesRuntime implements ContainerRuntime {
   private readonly execApi: k8s.Exec;
   private readonly logApi: k8s.Log;
   private prepared?: Promise<void>;
+  private self?: Promise<WorkerPeer | undefined>;
 
   constructor(readonly opts: KubernetesRuntimeOptions) {
     this.namespace = opts.namespace;
@@ -118,6 +124,7 @@ export class KubernetesRuntime implements ContainerRuntime {
       });
     }
     await this.ensureSecret(secret, job);
+    if (spec.labels[LABEL_ROLE] === 'gateway') await this.ensureGatewayPolicy(spec, job);
     const mounts = mountsOf(job);
     if (mounts.length && job.metadata?.annotations?.[ANNOTATION_COPIED_IN] !== 'true') await this.copyInto(jobName, mounts);
     return this.inspect(spec.name);
@@ -141,6 +148,30 @@ export class KubernetesRuntime implements ContainerRuntime {
       // the API server's answer may quote what was sent: never pass it on
       throw new Error(`creating the Secret ${secret.metadata?.name} failed (HTTP ${codeOf(err) ?? '?'})`);
     }
+  }
+
+  /** Only the run's pods and this worker may connect to a gateway (objects.ts, gatewayPolicy); owned by its Job. */
+  private async ensureGatewayPolicy(spec: ContainerSpec, job: k8s.V1Job): Promise<void> {
+    const worker = await this.workerPeer();
+    if (!worker) return;
+    const body = gatewayPolicy(job.metadata!.name!, spec.labels, this.namespace, spec.ports ?? [], worker);
+    body.metadata!.ownerReferences = [
+      { apiVersion: 'batch/v1', kind: 'Job', name: job.metadata!.name!, uid: job.metadata!.uid!, blockOwnerDeletion: false },
+    ];
+    await this.net.createNamespacedNetworkPolicy({ namespace: this.namespace, body }).catch(ignore(409));
+  }
+
+  /** This worker's own pod, when it runs in the cluster (a pod's hostname is its name); else undefined. */
+  private workerPeer(): Promise<WorkerPeer | undefined> {
+    this.self ??= (async () => {
+      if (!existsSync(IN_CLUSTER_NAMESPACE)) return undefined;
+      const namespace = readFileSync(IN_CLUSTER_NAMESPACE, 'utf8').trim();
+      const pod = await this.core.readNamespacedPod({ name: os.hostname(), namespace }).catch(ignore(403, 404));
+      // not the template's hash: the worker's next pod (an update, a restart) must still reach the gateway
+      const { 'pod-template-hash': _hash, ...labels } = pod?.metadata?.labels ?? {};
+      return Object.keys(labels).length ? { namespace, labels } : undefined;
+    })();
+    return this.self;
   }
 
   /**
@@ -272,6 +303,8 @@ export class KubernetesRuntime implements ContainerRuntime {
     // not only through the garbage collector: nothing of the container is left when this returns
     await this.core.deleteCollectionNamespacedPod({ namespace, labelSelector: `${LABEL_JOB}=${jobName}`, gracePeriodSeconds: 5 });
     await this.core.deleteNamespacedSecret({ name: jobName, namespace }).catch(ignore(404));
+    // a gateway's policy (ensureGatewayPolicy), if it has one
+    await this.net.deleteNamespacedNetworkPolicy({ name: jobName, namespace }).catch(ignore(404));
   }
 
   /** A run's network: a NetworkPolicy letting its pods reach only the pods that serve it. */

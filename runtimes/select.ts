@@ -3,6 +3,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { BadInputError, type Problem } from '../graph/problems';
+import { IN_CLUSTER_NAMESPACE } from './kubernetes/objects';
 import type { ContainerRuntime } from './runtime';
 import { NETWORK_RANGE_ENV, parseNetworkRange } from './subnets';
 
@@ -15,8 +16,6 @@ export interface RuntimeFlags {
   networkRange?: string;
 }
 
-/** The namespace of the pod the worker runs in, when it runs in one. */
-const IN_CLUSTER_NAMESPACE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
 const PULL_POLICIES = ['Always', 'IfNotPresent', 'Never'] as const;
 const NAMESPACE = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 

@@ -12,7 +12,7 @@ import type {
   V1VolumeMount,
 } from '@kubernetes/client-node';
 import { createHash } from 'node:crypto';
-import type { ContainerSpec } from '../runtime';
+import { LABEL_ROLE, LABEL_RUN, type ContainerSpec } from '../runtime';
 
 export const MANAGED_BY = { 'app.kubernetes.io/managed-by': 'agentvisor' };
 /** the agentvisor name of the container (ContainerSpec.name), which Kubernetes names cannot hold */
@@ -30,10 +30,16 @@ export const LABEL_NETWORK = 'org.agentvisor.network';
 export const LABEL_JOB = 'batch.kubernetes.io/job-name';
 /** the ServiceAccount every pod runs as: no role bound, no token mounted */
 export const SERVICE_ACCOUNT = 'agentvisor-sandbox';
+/** The namespace of the pod the worker runs in, when it runs in one. */
+export const IN_CLUSTER_NAMESPACE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
 /** denies every pod of agentvisor's but the gateways all traffic; networks add what they allow */
 export const ISOLATION_POLICY = 'agentvisor-isolation';
 
 export const MAIN = 'main';
+/** the init container that holds an agent's pod until its NetworkPolicy is in effect */
+export const AWAIT_POLICY = 'await-network-policy';
+/** how long it waits for that, in seconds */
+export const AWAIT_POLICY_SECONDS = 60;
 export const COPY_IN = 'copy-in';
 export const COPY_OUT = 'copy-out';
 export const COPY_IN_DIR = '/agentvisor/in';
@@ -91,6 +97,9 @@ function uidGid(user: string): { uid: number; gid: number } {
   }
   return { uid, gid };
 }
+
+/** what a pod's helper containers (copies, the policy wait) ask for */
+const SMALL = { requests: { cpu: '10m', memory: '16Mi' }, limits: { cpu: '500m', memory: '128Mi' } };
 
 /** Pod Security "restricted", container side: nothing to gain, nothing to write but its volumes. */
 const containerSecurity: V1SecurityContext = {
@@ -153,7 +162,6 @@ export function jobFor(
     ...mounts.map((m) => ({ name: m.volume, mountPath: m.target, readOnly: m.readOnly })),
     ...spec.tmpfs.map((dir, i) => ({ name: `t${i}`, mountPath: dir })),
   ];
-  const small = { requests: { cpu: '10m', memory: '16Mi' }, limits: { cpu: '500m', memory: '128Mi' } };
   const resources = {
     requests: {
       cpu: spec.cpus ? String(spec.cpus) : '100m',
@@ -168,6 +176,7 @@ export function jobFor(
     },
   };
   // the marker is the archive's last entry: the container ends once everything before it is there
+  const confined = CONFINED_ROLES.includes(spec.labels[LABEL_ROLE] ?? '');
   const waitFor = (marker: string, every: string) => ['sh', '-c', `until [ -e ${marker} ]; do sleep ${every}; done`];
   const podSecurity: V1PodSecurityContext = {
     runAsNonRoot: true,
@@ -208,23 +217,29 @@ export function jobFor(
           // names go to these servers only, never to the cluster's DNS (which the network's policy blocks anyway)
           ...(spec.dns?.length ? { dnsPolicy: 'None', dnsConfig: { nameservers: spec.dns } } : {}),
           volumes,
-          initContainers: mounts.length
-            ? [
-                {
-                  name: COPY_IN,
-                  image: spec.image,
-                  imagePullPolicy: pull,
-                  command: waitFor(READY_MARKER, '0.2'),
-                  workingDir: COPY_IN_DIR,
-                  volumeMounts: [
-                    { name: 'copy-in', mountPath: COPY_IN_DIR },
-                    ...mounts.map((m) => ({ name: m.volume, mountPath: `${COPY_IN_DIR}/${m.volume}` })),
-                  ],
-                  securityContext: containerSecurity,
-                  resources: small,
-                },
-              ]
-            : undefined,
+          initContainers:
+            confined || mounts.length
+              ? [
+                  ...(confined ? [awaitPolicy(spec.image, pull)] : []),
+                  ...(mounts.length
+                    ? [
+                        {
+                          name: COPY_IN,
+                          image: spec.image,
+                          imagePullPolicy: pull,
+                          command: waitFor(READY_MARKER, '0.2'),
+                          workingDir: COPY_IN_DIR,
+                          volumeMounts: [
+                            { name: 'copy-in', mountPath: COPY_IN_DIR },
+                            ...mounts.map((m) => ({ name: m.volume, mountPath: `${COPY_IN_DIR}/${m.volume}` })),
+                          ],
+                          securityContext: containerSecurity,
+                          resources: SMALL,
+                        },
+                      ]
+                    : []),
+                ]
+              : undefined,
           containers: [
             {
               name: MAIN,
@@ -265,7 +280,7 @@ export function jobFor(
                       ...writable.map((m) => ({ name: m.volume, mountPath: `${COPY_OUT_DIR}/${m.volume}`, readOnly: true })),
                     ],
                     securityContext: containerSecurity,
-                    resources: small,
+                    resources: SMALL,
                   },
                 ]
               : []),
@@ -283,6 +298,50 @@ export function jobFor(
     stringData: spec.env,
   };
   return { job, secret, mounts };
+}
+
+/** The pods that run code from agents, whose network their policy confines (isolationPolicy, networkPolicy). */
+const CONFINED_ROLES = ['agent', 'evaluation'];
+
+/**
+ * The policy enforcer (kube-router, Calico, Cilium, ...) applies a new pod's NetworkPolicies a
+ * moment after the pod has its address: until then the pod reaches everything. So an agent's pod
+ * first runs this, which waits until an address every agent's policy forbids, the Kubernetes API
+ * server's Service (the kubelet names it in every pod's environment), no longer answers; only then
+ * do the workspace copy and the agent start. Bounded: with no enforcer in the cluster the policy
+ * never takes effect, and the pod fails saying so rather than running the agent unconfined. It
+ * connects with node (in agentvisor's images) or else bash's /dev/tcp, and fails without either.
+ */
+function awaitPolicy(image: string, pull: string) {
+  const connect = `const s = require('net').connect(Number(process.argv[2]), process.argv[1]);
+s.setTimeout(1000, () => process.exit(1));
+s.on('connect', () => process.exit(0)).on('error', () => process.exit(1));`;
+  const script = `set -u
+host="\${KUBERNETES_SERVICE_HOST:-}"; port="\${KUBERNETES_SERVICE_PORT:-}"
+[ -n "$host" ] || { echo "no KUBERNETES_SERVICE_HOST in the pod: cannot check that its NetworkPolicy is in effect" >&2; exit 1; }
+if command -v node >/dev/null 2>&1; then reaches() { node -e "$CONNECT" "$host" "$port"; }
+elif command -v bash >/dev/null 2>&1; then reaches() { timeout 1 bash -c 'exec 3<>"/dev/tcp/$0/$1"' "$host" "$port" 2>/dev/null; }
+else echo "image ${image} has neither node nor bash: cannot check that the pod's NetworkPolicy is in effect" >&2; exit 1; fi
+tries=0
+while reaches; do
+  tries=$((tries + 1))
+  if [ "$tries" -ge ${AWAIT_POLICY_SECONDS * 2} ]; then
+    echo "the pod still reaches the Kubernetes API server ($host:$port) ${AWAIT_POLICY_SECONDS} s after it started: its NetworkPolicy is not in effect (does the cluster's network plugin enforce NetworkPolicies?); the agent was not started" >&2
+    exit 1
+  fi
+  sleep 0.5
+done`;
+  return {
+    name: AWAIT_POLICY,
+    image,
+    imagePullPolicy: pull,
+    command: ['sh', '-c', script],
+    env: [{ name: 'CONNECT', value: connect }],
+    // its last words become the container's termination message, which the worker reports
+    terminationMessagePolicy: 'FallbackToLogsOnError',
+    securityContext: containerSecurity,
+    resources: SMALL,
+  };
 }
 
 function hostAliases(hosts: Record<string, string>): { hostAliases?: { ip: string; hostnames: string[] }[] } {
@@ -343,6 +402,58 @@ export function networkPolicy(
               },
             ]
           : [],
+    },
+  };
+}
+
+/** The worker's own pod, in the cluster: its namespace and the labels its Deployment gives it. */
+export interface WorkerPeer {
+  namespace: string;
+  labels: Record<string, string>;
+}
+
+/**
+ * Who may connect to a run's gateway (the pod of the Job `jobName`): the run's pods on the ports it
+ * serves them (its agents' port; each agent's own policy narrows it to its gateway), and the worker
+ * on any port (the control side, which takes the worker's token). Made for an in-cluster worker,
+ * which knows its pod; a worker outside the cluster makes none (its packets come from a machine
+ * no pod selector names), and the gateway then takes connections from anywhere, as before.
+ */
+export function gatewayPolicy(
+  jobName: string,
+  labels: Record<string, string>,
+  namespace: string,
+  ports: number[],
+  worker: WorkerPeer,
+): V1NetworkPolicy {
+  const run = labels[LABEL_RUN];
+  return {
+    apiVersion: 'networking.k8s.io/v1',
+    kind: 'NetworkPolicy',
+    metadata: { name: jobName, namespace, labels: labelsFor(labels) },
+    spec: {
+      podSelector: { matchLabels: { [LABEL_JOB]: jobName } },
+      policyTypes: ['Ingress'],
+      ingress: [
+        ...(run && ports.length
+          ? [
+              {
+                _from: [{ podSelector: { matchLabels: { ...MANAGED_BY, [LABEL_RUN]: labelValue(run) } } }],
+                ports: ports.map((port) => ({ protocol: 'TCP', port })),
+              },
+            ]
+          : []),
+        {
+          _from: [
+            {
+              podSelector: { matchLabels: worker.labels },
+              ...(worker.namespace !== namespace
+                ? { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': worker.namespace } } }
+                : {}),
+            },
+          ],
+        },
+      ],
     },
   };
 }

@@ -2,7 +2,7 @@
 // to run. Pure, so every case the API server can show is tested without one.
 import type { V1ContainerStatus, V1Job, V1Pod } from '@kubernetes/client-node';
 import type { ContainerState, ExitInfo } from '../runtime';
-import { COPY_IN, MAIN } from './objects';
+import { AWAIT_POLICY, COPY_IN, MAIN } from './objects';
 
 /** Waiting reasons that waiting does not cure: the image is not there and will not come. */
 const IMAGE_ERRORS = [
@@ -53,6 +53,13 @@ export function judge(job: V1Job | undefined, pods: V1Pod[]): Judgement {
     ? { exitCode: terminated.exitCode, oomKilled: terminated.reason === 'OOMKilled' }
     : undefined;
 
+  // the agent never started: its pod's NetworkPolicy did not take effect (objects.ts, awaitPolicy)
+  const policy = statusOf(pod, AWAIT_POLICY, true)?.state?.terminated;
+  if (policy && policy.exitCode !== 0) {
+    const why = policy.message?.trim().split('\n').at(-1) || `exit code ${policy.exitCode}`;
+    return { ...base, state: 'created', cannotRun: `the pod's network could not be confined: ${why}` };
+  }
+
   const failed = condition(job, 'Failed') ?? condition(job, 'FailureTarget');
   if (failed) {
     const deadline = failed.reason === 'DeadlineExceeded' && (!ownExit || ownExit.exitCode === KILLED || ownExit.exitCode === 143);
@@ -69,7 +76,7 @@ export function judge(job: V1Job | undefined, pods: V1Pod[]): Judgement {
   if (ownExit) return { ...base, state: 'exited', exit: ownExit };
   if (main?.state?.running) return { ...base, state: 'running' };
 
-  for (const s of [statusOf(pod, COPY_IN, true), main]) {
+  for (const s of [statusOf(pod, AWAIT_POLICY, true), statusOf(pod, COPY_IN, true), main]) {
     const waiting = s?.state?.waiting;
     if (waiting?.reason && IMAGE_ERRORS.includes(waiting.reason)) {
       return {

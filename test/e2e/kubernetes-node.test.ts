@@ -5,15 +5,18 @@
 // really tries, from inside its pod, to reach what its network policy forbids.
 import * as k8s from '@kubernetes/client-node';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { PassThrough } from 'node:stream';
+import Docker from 'dockerode';
 import { GATEWAY_CONTROL_PORT, GATEWAY_PORT, openTaskNetwork } from '../../activities/gateway';
-import { BASE_IMAGE } from '../../images/constants';
+import { AGENTS_IMAGE, BASE_IMAGE } from '../../images/constants';
+import { ensureAgentsImage } from '../../images/build';
 import { cancelRun, startRun, waitForRun } from '../../client/api';
 import { loadConfig } from '../../client/config';
 import { KubernetesRuntime } from '../../runtimes/kubernetes';
+import { AWAIT_POLICY, LABEL_JOB } from '../../runtimes/kubernetes/objects';
 import {
   ContainerCannotRun,
   LABEL_ROLE,
@@ -34,11 +37,11 @@ import {
   type TestCluster,
   agentSpec,
 } from '../support/k8s';
-import { gitDaemon, relay } from '../support/hosts';
+import { relay, startHosts } from '../support/hosts';
 import { freePort } from '../support/ports';
 import { spawnWorker } from '../support/processes';
-import { makeRepo, sh, writeGraph } from '../support/repo';
-import { untilPolling, withRealWorker } from '../support/temporal';
+import { containersOfRun, makeRepo, sh, writeGraph } from '../support/repo';
+import { testClient, untilPolling, withRealWorker } from '../support/temporal';
 import { until } from '../support/wait';
 
 /** A TCP server on these ports that answers "hi" (node, as in the base image). */
@@ -75,6 +78,8 @@ const results = (text: string) =>
       .split('\n')
       .map((l) => l.split(' ')),
   );
+
+const CASSETTES = path.join(__dirname, '..', 'fixtures', 'cassettes', 'agents');
 
 const unavailable = clusterUnavailable();
 if (unavailable) console.warn(`SKIPPED: the Kubernetes tests need the test cluster, and ${unavailable}`);
@@ -255,7 +260,8 @@ describeCluster('agents as Kubernetes Jobs on a real node (kubelet, containerd, 
       'kubernetes-service': '10.96.0.1:443',
       'the-machine': `${machine}:${apiServer.port}`,
     };
-    // kube-router applies a new pod's policies a moment after the pod starts: the probes wait
+    // kube-router applies a new pod's policies a moment after the pod starts: the agent's pod
+    // holds its agent until they are in effect (objects.ts, awaitPolicy), so the probes start at once
     const agent = containerName(runId, 't');
     await runtime.start(
       spec(agent, {
@@ -263,15 +269,16 @@ describeCluster('agents as Kubernetes Jobs on a real node (kubelet, containerd, 
         network,
         hosts: { 'agentvisor-gateway': gatewayIp },
         dns: [gatewayIp],
-        command: probe(targets, 5),
+        command: probe(targets, 0),
       }),
     );
     // the same probes from a pod no policy selects: every target answers, so the agent's could too.
-    // Not the gateway's ports: the gateway's own policy admits only the run's agents, so a pod
-    // outside the run is refused. That both its ports listen was waited for above, so a refusal
-    // of the agent on the control port is the policy's.
+    // Not the gateway's ports: a new pod outside the run was seen refused there even with no
+    // policy on the gateway (kube-router, until it has synced the new pod), so their answer to it
+    // would prove nothing. That both ports listen was waited for above, so a refusal of the agent
+    // on the control port is its policy's.
     const { ['gateway-by-name']: _byName, ['gateway-pod']: _pod, ['gateway-control']: _control, ...others } = targets;
-    await cluster.core.createNamespacedPod({ namespace: ns, body: plain('control', probe(others, 5)) });
+    await cluster.core.createNamespacedPod({ namespace: ns, body: plain('control', probe(others, 0)) });
 
     expect(await runtime.wait(agent)).toEqual({ exitCode: 0, oomKilled: false });
     const fromAgent = results(await output(runtime, agent));
@@ -286,6 +293,9 @@ describeCluster('agents as Kubernetes Jobs on a real node (kubelet, containerd, 
     expect(fromAgent).toMatchObject({ 'gateway-by-name': 'ok', 'gateway-pod': 'ok' });
     for (const blocked of ['gateway-control', 'bystander-pod', 'bystander-service', 'kubernetes-service', 'the-machine'])
       expect([blocked, fromAgent[blocked]]).not.toEqual([blocked, 'ok']);
+    // what held the agent: its pod's first init container, done before the agent started
+    const [agentPod] = (await cluster.core.listNamespacedPod({ namespace: ns, labelSelector: `${LABEL_TASK}=t` })).items;
+    expect(agentPod.status!.initContainerStatuses!.map((c) => [c.name, c.state?.terminated?.exitCode])).toEqual([[AWAIT_POLICY, 0]]);
 
     await runtime.remove(agent);
     await runtime.remove(gateway);
@@ -436,7 +446,13 @@ tasks:
     }, 300_000);
   });
 
-  test('the worker image, built from deploy/kubernetes, runs in the cluster from its manifest and serves a run end to end', async () => {
+  // One run of real CLIs on three hosts, each through a gateway of its own: Claude Code on host-a
+  // and Codex on host-b (`agentvisor worker --host` processes in network namespaces, agents on this
+  // machine's Docker engine, as in hosts-agents.test.ts) and OpenCode on the real node, served by
+  // the in-cluster worker (host "kubernetes", the worker image built from deploy/kubernetes and
+  // applied with its manifest), whose gateway is a pod beside the agent's. Model traffic is replayed
+  // from test/fixtures/cassettes/agents by each host's gateway.
+  test('the worker image, built from deploy/kubernetes, runs in the cluster and serves a model-backed run across hosts', async () => {
     const root = path.join(__dirname, '..', '..');
     // built as a user would (on the agent image: no registry here to pull node from), then loaded
     // into the node's containerd, as a push to a registry would make it pullable
@@ -454,22 +470,44 @@ tasks:
       cwd: root,
       stdio: 'ignore',
     });
-    execFileSync(K8S_SCRIPT, ['load', image], { env: { ...process.env, AGENTVISOR_K8S_DATA: K8S_DATA }, stdio: 'ignore' });
+    await ensureAgentsImage(new Docker());
+    execFileSync(K8S_SCRIPT, ['load', image, AGENTS_IMAGE], { env: { ...process.env, AGENTVISOR_K8S_DATA: K8S_DATA }, stdio: 'ignore' });
 
-    // what the pod reaches on this machine: the Temporal server (through a relay: it listens on
-    // the loopback) and the run's git remote (git daemon)
+    // host-a and host-b: their git remote (git daemon) and Temporal relay are on the root side of
+    // their links, which the node's pods reach too (the node is this machine): one remote for all
+    const origin = path.join(mkdtempSync(path.join(os.tmpdir(), 'k8s-node-remote-')), 'origin.git');
+    execFileSync('git', ['clone', '-q', '--bare', makeRepo(), origin]);
+    const KEY = 'AGENTVISOR_TEST_HOST_KEY';
+    const secrets = {
+      'host-a': `sk-host-a-${process.pid}-never-leaves`,
+      'host-b': `sk-host-b-${process.pid}-never-leaves`,
+      kubernetes: `sk-k8s-${process.pid}-never-leaves`,
+    };
+    const hosts = await startHosts(
+      [
+        { name: 'host-a', env: { [KEY]: secrets['host-a'] } },
+        { name: 'host-b', env: { [KEY]: secrets['host-b'] } },
+      ],
+      origin,
+      { engineReach: true },
+    );
+    // the pod reaches the Temporal server on this machine through a relay (it listens on the loopback)
     const machine = (await cluster.core.readNode({ name: 'agentvisor-node' })).status!.addresses!.find(
       (a) => a.type === 'InternalIP',
     )!.address;
     const relayPort = await freePort();
     const temporal = await relay(machine, relayPort, process.env.TEMPORAL_ADDRESS!);
-    const origin = path.join(mkdtempSync(path.join(os.tmpdir(), 'k8s-node-remote-')), 'origin.git');
-    execFileSync('git', ['clone', '-q', '--bare', makeRepo(), origin]);
-    const daemon = await gitDaemon(path.dirname(origin), machine);
     // the manifest's claim, bound to a folder of this machine (no storage provisioner here)
     const pvDir = mkdtempSync(path.join(K8S_DATA, 'pv-'));
     chmodSync(pvDir, 0o777);
     const pvName = `agentvisor-data-${path.basename(pvDir).toLowerCase()}`;
+    // The cassettes: the graph names one folder for every host's gateway. They go onto the worker's
+    // data volume, which the pod also mounts at this folder's own path (read-only), so that path
+    // names the same files for host-a and host-b (this machine's disk) and the in-cluster worker,
+    // which copies them into its gateway pod as it does any mount.
+    const cassettes = path.join(pvDir, 'cassettes');
+    cpSync(CASSETTES, cassettes, { recursive: true });
+    execFileSync('chmod', ['-R', 'a+rX', cassettes]);
     await until(
       'no namespace agentvisor',
       async () => !(await cluster.core.readNamespace({ name: 'agentvisor' }).catch(() => undefined)),
@@ -488,9 +526,14 @@ tasks:
       },
     });
     namespaces.push('agentvisor');
+    const runId = `k8s-hosts-${process.pid}`;
+    // every pod and Secret of the run, as the API served them while it ran
+    const seen: string[] = [];
+    const watches: AbortController[] = [];
+    const client = await testClient();
     try {
       // the manifest as a user applies it, with what its comments say to set: the image and
-      // TEMPORAL_ADDRESS; and here, the real node, and half a core per agent (2 cores)
+      // TEMPORAL_ADDRESS; and here, the real node, half a core per agent (2 cores), the cassettes
       const objects = k8s.loadAllYaml(
         readFileSync(path.join(root, 'deploy', 'kubernetes', 'worker.yaml'), 'utf8'),
       ) as k8s.KubernetesObject[];
@@ -504,50 +547,156 @@ tasks:
             ...c.env!.map((e) => (e.name === 'TEMPORAL_ADDRESS' ? { ...e, value: `${machine}:${relayPort}` } : e)),
             { name: 'AGENTVISOR_LIMIT_CPUS', value: '0.5' },
           ];
+          c.volumeMounts = [...c.volumeMounts!, { name: 'data', mountPath: pvDir, readOnly: true }];
         }
       }
       const api = k8s.KubernetesObjectApi.makeApiClient(cluster.kc);
       for (const o of objects) await api.create(o);
-      await until(
-        'the worker pod runs',
-        async () =>
-          (
-            await cluster.core.listNamespacedPod({ namespace: 'agentvisor', labelSelector: 'app.kubernetes.io/name=agentvisor-worker' })
-          ).items.some((p) => p.status?.containerStatuses?.[0]?.ready),
-        180_000,
-      );
+      // the Kubernetes host's credential: a Secret of the namespace, named by reference in the graph
+      await cluster.core.createNamespacedSecret({
+        namespace: 'agentvisor',
+        body: { metadata: { name: 'agentvisor-model' }, stringData: { openai: secrets.kubernetes } },
+      });
+      for (const p of [
+        '/api/v1/namespaces/agentvisor/pods',
+        '/api/v1/namespaces/agentvisor/secrets',
+        '/apis/networking.k8s.io/v1/namespaces/agentvisor/networkpolicies',
+      ])
+        watches.push(
+          await new k8s.Watch(cluster.kc).watch(
+            p,
+            { labelSelector: `${LABEL_RUN}=${runId}` },
+            (_type, obj: k8s.KubernetesObject) => seen.push(JSON.stringify(obj)),
+            () => undefined,
+          ),
+        );
+      const workerPod = async () =>
+        (
+          await cluster.core.listNamespacedPod({ namespace: 'agentvisor', labelSelector: 'app.kubernetes.io/name=agentvisor-worker' })
+        ).items.find((p) => p.status?.containerStatuses?.[0]?.ready);
+      await until('the worker pod runs', async () => !!(await workerPod()), 180_000);
       await untilPolling(process.env.TEMPORAL_ADDRESS!);
 
-      const runId = 'k8s-in-cluster';
       const cfg = loadConfig();
       const started = await startRun(
         writeGraph(`
-name: k8s-in-cluster
-remote: git://${machine}:${daemon.port}/origin.git
+name: k8s-hosts
+remote: ${hosts.remote}
+gateway: { mode: replay, cassettes: ${cassettes} }
 agents:
-  w: { harness: command, command: "hostname > from-the-cluster.txt" }
+  claude:   { harness: claude-code, model: claude-sonnet-4-5, credentials: { anthropic: env:${KEY} } }
+  codex:    { harness: codex, model: gpt-5-codex, credentials: { openai: env:${KEY} } }
+  opencode: { harness: opencode, model: openai/gpt-5-mini, credentials: { openai: secret:agentvisor-model/openai } }
 tasks:
-  - { id: t, agent: w }
+  - { id: claude, agent: claude, prompt: "Create claude.txt", runsOn: host-a, timeout: 5m }
+  - { id: codex, agent: codex, prompt: "Create codex.txt", runsOn: host-b, timeout: 5m }
+  - { id: opencode, agent: opencode, prompt: "Create opencode.txt", runsOn: kubernetes, timeout: 5m }
 `),
         { config: cfg, worker: 'none', runId },
       );
-      try {
-        const report = await waitForRun(started.client, runId, cfg);
-        expect({ status: report.status, error: report.error, tasks: report.tasks.map((t) => t.error) }).toEqual({
-          status: 'completed',
-          error: undefined,
-          tasks: [undefined],
-        });
-        // the agent's pod wrote it; the worker in its own pod collected, merged and pushed it
-        expect(
-          execFileSync('git', ['--git-dir', origin, 'show', `${report.integrationBranch}:from-the-cluster.txt`], { encoding: 'utf8' }),
-        ).toMatch(/^av-k8s-in-cluster-t-[a-z0-9-]+\n$/);
-      } finally {
-        await started.client.connection.close();
-      }
+      await started.client.connection.close();
+      const report = await waitForRun(client, runId, cfg);
+      console.log(report.tasks.map((t) => `${t.id}@${t.host}: ${t.status} ${t.error ?? ''} ${JSON.stringify(t.usage ?? {})}`).join('\n'));
+      expect({ status: report.status, error: report.error }).toEqual({ status: 'completed', error: undefined });
+      expect(report.tasks.map((t) => [t.id, t.host])).toEqual([
+        ['claude', 'host-a'],
+        ['codex', 'host-b'],
+        ['opencode', 'kubernetes'],
+      ]);
+      // each file on its task branch in the remote
+      for (const t of ['claude', 'codex', 'opencode'])
+        expect(execFileSync('git', ['--git-dir', origin, 'show', `agentvisor-tasks/${runId}/${t}:${t}.txt`], { encoding: 'utf8' })).toBe(
+          `hello from ${t}\n`,
+        );
+      // usage per task: the cassettes' (see each file's header), metered by the gateway of its host
+      const usage = Object.fromEntries(report.tasks.map((t) => [t.id, t.usage]));
+      expect(usage.claude).toMatchObject({ inputTokens: 1750, outputTokens: 97, cachedTokens: 7400 });
+      expect(usage.codex).toMatchObject({ inputTokens: 1328, outputTokens: 82, cachedTokens: 3072 });
+      expect(usage.opencode).toMatchObject({ inputTokens: 1906, outputTokens: 159, cachedTokens: 8704 });
+      expect(usage.opencode!.costUsd).toBeCloseTo(0.0008916, 9);
+      // the Kubernetes host's gateway was a pod of the run; it and every other object of it are gone
+      expect(seen.some((o) => o.includes('"org.agentvisor.role":"gateway"'))).toBe(true);
+      // the in-cluster worker admitted itself alone, beside the run's pods, to its gateway
+      const policies = seen.map((o) => JSON.parse(o) as k8s.V1NetworkPolicy).filter((o) => o.kind === 'NetworkPolicy');
+      const forGateway = policies.filter((p) => p.spec?.podSelector?.matchLabels?.[LABEL_JOB] && p.spec.ingress);
+      expect(forGateway.length).toBeGreaterThan(0);
+      expect(forGateway[0].spec!.ingress![1]).toEqual({
+        from: [{ podSelector: { matchLabels: { 'app.kubernetes.io/name': 'agentvisor-worker' } } }],
+      });
+      await until(
+        'nothing of the run left',
+        async () => Object.keys(await objectsOfRun(cluster, 'agentvisor', runId)).length === 0,
+        60_000,
+      );
+      expect(await containersOfRun(runId)).toEqual([]);
+
+      // no credential value in any history, worker log, run file, pod spec or container environment
+      // (each pod's environment is its own Secret, seen above with the pods)
+      const histories = await Promise.all(
+        [runId, ...report.tasks.map((t) => `${runId}/${t.id}`)].map(async (id) =>
+          JSON.stringify(await client.workflow.getHandle(id).fetchHistory()),
+        ),
+      );
+      const decoded = seen.map((o) =>
+        o.replace(/"([A-Za-z0-9+/=]{16,})"/g, (_m, b64: string) => Buffer.from(b64, 'base64').toString('latin1')),
+      );
+      const texts = [
+        ...histories,
+        ...seen,
+        ...decoded,
+        String(await cluster.core.readNamespacedPodLog({ name: (await workerPod())!.metadata!.name!, namespace: 'agentvisor' })),
+        ...Object.values(hosts.hosts).map((h) => h.worker!.output()),
+        ...[pvDir, ...Object.values(hosts.hosts).map((h) => h.dataDir)].flatMap((d) => filesUnder(path.join(d, 'runs', runId))),
+      ];
+      expect(seen.some((o) => o.includes('"kind":"Secret"') || o.includes('"type":"Opaque"'))).toBe(true);
+      for (const secret of Object.values(secrets)) expect(texts.filter((t) => t.includes(secret))).toEqual([]);
+
+      // The run's budget across the hosts and the node: Claude Code's first call on host-a
+      // (claude.yaml: $0.007275) crosses $0.005. The agent on the node, whose gateway metered
+      // nothing, is stopped for the run's budget, or never starts if the budget was spent first.
+      const budgetRunId = `k8s-budget-${process.pid}`;
+      const budgetRun = await startRun(
+        writeGraph(`
+name: k8s-budget
+remote: ${hosts.remote}
+budget: { usd: 0.005 }
+failFast: false
+gateway: { mode: replay, cassettes: ${cassettes} }
+agents:
+  claude: { harness: claude-code, model: claude-sonnet-4-5, credentials: { anthropic: env:${KEY} } }
+  waiter: { harness: command, command: "sleep 600", credentials: { openai: secret:agentvisor-model/openai } }
+tasks:
+  - { id: claude, agent: claude, prompt: "Create claude.txt", runsOn: host-a, timeout: 5m }
+  - { id: waiting, agent: waiter, runsOn: kubernetes, timeout: 4m }
+`),
+        { config: cfg, worker: 'none', runId: budgetRunId },
+      );
+      await budgetRun.client.connection.close();
+      const spent = await waitForRun(client, budgetRunId, cfg);
+      console.log(spent.tasks.map((t) => `${t.id}@${t.host}: ${t.status} ${t.error ?? ''} ${JSON.stringify(t.usage ?? {})}`).join('\n'));
+      expect(spent.status).toBe('failed');
+      const [claude, waiting] = spent.tasks;
+      expect([claude.status, claude.error]).toEqual(['budget_exceeded', "the run's budget is spent"]);
+      expect(claude.usage!.costUsd).toBeCloseTo(0.007275, 9);
+      if (waiting.status === 'skipped') expect(waiting.error).toBe("not started: the run's budget is spent");
+      else
+        expect([waiting.status, waiting.error, waiting.host, waiting.usage?.costUsd ?? 0]).toEqual([
+          'budget_exceeded',
+          "the run's budget is spent",
+          'kubernetes',
+          0,
+        ]);
+      await until(
+        'nothing of the budget run left',
+        async () => Object.keys(await objectsOfRun(cluster, 'agentvisor', budgetRunId)).length === 0,
+        60_000,
+      );
+      expect(await containersOfRun(budgetRunId)).toEqual([]);
     } finally {
+      watches.forEach((w) => w.abort());
+      await client.connection.close();
+      await hosts.close();
       temporal.close();
-      daemon.child.kill();
       await cluster.core.deleteNamespace({ name: 'agentvisor' }).catch(() => undefined);
       namespaces.splice(namespaces.indexOf('agentvisor'), 1);
       await until(
@@ -557,5 +706,14 @@ tasks:
       );
       await cluster.core.deletePersistentVolume({ name: pvName }).catch(() => undefined);
     }
-  }, 600_000);
+  }, 1_200_000);
 });
+
+/** Every file under a folder, as text. */
+function filesUnder(dir: string): string[] {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir, { recursive: true, encoding: 'utf8' })
+    .map((f) => path.join(dir, f))
+    .filter((f) => statSync(f).isFile())
+    .map((f) => readFileSync(f, 'latin1'));
+}

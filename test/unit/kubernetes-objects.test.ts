@@ -1,7 +1,16 @@
 // The Kubernetes runtime's objects and its reading of Job and pod states, without an API server
 // (test/e2e/kubernetes.test.ts has them admitted and followed by a real one).
 import type { V1Job, V1Pod } from '@kubernetes/client-node';
-import { isolationPolicy, jobFor, labelValue, networkPolicy, objectName, selectorFor } from '../../runtimes/kubernetes/objects';
+import {
+  AWAIT_POLICY,
+  gatewayPolicy,
+  isolationPolicy,
+  jobFor,
+  labelValue,
+  networkPolicy,
+  objectName,
+  selectorFor,
+} from '../../runtimes/kubernetes/objects';
 import { judge } from '../../runtimes/kubernetes/status';
 import type { ContainerSpec } from '../../runtimes/runtime';
 
@@ -133,6 +142,31 @@ test('agent pods take no traffic from anyone and send none but what their networ
   expect(policy.spec!.ingress).toBeUndefined(); // none allowed: other agents cannot reach an agent
 });
 
+test("a gateway takes connections from its run's pods on its agents' port, and from the worker on any", () => {
+  const worker = { namespace: 'ns', labels: { 'app.kubernetes.io/name': 'agentvisor-worker' } };
+  const policy = gatewayPolicy('gw-job', { 'org.agentvisor.run': 'run:1', 'org.agentvisor.role': 'gateway' }, 'ns', [8080], worker);
+  expect(policy.metadata!.name).toBe('gw-job');
+  expect(policy.metadata!.annotations).toBeUndefined(); // not a network: stopGateway's listNetworks skips it
+  expect(policy.spec).toEqual({
+    podSelector: { matchLabels: { 'batch.kubernetes.io/job-name': 'gw-job' } },
+    policyTypes: ['Ingress'],
+    ingress: [
+      {
+        _from: [
+          { podSelector: { matchLabels: { 'app.kubernetes.io/managed-by': 'agentvisor', 'org.agentvisor.run': labelValue('run:1') } } },
+        ],
+        ports: [{ protocol: 'TCP', port: 8080 }],
+      },
+      { _from: [{ podSelector: { matchLabels: worker.labels } }] },
+    ],
+  });
+  // a worker in another namespace: named by it too
+  const elsewhere = gatewayPolicy('gw-job', { 'org.agentvisor.run': 'r' }, 'agents', [8080], { ...worker, namespace: 'agentvisor' });
+  expect(elsewhere.spec!.ingress![1]._from).toEqual([
+    { podSelector: { matchLabels: worker.labels }, namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'agentvisor' } } },
+  ]);
+});
+
 test('an agent pod names its gateway by hostAliases and asks no cluster DNS', () => {
   const { job } = jobFor(
     { ...spec, network: 'net', hosts: { 'agentvisor-gateway': '10.96.0.7' }, dns: ['10.96.0.7'] },
@@ -145,6 +179,26 @@ test('an agent pod names its gateway by hostAliases and asks no cluster DNS', ()
   // a container on no gateway's network: none of these
   const alone = jobFor(spec, { namespace: 'ns' }).job.spec!.template.spec!;
   expect([alone.hostAliases, alone.dnsPolicy, alone.dnsConfig]).toEqual([undefined, undefined, undefined]);
+});
+
+test('a pod of agent code starts only once its network policy is in effect; a gateway need not wait', () => {
+  const of = (role: string) => jobFor({ ...spec, labels: { ...spec.labels, 'org.agentvisor.role': role } }, { namespace: 'ns' }).job;
+  for (const role of ['agent', 'evaluation']) {
+    const init = of(role).spec!.template.spec!.initContainers!;
+    expect([role, init.map((c) => c.name)]).toEqual([role, [AWAIT_POLICY, 'copy-in']]);
+    expect(init[0]).toMatchObject({ image: spec.image, terminationMessagePolicy: 'FallbackToLogsOnError' });
+    expect(init[0].command!.join(' ')).toMatch(/KUBERNETES_SERVICE_HOST/);
+    expect(init[0].envFrom).toBeUndefined(); // nothing of the Secret
+  }
+  for (const role of ['gateway', 'collector'])
+    expect([role, of(role).spec!.template.spec!.initContainers!.map((c) => c.name)]).toEqual([role, ['copy-in']]);
+  // without mounts, the wait alone
+  expect(
+    jobFor(
+      { ...spec, mounts: [], labels: { 'org.agentvisor.role': 'agent' } },
+      { namespace: 'ns' },
+    ).job.spec!.template.spec!.initContainers!.map((c) => c.name),
+  ).toEqual([AWAIT_POLICY]);
 });
 
 const job = (conditions: { type: string; reason?: string }[] = []): V1Job => ({
@@ -185,4 +239,24 @@ test('pod and Job states read as container states', () => {
     /ErrImageNeverPull/,
   );
   expect(judge(job(), [pod({ waiting: { reason: 'ContainerCreating' } })]).cannotRun).toBeUndefined();
+});
+
+test('a pod whose network policy never took effect cannot run, and says why', () => {
+  const waited = (state: object): V1Pod => ({
+    metadata: { name: 'j-abcde' },
+    status: {
+      phase: 'Failed',
+      initContainerStatuses: [{ name: AWAIT_POLICY, image: 'img', imageID: '', ready: false, restartCount: 0, state }],
+      containerStatuses: [
+        { name: 'main', image: 'img', imageID: '', ready: false, restartCount: 0, state: { waiting: { reason: 'PodInitializing' } } },
+      ],
+    },
+  });
+  const message =
+    'the pod still reaches the Kubernetes API server (10.96.0.1:443) 60 s after it started: its NetworkPolicy is not in effect';
+  const j = judge(job([{ type: 'Failed' }]), [waited({ terminated: { exitCode: 1, message: `${message}\n` } })]);
+  expect(j.cannotRun).toBe(`the pod's network could not be confined: ${message}`);
+  expect(j.mainStarted).toBe(false);
+  expect(judge(job(), [waited({ terminated: { exitCode: 0 } })]).cannotRun).toBeUndefined();
+  expect(judge(job(), [waited({ waiting: { reason: 'ErrImageNeverPull' } })]).cannotRun).toMatch(/ErrImageNeverPull/);
 });
