@@ -42,8 +42,16 @@ async function execIn(t: Target, container: string, command: string[], io: { std
       ws.close();
       reject(new Error(`${command.join(' ')} in ${t.pod}/${container} took longer than ${EXEC_TIMEOUT_MS / 60_000} minutes`));
     }, EXEC_TIMEOUT_MS);
-    ws.on('close', () => (clearTimeout(timer), resolve()));
-    ws.on('error', (e: Error) => (clearTimeout(timer), reject(e)));
+    // A command that read all its input may exit, and the API server close the connection, while
+    // the end of our input is still being sent: that write fails (EPIPE) after the exit status came.
+    // The status decides; a socket error fails the exec only when no status came before the close.
+    let failure: Error | undefined;
+    ws.on('error', (e: Error) => (failure ??= e));
+    ws.on('close', () => {
+      clearTimeout(timer);
+      if (failure && !status) reject(failure);
+      else resolve();
+    });
   });
   if (status?.status !== 'Success') {
     throw new Error(

@@ -18,8 +18,8 @@ import {
 } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type { Writable } from 'node:stream';
-import { confineExtracted, copyOut } from '../../runtimes/kubernetes/copy';
+import type { Readable, Writable } from 'node:stream';
+import { confineExtracted, copyIn, copyOut } from '../../runtimes/kubernetes/copy';
 
 type Entry = {
   name: string;
@@ -207,4 +207,39 @@ test('confineExtracted refuses a hard link to a file outside the folder, whateve
   linkSync(secret(), path.join(root, 'stolen'));
   await expect(confineExtracted(root)).rejects.toThrow('copy-out refused: stolen is a hard link to a file outside the copied folder');
   expect(existsSync(secret())).toBe(true);
+});
+
+/** The pod: every command reads its input and exits 0; the connection then fails as `ending` says. */
+function podClosing(ending: 'epipe-after-status' | 'epipe-without-status') {
+  const exec = {
+    exec: async (
+      _ns: string,
+      _pod: string,
+      _c: string,
+      _command: string[],
+      _o: unknown,
+      _e: unknown,
+      stdin: Readable | null,
+      _t: boolean,
+      done: (s: { status: string }) => void,
+    ) => {
+      const ws = Object.assign(new EventEmitter(), { close: () => undefined });
+      const end = () => {
+        if (ending === 'epipe-after-status') done({ status: 'Success' });
+        ws.emit('error', Object.assign(new Error('write EPIPE'), { code: 'EPIPE' }));
+        ws.emit('close');
+      };
+      if (stdin) stdin.on('data', () => undefined).on('end', () => setImmediate(end));
+      else setImmediate(end);
+      return ws;
+    },
+  };
+  return { exec: exec as never, namespace: 'ns', pod: 'pod' };
+}
+
+test('copy-in: a socket error after the exit status (the pod closed first) is no failure; one before it is', async () => {
+  writeFileSync(path.join(worktree, 'file.txt'), 'in\n');
+  const mounts = [{ volume: 'm0', source: worktree, target: '/workspace', readOnly: false }];
+  await expect(copyIn(podClosing('epipe-after-status'), mounts)).resolves.toBeUndefined();
+  await expect(copyIn(podClosing('epipe-without-status'), mounts)).rejects.toThrow('write EPIPE');
 });
