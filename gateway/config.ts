@@ -88,6 +88,8 @@ const TOKEN = /^[A-Za-z0-9._~-]{16,}$/;
  */
 export const addedTaskSchema = taskSchema
   .extend({
+    // a conflict's resolver runs as _resolve-<task> (never a graph task's id)
+    taskId: z.string().regex(/^_?[A-Za-z0-9][A-Za-z0-9._-]*$/, { message: 'expected a task id of letters, digits, . _ -' }),
     tokenSha256: z.string().regex(/^[0-9a-f]{64}$/, { message: 'expected the SHA-256 of the task token, in hex' }),
     credentials: z
       .record(z.string(), z.string().nullable())

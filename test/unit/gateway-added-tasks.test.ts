@@ -110,6 +110,14 @@ test('an added task: unknown before, then its calls carry its own credential and
   expect(log.join('\n')).toContain('task=t2 added to the run');
 });
 
+test('a conflict’s resolver, _resolve-<task>, is taken like a task', async () => {
+  expect(await addTask(control, entryOf('_resolve-t1', 'token-resolver-0123456789'))).toEqual({
+    status: 200,
+    body: { taskId: '_resolve-t1', added: true },
+  });
+  expect((await call(agents, 'token-resolver-0123456789')).status).toBe(200);
+});
+
 test('adding is idempotent and never changes a known task’s entry or counts', async () => {
   const before = await usage(control);
   // the same entry again (a retried activity), and a known task with another budget and credential
