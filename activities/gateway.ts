@@ -76,7 +76,7 @@ function workerKey(dataDir: string): Buffer {
 }
 
 /** Reads a credential reference's value (env: from the worker's environment, file: from disk). */
-function resolveCredential(ref: string): string {
+export function resolveCredential(ref: string): string {
   if (ref.startsWith('env:')) {
     const value = process.env[ref.slice(4)];
     if (!value) throw new Error(`credential ${ref} is not set in the worker's environment`);

@@ -22,6 +22,7 @@ import { GATEWAY_ALIAS, GATEWAY_PORT, closeTaskNetwork, gatewayUrl, openTaskNetw
 import { withHeartbeat } from './heartbeat';
 import { joinBudgetRelay } from './budget-relay';
 import { syncRunSpend } from './host-gateway';
+import { ensureGatewayKnowsTask } from './gateway-tasks';
 import { effectiveLimits } from './limits';
 import { countAgentOutcome, countAgentRetry, recordUsage } from './metrics';
 import { retryWatch, upstreamErrorsNote } from './retry-watch';
@@ -85,6 +86,15 @@ export function agentActivities({ runtime, scope, user, owner, defaults, tokens,
         owner,
       );
       const shared = await sharedMounts(input, owner);
+      // a task added during the run: its gateway (made from the run's first tasks) learns it first
+      if (gw && token)
+        await ensureGatewayKnowsTask({
+          controlUrl: gw.controlUrl,
+          controlToken: tokens.control(input.runId),
+          taskId: input.taskId,
+          taskToken: token,
+          agent: a,
+        });
       // an agent with the gateway: a network of its own, where the gateway is all there is
       const net = gw
         ? await withHeartbeat('network', () => openTaskNetwork(runtime, input.runId, input.taskId, scope, gw.host))

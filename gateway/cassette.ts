@@ -234,11 +234,15 @@ export class CassetteStore {
     taskIds: string[],
     private readonly secrets: string[],
   ) {
-    for (const id of taskIds) {
-      const file = findCassette(dir, id);
-      const c = file ? loadCassette(file) : undefined;
-      this.slots.set(id, { interactions: c?.interactions ?? [], used: (c?.interactions ?? []).map(() => false), file });
-    }
+    for (const id of taskIds) this.addTask(id);
+  }
+
+  /** A task's cassette, loaded once (a task added to the run: when the worker adds it); throws CassetteError. */
+  addTask(taskId: string): void {
+    if (this.slots.has(taskId)) return;
+    const file = findCassette(this.dir, taskId);
+    const c = file ? loadCassette(file) : undefined;
+    this.slots.set(taskId, { interactions: c?.interactions ?? [], used: (c?.interactions ?? []).map(() => false), file });
   }
 
   /** Replay: the interaction that answers this request. */

@@ -81,6 +81,24 @@ const taskSchema = z
 
 const TOKEN = /^[A-Za-z0-9._~-]{16,}$/;
 
+/**
+ * A task added to the run while its gateway runs (POST /_agentvisor/tasks, added-tasks.ts): its
+ * token by its hash (the token itself never travels), and its credentials as the worker resolved
+ * them, since a running gateway's environment cannot grow.
+ */
+export const addedTaskSchema = taskSchema
+  .extend({
+    // a conflict's resolver runs as _resolve-<task> (never a graph task's id)
+    taskId: z.string().regex(/^_?[A-Za-z0-9][A-Za-z0-9._-]*$/, { message: 'expected a task id of letters, digits, . _ -' }),
+    tokenSha256: z.string().regex(/^[0-9a-f]{64}$/, { message: 'expected the SHA-256 of the task token, in hex' }),
+    credentials: z
+      .record(z.string(), z.string().nullable())
+      .default({})
+      .describe('provider name → the credential value; null where the worker cannot give it (a Kubernetes Secret)'),
+  })
+  .strict();
+export type AddedTask = z.output<typeof addedTaskSchema>;
+
 export const gatewayConfigSchema = z
   .object({
     listen: z.object({ host: z.string().min(1).default('0.0.0.0'), port: z.number().int().min(0).max(65535) }).strict(),

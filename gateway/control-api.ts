@@ -1,5 +1,5 @@
-// The control side, /_agentvisor/...: health (open); usage, elsewhere and admissions (with the
-// control token), for the worker. On a listener of its own when the config has `control` (server.ts), which agents cannot
+// The control side, /_agentvisor/...: health (open); usage, elsewhere, admissions and tasks (with
+// the control token), for the worker. On a listener of its own when the config has `control` (server.ts), which agents cannot
 // reach.
 import type * as http from 'node:http';
 import * as os from 'node:os';
@@ -7,6 +7,7 @@ import type { GatewayConfig } from './config';
 import { sendError } from './http';
 import type { Admissions } from './admissions';
 import type { Ledger } from './ledger';
+import type { TaskAdderAnswer } from './added-tasks';
 import { safeEqual } from './tokens';
 
 const CONTROL_HEADER = 'x-agentvisor-control-token';
@@ -31,9 +32,11 @@ export function createControlApi(deps: {
   cfg: GatewayConfig;
   ledger: Ledger;
   admissions?: Admissions;
+  /** a task added to the run: its entry (added-tasks.ts) */
+  addTask: (entry: unknown) => TaskAdderAnswer;
   say: (line: string) => void;
 }): ControlApi {
-  const { cfg, ledger, admissions, say } = deps;
+  const { cfg, ledger, admissions, addTask, say } = deps;
 
   function control(req: http.IncomingMessage, res: http.ServerResponse, pathname: string): void {
     // a refused control call is worth a line: it is someone without the token, or an agent probing
@@ -47,7 +50,12 @@ export function createControlApi(deps: {
       res.end(body);
     };
     if (pathname === '/_agentvisor/health') return json(200, { ok: true, mode: cfg.mode });
-    if (pathname === '/_agentvisor/usage' || pathname === '/_agentvisor/elsewhere' || pathname === '/_agentvisor/admissions') {
+    if (
+      pathname === '/_agentvisor/usage' ||
+      pathname === '/_agentvisor/elsewhere' ||
+      pathname === '/_agentvisor/admissions' ||
+      pathname === '/_agentvisor/tasks'
+    ) {
       if (!cfg.controlToken)
         return sendError(
           res,
@@ -68,6 +76,7 @@ export function createControlApi(deps: {
       }
       if (pathname === '/_agentvisor/elsewhere') return elsewhere(req, res, json);
       if (pathname === '/_agentvisor/admissions') return admissionsRoute(req, res, json);
+      if (pathname === '/_agentvisor/tasks') return tasksRoute(req, res, json);
       if (req.method !== 'GET') return sendError(res, 'control', 405, 'method_not_allowed', 'agentvisor gateway: GET only');
       return json(200, { mode: cfg.mode, ...ledger.report() });
     }
@@ -94,6 +103,19 @@ export function createControlApi(deps: {
       if (typeof v !== 'object' || v === null || Array.isArray(v))
         return sendError(res, 'control', 400, 'invalid_request_error', `agentvisor gateway: expected JSON ${expected}`);
       then(v as Record<string, unknown>);
+    });
+  }
+
+  /** POST { tokenSha256, taskId, credentials, allowHosts, budget }: a task added to the run (added-tasks.ts). */
+  function tasksRoute(req: http.IncomingMessage, res: http.ServerResponse, json: (status: number, v: unknown) => void): void {
+    if (req.method !== 'POST') return sendError(res, 'control', 405, 'method_not_allowed', 'agentvisor gateway: POST only');
+    readJson(req, res, '{ tokenSha256, taskId, credentials, allowHosts, budget }', (entry) => {
+      const answer = addTask(entry);
+      if (answer.status === 200) {
+        say(`agentvisor gateway: task=${answer.body.taskId} ${answer.body.added ? 'added to the run' : 'known already'}`);
+        return json(200, answer.body);
+      }
+      sendError(res, 'control', answer.status, 'invalid_request_error', answer.body.error ?? 'agentvisor gateway: refused');
     });
   }
 

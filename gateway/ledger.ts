@@ -84,6 +84,13 @@ export class Ledger {
     for (const id of taskBudgets.keys()) this.tasks.set(id, zero());
   }
 
+  /** A task added to the run: its budget and zero counters; a task known already keeps both. */
+  addTask(taskId: string, budget: Budget | undefined): void {
+    if (this.taskBudgets.has(taskId)) return;
+    this.taskBudgets.set(taskId, budget);
+    this.counters(taskId);
+  }
+
   private counters(taskId: string): Counters {
     let c = this.tasks.get(taskId);
     if (!c) this.tasks.set(taskId, (c = zero()));

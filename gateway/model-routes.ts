@@ -69,6 +69,8 @@ export interface ModelRoutes {
   serve(req: http.IncomingMessage, res: http.ServerResponse, provider: ProviderConfig, rest: string, query: URLSearchParams): Promise<void>;
   /** Closes the upstream connections. */
   close(): Promise<void>;
+  /** A task added to the run: its cassette is loaded (record and replay; throws CassetteError). */
+  addTask(taskId: string): void;
 }
 
 /** Loads the cassettes in record and replay mode (throws CassetteError); meters the upstream's answers. */
@@ -385,5 +387,5 @@ export function createModelRoutes(deps: {
     charge(ex, r.status, usage, ` replay=#${found.index + 1}${asked}`);
   }
 
-  return { serve: modelRoute, close: () => upstream.destroy() };
+  return { serve: modelRoute, close: () => upstream.destroy(), addTask: (taskId) => cassettes?.addTask(taskId) };
 }

@@ -5,8 +5,8 @@
 //   CONNECT host:port,     the egress allowlist (egress-proxy.ts): a forward proxy for HTTPS
 //   GET http://host/...    (CONNECT) and plain HTTP (absolute-URI requests), authenticated with
 //                          Proxy-Authorization
-//   /_agentvisor/...       the control side (control-api.ts): health, and usage, elsewhere and
-//                          admissions (with the control token)
+//   /_agentvisor/...       the control side (control-api.ts): health, and usage, elsewhere,
+//                          admissions and tasks (with the control token; tasks: added-tasks.ts)
 //
 // Without `control` in the config, all three are on the one `listen` port. With it, the control
 // side has a listener of its own (agentvisor binds it to the address the worker reaches, which
@@ -30,7 +30,8 @@ import { clientConnectionHeaders } from './hop-by-hop';
 import { Admissions } from './admissions';
 import { Ledger } from './ledger';
 import { createModelRoutes } from './model-routes';
-import { taskFinder } from './tokens';
+import { TaskTable } from './tokens';
+import { createTaskAdder } from './added-tasks';
 
 export interface GatewayOptions {
   /** One line per request; default: stdout. Lines never hold a token or a credential. */
@@ -58,7 +59,8 @@ export function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {}): Ga
     for (const s of secrets) if (l.includes(s)) l = l.split(s).join('REDACTED');
     log(l);
   };
-  const taskOf = taskFinder(cfg.tasks);
+  const tasks = new TaskTable(cfg.tasks);
+  const taskOf = (token: string | undefined) => tasks.find(token);
 
   const ledger = new Ledger(cfg.prices, new Map([...cfg.tasks.values()].map((t) => [t.taskId, t.budget])), cfg.runBudget);
   const agents = { http: new http.Agent({ keepAlive: true }), https: new https.Agent({ keepAlive: true }) };
@@ -73,7 +75,8 @@ export function createGateway(cfg: GatewayConfig, opts: GatewayOptions = {}): Ga
   const admissions = cfg.runAdmission ? new Admissions(cfg.runAdmission.waitMs) : undefined;
   const modelRoutes = createModelRoutes({ cfg, ledger, admissions, taskOf, say }); // loads the cassettes
   const egressProxy = createEgressProxy({ proxy, agents, taskOf, say });
-  const controlApi = createControlApi({ cfg, ledger, admissions, say });
+  const addTask = createTaskAdder({ cfg, table: tasks, ledger, loadCassette: (taskId) => modelRoutes.addTask(taskId) });
+  const controlApi = createControlApi({ cfg, ledger, admissions, addTask, say });
 
   // ---------- dispatch ----------
   const server = http.createServer((req, res) => {

@@ -11,9 +11,37 @@ export function safeEqual(a: string, b: string): boolean {
   return timingSafeEqual(x, y);
 }
 
-/** token → its task, for the config's tokens; undefined for no token or an unknown one. */
-export function taskFinder(tasks: Map<string, TaskConfig>): (token: string | undefined) => TaskConfig | undefined {
-  const tasksByHash = new Map<string, TaskConfig>();
-  for (const [token, t] of tasks) tasksByHash.set(sha256(token), t);
-  return (token) => (token ? tasksByHash.get(sha256(token)) : undefined);
+/** What adding a task to the table did. */
+export type TaskAddition = 'added' | 'known' | { conflict: string };
+
+/**
+ * The gateway's tasks by their token's hash: the config's, and those the worker adds while the
+ * run goes on (tasks added to the run). An entry, once in, never changes and never goes.
+ */
+export class TaskTable {
+  private readonly byHash = new Map<string, TaskConfig>();
+  private readonly hashOf = new Map<string, string>();
+
+  constructor(tasks: Map<string, TaskConfig>) {
+    for (const [token, t] of tasks) this.add(sha256(token), t);
+  }
+
+  /** token → its task; undefined for no token or an unknown one. */
+  find(token: string | undefined): TaskConfig | undefined {
+    return token ? this.byHash.get(sha256(token)) : undefined;
+  }
+
+  has(taskId: string): boolean {
+    return this.hashOf.has(taskId);
+  }
+
+  /** Idempotent: the same task under the same token is known already; another one is a conflict. */
+  add(tokenSha256: string, task: TaskConfig): TaskAddition {
+    const known = this.byHash.get(tokenSha256);
+    if (known) return known.taskId === task.taskId ? 'known' : { conflict: `the token is another task's (${known.taskId})` };
+    if (this.hashOf.has(task.taskId)) return { conflict: `task ${task.taskId} is known under another token` };
+    this.byHash.set(tokenSha256, task);
+    this.hashOf.set(task.taskId, tokenSha256);
+    return 'added';
+  }
 }

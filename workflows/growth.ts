@@ -15,7 +15,7 @@ import { topologicalOrder } from '../graph/dag';
 import type { ApprovalSpec, GraphSpec, TaskSpec } from '../graph/types';
 import { STEP_ACTIVITY, proxyWith, settled } from './activity-options';
 import type { AddResult } from './messages';
-import { HOST_GATEWAY_ADDITIONS_PATCH, PROPOSAL_AGENTS_PATCH } from './patches';
+import { ADDED_TASK_GATEWAY_PATCH, HOST_GATEWAY_ADDITIONS_PATCH, PROPOSAL_AGENTS_PATCH } from './patches';
 import { taskBranch, type ProposalReport, type RunReport } from '../contract/run-types';
 
 const { collectProposals } = proxyWith<RunActivities>(() => settled(STEP_ACTIVITY));
@@ -43,7 +43,8 @@ export class Growth {
 
   /**
    * A run with a remote whose agents need a gateway has one per host, made from the tasks it had at
-   * its start (workflows/host-gateways.ts): a task added later has no token there.
+   * its start (workflows/host-gateways.ts). Before ADDED_TASK_GATEWAY_PATCH, a task added later had
+   * no token there.
    */
   private get hostGateways(): boolean {
     return !!this.graph.remote && needsGateway(this.graph);
@@ -98,8 +99,7 @@ export class Growth {
       else if (this.accepted + tasks.length > limits.maxTasks) {
         entry.reason = `over the run's limit of ${limits.maxTasks} proposed tasks (${this.accepted} accepted before)`;
       } else {
-        const gateway = this.gatewayProblems(tasks);
-        const problems = [...this.problems(tasks), ...(gateway.length && patched(HOST_GATEWAY_ADDITIONS_PATCH) ? gateway : [])];
+        const problems = [...this.problems(tasks), ...this.patchedGatewayProblems(tasks)];
         if (problems.length) entry.reason = problems.join('; ');
         else {
           // each proposed task waits at its agent's gate, as that agent's tasks in the graph do
@@ -158,13 +158,45 @@ export class Growth {
 
   /** In the update's handler and for proposals: what the run recorded before the check replays without it. */
   private patchedRefusal(tasks: TaskSpec[]): void {
-    const gateway = this.gatewayProblems(tasks);
-    const problems = [...this.problems(tasks), ...(gateway.length && patched(HOST_GATEWAY_ADDITIONS_PATCH) ? gateway : [])];
+    const problems = [...this.problems(tasks), ...this.patchedGatewayProblems(tasks)];
     if (problems.length) throw ApplicationFailure.nonRetryable(problems.join('; '), 'BadAddition');
   }
 
-  /** Added tasks whose agent needs a gateway, in a run whose gateways are its hosts' (none else). */
+  /**
+   * The gateway's rule a run recorded: today's (ADDED_TASK_GATEWAY_PATCH), or, in a history from
+   * before it, the refusal of model-backed additions to runs with host gateways (or none at all).
+   * A patch is asked for only where the rules would differ from no rule.
+   */
+  private patchedGatewayProblems(tasks: TaskSpec[]): string[] {
+    const before = this.hostGatewayProblems(tasks);
+    const now = this.gatewayProblems(tasks);
+    if (!before.length && !now.length) return [];
+    if (patched(ADDED_TASK_GATEWAY_PATCH)) return now;
+    return before.length && patched(HOST_GATEWAY_ADDITIONS_PATCH) ? before : [];
+  }
+
+  /**
+   * Added tasks no gateway of the run can take: a credential that is a Kubernetes Secret (unless
+   * replayed, which reads none). A gateway reads its Secrets when it starts (its pod's environment);
+   * the worker, which hands a running gateway an added task's credentials, never reads one.
+   */
   private gatewayProblems(tasks: TaskSpec[]): string[] {
+    if (this.graph.gateway?.mode === 'replay') return [];
+    return tasks.flatMap((t) => {
+      const agent = this.graph.agents[t.agent];
+      const secret = agent && Object.values(agent.credentials).find((ref) => ref.startsWith('secret:'));
+      return secret
+        ? [
+            `task "${t.id}" uses agent ${t.agent}, whose credential ${secret} is a Kubernetes Secret: the run's gateway reads ` +
+              `Secrets only when it starts, so it cannot take a task added later. Put the task in the graph file of a new run, ` +
+              `or give its agent a credential the worker reads (env: or file:)`,
+          ]
+        : [];
+    });
+  }
+
+  /** Before ADDED_TASK_GATEWAY_PATCH: added tasks whose agent needs a gateway, in a run whose gateways are its hosts'. */
+  private hostGatewayProblems(tasks: TaskSpec[]): string[] {
     if (!this.hostGateways) return [];
     return tasks
       .filter((t) => this.graph.agents[t.agent] && agentNeedsGateway(this.graph.agents[t.agent]))

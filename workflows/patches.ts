@@ -66,3 +66,12 @@ export const EXACT_HOST_BUDGET_PATCH = 'exact-host-budget-v1';
  * budget, 2026-12-04). Before it, such a task was added and its model calls refused (401).
  */
 export const HOST_GATEWAY_ADDITIONS_PATCH = 'host-gateway-additions-v1';
+
+/**
+ * Tasks added to a run whose agent needs a gateway are taken by the run's gateways (the worker
+ * hands each gateway an added task's entry before its agent starts: activities/gateway-tasks.ts),
+ * so a run with host gateways no longer refuses them; refused instead, in any run, is an added
+ * task whose credential is a Kubernetes Secret, which a gateway reads only when it starts (added
+ * tasks reach their models, 2026-12-04). Before it, HOST_GATEWAY_ADDITIONS_PATCH's refusal.
+ */
+export const ADDED_TASK_GATEWAY_PATCH = 'added-task-gateway-v1';

@@ -16,8 +16,9 @@
 //   may have been in flight then.
 // - Near the budget, every call host-b's gateway serves is one the run granted, until its record
 //   crosses the budget.
-// - A task added to such a run (`agentvisor add`) whose agent needs the gateway is refused, exit 2,
-//   with the reason and what to do; one whose agent needs none is added and runs on its host.
+// - A task added to such a run (`agentvisor add`) whose agent needs the gateway runs on its host:
+//   that host's gateway, started from the run's first tasks, learns it before the agent starts, and
+//   its calls are replayed and metered there; one whose agent needs none is added and runs too.
 // - Live traffic to a stand-in provider (test/support/fake-upstream.js, on an egress network of
 //   the test's own): each host's gateway puts that host's own key on its agents' calls; no key is
 //   in an agent's environment or log, a history, a worker's log or a run file.
@@ -350,7 +351,7 @@ tasks:
   expect(await containersOfRun(runId)).toEqual([]);
 });
 
-test('a task added to a run with host gateways: refused if its agent needs the gateway, else run', async () => {
+test('a task added to a run with host gateways runs on its host, through that host’s gateway', async () => {
   const runId = `hostadd-${process.pid}`;
   const started = await startRun(
     writeGraph(`
@@ -368,27 +369,37 @@ tasks:
   await started.client.connection.close();
   await until('the first task running', async () => (await getRunReport(client, runId)).tasks[0].status === 'running', 120_000);
   const dir = mkdtempSync(path.join(os.tmpdir(), 'agentvisor-hostadd-'));
+  // task id claude: its calls are replayed from claude.yaml
   const modelTask = path.join(dir, 'model.yaml');
-  writeFileSync(modelTask, '- { id: more, agent: claude, prompt: "Create more.txt", runsOn: host-b }\n');
-  const refused = await cli('add', runId, modelTask);
-  expect({ code: refused.code, stderr: refused.stderr }).toEqual({
-    code: 2,
-    stderr:
-      'error: addition refused: task "more" uses agent claude, which needs the run\'s gateway: in a run with a remote, ' +
-      "each host's gateway knows only the tasks the run started with, so it would refuse this task's calls. Put the task " +
-      'in the graph file of a new run, or give it an agent without credentials, allowHosts or a model (a command agent)\n',
+  writeFileSync(modelTask, '- { id: claude, agent: claude, prompt: "Create claude.txt", runsOn: host-b }\n');
+  const added = await cli('add', runId, modelTask);
+  expect({ code: added.code, stdout: added.stdout, stderr: added.stderr }).toEqual({
+    code: 0,
+    stdout: `added claude to ${runId}\n`,
+    stderr: '',
   });
   const plainTask = path.join(dir, 'plain.yaml');
   writeFileSync(plainTask, '- { id: plain, agent: plain, runsOn: host-b }\n');
-  const added = await cli('add', runId, plainTask);
-  expect({ code: added.code, stdout: added.stdout }).toEqual({ code: 0, stdout: `added plain to ${runId}\n` });
+  const addedPlain = await cli('add', runId, plainTask);
+  expect({ code: addedPlain.code, stdout: addedPlain.stdout }).toEqual({ code: 0, stdout: `added plain to ${runId}\n` });
   const report = await waitForRun(client, runId, cfg);
-  expect({ status: report.status, error: report.error }).toEqual({ status: 'completed', error: undefined });
+  const byId = Object.fromEntries(report.tasks.map((t) => [t.id, t]));
+  expect({ status: report.status, error: report.error, claude: byId.claude?.error }).toEqual({
+    status: 'completed',
+    error: undefined,
+    claude: undefined,
+  });
   expect(report.tasks.map((t) => [t.id, t.status, t.host, t.addedBy])).toEqual([
     ['short', 'succeeded', 'host-a', undefined],
+    ['claude', 'succeeded', 'host-b', 'agentvisor add'],
     ['plain', 'succeeded', 'host-b', 'agentvisor add'],
   ]);
+  // metered by host-b's gateway: claude.yaml's two calls
+  expect(byId.claude.usage).toMatchObject({ inputTokens: 1750, outputTokens: 97, cachedTokens: 7400 });
+  expect(byId.claude.usage!.costUsd).toBeCloseTo(0.009225, 9);
+  expect(git(origin, 'show', `agentvisor-tasks/${runId}/claude:claude.txt`)).toBe('hello from claude\n');
   expect(git(origin, 'show', `agentvisor-tasks/${runId}/plain:plain.txt`)).toBe('plain\n');
+  expect(await containersOfRun(runId)).toEqual([]);
 });
 
 /** The keys the stand-in provider has seen, in order, for every call since it started. */
