@@ -150,6 +150,35 @@ function workspaceDiskSampler(worktrees) {
   };
 }
 
+/**
+ * Waits until the disk holding `dir` has written nothing for 3 s (at most 3 minutes), after a
+ * sync: each run deletes what it made (the floor: ten checkouts, ~10 GB), and the disk's work on
+ * that (writeback, and the discards of a file system mounted with \`discard\`) would otherwise
+ * slow the next run's checkout (measured: one checkout of 100,000 files 43 s right after the
+ * floor's clean-up, 24 s per checkout in the floor). Returns the seconds waited.
+ */
+async function settleDisk(dir) {
+  const started = Date.now();
+  execFileSync('sync');
+  const source = execFileSync('df', ['--output=source', dir]).toString().trim().split('\n').pop();
+  const device = source.startsWith('/dev/') ? path.basename(fs.realpathSync(source)) : undefined;
+  const statFile = `/sys/class/block/${device}/stat`;
+  if (!device || !fs.existsSync(statFile)) return 0; // not a block device of its own (a tmpfs, an overlay): nothing to wait for
+  // fields: 7th written sectors, 9th in flight; 15th discarded sectors (kernels from 4.18)
+  const look = () => fs.readFileSync(statFile, 'utf8').trim().split(/\s+/).map(Number);
+  let last = look();
+  let quietSince = Date.now();
+  while (Date.now() - quietSince < 3000 && Date.now() - started < 180_000) {
+    await new Promise((r) => setTimeout(r, 250));
+    const now = look();
+    if (now[6] !== last[6] || now[8] !== 0 || (now[14] ?? 0) !== (last[14] ?? 0)) quietSince = Date.now();
+    last = now;
+  }
+  const waited = (Date.now() - started) / 1000;
+  log(`disk ${device} quiet after ${waited.toFixed(1)} s`);
+  return waited;
+}
+
 /** Peak bytes used on the file system holding `dir`, above what was used when it started. */
 function diskSampler(dir) {
   const used = () => {
@@ -196,7 +225,10 @@ async function main() {
   try {
     // (--no-floor: agentvisor alone, for a quick look; the ratios need the floor of the same run)
     if (!argv.includes('--no-floor')) results.floor = await floor();
-    for (const mode of CFG.modes) results[mode] = await agentvisor(mode);
+    for (const mode of CFG.modes) {
+      results.settleS = [...(results.settleS ?? []), await settleDisk(home)];
+      results[mode] = await agentvisor(mode);
+    }
   } catch (err) {
     keepHome = true;
     throw err;
@@ -301,7 +333,9 @@ function render(R) {
       `(${mibOf(R.checkoutBytes)} checked out), ${R.config.agents} agents at once, each changing one file. ` +
       `Machine: ${V.cores} cores, ${V.memoryGiB} GiB, Linux ${V.kernel}, Docker ${V.docker}, git ${V.git}; load average ` +
       `${R.loadAvgStart.map((x) => x.toFixed(1)).join(' / ')} at the start, ${R.loadAvgEnd.map((x) => x.toFixed(1)).join(' / ')} at the end. ` +
-      'One run each, one after the other; the disk figure is the peak of the whole file system (other work on the machine shows in it).',
+      'One run each, one after the other; the disk figure is the peak of the whole file system (other work on the machine shows in it). ' +
+      `Before each agentvisor run the bench synced and waited until the disk had written nothing for 3 s ` +
+      `(${(R.settleS ?? []).map((x) => `${x.toFixed(0)} s`).join(', ') || 'n/a'}): the run before deleted what it made.`,
   );
   md.push('');
   const f = R.floor ?? {};
