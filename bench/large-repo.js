@@ -153,9 +153,9 @@ function workspaceDiskSampler(worktrees) {
 /**
  * Waits until the disk holding `dir` has written nothing for 3 s (at most 3 minutes), after a
  * sync: each run deletes what it made (the floor: ten checkouts, ~10 GB), and the disk's work on
- * that (writeback, and the discards of a file system mounted with \`discard\`) would otherwise
- * slow the next run's checkout (measured: one checkout of 100,000 files 43 s right after the
- * floor's clean-up, 24 s per checkout in the floor). Returns the seconds waited.
+ * that (writeback, and the discards of a file system mounted with \`discard\`) must not fall on
+ * the next run's figures. (On this machine it had settled within the 3 s: the next run's checkout
+ * took as long either way.) Returns the seconds waited.
  */
 async function settleDisk(dir) {
   const started = Date.now();
