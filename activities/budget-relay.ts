@@ -12,8 +12,7 @@ import { Context } from '@temporalio/activity';
 import type { Client } from '@temporalio/client';
 import { elsewhereOf, type Spend } from '../contract/run-budget';
 import { admitHostCallsUpdate } from '../workflows/messages';
-
-const CONTROL_HEADER = 'x-agentvisor-control-token';
+import { controlCall } from './gateway-control';
 /** A look waits at most 25 s for news at the gateway (control-api.ts): a little more, and it is given up. */
 const LOOK_TIMEOUT_MS = 35_000;
 /** After a failed look or ask: the next try. */
@@ -67,16 +66,12 @@ interface Look {
 }
 
 async function relayLoop(client: Client, t: Target, stopped: AbortSignal): Promise<void> {
-  const headers = { [CONTROL_HEADER]: t.controlToken };
   const run = client.workflow.getHandle(t.runId);
   let seen = -1; // the first look answers at once
   let reported: Spend | undefined;
   while (!stopped.aborted) {
     try {
-      const r = await fetch(`${t.controlUrl}/_agentvisor/admissions?seen=${seen}`, {
-        headers,
-        signal: AbortSignal.any([stopped, AbortSignal.timeout(LOOK_TIMEOUT_MS)]),
-      });
+      const r = await controlCall(t, `/_agentvisor/admissions?seen=${seen}`, { timeoutMs: LOOK_TIMEOUT_MS, signal: stopped });
       if (r.status === 404) return; // a gateway that admits its calls itself (no budget)
       if (!r.ok) throw new Error(`the gateway's admissions answered ${r.status}`);
       const look = (await r.json()) as Look;
@@ -89,15 +84,10 @@ async function relayLoop(client: Client, t: Target, stopped: AbortSignal): Promi
       });
       reported = look.spend;
       const ids = look.pending.map((p) => p.id);
-      const posted = await fetch(`${t.controlUrl}/_agentvisor/admissions`, {
-        method: 'POST',
-        headers: { ...headers, 'content-type': 'application/json' },
-        body: JSON.stringify({
-          granted: answer.granted ? ids : [],
-          refused: answer.granted ? [] : ids,
-          elsewhere: elsewhereOf(answer.run, t.host),
-        }),
-        signal: AbortSignal.any([stopped, AbortSignal.timeout(5000)]),
+      const posted = await controlCall(t, '/_agentvisor/admissions', {
+        json: { granted: answer.granted ? ids : [], refused: answer.granted ? [] : ids, elsewhere: elsewhereOf(answer.run, t.host) },
+        timeoutMs: 5000,
+        signal: stopped,
       });
       if (!posted.ok) throw new Error(`the gateway's admissions answered ${posted.status}`);
     } catch {

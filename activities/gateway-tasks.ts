@@ -5,11 +5,10 @@
 // startGateway resolves them, its allowed hosts and budget. The values go from this worker to the
 // gateway's control side alone (which agents cannot reach), never into Temporal or a log.
 import { ApplicationFailure } from '@temporalio/common';
-import { createHash } from 'node:crypto';
 import type { AgentSpec } from '../graph/types';
+import { sha256 } from '../gateway/tokens';
 import { resolveCredential } from './gateway';
-
-const CONTROL_HEADER = 'x-agentvisor-control-token';
+import { controlCall } from './gateway-control';
 
 /**
  * Idempotent: a task the gateway knows (one of the run's start, or added before: a retried
@@ -22,8 +21,7 @@ export async function ensureGatewayKnowsTask(opts: {
   taskToken: string;
   agent: Pick<AgentSpec, 'credentials' | 'allowHosts' | 'budget'>;
 }): Promise<'known' | 'added'> {
-  const headers = { [CONTROL_HEADER]: opts.controlToken };
-  const usage = await fetch(`${opts.controlUrl}/_agentvisor/usage`, { headers, signal: AbortSignal.timeout(10_000) });
+  const usage = await controlCall(opts, '/_agentvisor/usage');
   if (!usage.ok) throw new Error(`the gateway's control side answered ${usage.status} to the look for task ${opts.taskId}`);
   const { mode, tasks } = (await usage.json()) as { mode: string; tasks: Record<string, unknown> };
   if (tasks[opts.taskId]) return 'known';
@@ -42,18 +40,13 @@ export async function ensureGatewayKnowsTask(opts: {
     }
   }
   const entry = {
-    tokenSha256: createHash('sha256').update(opts.taskToken).digest('hex'),
+    tokenSha256: sha256(opts.taskToken),
     taskId: opts.taskId,
     credentials,
     allowHosts: opts.agent.allowHosts ?? [],
     ...(opts.agent.budget ? { budget: opts.agent.budget } : {}),
   };
-  const r = await fetch(`${opts.controlUrl}/_agentvisor/tasks`, {
-    method: 'POST',
-    headers: { ...headers, 'content-type': 'application/json' },
-    body: JSON.stringify(entry),
-    signal: AbortSignal.timeout(10_000),
-  });
+  const r = await controlCall(opts, '/_agentvisor/tasks', { json: entry });
   if (r.ok) return 'added';
   const text = (await r.text()).slice(0, 500);
   const why = (() => {

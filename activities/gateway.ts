@@ -29,6 +29,7 @@ import {
   type ContainerRuntime,
 } from '../runtimes/runtime';
 import type { GatewayGraph } from '../graph/gateway-needs';
+import { controlCall } from './gateway-control';
 import { chownTree } from './sandbox-user';
 
 export const GATEWAY_ALIAS = 'agentvisor-gateway';
@@ -315,7 +316,7 @@ export async function taskUsage(
   taskId: string,
 ): Promise<(GatewayUsage & { runBudgetExceeded: boolean }) | undefined> {
   try {
-    const r = await fetch(`${controlUrl}/_agentvisor/usage`, { headers: { 'x-agentvisor-control-token': controlToken } });
+    const r = await controlCall({ controlUrl, controlToken }, '/_agentvisor/usage');
     if (!r.ok) return undefined;
     const body = (await r.json()) as { tasks: Record<string, GatewayUsage>; run: { budgetExceeded: boolean } };
     const t = body.tasks[taskId] ?? {

@@ -13,10 +13,9 @@ import { recordHostSpendUpdate, runSpendQuery, type RunSpend } from '../workflow
 import { relayRunning } from './budget-relay';
 import type { ActivityContext } from './context';
 import { runningGatewayControlUrl, startGateway, stopGateway, type GatewayHandle } from './gateway';
+import { controlCall } from './gateway-control';
 import { withHeartbeat } from './heartbeat';
 import { gatewayBundle } from './run-gateway';
-
-const CONTROL_HEADER = 'x-agentvisor-control-token';
 
 export function hostGatewayActivities(ctx: ActivityContext, deps: { dataDir: string; host?: string }) {
   const { runtime, scope, user, owner, tokens } = ctx;
@@ -93,8 +92,7 @@ export const SPEND_REPORT_INTERVAL_MS = 10_000;
  */
 export async function syncRunSpend(gateway: GatewayHandle, controlToken: string, runId: string): Promise<RunSpend | undefined> {
   try {
-    const headers = { [CONTROL_HEADER]: controlToken };
-    const r = await fetch(`${gateway.controlUrl}/_agentvisor/usage`, { headers, signal: AbortSignal.timeout(5000) });
+    const r = await controlCall({ controlUrl: gateway.controlUrl, controlToken }, '/_agentvisor/usage', { timeoutMs: 5000 });
     if (!r.ok) return undefined;
     const { run: own, elsewhere: before } = (await r.json()) as {
       run: { usd: number; totalTokens: number; budget?: { usd?: number; tokens?: number } };
@@ -124,12 +122,7 @@ export async function syncRunSpend(gateway: GatewayHandle, controlToken: string,
 
 /** This host's gateway learns what the run's other hosts have spent; it answers with its own spend. */
 async function tellElsewhere(controlUrl: string, controlToken: string, run: RunSpend, host: string): Promise<Spend> {
-  const r = await fetch(`${controlUrl}/_agentvisor/elsewhere`, {
-    method: 'POST',
-    headers: { [CONTROL_HEADER]: controlToken, 'content-type': 'application/json' },
-    body: JSON.stringify(elsewhereOf(run, host)),
-    signal: AbortSignal.timeout(5000),
-  });
+  const r = await controlCall({ controlUrl, controlToken }, '/_agentvisor/elsewhere', { json: elsewhereOf(run, host), timeoutMs: 5000 });
   if (!r.ok) throw new Error(`the gateway's control side answered ${r.status}`);
   const own = (await r.json()) as Spend;
   return { usd: own.usd, totalTokens: own.totalTokens };

@@ -10,7 +10,8 @@ import type { Ledger } from './ledger';
 import type { TaskAdderAnswer } from './added-tasks';
 import { safeEqual } from './tokens';
 
-const CONTROL_HEADER = 'x-agentvisor-control-token';
+/** The header of the run's control token (the worker's calls: activities/gateway-control.ts). */
+export const CONTROL_HEADER = 'x-agentvisor-control-token';
 
 /** The control listener's host: given, or the IPv4 address an interface has now; else loopback. */
 export function controlHost(control: { host?: string; interface?: string }, interfaces = os.networkInterfaces()): string {
